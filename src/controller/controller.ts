@@ -1,0 +1,90 @@
+// Runs a reconcile function over a work queue with a fixed number of workers. A reconcile returns
+// what should happen next (nothing until something changes, or look again after a delay) or throws,
+// in which case the key is retried with per-key exponential backoff.
+import type { Logger } from 'pino';
+import { WorkQueue } from './work-queue.ts';
+
+export type ReconcileResult = { requeueAfterMs?: number } | void;
+export type Reconcile = (key: string) => Promise<ReconcileResult>;
+
+export interface ControllerHooks {
+  onReconciled?: (controller: string, outcome: 'success' | 'error', seconds: number) => void;
+  onQueueDepth?: (controller: string, depth: number) => void;
+}
+
+export class Controller {
+  readonly queue: WorkQueue;
+  readonly name: string;
+  private readonly workers: Promise<void>[] = [];
+  private readonly reconcile: Reconcile;
+  private readonly log: Logger;
+  private readonly concurrency: number;
+  private readonly hooks: ControllerHooks;
+
+  constructor(name: string, reconcile: Reconcile, log: Logger, concurrency = 1, hooks: ControllerHooks = {}) {
+    this.name = name;
+    this.reconcile = reconcile;
+    this.log = log;
+    this.concurrency = concurrency;
+    this.hooks = hooks;
+    this.queue = new WorkQueue({
+      onDrop: (key) => this.log.warn({ controller: name, key }, 'work queue full; key dropped until the next resync'),
+    });
+  }
+
+  enqueue(key: string): void {
+    this.queue.add(key);
+  }
+
+  start(): void {
+    for (let i = 0; i < this.concurrency; i++) this.workers.push(this.work());
+  }
+
+  async stop(): Promise<void> {
+    this.queue.shutDown();
+    await Promise.all(this.workers);
+  }
+
+  private async work(): Promise<void> {
+    for (let key = await this.queue.get(); key !== undefined; key = await this.queue.get()) {
+      this.hooks.onQueueDepth?.(this.name, this.queue.depth);
+      const started = performance.now();
+      try {
+        const result = await this.reconcile(key);
+        this.queue.forget(key);
+        if (result?.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
+        this.hooks.onReconciled?.(this.name, 'success', (performance.now() - started) / 1000);
+      } catch (err) {
+        const retryInMs = this.queue.addRateLimited(key);
+        this.hooks.onReconciled?.(this.name, 'error', (performance.now() - started) / 1000);
+        this.log.warn({ controller: this.name, key, err: describeError(err), retryInMs }, 'reconcile failed; will retry');
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+}
+
+/** One line for a log or a condition: the API status and its message, never request or response bodies. */
+export function describeError(err: unknown): string {
+  if (err && typeof err === 'object' && 'code' in err && 'body' in err) {
+    const { code, body } = err as { code: number; body: unknown };
+    const message = parseStatusMessage(body);
+    return message ? `API ${code}: ${message}` : `API ${code}`;
+  }
+  return err instanceof Error ? err.message.split('\n')[0]! : String(err);
+}
+
+function parseStatusMessage(body: unknown): string | undefined {
+  const status = typeof body === 'string' ? safeJson(body) : body;
+  if (status && typeof status === 'object' && 'message' in status) return String((status as { message: unknown }).message);
+  return undefined;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

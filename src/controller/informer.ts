@@ -1,0 +1,122 @@
+// A list-watch cache that keeps going. client-node's ListWatch reconnects after a watch times out or
+// expires (410), but on any other error (API server down, RBAC denied, a failed list) it calls its
+// error handlers and stops for good; this wrapper restarts it with exponential backoff.
+import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+
+export interface InformerOptions<T extends KubernetesObject> {
+  name: string;
+  path: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  labelSelector?: string;
+  fieldSelector?: string;
+  onChange: (obj: T) => void;
+  onRestart?: () => void;
+}
+
+const MIN_RESTART_DELAY_MS = 500;
+const MAX_RESTART_DELAY_MS = 30_000;
+
+export class Informer<T extends KubernetesObject> {
+  private readonly listWatch: ListWatch<T>;
+  private stopped = false;
+  private restartDelayMs = MIN_RESTART_DELAY_MS;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private syncedOnce = false;
+  private readonly syncWaiters: Array<() => void> = [];
+
+  private readonly options: InformerOptions<T>;
+  private readonly log: Logger;
+
+  constructor(kubeConfig: KubeConfig, options: InformerOptions<T>, log: Logger) {
+    this.options = options;
+    this.log = log;
+    this.listWatch = new ListWatch<T>(
+      options.path,
+      new Watch(kubeConfig),
+      options.list,
+      false,
+      options.labelSelector,
+      options.fieldSelector,
+    );
+    this.listWatch.on('add', options.onChange);
+    this.listWatch.on('update', options.onChange);
+    this.listWatch.on('delete', options.onChange);
+    this.listWatch.on('error', (err) => this.scheduleRestart(err));
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.runListWatch();
+  }
+
+  /** Resolves once the first full list has been received. */
+  waitForSync(): Promise<void> {
+    if (this.syncedOnce) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  get synced(): boolean {
+    return this.syncedOnce;
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.listWatch.get(name, namespace);
+  }
+
+  list(namespace?: string): readonly T[] {
+    return this.listWatch.list(namespace);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    await this.listWatch.stop();
+  }
+
+  private async runListWatch(): Promise<void> {
+    let failed = false;
+    const onError = () => {
+      failed = true;
+    };
+    this.listWatch.on('error', onError);
+    try {
+      await this.listWatch.start();
+    } catch (err) {
+      failed = true;
+      this.scheduleRestart(err);
+    } finally {
+      this.listWatch.off('error', onError);
+    }
+    if (failed) return;
+    this.restartDelayMs = MIN_RESTART_DELAY_MS;
+    if (!this.syncedOnce) {
+      this.syncedOnce = true;
+      for (const resolve of this.syncWaiters.splice(0)) resolve();
+    }
+  }
+
+  private scheduleRestart(err: unknown): void {
+    if (this.stopped || this.restartTimer) return;
+    const delay = this.restartDelayMs;
+    this.restartDelayMs = Math.min(this.restartDelayMs * 2, MAX_RESTART_DELAY_MS);
+    this.log.warn({ informer: this.options.name, err: describeWatchError(err), retryInMs: delay }, 'watch failed; restarting');
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.stopped) return;
+      this.options.onRestart?.();
+      void this.runListWatch();
+    }, delay);
+    this.restartTimer.unref();
+  }
+}
+
+function describeWatchError(err: unknown): string {
+  if (err && typeof err === 'object') {
+    const e = err as { code?: unknown; statusCode?: unknown; message?: unknown };
+    const status = e.statusCode ?? e.code;
+    const message = typeof e.message === 'string' ? e.message.split('\n')[0] : String(err);
+    return status ? `${String(status)} ${message}` : String(message);
+  }
+  return String(err);
+}

@@ -1,0 +1,70 @@
+// Connecting to the API server and the few helpers every caller needs around client-node's APIs.
+import {
+  AppsV1Api,
+  AuthenticationV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  EventsV1Api,
+  KubeConfig,
+  PatchStrategy,
+  VersionApi,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+
+export interface KubeClients {
+  kubeConfig: KubeConfig;
+  core: CoreV1Api;
+  apps: AppsV1Api;
+  custom: CustomObjectsApi;
+  coordination: CoordinationV1Api;
+  authentication: AuthenticationV1Api;
+  events: EventsV1Api;
+}
+
+/** In-cluster credentials when running in a pod and no kubeconfig is named, else the kubeconfig. */
+export function loadKubeConfig(kubeconfigPath?: string): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (kubeconfigPath) kubeConfig.loadFromFile(kubeconfigPath);
+  else if (process.env.KUBERNETES_SERVICE_HOST && !process.env.KUBECONFIG) kubeConfig.loadFromCluster();
+  else kubeConfig.loadFromDefault();
+  if (!kubeConfig.getCurrentCluster()) throw new Error('no current cluster in the kubeconfig');
+  return kubeConfig;
+}
+
+export function makeClients(kubeConfig: KubeConfig): KubeClients {
+  return {
+    kubeConfig,
+    core: kubeConfig.makeApiClient(CoreV1Api),
+    apps: kubeConfig.makeApiClient(AppsV1Api),
+    custom: kubeConfig.makeApiClient(CustomObjectsApi),
+    coordination: kubeConfig.makeApiClient(CoordinationV1Api),
+    authentication: kubeConfig.makeApiClient(AuthenticationV1Api),
+    events: kubeConfig.makeApiClient(EventsV1Api),
+  };
+}
+
+/** Asks the API server for its version; throws a one-line error naming the server when unreachable. */
+export async function checkApiServer(kubeConfig: KubeConfig): Promise<string> {
+  const server = kubeConfig.getCurrentCluster()?.server ?? '(unknown)';
+  try {
+    const version = await kubeConfig.makeApiClient(VersionApi).getCode();
+    return version.gitVersion;
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const reason = cause?.code ?? cause?.message ?? statusCode(err) ?? (err as Error).message?.split('\n')[0];
+    throw new Error(`cannot reach the Kubernetes API server at ${server}: ${reason}`);
+  }
+}
+
+export function statusCode(err: unknown): number | undefined {
+  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'number') {
+    return (err as { code: number }).code;
+  }
+  return undefined;
+}
+
+export const isNotFound = (err: unknown) => statusCode(err) === 404;
+export const isConflict = (err: unknown) => statusCode(err) === 409;
+
+export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);

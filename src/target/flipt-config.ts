@@ -1,0 +1,110 @@
+// What Flipt's config file should say, given what it says now and which tokens the operator manages.
+// Pure: text in, text out. Only the operator's own keys change; comments, key order and every other
+// setting stay as they were, and an unchanged document comes back byte-for-byte.
+import { isMap, isScalar, parseDocument, type Document, type YAMLMap } from 'yaml';
+import type { CredentialReference } from '../config/operator-config.ts';
+
+export interface ManagedToken {
+  id: string;
+  /** What goes into the config's `credential`: a reference, or the token itself in inline mode. */
+  credential: string;
+  metadata: Record<string, string>;
+}
+
+export interface RenderInput {
+  source: string | undefined;
+  /** Ids the operator wrote before (recorded on the ConfigMap); only these may be removed. */
+  previouslyManaged: readonly string[];
+  tokens: readonly ManagedToken[];
+  credentialReference: CredentialReference;
+}
+
+export interface RenderResult {
+  text: string;
+  changed: boolean;
+  managedIds: string[];
+  /** authentication.required as the document says; false means tokens protect nothing. */
+  authenticationRequired: boolean;
+  /** Ids the operator wanted to write but a hand-written token already uses. */
+  conflictingIds: string[];
+}
+
+export class FliptConfigError extends Error {}
+
+const TOKENS_PATH = ['authentication', 'methods', 'token', 'storage', 'tokens'];
+
+export function renderFliptConfig(input: RenderInput): RenderResult {
+  const doc: Document = parseDocument(input.source ?? '');
+  if (doc.errors.length > 0) {
+    throw new FliptConfigError(`not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+  }
+  if (doc.contents === null || (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === ''))) {
+    doc.contents = doc.createNode({});
+  }
+  if (!isMap(doc.contents)) throw new FliptConfigError('the document is not a YAML mapping');
+
+  let changed = false;
+  const set = (path: string[], value: unknown) => {
+    if (doc.getIn(path) === value) return;
+    ensureMaps(doc, path.slice(0, -1));
+    doc.setIn(path, value);
+    changed = true;
+  };
+
+  set(['authentication', 'methods', 'token', 'enabled'], true);
+  set(['authentication', 'methods', 'token', 'storage', 'type'], 'static');
+  if (input.credentialReference === 'secretFile') set(['secrets', 'providers', 'file', 'enabled'], true);
+
+  const wanted = new Map(input.tokens.map((t) => [t.id, t]));
+  const previously = new Set(input.previouslyManaged);
+  ensureMaps(doc, TOKENS_PATH);
+  const tokensNode = doc.getIn(TOKENS_PATH) as YAMLMap;
+  const conflictingIds: string[] = [];
+
+  for (const id of previously) {
+    if (!wanted.has(id) && tokensNode.has(id)) {
+      tokensNode.delete(id);
+      changed = true;
+    }
+  }
+  const managedIds: string[] = [];
+  for (const token of input.tokens) {
+    if (tokensNode.has(token.id) && !previously.has(token.id)) {
+      conflictingIds.push(token.id);
+      continue;
+    }
+    managedIds.push(token.id);
+    const desired = { credential: token.credential, metadata: sortedRecord(token.metadata) };
+    const existing = tokensNode.get(token.id, true);
+    const existingJs = existing && typeof existing === 'object' && 'toJSON' in existing ? (existing as { toJSON(): unknown }).toJSON() : existing;
+    if (JSON.stringify(existingJs) === JSON.stringify(desired)) continue;
+    tokensNode.set(token.id, doc.createNode(desired));
+    changed = true;
+  }
+  const authenticationRequired = doc.getIn(['authentication', 'required']) === true;
+  managedIds.sort();
+  return {
+    text: changed ? doc.toString({ lineWidth: 0 }) : (input.source ?? ''),
+    changed,
+    managedIds,
+    authenticationRequired,
+    conflictingIds,
+  };
+}
+
+/** Makes every collection along the path a mapping, replacing an empty (`null`) value with `{}`. */
+function ensureMaps(doc: Document, path: string[]): void {
+  for (let i = 1; i <= path.length; i++) {
+    const prefix = path.slice(0, i);
+    const node = doc.getIn(prefix, true);
+    if (node === undefined || (isScalar(node) && (node.value === null || node.value === ''))) {
+      doc.setIn(prefix, doc.createNode({}));
+    } else if (!isMap(node)) {
+      throw new FliptConfigError(`${prefix.join('.')} is not a mapping`);
+    }
+  }
+}
+
+function sortedRecord(record: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)));
+}

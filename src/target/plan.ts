@@ -1,0 +1,108 @@
+// Pure decisions for one target: which credentials it should carry, what its config and credentials
+// Secret should then say, and the restart key (config hash) that the Flipt workload should run with.
+import { createHash } from 'node:crypto';
+import { targetAllowsNamespace, type TargetConfig } from '../config/operator-config.ts';
+import { fingerprint, envVarFor, tokenIdFor } from '../fliptclient/token.ts';
+import type { FliptClient } from '../fliptclient/types.ts';
+import { renderFliptConfig, type RenderResult } from './flipt-config.ts';
+
+export const CONFIG_HASH_ANNOTATION = 'flipt.io/config-hash';
+export const RESTARTED_AT_ANNOTATION = 'flipt.io/restarted-at';
+export const MANAGED_TOKENS_ANNOTATION = 'flipt.io/managed-tokens';
+
+export interface ClientCredential {
+  id: string;
+  token: string;
+  metadata: Record<string, string>;
+}
+
+/** The key under which a token's credential sits in the target's credentials Secret. */
+export function credentialKey(target: TargetConfig, id: string): string {
+  return target.credentialReference === 'env' ? envVarFor(id) : id;
+}
+
+export function credentialValue(target: TargetConfig, id: string, token: string): string {
+  switch (target.credentialReference) {
+    case 'secretFile':
+      return `\${secret:file:${id}}`;
+    case 'env':
+      return `\${env:${envVarFor(id)}}`;
+    case 'inline':
+      return token;
+  }
+}
+
+/**
+ * The credentials a target should carry. A client counts once it has been issued a token (its status
+ * names the fingerprint); the token comes from its own Secret, or, while that Secret is missing or
+ * was edited, from the target's credentials Secret, so that a lost client Secret never revokes a
+ * working credential. Clients being deleted are left out: that is how their token is revoked.
+ */
+export function desiredCredentials(
+  target: TargetConfig,
+  clients: readonly FliptClient[],
+  clientSecretToken: (client: FliptClient) => string | undefined,
+  currentCredentials: Readonly<Record<string, string>>,
+): ClientCredential[] {
+  const result: ClientCredential[] = [];
+  for (const client of clients) {
+    const { namespace, name } = client.metadata;
+    if ((client.spec.target ?? 'default') !== target.name || client.metadata.deletionTimestamp) continue;
+    if (!targetAllowsNamespace(target, namespace)) continue;
+    const expected = client.status?.credentialFingerprint;
+    if (!expected) continue;
+    const id = tokenIdFor(namespace, name);
+    const candidates = [clientSecretToken(client), currentCredentials[credentialKey(target, id)]];
+    const token = candidates.find((t) => t !== undefined && fingerprint(t) === expected);
+    if (!token) continue;
+    result.push({ id, token, metadata: { ...client.spec.metadata, 'fliptclient-namespace': namespace, 'fliptclient-name': name } });
+  }
+  return result.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+export interface TargetPlan {
+  render: RenderResult;
+  /** The credentials Secret's data to write now: everything current plus everything desired. */
+  credentials: Record<string, string>;
+  /** Keys no rendered config refers to any more; removed once the rollout has finished. */
+  staleCredentialKeys: string[];
+  configHash: string;
+}
+
+export function planTarget(
+  target: TargetConfig,
+  source: string | undefined,
+  previouslyManaged: readonly string[],
+  currentCredentials: Readonly<Record<string, string>>,
+  desired: readonly ClientCredential[],
+): TargetPlan {
+  const render = renderFliptConfig({
+    source,
+    previouslyManaged,
+    credentialReference: target.credentialReference,
+    tokens: desired.map((c) => ({ id: c.id, credential: credentialValue(target, c.id, c.token), metadata: c.metadata })),
+  });
+  const managed = new Set(render.managedIds);
+  const referenced: Record<string, string> = {};
+  for (const c of desired) if (managed.has(c.id)) referenced[credentialKey(target, c.id)] = c.token;
+  const credentials = { ...currentCredentials, ...referenced };
+  const staleCredentialKeys = Object.keys(currentCredentials).filter((k) => !(k in referenced)).sort();
+  return { render, credentials, staleCredentialKeys, configHash: configHash(render.text, referenced) };
+}
+
+/** sha256 over the config text and the credentials it refers to: the workload's restart key. */
+export function configHash(configText: string, referencedCredentials: Readonly<Record<string, string>>): string {
+  const hash = createHash('sha256').update(configText).update('\0');
+  for (const key of Object.keys(referencedCredentials).sort()) hash.update(key).update('=').update(referencedCredentials[key]!).update('\0');
+  return hash.digest('hex');
+}
+
+export function parseManagedIds(annotation: string | undefined): string[] {
+  if (!annotation) return [];
+  try {
+    const parsed: unknown = JSON.parse(annotation);
+    return Array.isArray(parsed) ? parsed.filter((v): v is string => typeof v === 'string') : [];
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,14 @@
+// Go-style durations ("10s", "1h30m", "1.5h", "250ms"), the notation Kubernetes users already write.
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const WHOLE = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/;
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+
+export const DURATION_PATTERN = WHOLE.source;
+
+/** Milliseconds in a Go-style duration, or undefined when the text is not one. */
+export function parseDuration(text: string): number | undefined {
+  if (!WHOLE.test(text)) return undefined;
+  let total = 0;
+  for (const [, amount, unit] of text.matchAll(PART)) total += Number(amount) * UNIT_MS[unit!]!;
+  return Math.round(total);
+}
