@@ -1,0 +1,159 @@
+// Pure decisions for one FliptClient, each an ordered policy that returns a reason: which token it
+// should hold, what its Secret should look like, and what its conditions say.
+import type { V1Secret } from '@kubernetes/client-node';
+import { targetAllowsNamespace, type TargetConfig } from '../config/operator-config.ts';
+import { rolledOut, type TargetSnapshot } from '../target/snapshot.ts';
+import { fingerprint, generateToken, isWellFormedToken } from './token.ts';
+import {
+  API_VERSION,
+  CLIENT_LABEL,
+  KIND,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  type Condition,
+  type ConditionStatus,
+  type ConditionType,
+  type FliptClient,
+} from './types.ts';
+
+export interface Verdict {
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+}
+
+/** Why a FliptClient cannot be served at all, before anything is written for it. */
+export function refusal(client: FliptClient, target: TargetConfig | undefined, knownTargets: readonly string[]): Verdict | undefined {
+  const name = client.spec.target ?? 'default';
+  if (!target) {
+    return {
+      status: 'False',
+      reason: 'UnknownTarget',
+      message: `Target "${name}" is not in the operator's configuration (known: ${knownTargets.join(', ') || 'none'}); set spec.target to one of them`,
+    };
+  }
+  if (!targetAllowsNamespace(target, client.metadata.namespace)) {
+    return {
+      status: 'False',
+      reason: 'NamespaceNotAllowed',
+      message: `Target "${name}" does not accept FliptClients from namespace ${client.metadata.namespace}; ask the platform team to add it to targets[].allowedNamespaces`,
+    };
+  }
+  return undefined;
+}
+
+export type TokenDecision =
+  | { action: 'keep'; token: string }
+  | { action: 'adopt'; token: string }
+  | { action: 'restore'; token: string }
+  | { action: 'issue'; token: string; reason: 'FirstIssue' | 'SecretLost' };
+
+/**
+ * Which token the client holds. The status fingerprint names the token of record: the client Secret
+ * keeps it while it matches; a Secret written just before a crash (no fingerprint yet) is adopted;
+ * a Secret lost or edited is restored from the target's credentials when they still hold that token;
+ * only otherwise is a new token issued.
+ */
+export function decideToken(statusFingerprint: string | undefined, secretToken: string | undefined, registeredToken: string | undefined): TokenDecision {
+  if (isWellFormedToken(secretToken)) {
+    if (statusFingerprint === undefined) return { action: 'adopt', token: secretToken };
+    if (fingerprint(secretToken) === statusFingerprint) return { action: 'keep', token: secretToken };
+  }
+  if (statusFingerprint !== undefined && isWellFormedToken(registeredToken) && fingerprint(registeredToken) === statusFingerprint) {
+    return { action: 'restore', token: registeredToken };
+  }
+  return { action: 'issue', token: generateToken(), reason: statusFingerprint === undefined ? 'FirstIssue' : 'SecretLost' };
+}
+
+/** The client Secret as it should be: our keys and labels, the user's extra labels and annotations. */
+export function desiredClientSecret(client: FliptClient, secretName: string, token: string, target: TargetConfig): V1Secret {
+  const { name, namespace, uid } = client.metadata;
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: secretName,
+      namespace,
+      labels: { ...client.spec.secret?.labels, [MANAGED_BY_LABEL]: MANAGED_BY, [CLIENT_LABEL]: name },
+      ...(client.spec.secret?.annotations ? { annotations: { ...client.spec.secret.annotations } } : {}),
+      ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name, uid: uid!, controller: true, blockOwnerDeletion: true }],
+    },
+    type: 'Opaque',
+    data: encode({ token, authorization: `Bearer ${token}`, ...(target.url ? { url: target.url } : {}) }),
+  };
+}
+
+/** Whether an existing Secret differs from the desired one in anything the operator owns. */
+export function secretNeedsUpdate(existing: V1Secret, desired: V1Secret): boolean {
+  const sameRecord = (a: Record<string, string> | undefined, b: Record<string, string> | undefined) =>
+    JSON.stringify(Object.entries(a ?? {}).sort()) === JSON.stringify(Object.entries(b ?? {}).sort());
+  const includes = (have: Record<string, string> | undefined, want: Record<string, string> | undefined) =>
+    Object.entries(want ?? {}).every(([k, v]) => have?.[k] === v);
+  const owner = existing.metadata?.ownerReferences?.find((r) => r.controller);
+  return (
+    !sameRecord(existing.data, desired.data) ||
+    !includes(existing.metadata?.labels, desired.metadata?.labels) ||
+    !includes(existing.metadata?.annotations, desired.metadata?.annotations) ||
+    owner?.uid !== desired.metadata?.ownerReferences?.[0]?.uid
+  );
+}
+
+/** Whether the Secret is controlled by this FliptClient (so the operator may write it). */
+export function ownedBy(secret: V1Secret, client: FliptClient): boolean {
+  return secret.metadata?.ownerReferences?.some((r) => r.controller && r.uid === client.metadata.uid) ?? false;
+}
+
+/** ConfigApplied: is the client's current credential in the target's config and credentials? */
+export function registrationVerdict(id: string, credentialFingerprint: string, snapshot: TargetSnapshot, targetName: string): Verdict {
+  if (snapshot.problem) return { status: 'False', reason: snapshot.problem.reason, message: snapshot.problem.message };
+  if (snapshot.conflicts.has(id)) {
+    return {
+      status: 'False',
+      reason: 'TokenIdConflict',
+      message: `Flipt's config for target "${targetName}" already has a hand-written token with id ${id}; remove or rename it there`,
+    };
+  }
+  const registered = snapshot.registered.get(id);
+  if (registered === credentialFingerprint) {
+    if (!snapshot.authenticationRequired) {
+      return {
+        status: 'True',
+        reason: 'AuthenticationNotRequired',
+        message: `Registered as token ${id}, but target "${targetName}" has authentication.required false, so Flipt accepts requests without any token; set authentication.required: true`,
+      };
+    }
+    return { status: 'True', reason: 'Registered', message: `Registered with target "${targetName}" as token ${id}` };
+  }
+  const when = snapshot.nextApplyAt ? ` at ${new Date(snapshot.nextApplyAt).toISOString()} (restart.minInterval)` : '';
+  return registered
+    ? { status: 'False', reason: 'UpdatePending', message: `Target "${targetName}" still holds an older credential for ${id}; the new one is applied${when || ' shortly'}` }
+    : { status: 'False', reason: 'RegistrationPending', message: `Waiting for target "${targetName}" to register token ${id}${when}` };
+}
+
+/** Ready: summary of the other two, then whether Flipt has rolled out with the credential. */
+export function readinessVerdict(issued: Verdict, applied: Verdict, snapshot: TargetSnapshot | undefined, workload: string): Verdict {
+  if (issued.status !== 'True') return issued;
+  if (applied.status !== 'True') return { status: 'False', reason: applied.reason, message: applied.message };
+  if (snapshot && rolledOut(snapshot)) return { status: 'True', reason: 'Ready', message: `Flipt (${workload}) runs with this credential` };
+  const detail = snapshot?.rollout.detail ?? 'waiting for the rollout';
+  return { status: 'False', reason: 'RolloutInProgress', message: `Waiting for Flipt (${workload}) to roll out: ${detail}` };
+}
+
+/** Sets a condition, keeping lastTransitionTime when the status did not change. */
+export function withCondition(conditions: readonly Condition[], type: ConditionType, verdict: Verdict, generation: number | undefined, now: Date): Condition[] {
+  const previous = conditions.find((c) => c.type === type);
+  const next: Condition = {
+    type,
+    status: verdict.status,
+    reason: verdict.reason,
+    message: verdict.message,
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    lastTransitionTime: previous && previous.status === verdict.status ? previous.lastTransitionTime : now.toISOString(),
+  };
+  const order: ConditionType[] = ['Ready', 'CredentialIssued', 'ConfigApplied'];
+  return [...conditions.filter((c) => c.type !== type), next].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
+}
+
+function encode(values: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+}

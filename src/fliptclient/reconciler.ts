@@ -1,0 +1,218 @@
+// Reconciles one FliptClient: refuse what cannot be served, hold the finalizer, keep its Secret with
+// the token of record, and report in status how far Flipt has got with that token. Which token, which
+// Secret and which conditions are decided in decisions.ts; this file only reads caches and writes.
+import type { V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { TargetConfig } from '../config/operator-config.ts';
+import type { ReconcileResult } from '../controller/controller.ts';
+import type { Informer } from '../controller/informer.ts';
+import { isConflict, isNotFound, mergePatch, type KubeClients } from '../kube/client.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import { credentialKey } from '../target/plan.ts';
+import type { TargetSnapshot } from '../target/snapshot.ts';
+import {
+  decideToken,
+  desiredClientSecret,
+  ownedBy,
+  readinessVerdict,
+  refusal,
+  registrationVerdict,
+  secretNeedsUpdate,
+  withCondition,
+  type Verdict,
+} from './decisions.ts';
+import { fingerprint, tokenIdFor } from './token.ts';
+import { FINALIZER, GROUP, PLURAL, VERSION, secretNameFor, type Condition, type FliptClient, type FliptClientStatus } from './types.ts';
+
+export interface FliptClientReconcilerDeps {
+  clients: KubeClients;
+  targets: readonly TargetConfig[];
+  fliptClients: Informer<FliptClient>;
+  clientSecrets: Informer<V1Secret>;
+  /** The target's credentials Secret as cached, to restore a lost client Secret from. */
+  credentialsSecret: (target: string) => V1Secret | undefined;
+  targetSnapshot: (target: string) => TargetSnapshot | undefined;
+  enqueueTarget: (target: string) => void;
+  events: EventRecorder;
+  log: Logger;
+}
+
+export class FliptClientReconciler {
+  private readonly deps: FliptClientReconcilerDeps;
+
+  constructor(deps: FliptClientReconcilerDeps) {
+    this.deps = deps;
+  }
+
+  reconcile = async (key: string): Promise<ReconcileResult> => {
+    const [namespace, name] = key.split('/') as [string, string];
+    const client = this.deps.fliptClients.get(name, namespace);
+    if (!client) return;
+    const targetName = client.spec.target ?? 'default';
+    const target = this.deps.targets.find((t) => t.name === targetName);
+    if (client.metadata.deletionTimestamp) return this.finalize(client, target);
+
+    const refused = refusal(client, target, this.deps.targets.map((t) => t.name));
+    if (refused || !target) {
+      await this.writeStatus(client, { conditions: refusedConditions(client, refused!) }, refused);
+      return;
+    }
+    await this.ensureFinalizer(client);
+
+    const secretName = secretNameFor(client);
+    const existing = this.deps.clientSecrets.get(secretName, namespace) ?? (await this.readSecret(secretName, namespace));
+    if (existing && !ownedBy(existing, client)) {
+      const verdict: Verdict = {
+        status: 'False',
+        reason: 'SecretConflict',
+        message: `Secret ${namespace}/${secretName} exists and is not owned by this FliptClient; the operator never overwrites it. Delete it or set spec.secret.name`,
+      };
+      await this.writeStatus(client, { conditions: refusedConditions(client, verdict) }, verdict);
+      return;
+    }
+
+    const id = tokenIdFor(namespace, name);
+    const registered = decodeKey(this.deps.credentialsSecret(target.name), credentialKey(target, id));
+    const decision = decideToken(client.status?.credentialFingerprint, decodeKey(existing, 'token'), registered);
+    const desired = desiredClientSecret(client, secretName, decision.token, target);
+    if (!existing) {
+      await this.deps.clients.core.createNamespacedSecret({ namespace, body: desired });
+    } else if (secretNeedsUpdate(existing, desired)) {
+      const body = { ...desired, metadata: { ...existing.metadata, ...desired.metadata, labels: { ...existing.metadata?.labels, ...desired.metadata?.labels } } };
+      await this.deps.clients.core.replaceNamespacedSecret({ name: secretName, namespace, body });
+    }
+
+    const credentialFingerprint = fingerprint(decision.token);
+    const issuedNow = decision.action === 'issue';
+    if (issuedNow || decision.action === 'restore') this.deps.enqueueTarget(target.name);
+    const issuedAt = issuedNow || !client.status?.issuedAt ? new Date().toISOString() : client.status.issuedAt;
+    const issued: Verdict = {
+      status: 'True',
+      reason: 'Issued',
+      message: `Token ${credentialFingerprint} (sha256 prefix) is in Secret ${secretName}`,
+    };
+
+    const snapshot = this.deps.targetSnapshot(target.name);
+    let conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', issued, client.metadata.generation, new Date());
+    if (snapshot) {
+      const applied = registrationVerdict(id, credentialFingerprint, snapshot, target.name);
+      const ready = readinessVerdict(issued, applied, snapshot, `${target.workload.kind} ${target.namespace}/${target.workload.name}`);
+      conditions = withCondition(conditions, 'ConfigApplied', applied, client.metadata.generation, new Date());
+      conditions = withCondition(conditions, 'Ready', ready, client.metadata.generation, new Date());
+    } else if (!conditions.some((c) => c.type === 'Ready')) {
+      const waiting: Verdict = { status: 'Unknown', reason: 'TargetNotObserved', message: `Waiting for the operator to read target "${target.name}"` };
+      conditions = withCondition(conditions, 'ConfigApplied', waiting, client.metadata.generation, new Date());
+      conditions = withCondition(conditions, 'Ready', waiting, client.metadata.generation, new Date());
+    }
+    await this.writeStatus(client, { conditions, secretName, tokenId: id, credentialFingerprint, issuedAt });
+
+    if (decision.action === 'issue') {
+      const why = decision.reason === 'FirstIssue' ? 'Generated a new token' : 'The Secret was lost and its token was not registered; generated a new token';
+      void this.deps.events.record(client, 'Normal', 'TokenIssued', `${why} (${credentialFingerprint}) in Secret ${secretName}`, 'Issue');
+    } else if (decision.action === 'restore') {
+      void this.deps.events.record(client, 'Warning', 'SecretRestored', `Secret ${secretName} was deleted or edited; restored its token from target "${target.name}"`, 'Restore');
+    }
+    if (!snapshot) this.deps.enqueueTarget(target.name);
+    return;
+  };
+
+  private async finalize(client: FliptClient, target: TargetConfig | undefined): Promise<ReconcileResult> {
+    if (!client.metadata.finalizers?.includes(FINALIZER)) return;
+    if (target) {
+      this.deps.enqueueTarget(target.name);
+      const snapshot = this.deps.targetSnapshot(target.name);
+      const id = tokenIdFor(client.metadata.namespace, client.metadata.name);
+      if (!snapshot) return { requeueAfterMs: 1000 };
+      // Wait until the token has left the config and Flipt has been told to restart without it.
+      if (!snapshot.problem && (snapshot.registered.has(id) || snapshot.configHash !== snapshot.workloadHash)) return;
+    }
+    await this.patchFinalizers(client, (client.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
+    void this.deps.events.record(client, 'Normal', 'TokenRevoked', `Token removed from target "${target?.name ?? client.spec.target}"`, 'Revoke');
+    return;
+  }
+
+  private async ensureFinalizer(client: FliptClient): Promise<void> {
+    const finalizers = client.metadata.finalizers ?? [];
+    if (finalizers.includes(FINALIZER)) return;
+    await this.patchFinalizers(client, [...finalizers, FINALIZER]);
+  }
+
+  /** Merge patch with the cached resourceVersion as precondition: a stale cache means retry, not clobber. */
+  private async patchFinalizers(client: FliptClient, finalizers: string[]): Promise<void> {
+    const { namespace, name, resourceVersion } = client.metadata;
+    try {
+      await this.deps.clients.custom.patchNamespacedCustomObject(
+        { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { metadata: { finalizers, resourceVersion } } },
+        mergePatch,
+      );
+    } catch (err) {
+      if (isNotFound(err)) return;
+      if (isConflict(err)) throw new Error(`FliptClient ${namespace}/${name} changed meanwhile; retrying with the newer version`);
+      throw err;
+    }
+  }
+
+  private async readSecret(name: string, namespace: string): Promise<V1Secret | undefined> {
+    try {
+      return await this.deps.clients.core.readNamespacedSecret({ name, namespace });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Writes status only when it changed; records an Event when Ready or a refusal changes. */
+  private async writeStatus(client: FliptClient, next: Partial<FliptClientStatus>, refused?: Verdict): Promise<void> {
+    const current = client.status ?? {};
+    const status: FliptClientStatus = {
+      observedGeneration: client.metadata.generation ?? 0,
+      conditions: next.conditions ?? [],
+      secretName: next.secretName ?? current.secretName,
+      tokenId: next.tokenId ?? current.tokenId,
+      credentialFingerprint: next.credentialFingerprint ?? current.credentialFingerprint,
+      issuedAt: next.issuedAt ?? current.issuedAt,
+      ...(current.rotateAt ? { rotateAt: current.rotateAt } : {}),
+      ...(current.lastRotateRequest ? { lastRotateRequest: current.lastRotateRequest } : {}),
+    };
+    if (JSON.stringify(normalise(status)) === JSON.stringify(normalise(current))) return;
+    const { namespace, name } = client.metadata;
+    try {
+      await this.deps.clients.custom.patchNamespacedCustomObjectStatus(
+        { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status } },
+        mergePatch,
+      );
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    const before = current.conditions?.find((c) => c.type === 'Ready');
+    const after = status.conditions?.find((c) => c.type === 'Ready');
+    if (after && (before?.status !== after.status || before?.reason !== after.reason)) {
+      const type = refused || after.status === 'False' ? (refused ? 'Warning' : 'Normal') : 'Normal';
+      const warn = ['UnknownTarget', 'NamespaceNotAllowed', 'SecretConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing'];
+      void this.deps.events.record(client, warn.includes(after.reason) ? 'Warning' : type, after.reason, after.message);
+    }
+    const applied = status.conditions?.find((c) => c.type === 'ConfigApplied');
+    const appliedBefore = current.conditions?.find((c) => c.type === 'ConfigApplied');
+    if (applied?.reason === 'AuthenticationNotRequired' && appliedBefore?.reason !== applied.reason) {
+      void this.deps.events.record(client, 'Warning', applied.reason, applied.message);
+    }
+  }
+}
+
+function refusedConditions(client: FliptClient, verdict: Verdict): Condition[] {
+  const now = new Date();
+  const generation = client.metadata.generation;
+  let conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', verdict, generation, now);
+  conditions = withCondition(conditions, 'Ready', verdict, generation, now);
+  return conditions.filter((c) => c.type !== 'ConfigApplied');
+}
+
+function decodeKey(secret: V1Secret | undefined, key: string): string | undefined {
+  const value = secret?.data?.[key];
+  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+}
+
+function normalise(status: FliptClientStatus): FliptClientStatus {
+  return Object.fromEntries(Object.entries(status).filter(([, v]) => v !== undefined)) as FliptClientStatus;
+}

@@ -1,0 +1,40 @@
+// Prometheus metrics, served on the metrics port at /metrics.
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly reconciles = new Counter({ name: 'flipt_operator_reconcile_total', help: 'Reconciles by controller and outcome', labelNames: ['controller', 'outcome'], registers: [this.registry] });
+  readonly reconcileDuration = new Histogram({ name: 'flipt_operator_reconcile_duration_seconds', help: 'Reconcile duration', labelNames: ['controller'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry] });
+  readonly queueDepth = new Gauge({ name: 'flipt_operator_workqueue_depth', help: 'Keys waiting in the work queue', labelNames: ['controller'], registers: [this.registry] });
+  readonly configWrites = new Counter({ name: 'flipt_operator_config_writes_total', help: 'Writes of a target Flipt config ConfigMap', labelNames: ['target'], registers: [this.registry] });
+  readonly restarts = new Counter({ name: 'flipt_operator_restarts_triggered_total', help: 'Flipt workload restarts triggered', labelNames: ['target'], registers: [this.registry] });
+  readonly exchangeRequests = new Counter({ name: 'flipt_operator_exchange_requests_total', help: 'Exchange requests by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly exchangeDuration = new Histogram({ name: 'flipt_operator_exchange_request_duration_seconds', help: 'Exchange request latency', labelNames: ['outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry] });
+  readonly leader = new Gauge({ name: 'flipt_operator_leader', help: '1 while this replica leads', registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  serve(port: number): Promise<Server> {
+    const server = createServer(async (req, res) => {
+      if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': this.registry.contentType }).end(await this.registry.metrics());
+    });
+    return listen(server, port);
+  }
+}
+
+export function listen(server: Server, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}

@@ -1,0 +1,257 @@
+// Assembles the operator: caches (informers) of what it reads, one controller per kind of thing it
+// reconciles (FliptClients, targets), the event wiring between them, leader election, probes and
+// metrics. Everything domain-specific lives in fliptclient/ and target/; this file only connects.
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import type { KubernetesListObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { OperatorConfig, TargetConfig } from './config/operator-config.ts';
+import { Controller } from './controller/controller.ts';
+import { Informer } from './controller/informer.ts';
+import { LeaderElector } from './controller/leader-election.ts';
+import { FliptClientReconciler } from './fliptclient/reconciler.ts';
+import { CLIENT_LABEL, GROUP, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, clientKey, type FliptClient } from './fliptclient/types.ts';
+import { makeClients, type KubeClients } from './kube/client.ts';
+import { EventRecorder } from './kube/events.ts';
+import { Metrics, listen } from './metrics.ts';
+import { TargetReconciler } from './target/reconciler.ts';
+import type { Workload } from './target/workload.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+export interface OperatorOptions {
+  config: OperatorConfig;
+  kubeConfig: KubeConfig;
+  log: Logger;
+  /** Serve probes and metrics on their ports (off for in-process tests). */
+  serve?: boolean;
+  identity?: string;
+}
+
+interface TargetCaches {
+  configMap: Informer<V1ConfigMap>;
+  credentials: Informer<V1Secret>;
+  workload: Informer<Workload>;
+}
+
+export class Operator {
+  readonly metrics = new Metrics();
+  readonly clients: KubeClients;
+  readonly fliptClients: Informer<FliptClient>;
+  readonly clientSecrets: Informer<V1Secret>;
+  readonly targets: TargetReconciler;
+  private readonly options: OperatorOptions;
+  private readonly targetCaches = new Map<string, TargetCaches>();
+  private readonly clientController: Controller;
+  private readonly targetController: Controller;
+  private readonly elector: LeaderElector | undefined;
+  private readonly servers: Server[] = [];
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+
+  constructor(options: OperatorOptions) {
+    this.options = options;
+    const { config, kubeConfig, log } = options;
+    this.clients = makeClients(kubeConfig);
+    const events = new EventRecorder(this.clients.events, log);
+    const hooks = {
+      onReconciled: (controller: string, outcome: 'success' | 'error', seconds: number) => {
+        this.metrics.reconciles.inc({ controller, outcome });
+        this.metrics.reconcileDuration.observe({ controller }, seconds);
+      },
+      onQueueDepth: (controller: string, depth: number) => this.metrics.queueDepth.set({ controller }, depth),
+    };
+
+    this.fliptClients = new Informer<FliptClient>(
+      kubeConfig,
+      {
+        name: 'fliptclients',
+        path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
+        list: () => this.clients.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as Promise<KubernetesListObject<FliptClient>>,
+        onChange: (client) => this.fliptClientChanged(client),
+      },
+      log,
+    );
+    const clientSecretSelector = `${MANAGED_BY_LABEL}=${MANAGED_BY},${CLIENT_LABEL}`;
+    this.clientSecrets = new Informer<V1Secret>(
+      kubeConfig,
+      {
+        name: 'client-secrets',
+        path: '/api/v1/secrets',
+        labelSelector: clientSecretSelector,
+        list: () => this.clients.core.listSecretForAllNamespaces({ labelSelector: clientSecretSelector }),
+        onChange: (secret) => this.clientSecretChanged(secret),
+      },
+      log,
+    );
+    for (const target of config.targets) this.targetCaches.set(target.name, this.makeTargetCaches(target));
+
+    this.targets = new TargetReconciler({
+      clients: this.clients,
+      targets: config.targets,
+      fliptClients: this.fliptClients,
+      clientSecrets: this.clientSecrets,
+      events,
+      log,
+      onSnapshotChanged: (target) => this.enqueueClientsOf(target),
+      onConfigWritten: (target) => this.metrics.configWrites.inc({ target }),
+      onRestart: (target) => this.metrics.restarts.inc({ target }),
+    });
+    const clients = new FliptClientReconciler({
+      clients: this.clients,
+      targets: config.targets,
+      fliptClients: this.fliptClients,
+      clientSecrets: this.clientSecrets,
+      credentialsSecret: (target) => {
+        const caches = this.targetCaches.get(target);
+        const spec = config.targets.find((t) => t.name === target);
+        return spec ? caches?.credentials.get(spec.credentialsSecret, spec.namespace) : undefined;
+      },
+      targetSnapshot: (target) => this.targets.snapshot(target),
+      enqueueTarget: (target) => this.targetController.enqueue(target),
+      events,
+      log,
+    });
+    this.clientController = new Controller('fliptclient', clients.reconcile, log, 4, hooks);
+    this.targetController = new Controller('target', this.targets.reconcile, log, 2, hooks);
+
+    const le = config.leaderElection;
+    this.elector = le.enabled
+      ? new LeaderElector({
+          api: this.clients.coordination,
+          namespace: le.namespace,
+          name: le.leaseName,
+          identity: options.identity ?? `${hostname()}-${process.pid}`,
+          leaseDurationMs: le.leaseDurationMs,
+          renewDeadlineMs: le.renewDeadlineMs,
+          retryPeriodMs: le.retryPeriodMs,
+          log,
+        })
+      : undefined;
+  }
+
+  /** Starts caches and probes, waits for leadership, then reconciles until stopped or leadership is lost. */
+  async run(): Promise<'stopped' | 'lost-leadership'> {
+    const { config, log } = this.options;
+    if (this.options.serve !== false) {
+      this.servers.push(await this.metrics.serve(config.metrics.port));
+      this.servers.push(await listen(this.healthServer(), config.health.port));
+    }
+    for (const informer of this.informers()) void informer.start();
+    await Promise.all(this.informers().map((i) => i.waitForSync()));
+    log.info({ fliptClients: this.fliptClients.list().length, targets: config.targets.map((t) => t.name) }, 'caches synced');
+
+    if (this.elector) await this.elector.acquire();
+    if (this.stopping) return 'stopped';
+    this.metrics.leader.set(1);
+    this.targetController.start();
+    this.clientController.start();
+    this.resync();
+    this.resyncTimer = setInterval(() => this.resync(), config.resyncPeriodMs);
+    this.resyncTimer.unref();
+    if (!this.elector) return new Promise(() => {});
+    return (await this.elector.keepLeading()) ? 'stopped' : 'lost-leadership';
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.resyncTimer);
+    await Promise.all([this.clientController.stop(), this.targetController.stop()]);
+    await this.elector?.release();
+    this.metrics.leader.set(0);
+    await Promise.all(this.informers().map((i) => i.stop()));
+    await Promise.all(this.servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  }
+
+  get ready(): boolean {
+    return this.informers().every((i) => i.synced);
+  }
+
+  private informers(): Array<Informer<FliptClient> | Informer<V1Secret> | Informer<V1ConfigMap> | Informer<Workload>> {
+    const all: Array<Informer<FliptClient> | Informer<V1Secret> | Informer<V1ConfigMap> | Informer<Workload>> = [this.fliptClients, this.clientSecrets];
+    for (const c of this.targetCaches.values()) all.push(c.configMap, c.credentials, c.workload);
+    return all;
+  }
+
+  private makeTargetCaches(target: TargetConfig): TargetCaches {
+    const { kubeConfig, log } = this.options;
+    const { namespace } = target;
+    const enqueue = () => this.targetController.enqueue(target.name);
+    const byName = (name: string) => `metadata.name=${name}`;
+    const workloadPlural = target.workload.kind === 'Deployment' ? 'deployments' : 'statefulsets';
+    return {
+      configMap: new Informer<V1ConfigMap>(
+        kubeConfig,
+        {
+          name: `${target.name}-configmap`,
+          path: `/api/v1/namespaces/${namespace}/configmaps`,
+          fieldSelector: byName(target.configMap.name),
+          list: () => this.clients.core.listNamespacedConfigMap({ namespace, fieldSelector: byName(target.configMap.name) }),
+          onChange: enqueue,
+        },
+        log,
+      ),
+      credentials: new Informer<V1Secret>(
+        kubeConfig,
+        {
+          name: `${target.name}-credentials`,
+          path: `/api/v1/namespaces/${namespace}/secrets`,
+          fieldSelector: byName(target.credentialsSecret),
+          list: () => this.clients.core.listNamespacedSecret({ namespace, fieldSelector: byName(target.credentialsSecret) }),
+          onChange: enqueue,
+        },
+        log,
+      ),
+      workload: new Informer<Workload>(
+        kubeConfig,
+        {
+          name: `${target.name}-workload`,
+          path: `/apis/apps/v1/namespaces/${namespace}/${workloadPlural}`,
+          fieldSelector: byName(target.workload.name),
+          list: () =>
+            target.workload.kind === 'Deployment'
+              ? this.clients.apps.listNamespacedDeployment({ namespace, fieldSelector: byName(target.workload.name) })
+              : this.clients.apps.listNamespacedStatefulSet({ namespace, fieldSelector: byName(target.workload.name) }),
+          onChange: enqueue,
+        },
+        log,
+      ),
+    };
+  }
+
+  private fliptClientChanged(client: FliptClient): void {
+    this.clientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
+    // Any target may gain or lose this client (spec.target can change), and targets are few.
+    for (const target of this.options.config.targets) this.targetController.enqueue(target.name);
+  }
+
+  private clientSecretChanged(secret: V1Secret): void {
+    const name = secret.metadata?.labels?.[CLIENT_LABEL];
+    const namespace = secret.metadata?.namespace;
+    if (!name || !namespace) return;
+    this.clientController.enqueue(clientKey(namespace, name));
+    const target = this.fliptClients.get(name, namespace)?.spec.target;
+    if (target) this.targetController.enqueue(target);
+  }
+
+  private enqueueClientsOf(target: string): void {
+    for (const client of this.fliptClients.list()) {
+      if ((client.spec.target ?? 'default') === target) this.clientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
+    }
+  }
+
+  private resync(): void {
+    for (const target of this.options.config.targets) this.targetController.enqueue(target.name);
+    for (const client of this.fliptClients.list()) this.clientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
+  }
+
+  private healthServer(): Server {
+    return createServer((req, res) => {
+      const path = req.url?.split('?')[0];
+      if (path === '/healthz') res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      else if (path === '/readyz') {
+        const ready = this.ready;
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ok\n' : 'caches not synced\n');
+      } else res.writeHead(404).end();
+    });
+  }
+}

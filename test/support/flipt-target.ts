@@ -1,0 +1,77 @@
+// A Flipt instance as the operator sees it: the Helm chart's config ConfigMap and a Deployment. With
+// no kube-controller-manager in the test control plane, a finished rollout is simulated by writing
+// the Deployment's status subresource, as the Deployment controller would.
+import type { V1Deployment } from '@kubernetes/client-node';
+import type { KubeClients } from '../../src/kube/client.ts';
+
+export const SAMPLE_FLIPT_CONFIG = `# Flipt configuration (as rendered by the Helm chart)
+version: "2.0"
+log:
+  level: INFO
+  encoding: json
+authentication:
+  required: true
+  methods:
+    token:
+      enabled: true
+      storage:
+        type: static
+        tokens:
+          # hand-written token: the operator must never touch it
+          ci-pipeline:
+            credential: "\${env:CI_FLIPT_TOKEN}"
+            metadata:
+              owner: platform
+server:
+  http_port: 8080
+`;
+
+export interface FliptTargetNames {
+  namespace: string;
+  configMap: string;
+  deployment: string;
+}
+
+export async function createFliptTarget(clients: KubeClients, names: FliptTargetNames, config = SAMPLE_FLIPT_CONFIG): Promise<void> {
+  const { namespace } = names;
+  await clients.core.createNamespace({ body: { metadata: { name: namespace } } }).catch((err) => {
+    if ((err as { code?: number }).code !== 409) throw err;
+  });
+  await clients.core.createNamespacedConfigMap({
+    namespace,
+    body: { metadata: { name: names.configMap, namespace }, data: { 'default.yml': config } },
+  });
+  await clients.apps.createNamespacedDeployment({ namespace, body: fliptDeployment(names) });
+  await finishRollout(clients, namespace, names.deployment);
+}
+
+export function fliptDeployment(names: FliptTargetNames): V1Deployment {
+  const labels = { app: 'flipt' };
+  return {
+    metadata: { name: names.deployment, namespace: names.namespace },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: { containers: [{ name: 'flipt', image: 'docker.flipt.io/flipt/flipt:v2.11.0' }] },
+      },
+    },
+  };
+}
+
+/** Writes the status the Deployment controller writes once every replica runs the newest template. */
+export async function finishRollout(clients: KubeClients, namespace: string, name: string): Promise<number> {
+  const deployment = await clients.apps.readNamespacedDeployment({ name, namespace });
+  const replicas = deployment.spec?.replicas ?? 1;
+  const generation = deployment.metadata?.generation ?? 1;
+  await clients.apps.replaceNamespacedDeploymentStatus({
+    name,
+    namespace,
+    body: {
+      ...deployment,
+      status: { observedGeneration: generation, replicas, updatedReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas },
+    },
+  });
+  return generation;
+}

@@ -1,0 +1,62 @@
+// The operator as a real process (node src/main.ts) with a given config and kubeconfig. Its output is
+// kept so tests can read its logs and check that no credential ever appears in them.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+
+export interface OperatorProcess {
+  child: ChildProcess;
+  output: () => string;
+  /** SIGTERM and wait for a graceful exit. */
+  stop(): Promise<number | null>;
+  /** SIGKILL: a crash at whatever point the process is. */
+  kill(): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+let nextPort = 20000 + Math.floor(Math.random() * 20000);
+
+/** Writes an operator config with free-ish ports for probes/metrics/exchange and returns its path. */
+export function writeOperatorConfig(config: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fco-config-'));
+  const path = join(dir, 'config.yaml');
+  const ports = { health: nextPort++, metrics: nextPort++, exchange: nextPort++ };
+  const full = {
+    health: { port: ports.health },
+    metrics: { port: ports.metrics },
+    leaderElection: { enabled: true, namespace: 'default', leaseName: `fco-${process.pid}-${nextPort}` },
+    ...config,
+    exchange: { port: ports.exchange, enabled: false, ...(config.exchange as object | undefined) },
+  };
+  writeFileSync(path, stringify(full));
+  return path;
+}
+
+export function startOperator(configPath: string, kubeconfigPath: string, env: Record<string, string> = {}): OperatorProcess {
+  const child = spawn(process.execPath, [MAIN, '--config', configPath, '--kubeconfig', kubeconfigPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: 'debug', ...env },
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => output,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
