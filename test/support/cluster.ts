@@ -1,6 +1,5 @@
 // What integration tests share: the run's control plane (started by global-setup, or by the first
 // test file when a file is run on its own), admin clients, the CRD, and throwaway namespaces.
-import { after } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ApiextensionsV1Api, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
@@ -21,7 +20,7 @@ export function testCluster(): Promise<TestCluster> {
     let kubeconfigPath = process.env.FCO_TEST_KUBECONFIG;
     if (!kubeconfigPath) {
       const controlPlane = await startControlPlane();
-      after(() => controlPlane.stop());
+      controlPlane.stopOnExit();
       kubeconfigPath = controlPlane.kubeconfigPath;
     }
     const kubeConfig = loadKubeConfig(kubeconfigPath);

@@ -16,6 +16,8 @@ export interface ControlPlane {
   pid: number;
   startupMs: number;
   stop(): Promise<void>;
+  /** Lets this process exit while the control plane runs; it is killed (and its directory removed) on exit. */
+  stopOnExit(): void;
 }
 
 interface Endpoint {
@@ -66,6 +68,15 @@ async function startOnce(): Promise<ControlPlane> {
       pid: endpoint.pid,
       startupMs: Date.now() - started,
       stop,
+      stopOnExit: () => {
+        child.unref();
+        (child.stdout as unknown as { unref?: () => void }).unref?.();
+        (child.stderr as unknown as { unref?: () => void }).unref?.();
+        process.once('exit', () => {
+          child.kill('SIGKILL');
+          rmSync(dir, { recursive: true, force: true });
+        });
+      },
     };
   } catch (err) {
     await stop();

@@ -75,3 +75,29 @@ export async function finishRollout(clients: KubeClients, namespace: string, nam
   });
   return generation;
 }
+
+/**
+ * Plays the Deployment controller for one Deployment: whenever its template changes (a new
+ * generation), the rollout is reported finished after `delayMs`. Returns a stop function.
+ */
+export function simulateDeploymentController(clients: KubeClients, namespace: string, name: string, delayMs = 200): () => void {
+  let stopped = false;
+  const loop = async () => {
+    while (!stopped) {
+      try {
+        const d = await clients.apps.readNamespacedDeployment({ name, namespace });
+        if ((d.status?.observedGeneration ?? 0) < (d.metadata?.generation ?? 0)) {
+          await new Promise((r) => setTimeout(r, delayMs));
+          await finishRollout(clients, namespace, name);
+        }
+      } catch {
+        // the API server may be restarting or the object replaced; try again
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  void loop();
+  return () => {
+    stopped = true;
+  };
+}

@@ -1,0 +1,166 @@
+// The full life of a FliptClient, with the operator as a real process running as its own
+// ServiceAccount under exactly deploy/'s RBAC: create -> Secret + config + credentials + one restart ->
+// Ready after the rollout -> spec change -> delete -> token gone, finalizer gone.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import type { V1ConfigMap, V1Deployment } from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import { fingerprint } from '../../src/fliptclient/token.ts';
+import type { FliptClient } from '../../src/fliptclient/types.ts';
+import { changes, recordHistory, type ObjectHistory } from '../support/api-watch.ts';
+import { installCrd, testCluster, waitFor, type TestCluster } from '../support/cluster.ts';
+import { operatorKubeconfig, OPERATOR_NAMESPACE } from '../support/deploy-rbac.ts';
+import { createFliptTarget, finishRollout } from '../support/flipt-target.ts';
+import { assertValidFliptConfig } from '../support/flipt-schema.ts';
+import { startOperator, writeOperatorConfig, type OperatorProcess } from '../support/operator-process.ts';
+import { createFliptClient, deleteFliptClient, getFliptClient, condition, patchFliptClientSpec } from '../support/fliptclients.ts';
+
+const FLIPT = { namespace: 'flipt', configMap: 'flipt', deployment: 'flipt' };
+const CONFIG_HASH = 'flipt.io/config-hash';
+
+let cluster: TestCluster;
+let operator: OperatorProcess;
+let configMaps: ObjectHistory<V1ConfigMap>;
+let deployments: ObjectHistory<V1Deployment>;
+let appNamespace: string;
+const seenTokens: string[] = [];
+
+before(async () => {
+  cluster = await testCluster();
+  await installCrd(cluster.kubeConfig);
+  await createFliptTarget(cluster.clients, FLIPT);
+  appNamespace = 'team-lifecycle';
+  await cluster.clients.core.createNamespace({ body: { metadata: { name: appNamespace } } });
+  const kubeconfig = await operatorKubeconfig(cluster);
+  const example = parse(readFileSync(new URL('../../deploy/config.yaml', import.meta.url), 'utf8')) as { targets: Array<Record<string, unknown>> };
+  const target = { ...example.targets[0], restart: { minInterval: '1s' } };
+  const configPath = writeOperatorConfig({
+    targets: [target],
+    leaderElection: { enabled: true, namespace: OPERATOR_NAMESPACE, leaseName: 'flipt-client-operator' },
+  });
+  configMaps = await recordHistory<V1ConfigMap>(cluster.kubeConfig, `/api/v1/namespaces/flipt/configmaps`, 'flipt');
+  deployments = await recordHistory<V1Deployment>(cluster.kubeConfig, `/apis/apps/v1/namespaces/flipt/deployments`, 'flipt');
+  operator = startOperator(configPath, kubeconfig);
+});
+
+after(async () => {
+  configMaps?.stop();
+  deployments?.stop();
+  await operator?.stop();
+});
+
+async function fliptConfig(): Promise<string> {
+  const cm = await cluster.clients.core.readNamespacedConfigMap({ name: 'flipt', namespace: 'flipt' });
+  return cm.data!['default.yml']!;
+}
+
+async function credentials(): Promise<Record<string, string>> {
+  const secret = await cluster.clients.core.readNamespacedSecret({ name: 'flipt-client-credentials', namespace: 'flipt' });
+  return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+}
+
+const restarts = () => changes(deployments, (d) => d.spec?.template?.metadata?.annotations?.[CONFIG_HASH] ?? null);
+
+test('a FliptClient gets a Secret, a registered token, one restart, and Ready after the rollout', async () => {
+  await createFliptClient(cluster.clients, appNamespace, 'checkout', { metadata: { team: 'payments' }, serviceAccounts: ['checkout'] });
+
+  let secretToken = '';
+  await waitFor(async () => {
+    const secret = await cluster.clients.core.readNamespacedSecret({ name: 'checkout-flipt', namespace: appNamespace });
+    secretToken = Buffer.from(secret.data!.token!, 'base64').toString();
+    return secretToken.length > 0;
+  }, 'client Secret');
+  seenTokens.push(secretToken);
+  const secret = await cluster.clients.core.readNamespacedSecret({ name: 'checkout-flipt', namespace: appNamespace });
+  assert.match(secretToken, /^[0-9a-f]{64}$/);
+  assert.equal(Buffer.from(secret.data!.authorization!, 'base64').toString(), `Bearer ${secretToken}`);
+  assert.equal(Buffer.from(secret.data!.url!, 'base64').toString(), 'http://flipt.flipt.svc.cluster.local:8080');
+  assert.equal(secret.metadata!.labels!['app.kubernetes.io/managed-by'], 'flipt-client-operator');
+  assert.equal(secret.metadata!.labels!['flipt.io/client'], 'checkout');
+  const owner = secret.metadata!.ownerReferences!.find((r) => r.controller);
+  const client = await getFliptClient(cluster.clients, appNamespace, 'checkout');
+  assert.equal(owner?.uid, client.metadata.uid);
+  assert.equal(owner?.kind, 'FliptClient');
+
+  await waitFor(async () => (await fliptConfig()).includes('team-lifecycle_checkout'), 'token in Flipt config');
+  const config = await fliptConfig();
+  assertValidFliptConfig(config);
+  const doc = parse(config);
+  const tokens = doc.authentication.methods.token.storage.tokens;
+  assert.deepEqual(tokens['team-lifecycle_checkout'], {
+    credential: '${secret:file:team-lifecycle_checkout}',
+    metadata: { 'fliptclient-name': 'checkout', 'fliptclient-namespace': appNamespace, team: 'payments' },
+  });
+  assert.ok(tokens['ci-pipeline'], 'hand-written token survives');
+  assert.ok(config.includes('# hand-written token: the operator must never touch it'), 'comment survives');
+  assert.equal(doc.secrets.providers.file.enabled, true);
+  assert.ok(!config.includes(secretToken), 'secretFile mode keeps the token out of the ConfigMap');
+  assert.equal((await credentials())['team-lifecycle_checkout'], secretToken);
+
+  await waitFor(() => restarts() === 1, 'one restart');
+  const before = await getFliptClient(cluster.clients, appNamespace, 'checkout');
+  assert.notEqual(condition(before, 'Ready')?.status, 'True', 'not Ready before the rollout finished');
+  assert.equal(condition(before, 'ConfigApplied')?.status, 'True');
+
+  await finishRollout(cluster.clients, 'flipt', 'flipt');
+  await waitFor(async () => condition(await getFliptClient(cluster.clients, appNamespace, 'checkout'), 'Ready')?.status === 'True', 'Ready');
+  const ready = await getFliptClient(cluster.clients, appNamespace, 'checkout');
+  assert.equal(ready.status?.secretName, 'checkout-flipt');
+  assert.equal(ready.status?.tokenId, 'team-lifecycle_checkout');
+  assert.equal(ready.status?.credentialFingerprint, fingerprint(secretToken));
+  assert.equal(ready.status?.observedGeneration, ready.metadata.generation);
+  assert.ok(ready.status?.issuedAt);
+  assert.deepEqual(ready.metadata.finalizers, ['flipt.io/revoke-token']);
+  assert.equal(restarts(), 1, 'still exactly one restart');
+});
+
+test('a spec change updates the token metadata with one more restart, keeping the token', async () => {
+  const writesBefore = configMaps.versions.length;
+  await patchFliptClientSpec(cluster.clients, appNamespace, 'checkout', { metadata: { team: 'payments', tier: 'gold' } });
+  await waitFor(async () => parse(await fliptConfig()).authentication.methods.token.storage.tokens['team-lifecycle_checkout'].metadata.tier === 'gold', 'metadata in config');
+  await waitFor(() => restarts() === 2, 'second restart');
+  assert.ok(configMaps.versions.length > writesBefore);
+  const client = await getFliptClient(cluster.clients, appNamespace, 'checkout');
+  assert.equal(client.status?.credentialFingerprint, fingerprint(seenTokens[0]!), 'token unchanged');
+  await finishRollout(cluster.clients, 'flipt', 'flipt');
+  await waitFor(async () => {
+    const c = await getFliptClient(cluster.clients, appNamespace, 'checkout');
+    return condition(c, 'Ready')?.status === 'True' && c.status?.observedGeneration === c.metadata.generation;
+  }, 'Ready at the new generation');
+});
+
+test('Events tell the story and never carry the token', async () => {
+  const events = await cluster.clients.events.listNamespacedEvent({ namespace: appNamespace });
+  const reasons = events.items.filter((e) => e.regarding?.name === 'checkout').map((e) => e.reason);
+  assert.ok(reasons.includes('TokenIssued'), `reasons: ${reasons.join(', ')}`);
+  assert.ok(reasons.includes('Ready'), `reasons: ${reasons.join(', ')}`);
+  const all = JSON.stringify([events.items, (await cluster.clients.events.listNamespacedEvent({ namespace: 'flipt' })).items]);
+  for (const token of seenTokens) assert.ok(!all.includes(token), 'token found in an Event');
+});
+
+test('deleting the FliptClient removes its token from config and credentials, then the finalizer', async () => {
+  await deleteFliptClient(cluster.clients, appNamespace, 'checkout');
+  await waitFor(async () => !(await fliptConfig()).includes('team-lifecycle_checkout'), 'token removed from config');
+  assert.ok(parse(await fliptConfig()).authentication.methods.token.storage.tokens['ci-pipeline'], 'hand-written token survives');
+  assertValidFliptConfig(await fliptConfig());
+  await waitFor(() => restarts() === 3, 'the revoking restart');
+  await waitFor(async () => {
+    try {
+      await getFliptClient(cluster.clients, appNamespace, 'checkout');
+      return false;
+    } catch (err) {
+      return (err as { code?: number }).code === 404;
+    }
+  }, 'FliptClient gone (finalizer removed)');
+  await finishRollout(cluster.clients, 'flipt', 'flipt');
+  await waitFor(async () => !('team-lifecycle_checkout' in (await credentials())), 'credential dropped after the rollout');
+});
+
+test('no token ever appears in the operator logs', async () => {
+  const output = operator.output();
+  assert.ok(output.includes('restarting Flipt'), 'logs were captured');
+  assert.ok(!output.includes('"level":"error"') || !output.includes('forbidden'), `RBAC denied something:\n${output}`);
+  for (const token of seenTokens) assert.ok(!output.includes(token), 'token found in logs');
+  assert.ok(!/forbidden/i.test(output), `the operator hit an RBAC denial:\n${output.split('\n').filter((l) => /forbidden/i.test(l)).join('\n')}`);
+});

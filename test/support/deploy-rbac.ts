@@ -1,0 +1,55 @@
+// Runs the operator as its own ServiceAccount under exactly the RBAC that deploy/ ships: the
+// manifests are applied unchanged and the operator gets a kubeconfig holding that account's token.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { isNotFound } from '../../src/kube/client.ts';
+import type { TestCluster } from './cluster.ts';
+
+export const OPERATOR_NAMESPACE = 'flipt-client-operator';
+export const OPERATOR_SERVICE_ACCOUNT = 'flipt-client-operator';
+
+export function deployManifest(file: string): KubernetesObject[] {
+  const text = readFileSync(new URL(`../../deploy/${file}`, import.meta.url), 'utf8');
+  return parseAllDocuments(text).map((d) => d.toJS() as KubernetesObject).filter(Boolean);
+}
+
+/** Creates or replaces each object, like `kubectl apply` for objects only this test writes. */
+export async function applyObjects(cluster: TestCluster, objects: KubernetesObject[]): Promise<void> {
+  const api = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
+  for (const obj of objects) {
+    try {
+      const existing = await api.read({ apiVersion: obj.apiVersion!, kind: obj.kind!, metadata: { name: obj.metadata!.name!, namespace: obj.metadata?.namespace } });
+      await api.replace({ ...obj, metadata: { ...obj.metadata, resourceVersion: existing.metadata?.resourceVersion } });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await api.create(obj);
+    }
+  }
+}
+
+/** Applies deploy/namespace.yaml, rbac.yaml and target-rbac.yaml; returns a kubeconfig for the operator's ServiceAccount. */
+export async function operatorKubeconfig(cluster: TestCluster): Promise<string> {
+  await applyObjects(cluster, [...deployManifest('namespace.yaml'), ...deployManifest('rbac.yaml'), ...deployManifest('target-rbac.yaml')]);
+  const request = await cluster.clients.core.createNamespacedServiceAccountToken({
+    name: OPERATOR_SERVICE_ACCOUNT,
+    namespace: OPERATOR_NAMESPACE,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const server = cluster.kubeConfig.getCurrentCluster()!.server;
+  const path = join(mkdtempSync(join(tmpdir(), 'fco-sa-')), 'kubeconfig');
+  writeFileSync(
+    path,
+    `apiVersion: v1
+kind: Config
+clusters: [{name: test, cluster: {server: "${server}", insecure-skip-tls-verify: true}}]
+users: [{name: operator, user: {token: "${request.status!.token}"}}]
+contexts: [{name: operator, context: {cluster: test, user: operator}}]
+current-context: operator
+`,
+    { mode: 0o600 },
+  );
+  return path;
+}
