@@ -50,6 +50,9 @@ export interface OperatorConfig {
 
 export class ConfigError extends Error {}
 
+/** The longest duration the file may give: below the 2^31-1 ms a Node.js timer can wait. */
+const MAX_DURATION = '596h';
+const MAX_DURATION_MS = 596 * 3_600_000;
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 const duration = (fallback: string) => ({ type: 'string', pattern: DURATION_PATTERN, default: fallback });
@@ -93,7 +96,8 @@ const schema = {
           url: { type: 'string', pattern: '^https?://' },
           allowedNamespaces: {
             type: 'array',
-            items: { type: 'string', pattern: `${DNS_LABEL.slice(0, -1)}|^\\*$` },
+            // A namespace name or '*'; the alternation is inside the anchors so that a name is checked whole.
+            items: { type: 'string', maxLength: 63, pattern: `^(?:${DNS_LABEL.slice(1, -1)}|\\*)$` },
             default: ['*'],
           },
           restart: {
@@ -179,9 +183,17 @@ export function parseOperatorConfig(text: string, source: string, env: NodeJS.Pr
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     const where = first.linePos?.[0] ? `:${first.linePos[0].line}:${first.linePos[0].col}` : '';
-    throw new ConfigError(`${source}${where}: invalid YAML: ${first.message.split('\n')[0]}`);
+    // prettyErrors appends " at line L, column C:" and a source excerpt; the prefix already says where.
+    const message = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new ConfigError(`${source}${where}: invalid YAML: ${message}`);
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // Throws for an alias to an unknown anchor, or too many aliases (a "billion laughs" document).
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    throw new ConfigError(`${source}: invalid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
   if (!validate(raw)) {
     const messages = (validate.errors ?? []).map(describeError);
     throw new ConfigError(`${source}: invalid operator config: ${[...new Set(messages)].join('; ')}`);
@@ -257,10 +269,18 @@ function resolve(raw: RawConfig, source: string, env: NodeJS.ProcessEnv): Operat
     claimedConfigMaps.set(configMapKey, target.name);
   }
   const le = raw.leaderElection;
-  const ms = (text: string) => parseDuration(text)!;
-  const leaseDurationMs = ms(le.leaseDuration);
-  const renewDeadlineMs = ms(le.renewDeadline);
-  const retryPeriodMs = ms(le.retryPeriod);
+  // The schema has checked the notation; the size is checked here: durations become timer delays, and
+  // Node.js fires a timer longer than 2^31-1 ms (about 24.8 days) after 1 ms instead.
+  const ms = (field: string, text: string) => {
+    const value = parseDuration(text);
+    if (value === undefined || value > MAX_DURATION_MS) {
+      throw new ConfigError(`${source}: invalid operator config: ${field}: must be at most ${MAX_DURATION} (got ${text})`);
+    }
+    return value;
+  };
+  const leaseDurationMs = ms('leaderElection.leaseDuration', le.leaseDuration);
+  const renewDeadlineMs = ms('leaderElection.renewDeadline', le.renewDeadline);
+  const retryPeriodMs = ms('leaderElection.retryPeriod', le.retryPeriod);
   if (!(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
     throw new ConfigError(`${source}: leaderElection: need retryPeriod < renewDeadline < leaseDuration`);
   }
@@ -269,7 +289,7 @@ function resolve(raw: RawConfig, source: string, env: NodeJS.ProcessEnv): Operat
     throw new ConfigError(`${source}: health.port, metrics.port and exchange.port must differ (got ${ports.join(', ')})`);
   }
   return {
-    targets: raw.targets.map((t) => ({
+    targets: raw.targets.map((t, i) => ({
       name: t.name,
       namespace: t.namespace,
       configMap: t.configMap,
@@ -278,7 +298,7 @@ function resolve(raw: RawConfig, source: string, env: NodeJS.ProcessEnv): Operat
       workload: t.workload,
       ...(t.url ? { url: t.url } : {}),
       allowedNamespaces: t.allowedNamespaces,
-      restart: { minIntervalMs: ms(t.restart.minInterval) },
+      restart: { minIntervalMs: ms(`targets.${i}.restart.minInterval`, t.restart.minInterval) },
     })),
     exchange: {
       enabled: raw.exchange.enabled,
@@ -287,8 +307,8 @@ function resolve(raw: RawConfig, source: string, env: NodeJS.ProcessEnv): Operat
       audiences: raw.exchange.audiences,
       maxBodyBytes: raw.exchange.maxBodyBytes,
       cache: {
-        ttlMs: ms(raw.exchange.cache.ttl),
-        negativeTtlMs: ms(raw.exchange.cache.negativeTtl),
+        ttlMs: ms('exchange.cache.ttl', raw.exchange.cache.ttl),
+        negativeTtlMs: ms('exchange.cache.negativeTtl', raw.exchange.cache.negativeTtl),
         maxEntries: raw.exchange.cache.maxEntries,
       },
       rateLimit: raw.exchange.rateLimit,
@@ -303,7 +323,7 @@ function resolve(raw: RawConfig, source: string, env: NodeJS.ProcessEnv): Operat
       renewDeadlineMs,
       retryPeriodMs,
     },
-    resyncPeriodMs: ms(raw.resyncPeriod),
+    resyncPeriodMs: ms('resyncPeriod', raw.resyncPeriod),
   };
 }
 

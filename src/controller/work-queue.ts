@@ -4,6 +4,8 @@
 // only the earliest deadline. The number of distinct keys is bounded; overflow is counted and dropped,
 // and the periodic resync brings a dropped key back.
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface WorkQueueOptions {
   baseBackoffMs?: number;
   maxBackoffMs?: number;
@@ -38,7 +40,7 @@ export class WorkQueue {
 
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
-    if (this.dirty.size + this.processing.size >= this.maxKeys && !this.processing.has(key)) {
+    if (this.dirty.size + this.processing.size + this.delayed.size >= this.maxKeys && !this.processing.has(key) && !this.delayed.has(key)) {
       this.onDrop(key);
       return;
     }
@@ -57,18 +59,37 @@ export class WorkQueue {
   /** Adds the key after a delay; of several pending delays for one key the earliest wins. */
   addAfter(key: string, delayMs: number): void {
     if (this.shuttingDown) return;
-    if (delayMs <= 0) {
+    if (!(delayMs > 0)) {
+      // Zero, negative or NaN: now.
       this.add(key);
       return;
     }
     const at = Date.now() + delayMs;
     const pending = this.delayed.get(key);
     if (pending && pending.at <= at) return;
-    if (pending) clearTimeout(pending.timer);
+    if (pending) {
+      clearTimeout(pending.timer);
+    } else if (this.dirty.size + this.processing.size + this.delayed.size >= this.maxKeys && !this.processing.has(key) && !this.dirty.has(key)) {
+      this.onDrop(key);
+      return;
+    }
+    this.arm(key, at);
+  }
+
+  /**
+   * Node.js fires a timer asked to wait longer than 2^31-1 ms (about 24.8 days) after 1 ms, so a long
+   * delay (a monthly rotation) is waited out in steps no longer than that.
+   */
+  private arm(key: string, at: number): void {
     const timer = setTimeout(() => {
-      this.delayed.delete(key);
+      if (at - Date.now() > 0) {
+        this.arm(key, at);
+        return;
+      }
+      // Added while still counted as delayed, so that the key bound cannot drop it now.
       this.add(key);
-    }, delayMs);
+      this.delayed.delete(key);
+    }, Math.min(Math.max(at - Date.now(), 0), MAX_TIMER_MS));
     timer.unref();
     this.delayed.set(key, { at, timer });
   }
@@ -102,9 +123,19 @@ export class WorkQueue {
   /** Marks the key finished; if it was added meanwhile it goes back on the queue. */
   done(key: string): void {
     this.processing.delete(key);
-    if (this.dirty.has(key)) {
+    if (!this.dirty.has(key)) return;
+    // Already accepted when it was added, so it is queued without a second look at the key bound.
+    if (this.shuttingDown) {
       this.dirty.delete(key);
-      this.add(key);
+      return;
+    }
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      this.dirty.delete(key);
+      this.processing.add(key);
+      waiter(key);
+    } else {
+      this.queue.push(key);
     }
   }
 

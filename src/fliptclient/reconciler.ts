@@ -57,6 +57,18 @@ export class FliptClientReconciler {
       await this.writeStatus(client, { conditions: refusedConditions(client, refused!) }, refused);
       return;
     }
+    const snapshot = this.deps.targetSnapshot(target.name);
+    if (!client.status?.credentialFingerprint && !snapshot) {
+      // Issue a first credential only once the target has been read and can take it.
+      this.deps.enqueueTarget(target.name);
+      return { requeueAfterMs: 500 };
+    }
+    if (!client.status?.credentialFingerprint && snapshot?.problem) {
+      // Issue nothing for a target that cannot take it yet; its snapshot changing brings us back.
+      const verdict: Verdict = { status: 'False', reason: snapshot.problem.reason, message: snapshot.problem.message };
+      await this.writeStatus(client, { conditions: refusedConditions(client, verdict) }, verdict);
+      return;
+    }
     await this.ensureFinalizer(client);
 
     const secretName = secretNameFor(client);
@@ -92,7 +104,6 @@ export class FliptClientReconciler {
       message: `Token ${credentialFingerprint} (sha256 prefix) is in Secret ${secretName}`,
     };
 
-    const snapshot = this.deps.targetSnapshot(target.name);
     let conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', issued, client.metadata.generation, new Date());
     if (snapshot) {
       const applied = registrationVerdict(id, credentialFingerprint, snapshot, target.name);
@@ -188,9 +199,8 @@ export class FliptClientReconciler {
     const before = current.conditions?.find((c) => c.type === 'Ready');
     const after = status.conditions?.find((c) => c.type === 'Ready');
     if (after && (before?.status !== after.status || before?.reason !== after.reason)) {
-      const type = refused || after.status === 'False' ? (refused ? 'Warning' : 'Normal') : 'Normal';
-      const warn = ['UnknownTarget', 'NamespaceNotAllowed', 'SecretConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing'];
-      void this.deps.events.record(client, warn.includes(after.reason) ? 'Warning' : type, after.reason, after.message);
+      const warning = refused !== undefined || WARNING_REASONS.has(after.reason);
+      void this.deps.events.record(client, warning ? 'Warning' : 'Normal', after.reason, after.message);
     }
     const applied = status.conditions?.find((c) => c.type === 'ConfigApplied');
     const appliedBefore = current.conditions?.find((c) => c.type === 'ConfigApplied');
@@ -199,6 +209,9 @@ export class FliptClientReconciler {
     }
   }
 }
+
+/** Ready reasons that need someone to act, recorded as Warning Events. */
+const WARNING_REASONS = new Set(['TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing']);
 
 function refusedConditions(client: FliptClient, verdict: Verdict): Condition[] {
   const now = new Date();

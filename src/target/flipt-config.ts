@@ -42,6 +42,7 @@ export function renderFliptConfig(input: RenderInput): RenderResult {
     doc.contents = doc.createNode({});
   }
   if (!isMap(doc.contents)) throw new FliptConfigError('the document is not a YAML mapping');
+  blockIfEmpty(doc.contents);
 
   let changed = false;
   const set = (path: string[], value: unknown) => {
@@ -78,7 +79,22 @@ export function renderFliptConfig(input: RenderInput): RenderResult {
     const existing = tokensNode.get(token.id, true);
     const existingJs = existing && typeof existing === 'object' && 'toJSON' in existing ? (existing as { toJSON(): unknown }).toJSON() : existing;
     if (JSON.stringify(existingJs) === JSON.stringify(desired)) continue;
-    tokensNode.set(token.id, doc.createNode(desired));
+    const node = doc.createNode(desired) as YAMLMap;
+    quoteNumberLike(node.get('credential', true));
+    const metadataNode: unknown = node.get('metadata', true);
+    if (isMap(metadataNode)) {
+      for (const pair of metadataNode.items) {
+        quoteNumberLike(pair.key);
+        quoteNumberLike(pair.value);
+      }
+    }
+    if (tokensNode.has(token.id)) {
+      tokensNode.set(token.id, node);
+    } else {
+      const key = doc.createNode(token.id);
+      quoteNumberLike(key);
+      tokensNode.add(doc.createPair(key, node));
+    }
     changed = true;
   }
   const authenticationRequired = doc.getIn(['authentication', 'required']) === true;
@@ -101,8 +117,29 @@ function ensureMaps(doc: Document, path: string[]): void {
       doc.setIn(prefix, doc.createNode({}));
     } else if (!isMap(node)) {
       throw new FliptConfigError(`${prefix.join('.')} is not a mapping`);
+    } else {
+      blockIfEmpty(node);
     }
   }
+}
+
+/**
+ * An empty flow mapping (`tokens: {}`, or a whole document `{}`) that the operator fills is written in
+ * block style, one token per line, instead of growing into a single ever longer line. It still prints
+ * as `{}` while empty, and a non-empty flow mapping someone wrote stays as written.
+ */
+function blockIfEmpty(node: YAMLMap): void {
+  if (node.flow && node.items.length === 0) node.flow = false;
+}
+
+/**
+ * Flipt reads its config with viper and Go's yaml.v3, which reads more plain scalars as numbers than
+ * YAML 1.2 (and this library) does: it strips '_' from digits and knows 0b/0o/0x and uint64, so a
+ * plain `1_000` or `0b101` would reach Flipt as a number (and `123_456` as a token id would become
+ * `123456`). A string the operator writes that starts like a number is therefore double-quoted.
+ */
+function quoteNumberLike(node: unknown): void {
+  if (isScalar(node) && typeof node.value === 'string' && /^[-+.0-9]/.test(node.value)) node.type = 'QUOTE_DOUBLE';
 }
 
 function sortedRecord(record: Record<string, string>): Record<string, string> {

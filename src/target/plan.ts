@@ -60,6 +60,28 @@ export function desiredCredentials(
   return result.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
+/**
+ * Clients that name the target but are not in `desired` yet and have not been refused: the operator is
+ * still issuing their tokens. Applying now would cost another restart as soon as they are issued.
+ */
+export function clientsInFlight(target: TargetConfig, clients: readonly FliptClient[], desired: readonly ClientCredential[]): number {
+  const desiredIds = new Set(desired.map((c) => c.id));
+  let count = 0;
+  for (const client of clients) {
+    const { namespace, name } = client.metadata;
+    if ((client.spec.target ?? 'default') !== target.name || client.metadata.deletionTimestamp) continue;
+    if (!targetAllowsNamespace(target, namespace) || desiredIds.has(tokenIdFor(namespace, name))) continue;
+    const issued = client.status?.conditions?.find((c) => c.type === 'CredentialIssued');
+    if (issued?.status !== 'False') count++;
+  }
+  return count;
+}
+
+/** The longest a target's changes wait for clients still being issued. */
+export function maxHoldMs(target: TargetConfig): number {
+  return Math.max(3 * target.restart.minIntervalMs, 5000);
+}
+
 export interface TargetPlan {
   render: RenderResult;
   /** The credentials Secret's data to write now: everything current plus everything desired. */

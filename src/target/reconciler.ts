@@ -17,9 +17,11 @@ import {
   CONFIG_HASH_ANNOTATION,
   MANAGED_TOKENS_ANNOTATION,
   RESTARTED_AT_ANNOTATION,
+  clientsInFlight,
   configHash,
   credentialKey,
   desiredCredentials,
+  maxHoldMs,
   parseManagedIds,
   planTarget,
 } from './plan.ts';
@@ -42,6 +44,7 @@ export class TargetReconciler {
   private readonly deps: TargetReconcilerDeps;
   private readonly snapshots = new Map<string, TargetSnapshot>();
   private readonly lastRestartAt = new Map<string, number>();
+  private readonly heldSince = new Map<string, number>();
 
   constructor(deps: TargetReconcilerDeps) {
     this.deps = deps;
@@ -79,6 +82,28 @@ export class TargetReconciler {
       // Nothing to manage yet: leave Flipt's config and pods alone until a FliptClient names this target.
       return this.publish(name, { ...base, ...this.currentState(target, source ?? '', [], {}), workloadHash: templateConfigHash(workload) });
     }
+
+    const inFlight = clientsInFlight(target, this.deps.fliptClients.list(), desired);
+    if (inFlight > 0) {
+      const heldSince = this.heldSince.get(name) ?? Date.now();
+      this.heldSince.set(name, heldSince);
+      const until = heldSince + maxHoldMs(target);
+      if (until > Date.now()) {
+        // A burst is being issued: wait for it (bounded) so that it costs one restart, not several.
+        const current = this.currentState(target, source ?? '', previouslyManaged, currentCredentials);
+        const previous = this.snapshots.get(name);
+        this.publish(name, {
+          ...base,
+          ...current,
+          conflicts: previous?.conflicts ?? base.conflicts,
+          authenticationRequired: previous?.authenticationRequired ?? true,
+          workloadHash: templateConfigHash(workload),
+          nextApplyAt: Math.max(until, this.restartAllowedAt(target, workload)),
+        });
+        return { requeueAfterMs: until - Date.now() };
+      }
+    }
+    this.heldSince.delete(name);
 
     let plan;
     try {

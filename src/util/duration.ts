@@ -5,10 +5,14 @@ const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
 
 export const DURATION_PATTERN = WHOLE.source;
 
-/** Milliseconds in a Go-style duration, or undefined when the text is not one. */
+/**
+ * Milliseconds in a Go-style duration, or undefined when the text is not one, or names more
+ * milliseconds than a number holds exactly (Go refuses an overflowing duration too).
+ */
 export function parseDuration(text: string): number | undefined {
   if (!WHOLE.test(text)) return undefined;
   let total = 0;
   for (const [, amount, unit] of text.matchAll(PART)) total += Number(amount) * UNIT_MS[unit!]!;
-  return Math.round(total);
+  const ms = Math.round(total);
+  return Number.isSafeInteger(ms) ? ms : undefined;
 }

@@ -14,7 +14,7 @@ import { operatorKubeconfig, OPERATOR_NAMESPACE } from '../support/deploy-rbac.t
 import { createFliptTarget, finishRollout } from '../support/flipt-target.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
 import { startOperator, writeOperatorConfig, type OperatorProcess } from '../support/operator-process.ts';
-import { createFliptClient, deleteFliptClient, getFliptClient, condition, patchFliptClientSpec } from '../support/fliptclients.ts';
+import { createFliptClient, deleteFliptClient, getFliptClient, condition, patchFliptClientSpec, removeFliptClients } from '../support/fliptclients.ts';
 
 const FLIPT = { namespace: 'flipt', configMap: 'flipt', deployment: 'flipt' };
 const CONFIG_HASH = 'flipt.io/config-hash';
@@ -48,6 +48,7 @@ after(async () => {
   configMaps?.stop();
   deployments?.stop();
   await operator?.stop();
+  if (cluster) await removeFliptClients(cluster, appNamespace);
 });
 
 async function fliptConfig(): Promise<string> {

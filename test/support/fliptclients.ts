@@ -1,5 +1,6 @@
 // Small helpers to create, read, change and delete FliptClients as a user would with kubectl.
 import type { KubeClients } from '../../src/kube/client.ts';
+import type { TestCluster } from './cluster.ts';
 import { mergePatch } from '../../src/kube/client.ts';
 import type { Condition, ConditionType, FliptClient, FliptClientSpec } from '../../src/fliptclient/types.ts';
 
@@ -31,4 +32,13 @@ export async function deleteFliptClient(clients: KubeClients, namespace: string,
 
 export function condition(client: FliptClient, type: ConditionType): Condition | undefined {
   return client.status?.conditions?.find((c) => c.type === type);
+}
+
+/** Deletes every FliptClient in the namespace, stripping finalizers first (no operator is running). */
+export async function removeFliptClients(cluster: TestCluster, namespace: string): Promise<void> {
+  for (const client of await listFliptClients(cluster.clients, namespace)) {
+    const name = client.metadata.name;
+    await cluster.clients.custom.patchNamespacedCustomObject({ ...ref, namespace, name, body: { metadata: { finalizers: null } } }, mergePatch).catch(() => {});
+    await cluster.clients.custom.deleteNamespacedCustomObject({ ...ref, namespace, name }).catch(() => {});
+  }
 }

@@ -1,0 +1,79 @@
+// 200 FliptClients applied at once converge with a handful of ConfigMap writes and at most two
+// restarts, counted from the API server's watch; a restarted operator with nothing to do writes nothing.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fingerprint, tokenIdFor } from '../../src/fliptclient/token.ts';
+import { waitFor } from '../support/cluster.ts';
+import { assertValidFliptConfig } from '../support/flipt-schema.ts';
+import { condition, createFliptClient, listFliptClients } from '../support/fliptclients.ts';
+import { Scenario } from '../support/scenario.ts';
+import { assertConsistent } from '../support/invariants.ts';
+
+const CLIENTS = 200;
+const NAMESPACES = ['burst-a', 'burst-b', 'burst-c', 'burst-d'];
+let scenario: Scenario;
+
+before(async () => {
+  scenario = await Scenario.start({ minInterval: '10s' });
+  for (const name of NAMESPACES) await scenario.createAppNamespace(name);
+});
+
+after(() => scenario?.stop());
+
+async function allReady(): Promise<boolean> {
+  let ready = 0;
+  for (const ns of NAMESPACES) {
+    for (const c of await listFliptClients(scenario.cluster.clients, ns)) if (condition(c, 'Ready')?.status === 'True') ready++;
+  }
+  return ready === CLIENTS;
+}
+
+test(`${CLIENTS} FliptClients applied at once: at most 10 ConfigMap writes and 2 restarts`, async () => {
+  const names = Array.from({ length: CLIENTS }, (_, i) => ({ namespace: NAMESPACES[i % NAMESPACES.length]!, name: `app-${i}` }));
+  const started = Date.now();
+  for (let i = 0; i < names.length; i += 25) {
+    await Promise.all(names.slice(i, i + 25).map((n) => createFliptClient(scenario.cluster.clients, n.namespace, n.name, { metadata: { index: n.name } })));
+  }
+  await waitFor(allReady, `all ${CLIENTS} FliptClients Ready`, 180_000, 500);
+  const seconds = (Date.now() - started) / 1000;
+
+  const writes = scenario.configWrites();
+  const restarts = scenario.restarts();
+  process.stdout.write(`# burst of ${CLIENTS}: Ready in ${seconds.toFixed(1)} s, ${writes} ConfigMap writes, ${restarts} restarts\n`);
+  assert.ok(writes >= 1 && writes <= 10, `ConfigMap writes: ${writes}`);
+  assert.ok(restarts >= 1 && restarts <= 2, `restarts: ${restarts}`);
+
+  const tokens = await scenario.managedTokens();
+  for (const n of names) assert.ok(tokens[tokenIdFor(n.namespace, n.name)], `token for ${n.namespace}/${n.name}`);
+  assertValidFliptConfig(await scenario.fliptConfig());
+  await assertConsistent(scenario, names);
+});
+
+test('a restarted operator with nothing changed writes nothing and restarts nothing', async () => {
+  const versions = { configMap: scenario.configMaps.versions.length, deployment: scenario.deployments.versions.length, credentials: scenario.credentialSecrets.versions.length };
+  const fingerprints = new Map<string, string | undefined>();
+  for (const ns of NAMESPACES) for (const c of await listFliptClients(scenario.cluster.clients, ns)) fingerprints.set(`${ns}/${c.metadata.name}`, c.status?.credentialFingerprint);
+
+  await scenario.restartOperator();
+  await waitFor(() => scenario.operator.output().includes('became leader'), 'the new operator to lead', 30_000);
+  // Give it time to reconcile everything it now sees (a full pass over 200 clients and the target).
+  await new Promise((r) => setTimeout(r, 8000));
+
+  assert.equal(scenario.configMaps.versions.length, versions.configMap, 'no ConfigMap write');
+  assert.equal(scenario.deployments.versions.length, versions.deployment, 'no Deployment change, so no restart');
+  assert.equal(scenario.credentialSecrets.versions.length, versions.credentials, 'no credentials write');
+  for (const ns of NAMESPACES) {
+    for (const c of await listFliptClients(scenario.cluster.clients, ns)) {
+      assert.equal(c.status?.credentialFingerprint, fingerprints.get(`${ns}/${c.metadata.name}`), 'no token changed');
+      assert.equal(condition(c, 'Ready')?.status, 'True');
+    }
+  }
+  const logs = scenario.allLogs();
+  for (const [key] of fingerprints) {
+    const [ns, name] = key.split('/') as [string, string];
+    const secret = await scenario.cluster.clients.core.readNamespacedSecret({ name: `${name}-flipt`, namespace: ns });
+    const token = Buffer.from(secret.data!.token!, 'base64').toString();
+    assert.equal(fingerprint(token), fingerprints.get(key));
+    assert.ok(!logs.includes(token), 'token in logs');
+  }
+});

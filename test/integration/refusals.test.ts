@@ -1,0 +1,128 @@
+// What the operator refuses, with a clear condition and a Warning Event and nothing half-written;
+// and the warning when the target's Flipt does not require authentication at all.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { waitFor } from '../support/cluster.ts';
+import { SAMPLE_FLIPT_CONFIG, createFliptTarget } from '../support/flipt-target.ts';
+import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
+import { Scenario } from '../support/scenario.ts';
+import type { FliptClient } from '../../src/fliptclient/types.ts';
+
+const APP = 'refusals-app';
+let scenario: Scenario;
+let lateNamespace: string;
+
+before(async () => {
+  lateNamespace = `flipt-late-${Date.now().toString(36)}`;
+  scenario = await Scenario.start({
+    minInterval: '1s',
+    extraTargets: [
+      { name: 'restricted', namespace: 'flipt-restricted', configMap: { name: 'flipt' }, workload: { kind: 'Deployment', name: 'flipt' }, allowedNamespaces: ['somewhere-else'] },
+      { name: 'late', namespace: lateNamespace, configMap: { name: 'flipt' }, workload: { kind: 'Deployment', name: 'flipt' }, restart: { minInterval: '1s' } },
+    ],
+  });
+  await scenario.createAppNamespace(APP);
+});
+
+after(() => scenario?.stop());
+
+async function settled(name: string, reason: string): Promise<FliptClient> {
+  let client: FliptClient | undefined;
+  await waitFor(async () => {
+    client = await getFliptClient(scenario.cluster.clients, APP, name);
+    return condition(client, 'Ready')?.reason === reason;
+  }, `${name} Ready reason ${reason}`, 20_000);
+  return client!;
+}
+
+async function secretExists(name: string): Promise<boolean> {
+  try {
+    await scenario.cluster.clients.core.readNamespacedSecret({ name, namespace: APP });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function warningEvent(name: string, reason: string): Promise<void> {
+  await waitFor(async () => {
+    const events = await scenario.cluster.clients.events.listNamespacedEvent({ namespace: APP });
+    return events.items.some((e) => e.regarding?.name === name && e.reason === reason && e.type === 'Warning');
+  }, `Warning Event ${reason} on ${name}`, 10_000);
+}
+
+test('an unknown target is refused: condition, Warning Event, no Secret, no finalizer', async () => {
+  await createFliptClient(scenario.cluster.clients, APP, 'lost', { target: 'nope' });
+  const client = await settled('lost', 'UnknownTarget');
+  const ready = condition(client, 'Ready')!;
+  assert.equal(ready.status, 'False');
+  assert.match(ready.message, /"nope".*known: default, restricted, late/);
+  assert.equal(condition(client, 'CredentialIssued')?.status, 'False');
+  assert.equal(await secretExists('lost-flipt'), false);
+  assert.equal(client.metadata.finalizers, undefined);
+  await warningEvent('lost', 'UnknownTarget');
+});
+
+test('a namespace the target does not allow is refused', async () => {
+  await createFliptClient(scenario.cluster.clients, APP, 'outsider', { target: 'restricted' });
+  const client = await settled('outsider', 'NamespaceNotAllowed');
+  assert.match(condition(client, 'Ready')!.message, /allowedNamespaces/);
+  assert.equal(await secretExists('outsider-flipt'), false);
+  await warningEvent('outsider', 'NamespaceNotAllowed');
+});
+
+test('a pre-existing Secret the operator does not own is never overwritten', async () => {
+  const { core } = scenario.cluster.clients;
+  const original = { 'token': Buffer.from('mine').toString('base64') };
+  await core.createNamespacedSecret({ namespace: APP, body: { metadata: { name: 'taken-flipt' }, data: original } });
+  await createFliptClient(scenario.cluster.clients, APP, 'taken');
+  const client = await settled('taken', 'SecretConflict');
+  assert.match(condition(client, 'Ready')!.message, /not owned by this FliptClient.*spec\.secret\.name/);
+  const secret = await core.readNamespacedSecret({ name: 'taken-flipt', namespace: APP });
+  assert.deepEqual(secret.data, original);
+  assert.equal(secret.metadata?.ownerReferences, undefined);
+  await warningEvent('taken', 'SecretConflict');
+});
+
+test('a target whose ConfigMap and workload do not exist yet: refused until they appear, then served', async () => {
+  await createFliptClient(scenario.cluster.clients, APP, 'early', { target: 'late' });
+  const client = await settled('early', 'ConfigMapMissing');
+  assert.match(condition(client, 'Ready')!.message, new RegExp(`ConfigMap ${lateNamespace}/flipt not found`));
+  assert.equal(await secretExists('early-flipt'), false, 'nothing issued for a target that cannot take it');
+  await warningEvent('early', 'ConfigMapMissing');
+
+  const { core } = scenario.cluster.clients;
+  await core.createNamespace({ body: { metadata: { name: lateNamespace } } });
+  await core.createNamespacedConfigMap({ namespace: lateNamespace, body: { metadata: { name: 'flipt' }, data: { 'default.yml': SAMPLE_FLIPT_CONFIG } } });
+  await settled('early', 'WorkloadMissing');
+  await core.deleteNamespacedConfigMap({ name: 'flipt', namespace: lateNamespace });
+  await createFliptTarget(scenario.cluster.clients, { namespace: lateNamespace, configMap: 'flipt', deployment: 'flipt' });
+  await settled('early', 'RolloutInProgress');
+  assert.equal(await secretExists('early-flipt'), true);
+});
+
+test('authentication.required false: registered, but a warning condition and Event say tokens protect nothing', async () => {
+  // One operator per cluster: every operator reconciles every FliptClient, so stop the first one.
+  await scenario.stop();
+  const open = SAMPLE_FLIPT_CONFIG.replace('required: true', 'required: false');
+  const openScenario = await Scenario.start({ minInterval: '1s', fliptConfig: open });
+  try {
+    const ns = await openScenario.createAppNamespace(`open-${Date.now().toString(36)}`);
+    await createFliptClient(openScenario.cluster.clients, ns, 'app');
+    let client: FliptClient | undefined;
+    await waitFor(async () => {
+      client = await getFliptClient(openScenario.cluster.clients, ns, 'app');
+      return condition(client, 'Ready')?.status === 'True';
+    }, 'Ready', 20_000);
+    const applied = condition(client!, 'ConfigApplied')!;
+    assert.equal(applied.reason, 'AuthenticationNotRequired');
+    assert.match(applied.message, /authentication\.required: true/);
+    assert.match(await openScenario.fliptConfig(), /required: false/, 'the operator never changes authentication.required');
+    await waitFor(async () => {
+      const events = await openScenario.cluster.clients.events.listNamespacedEvent({ namespace: ns });
+      return events.items.some((e) => e.reason === 'AuthenticationNotRequired' && e.type === 'Warning');
+    }, 'Warning Event', 10_000);
+  } finally {
+    await openScenario.stop();
+  }
+});

@@ -1,0 +1,78 @@
+// Out-of-band changes the operator must repair: the Flipt ConfigMap replaced wholesale (as Flipt's
+// Helm chart does on every upgrade), a client Secret deleted or edited.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fingerprint } from '../../src/fliptclient/token.ts';
+import { waitFor } from '../support/cluster.ts';
+import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
+import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
+import { assertConsistent } from '../support/invariants.ts';
+import { Scenario } from '../support/scenario.ts';
+
+let scenario: Scenario;
+const APP = 'resilience-app';
+const clients = [
+  { namespace: APP, name: 'web' },
+  { namespace: APP, name: 'worker' },
+];
+
+async function secretToken(name: string): Promise<string> {
+  const secret = await scenario.cluster.clients.core.readNamespacedSecret({ name: `${name}-flipt`, namespace: APP });
+  return Buffer.from(secret.data!.token!, 'base64').toString();
+}
+
+async function allReady(): Promise<boolean> {
+  for (const c of clients) if (condition(await getFliptClient(scenario.cluster.clients, c.namespace, c.name), 'Ready')?.status !== 'True') return false;
+  return true;
+}
+
+before(async () => {
+  scenario = await Scenario.start({ minInterval: '2s' });
+  await scenario.createAppNamespace(APP);
+  for (const c of clients) await createFliptClient(scenario.cluster.clients, c.namespace, c.name);
+  await waitFor(allReady, 'clients Ready', 60_000);
+});
+
+after(() => scenario?.stop());
+
+test('a ConfigMap replaced wholesale (helm upgrade) is re-converged within seconds, with no extra restart', async () => {
+  const restarts = scenario.restarts();
+  const expected = await scenario.fliptConfig();
+  const { core } = scenario.cluster.clients;
+  await core.deleteNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
+  await core.createNamespacedConfigMap({ namespace: scenario.namespace, body: { metadata: { name: 'flipt' }, data: { 'default.yml': SAMPLE_FLIPT_CONFIG } } });
+  const replacedAt = Date.now();
+  await waitFor(async () => (await scenario.fliptConfig()) === expected, 'config re-converged', 20_000);
+  process.stdout.write(`# re-converged ${Date.now() - replacedAt} ms after the replace\n`);
+  assert.equal(scenario.restarts(), restarts, 'the same config as before needs no restart');
+  await assertConsistent(scenario, clients);
+  assert.ok(await allReady());
+});
+
+test('a deleted client Secret is restored with the same token', async () => {
+  const token = await secretToken('web');
+  const restarts = scenario.restarts();
+  await scenario.cluster.clients.core.deleteNamespacedSecret({ name: 'web-flipt', namespace: APP });
+  await waitFor(async () => (await secretToken('web')) === token, 'Secret restored', 20_000);
+  const client = await getFliptClient(scenario.cluster.clients, APP, 'web');
+  assert.equal(client.status?.credentialFingerprint, fingerprint(token));
+  assert.equal(scenario.restarts(), restarts, 'restoring needs no restart');
+  await assertConsistent(scenario, clients);
+});
+
+test('a client Secret edited out of band is put back', async () => {
+  const token = await secretToken('worker');
+  const { core } = scenario.cluster.clients;
+  const secret = await core.readNamespacedSecret({ name: 'worker-flipt', namespace: APP });
+  secret.data = { ...secret.data, token: Buffer.from('0'.repeat(64)).toString('base64'), extra: Buffer.from('x').toString('base64') };
+  await core.replaceNamespacedSecret({ name: 'worker-flipt', namespace: APP, body: secret });
+  await waitFor(async () => (await secretToken('worker')) === token, 'Secret repaired', 20_000);
+  const repaired = await core.readNamespacedSecret({ name: 'worker-flipt', namespace: APP });
+  assert.deepEqual(Object.keys(repaired.data!).sort(), ['authorization', 'token', 'url']);
+  await assertConsistent(scenario, clients);
+});
+
+test('the operator logs never carry a token', async () => {
+  const logs = scenario.allLogs();
+  for (const c of clients) assert.ok(!logs.includes(await secretToken(c.name)));
+});
