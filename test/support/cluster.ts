@@ -2,8 +2,7 @@
 // test file when a file is run on its own), admin clients, the CRD, and throwaway namespaces.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ApiextensionsV1Api, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
-import { parse } from 'yaml';
+import { ApiextensionsV1Api, loadYaml, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { loadKubeConfig, makeClients, isNotFound, type KubeClients } from '../../src/kube/client.ts';
 import { startControlPlane } from './controlplane.ts';
 
@@ -34,7 +33,8 @@ export const crdPath = new URL('../../crds/flipt.io_fliptclients.yaml', import.m
 /** Creates or updates the FliptClient CRD and waits until the API server serves it. */
 export async function installCrd(kubeConfig: KubeConfig): Promise<void> {
   const api = kubeConfig.makeApiClient(ApiextensionsV1Api);
-  const crd = parse(readFileSync(crdPath, 'utf8')) as V1CustomResourceDefinition;
+  // loadYaml maps x-kubernetes-* keys onto the typed model; a plain YAML parse would lose them.
+  const crd = loadYaml<V1CustomResourceDefinition>(readFileSync(crdPath, 'utf8'));
   const name = crd.metadata!.name!;
   try {
     const existing = await api.readCustomResourceDefinition({ name });

@@ -1,0 +1,385 @@
+// Rendering Flipt's config: only the operator's keys change, comments/order/hand-written tokens
+// survive, a second render changes nothing, and every output is a config Flipt v2.11.0 accepts
+// (its published JSON schema) with only viper-safe ids and metadata keys.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { renderFliptConfig, FliptConfigError, type ManagedToken, type RenderInput, type RenderResult } from '../../src/target/flipt-config.ts';
+import { envVarFor, fingerprint, generateToken, isWellFormedToken, tokenIdFor, tokensEqual } from '../../src/fliptclient/token.ts';
+import { assertValidFliptConfig } from '../support/flipt-schema.ts';
+
+const schemaFile = fileURLToPath(new URL('../../../shared/flipt/flipt.schema.json', import.meta.url));
+const VIPER_SAFE = /^[a-z0-9_-]+$/;
+
+test("Flipt's published schema is where the tests expect it", () => {
+  assert.ok(existsSync(schemaFile), `Flipt's config schema is missing at ${schemaFile}: the shared/ directory must sit beside the repository`);
+});
+
+function token(namespace: string, name: string, metadata: Record<string, string> = {}): ManagedToken {
+  const id = tokenIdFor(namespace, name);
+  return {
+    id,
+    credential: `\${secret:file:${id}}`,
+    metadata: { ...metadata, 'fliptclient-namespace': namespace, 'fliptclient-name': name },
+  };
+}
+
+type Doc = {
+  authentication?: {
+    required?: boolean;
+    methods?: { token?: { enabled?: boolean; storage?: { type?: string; tokens?: Record<string, { credential: string; metadata?: Record<string, string> }> } } };
+  };
+  secrets?: { providers?: { file?: { enabled?: boolean } } };
+  [key: string]: unknown;
+};
+
+function tokensOf(text: string): Record<string, { credential: string; metadata?: Record<string, string> }> {
+  return (parse(text) as Doc).authentication?.methods?.token?.storage?.tokens ?? {};
+}
+
+/**
+ * Renders, then checks what must hold for every render: the output is valid for Flipt, the ids and
+ * metadata keys it manages are viper-safe, and rendering the output again changes nothing at all.
+ */
+function render(input: Partial<RenderInput> & { source: string | undefined }): RenderResult {
+  const full: RenderInput = { previouslyManaged: [], tokens: [], credentialReference: 'secretFile', ...input };
+  const result = renderFliptConfig(full);
+  assertValidFliptConfig(result.text);
+  const doc = parse(result.text) as Doc;
+  assert.equal(doc.authentication?.methods?.token?.enabled, true);
+  assert.equal(doc.authentication?.methods?.token?.storage?.type, 'static');
+  const tokens = tokensOf(result.text);
+  for (const id of result.managedIds) {
+    assert.match(id, VIPER_SAFE, `token id ${id}`);
+    assert.ok(tokens[id], `managed token ${id} is in the output`);
+    for (const key of Object.keys(tokens[id]!.metadata ?? {})) assert.match(key, VIPER_SAFE, `metadata key ${key} of ${id}`);
+  }
+  const again = renderFliptConfig({ ...full, source: result.text, previouslyManaged: result.managedIds });
+  assert.equal(again.changed, false, `a second render changed the document:\n${result.text}\n---\n${again.text}`);
+  assert.equal(again.text, result.text, 'a second render returns its input byte-for-byte');
+  assert.deepEqual(again.managedIds, result.managedIds);
+  return result;
+}
+
+const helmConfig = `# Flipt configuration, managed by the platform team.
+# See https://docs.flipt.io/v2/configuration/overview
+
+version: "2.0"
+
+log:
+  level: INFO # keep it quiet
+  encoding: json
+
+server:
+  http_port: 8080
+  grpc_port: 9000
+
+# Tokens below are for the CI pipeline; do not remove.
+authentication:
+  required: true
+  methods:
+    token:
+      enabled: true
+      storage:
+        type: static
+        tokens:
+          "ci-pipeline":
+            credential: "\${env:FLIPT_CI_TOKEN}" # rotated by hand
+            metadata:
+              owner: "platform"
+
+storage:
+  default:
+    remote: https://github.com/example/flags.git
+    branch: main
+    poll_interval: 30s
+
+environments:
+  default:
+    name: Default
+    storage: default
+`;
+
+test('rendering keeps comments, key order and hand-written tokens', () => {
+  const result = render({ source: helmConfig, tokens: [token('payments', 'api', { team: 'payments' })] });
+  assert.equal(result.changed, true);
+  assert.deepEqual(result.managedIds, ['payments_api']);
+  assert.deepEqual(result.conflictingIds, []);
+  const text = result.text;
+  for (const line of [
+    '# Flipt configuration, managed by the platform team.',
+    '# See https://docs.flipt.io/v2/configuration/overview',
+    'level: INFO # keep it quiet',
+    '# Tokens below are for the CI pipeline; do not remove.',
+    'credential: "${env:FLIPT_CI_TOKEN}" # rotated by hand',
+    '"ci-pipeline":',
+    'poll_interval: 30s',
+  ]) {
+    assert.ok(text.includes(line), `lost or changed: ${line}\n${text}`);
+  }
+  const order = ['version:', 'log:', 'server:', 'authentication:', 'storage:\n  default:', 'environments:'].map((k) => text.indexOf(k));
+  assert.ok(order.every((at) => at >= 0), 'every top-level key is still there');
+  assert.deepEqual([...order].sort((a, b) => a - b), order, 'top-level key order kept');
+  // Everything before the authentication section is byte-for-byte the same.
+  const head = helmConfig.slice(0, helmConfig.indexOf('authentication:'));
+  assert.ok(text.startsWith(head), 'untouched sections are untouched');
+
+  const tokens = tokensOf(text);
+  assert.deepEqual(Object.keys(tokens), ['ci-pipeline', 'payments_api'], 'the hand-written token first, ours appended');
+  assert.deepEqual(tokens['ci-pipeline'], { credential: '${env:FLIPT_CI_TOKEN}', metadata: { owner: 'platform' } });
+  assert.deepEqual(tokens.payments_api, {
+    credential: '${secret:file:payments_api}',
+    metadata: { 'fliptclient-name': 'api', 'fliptclient-namespace': 'payments', team: 'payments' },
+  });
+  assert.equal(result.authenticationRequired, true);
+  // secretFile mode turns on Flipt's file secrets provider.
+  assert.equal((parse(text) as Doc).secrets?.providers?.file?.enabled, true);
+});
+
+test('an unchanged document comes back byte-for-byte with changed=false', () => {
+  const first = render({ source: helmConfig, tokens: [token('a', 'x'), token('b', 'y')] });
+  const second = renderFliptConfig({ source: first.text, previouslyManaged: first.managedIds, tokens: [token('b', 'y'), token('a', 'x')], credentialReference: 'secretFile' });
+  assert.equal(second.changed, false, 'token order in the input does not matter');
+  assert.equal(second.text, first.text);
+  assert.deepEqual(second.managedIds, ['a_x', 'b_y']);
+});
+
+test('a document already saying everything is returned as is, even in an unusual layout', () => {
+  const source = `authentication: {required: true, methods: {token: {enabled: true, storage: {type: static}}}}   # flow style\nsecrets:\n    providers:\n        file:\n            enabled: true\n`;
+  const result = render({ source });
+  assert.equal(result.changed, false);
+  assert.equal(result.text, source);
+  assert.deepEqual(result.managedIds, []);
+});
+
+test('only previously managed ids are removed', () => {
+  const first = render({ source: helmConfig, tokens: [token('a', 'x'), token('b', 'y')] });
+  // b/y is gone; "ci-pipeline" was never ours and "not-ours" is claimed but absent.
+  const second = render({ source: first.text, previouslyManaged: [...first.managedIds, 'not-ours'], tokens: [token('a', 'x')] });
+  assert.equal(second.changed, true);
+  assert.deepEqual(second.managedIds, ['a_x']);
+  assert.deepEqual(Object.keys(tokensOf(second.text)), ['ci-pipeline', 'a_x']);
+  // Without the record of what was ours nothing is removed.
+  const third = renderFliptConfig({ source: first.text, previouslyManaged: [], tokens: [], credentialReference: 'secretFile' });
+  assert.equal(third.changed, false);
+  assert.deepEqual(Object.keys(tokensOf(third.text)), ['ci-pipeline', 'a_x', 'b_y']);
+  // Removing the last managed token leaves the hand-written one and a valid document.
+  const last = render({ source: second.text, previouslyManaged: second.managedIds, tokens: [] });
+  assert.deepEqual(Object.keys(tokensOf(last.text)), ['ci-pipeline']);
+  assert.ok(last.text.includes('credential: "${env:FLIPT_CI_TOKEN}" # rotated by hand'));
+});
+
+test('a hand-written token with an id the operator wants is reported, never overwritten', () => {
+  const source = `authentication:\n  methods:\n    token:\n      enabled: true\n      storage:\n        type: static\n        tokens:\n          payments_api:\n            credential: hand-written # mine\n`;
+  const result = render({ source, tokens: [token('payments', 'api'), token('payments', 'web')] });
+  assert.deepEqual(result.conflictingIds, ['payments_api']);
+  assert.deepEqual(result.managedIds, ['payments_web']);
+  assert.deepEqual(tokensOf(result.text).payments_api, { credential: 'hand-written' });
+  assert.ok(result.text.includes('credential: hand-written # mine'));
+  // Once recorded as ours (e.g. adopted), it is managed.
+  const adopted = render({ source, previouslyManaged: ['payments_api'], tokens: [token('payments', 'api')] });
+  assert.deepEqual(adopted.conflictingIds, []);
+  assert.equal(tokensOf(adopted.text).payments_api!.credential, '${secret:file:payments_api}');
+});
+
+test('a managed token edited by hand is put back', () => {
+  const first = render({ source: '', tokens: [token('a', 'x', { team: 't' })] });
+  const edited = first.text.replace('team: t', 'team: changed');
+  assert.notEqual(edited, first.text);
+  const again = render({ source: edited, previouslyManaged: first.managedIds, tokens: [token('a', 'x', { team: 't' })] });
+  assert.equal(again.changed, true);
+  assert.equal(again.text, first.text);
+});
+
+test('empty, null, missing and comment-only documents are treated as {}', () => {
+  for (const source of [undefined, '', '\n', 'null\n', '~\n', '---\n', '{}\n', '# just a comment\n', '# one\n# two\n\n']) {
+    const result = render({ source, tokens: [token('ns', 'app')] });
+    assert.equal(result.changed, true, JSON.stringify(source));
+    assert.deepEqual(result.managedIds, ['ns_app']);
+    assert.equal(result.authenticationRequired, false);
+    if (source?.startsWith('#')) assert.ok(result.text.includes(source.split('\n')[0]!), `comment kept for ${JSON.stringify(source)}:\n${result.text}`);
+  }
+});
+
+test('an empty flow mapping ({}) that gets tokens is written in block style', () => {
+  const source = 'authentication:\n  methods:\n    token:\n      enabled: true\n      storage:\n        type: static\n        tokens: {}\nsecrets: {providers: {file: {enabled: true}}}\n';
+  const result = render({ source, tokens: [token('ns', 'app'), token('ns', 'web')] });
+  assert.match(result.text, /^ {8}tokens:\n {10}ns_app:\n {12}credential: /m, result.text);
+  assert.ok(result.text.includes('secrets: {providers: {file: {enabled: true}}}') || result.text.includes('secrets: { providers: { file: { enabled: true } } }'), 'a non-empty flow mapping stays flow');
+  const whole = render({ source: '{}\n', tokens: [token('ns', 'app')] });
+  assert.ok(whole.text.startsWith('authentication:\n  methods:\n'), whole.text);
+  // Nothing to add: `{}` stays as written.
+  const unchanged = render({ source: 'authentication:\n  methods:\n    token:\n      enabled: true\n      storage:\n        type: static\n        tokens: {}\n', credentialReference: 'env' });
+  assert.equal(unchanged.changed, false);
+  assert.ok(unchanged.text.endsWith('tokens: {}\n'));
+});
+
+test('empty (null) sections on the way are filled in, not refused', () => {
+  const source = 'authentication:\n  required: true\n  methods:\n    token:\n      storage:\n        tokens:\nsecrets:\n';
+  const result = render({ source, tokens: [token('ns', 'app')] });
+  assert.deepEqual(Object.keys(tokensOf(result.text)), ['ns_app']);
+  assert.equal(result.authenticationRequired, true);
+});
+
+test('a document that is not a mapping, or a non-mapping section, throws FliptConfigError', () => {
+  for (const source of ['- a\n- b\n', 'just a string\n', '42\n', 'true\n']) {
+    assert.throws(() => renderFliptConfig({ source, previouslyManaged: [], tokens: [], credentialReference: 'secretFile' }), FliptConfigError, source);
+  }
+  for (const [source, where] of [
+    ['authentication: true\n', 'authentication'],
+    ['authentication: [a]\n', 'authentication'],
+    ['authentication: "yes"\n', 'authentication'],
+    ['authentication:\n  methods: []\n', 'authentication.methods'],
+    ['authentication:\n  methods:\n    token: on\n', 'authentication.methods.token'],
+    ['authentication:\n  methods:\n    token:\n      storage:\n        tokens: [x]\n', 'authentication.methods.token.storage.tokens'],
+    ['secrets: 1\n', 'secrets'],
+  ] as const) {
+    assert.throws(
+      () => renderFliptConfig({ source, previouslyManaged: [], tokens: [token('a', 'b')], credentialReference: 'secretFile' }),
+      (err: unknown) => err instanceof FliptConfigError && err.message.includes(`${where} is not a mapping`),
+      source,
+    );
+  }
+  assert.throws(() => renderFliptConfig({ source: 'a: [\n', previouslyManaged: [], tokens: [], credentialReference: 'secretFile' }), FliptConfigError);
+  assert.throws(() => renderFliptConfig({ source: 'a: 1\n---\nb: 2\n', previouslyManaged: [], tokens: [], credentialReference: 'secretFile' }), FliptConfigError);
+});
+
+test('secretFile mode enables the file secrets provider; env and inline leave secrets alone', () => {
+  const secretFile = render({ source: 'secrets:\n  providers:\n    file:\n      base_path: /etc/flipt/secrets\n', tokens: [token('a', 'b')] });
+  assert.deepEqual((parse(secretFile.text) as Doc).secrets, { providers: { file: { base_path: '/etc/flipt/secrets', enabled: true } } });
+  const turnedOff = render({ source: 'secrets:\n  providers:\n    file:\n      enabled: false\n', tokens: [] });
+  assert.equal((parse(turnedOff.text) as Doc).secrets?.providers?.file?.enabled, true);
+
+  for (const credentialReference of ['env', 'inline'] as const) {
+    const result = render({ source: 'log:\n  level: INFO\n', tokens: [], credentialReference });
+    assert.equal((parse(result.text) as Doc).secrets, undefined, credentialReference);
+  }
+});
+
+test('env and inline credentials render as the strings they are', () => {
+  const id = tokenIdFor('ns', 'app');
+  const env = render({
+    source: '',
+    credentialReference: 'env',
+    tokens: [{ id, credential: `\${env:${envVarFor(id)}}`, metadata: {} }],
+  });
+  assert.equal(tokensOf(env.text)[id]!.credential, `\${env:${envVarFor(id)}}`);
+  // Inline tokens that YAML would otherwise read as numbers or booleans stay strings.
+  for (const credential of [generateToken(), '1234567890123456789012345678901234567890123456789012345678901234', '12e45', '0x1f', 'true', 'null']) {
+    const inline = render({ source: '', credentialReference: 'inline', tokens: [{ id, credential, metadata: {} }] });
+    assert.equal(tokensOf(inline.text)[id]!.credential, credential);
+  }
+});
+
+test('strings that Go\'s YAML parser would read as numbers are written quoted', () => {
+  // Flipt reads its config with viper and yaml.v3, which strips '_' from digits before ParseInt and
+  // knows 0b/0o/0x: plain `1_000` is the number 1000 there, though a string in YAML 1.2.
+  const metadata = { count: '1_000', bin: '0b101', oct: '0o17', big: '99999999999999999999', neg: '-1_0', word: 'payments', dashed: 'eu-west-1' };
+  const result = render({ source: '', tokens: [token('123', '456', metadata)] });
+  assert.deepEqual(result.managedIds, ['123_456']);
+  const text = result.text;
+  assert.match(text, /^ +"123_456":$/m, `the all-digit id is quoted:\n${text}`);
+  for (const [key, value] of Object.entries(metadata)) {
+    if (/^[-+.0-9]/.test(value)) assert.ok(text.includes(`${key}: "${value}"`) || text.includes(`${key}: '${value}'`), `${key} quoted:\n${text}`);
+  }
+  assert.ok(text.includes('word: payments'), 'ordinary words stay plain');
+  assert.deepEqual(tokensOf(text)['123_456']!.metadata, { ...metadata, 'fliptclient-name': '456', 'fliptclient-namespace': '123' });
+});
+
+test('authenticationRequired reflects the document and is never changed', () => {
+  const cases: Array<[string, boolean]> = [
+    ['authentication:\n  required: true\n', true],
+    ['authentication:\n  required: false\n', false],
+    ['log:\n  level: INFO\n', false],
+    ['', false],
+  ];
+  for (const [source, required] of cases) {
+    const result = render({ source, tokens: [token('a', 'b')] });
+    assert.equal(result.authenticationRequired, required, source);
+    const after = (parse(result.text) as Doc).authentication?.required;
+    const before = (parse(source || '{}') as Doc | null)?.authentication?.required;
+    assert.equal(after, before, 'authentication.required is left as it was');
+  }
+});
+
+test('authenticationRequired is true only for the boolean true', () => {
+  // Not a valid Flipt config (required must be a boolean), so rendered without the schema check.
+  const result = renderFliptConfig({ source: 'authentication:\n  required: "true"\n', previouslyManaged: [], tokens: [], credentialReference: 'secretFile' });
+  assert.equal(result.authenticationRequired, false);
+});
+
+test('token enabled and storage type are forced to what static tokens need', () => {
+  const source = 'authentication:\n  methods:\n    token:\n      enabled: false # off\n      storage:\n        type: memory\n';
+  const result = render({ source, tokens: [] });
+  const doc = parse(result.text) as Doc;
+  assert.equal(doc.authentication?.methods?.token?.enabled, true);
+  assert.equal(doc.authentication?.methods?.token?.storage?.type, 'static');
+  assert.ok(result.text.includes('enabled: true # off'), `the comment on the line stays:\n${result.text}`);
+});
+
+test('many tokens: sorted managed ids, all valid', () => {
+  const tokens = Array.from({ length: 50 }, (_, i) => token(`ns-${i % 7}`, `app-${i}`, { index: String(i) }));
+  const result = render({ source: helmConfig, tokens });
+  assert.equal(result.managedIds.length, 50);
+  assert.deepEqual(result.managedIds, [...result.managedIds].sort());
+  const removeHalf = render({ source: result.text, previouslyManaged: result.managedIds, tokens: tokens.filter((_, i) => i % 2 === 0) });
+  assert.equal(removeHalf.managedIds.length, 25);
+  assert.equal(Object.keys(tokensOf(removeHalf.text)).length, 26, '25 of ours and the hand-written one');
+});
+
+test('token ids are readable, stable, unique and viper-safe', () => {
+  assert.equal(tokenIdFor('payments', 'api'), 'payments_api');
+  assert.equal(tokenIdFor('payments', 'api'), tokenIdFor('payments', 'api'));
+  const names = ['a', 'a-b', 'b', 'ab', 'x1', '1x', 'a-b-c', 'z'.repeat(63)];
+  const ids = new Set<string>();
+  for (const ns of names) {
+    for (const name of names) {
+      const id = tokenIdFor(ns, name);
+      assert.match(id, VIPER_SAFE);
+      assert.ok(!id.includes('.') && id === id.toLowerCase(), id);
+      ids.add(id);
+    }
+  }
+  assert.equal(ids.size, names.length ** 2, 'distinct (namespace, name) pairs give distinct ids');
+  // "a-b"/"c" and "a"/"b-c" must differ: '_' cannot appear in a DNS label, so it is an unambiguous separator.
+  assert.notEqual(tokenIdFor('a-b', 'c'), tokenIdFor('a', 'b-c'));
+});
+
+test('env var names are valid, upper case, and distinct for ids differing only in - and _', () => {
+  const ENV = /^[A-Za-z_][A-Za-z0-9_]*$/;
+  for (const id of ['payments_api', 'a-b_c', 'a_b-c', '1x_2y', `${'n'.repeat(63)}_${'m'.repeat(63)}`]) {
+    const name = envVarFor(id);
+    assert.match(name, ENV, name);
+    assert.equal(name, name.toUpperCase());
+    assert.equal(envVarFor(id), name, 'stable');
+  }
+  assert.notEqual(envVarFor('a-b_c'), envVarFor('a_b-c'));
+  assert.notEqual(envVarFor('a-b'), envVarFor('a_b'));
+  assert.ok(envVarFor('payments_api').startsWith('FLIPT_TOKEN_PAYMENTS_API_'));
+});
+
+test('generateToken gives 64 fresh hex characters; fingerprint gives 16; tokensEqual compares', () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 100; i++) {
+    const t = generateToken();
+    assert.match(t, /^[0-9a-f]{64}$/);
+    assert.ok(isWellFormedToken(t));
+    seen.add(t);
+  }
+  assert.equal(seen.size, 100, 'every call gives a new token');
+  const t = generateToken();
+  assert.match(fingerprint(t), /^[0-9a-f]{16}$/);
+  assert.equal(fingerprint(t), fingerprint(t));
+  assert.notEqual(fingerprint(t), fingerprint(generateToken()));
+  assert.ok(!t.includes(fingerprint(t)), 'the fingerprint is not a piece of the token');
+  assert.equal(tokensEqual(t, t), true);
+  assert.equal(tokensEqual(t, `${t}`), true);
+  assert.equal(tokensEqual(t, generateToken()), false);
+  assert.equal(tokensEqual(t, t.slice(0, 63)), false, 'different lengths do not throw');
+  assert.equal(tokensEqual('', ''), true);
+  assert.equal(isWellFormedToken(undefined), false);
+  assert.equal(isWellFormedToken(t.toUpperCase()), false);
+  assert.equal(isWellFormedToken(`${t}\n`), false);
+});

@@ -1,0 +1,331 @@
+// The operator's configuration file: defaults are filled in, and every mistake is reported with the
+// file name and the field (or line) at fault.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadOperatorConfig, parseOperatorConfig, targetAllowsNamespace } from '../../src/config/operator-config.ts';
+
+const SOURCE = '/etc/flipt-client-operator/config.yaml';
+
+const minimal = `
+targets:
+  - name: default
+    namespace: flipt
+    configMap:
+      name: flipt
+    workload:
+      kind: Deployment
+      name: flipt
+`;
+
+/** Asserts parsing fails with a ConfigError whose message names the file and contains every part. */
+function assertRejected(text: string, ...parts: (string | RegExp)[]): string {
+  let message = '';
+  assert.throws(
+    () => parseOperatorConfig(text, SOURCE, {}),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+      message = err.message;
+      return true;
+    },
+  );
+  assert.ok(message.startsWith(SOURCE), `the error names the file: ${message}`);
+  assert.ok(!message.includes('\n'), `the error is one line: ${JSON.stringify(message)}`);
+  for (const part of parts) {
+    if (typeof part === 'string') assert.ok(message.includes(part), `expected ${JSON.stringify(part)} in: ${message}`);
+    else assert.match(message, part);
+  }
+  return message;
+}
+
+test('a minimal file loads with every default filled in', () => {
+  const config = parseOperatorConfig(minimal, SOURCE, {});
+  assert.equal(config.targets.length, 1);
+  const [target] = config.targets;
+  assert.deepEqual(target, {
+    name: 'default',
+    namespace: 'flipt',
+    configMap: { name: 'flipt', key: 'default.yml' },
+    credentialsSecret: 'flipt-client-credentials',
+    credentialReference: 'secretFile',
+    workload: { kind: 'Deployment', name: 'flipt' },
+    allowedNamespaces: ['*'],
+    restart: { minIntervalMs: 10_000 },
+  });
+  assert.equal('url' in target!, false);
+  assert.deepEqual(config.exchange, {
+    enabled: true,
+    port: 8443,
+    audiences: ['flipt-client-operator'],
+    maxBodyBytes: 16384,
+    cache: { ttlMs: 300_000, negativeTtlMs: 10_000, maxEntries: 10000 },
+    rateLimit: { perServiceAccountPerMinute: 120, globalPerSecond: 500 },
+  });
+  assert.deepEqual(config.health, { port: 8081 });
+  assert.deepEqual(config.metrics, { port: 8080 });
+  assert.deepEqual(config.leaderElection, {
+    enabled: true,
+    namespace: 'flipt-client-operator',
+    leaseName: 'flipt-client-operator',
+    leaseDurationMs: 15_000,
+    renewDeadlineMs: 10_000,
+    retryPeriodMs: 2_000,
+  });
+  assert.equal(config.resyncPeriodMs, 600_000);
+});
+
+test('the lease namespace comes from POD_NAMESPACE unless the file names one', () => {
+  assert.equal(parseOperatorConfig(minimal, SOURCE, { POD_NAMESPACE: 'ops' }).leaderElection.namespace, 'ops');
+  const named = `${minimal}leaderElection:\n  namespace: elsewhere\n`;
+  assert.equal(parseOperatorConfig(named, SOURCE, { POD_NAMESPACE: 'ops' }).leaderElection.namespace, 'elsewhere');
+});
+
+test('a full file keeps what it says', () => {
+  const config = parseOperatorConfig(
+    `
+# two Flipt instances
+targets:
+  - name: prod
+    namespace: flipt-prod
+    configMap: {name: flipt, key: config.yaml}
+    credentialsSecret: flipt-tokens
+    credentialReference: env
+    workload: {kind: StatefulSet, name: flipt}
+    url: https://flipt.example.com
+    allowedNamespaces: [payments, search]
+    restart: {minInterval: 1m30s}
+  - name: staging
+    namespace: flipt-staging
+    configMap: {name: flipt}
+    credentialReference: inline
+    workload: {kind: Deployment, name: flipt}
+exchange:
+  port: 9443
+  tls: {certFile: /tls/tls.crt, keyFile: /tls/tls.key}
+  audiences: [flipt, flipt-client-operator]
+  maxBodyBytes: 4096
+  cache: {ttl: 1m, negativeTtl: 500ms, maxEntries: 10}
+  rateLimit: {perServiceAccountPerMinute: 5, globalPerSecond: 7}
+health: {port: 9001}
+metrics: {port: 9002}
+leaderElection: {enabled: false, leaseName: fco, leaseDuration: 30s, renewDeadline: 20s, retryPeriod: 5s}
+resyncPeriod: 1h
+`,
+    SOURCE,
+    {},
+  );
+  const [prod, staging] = config.targets;
+  assert.deepEqual(prod, {
+    name: 'prod',
+    namespace: 'flipt-prod',
+    configMap: { name: 'flipt', key: 'config.yaml' },
+    credentialsSecret: 'flipt-tokens',
+    credentialReference: 'env',
+    workload: { kind: 'StatefulSet', name: 'flipt' },
+    url: 'https://flipt.example.com',
+    allowedNamespaces: ['payments', 'search'],
+    restart: { minIntervalMs: 90_000 },
+  });
+  assert.equal(staging!.credentialsSecret, 'flipt-client-credentials');
+  assert.equal(staging!.credentialReference, 'inline');
+  assert.deepEqual(config.exchange, {
+    enabled: true,
+    port: 9443,
+    tls: { certFile: '/tls/tls.crt', keyFile: '/tls/tls.key' },
+    audiences: ['flipt', 'flipt-client-operator'],
+    maxBodyBytes: 4096,
+    cache: { ttlMs: 60_000, negativeTtlMs: 500, maxEntries: 10 },
+    rateLimit: { perServiceAccountPerMinute: 5, globalPerSecond: 7 },
+  });
+  assert.deepEqual(config.leaderElection, {
+    enabled: false,
+    namespace: 'flipt-client-operator',
+    leaseName: 'fco',
+    leaseDurationMs: 30_000,
+    renewDeadlineMs: 20_000,
+    retryPeriodMs: 5_000,
+  });
+  assert.equal(config.resyncPeriodMs, 3_600_000);
+  assert.equal(targetAllowsNamespace(prod!, 'payments'), true);
+  assert.equal(targetAllowsNamespace(prod!, 'other'), false);
+  assert.equal(targetAllowsNamespace(staging!, 'anything'), true);
+});
+
+test('two parses never share default objects', () => {
+  const a = parseOperatorConfig(minimal, SOURCE, {});
+  a.targets[0]!.allowedNamespaces.push('mutated');
+  const b = parseOperatorConfig(minimal, SOURCE, {});
+  assert.deepEqual(b.targets[0]!.allowedNamespaces, ['*']);
+});
+
+test('malformed YAML names the file, line and column', () => {
+  const text = 'targets:\n  - name: default\n    namespace: [flipt\n';
+  assertRejected(text, /config\.yaml:\d+:\d+: invalid YAML/);
+  const badIndent = 'targets:\n  - name: a\n namespace: b\n';
+  assertRejected(badIndent, `${SOURCE}:3:`, 'invalid YAML');
+  const tab = 'targets:\n\t- name: a\n';
+  assertRejected(tab, `${SOURCE}:2:`, 'invalid YAML');
+});
+
+test('the YAML error says where once, with no excerpt', () => {
+  const message = assertRejected('targets:\n  - name: a\n namespace: b\n', 'invalid YAML');
+  assert.doesNotMatch(message, /at line \d+, column \d+/);
+  assert.doesNotMatch(message, /:$/);
+});
+
+test('an alias to an unknown anchor, or an alias bomb, is a ConfigError naming the file', () => {
+  assertRejected(`${minimal}health: *nowhere\n`, 'invalid YAML');
+  const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i < 9; i++) bomb.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
+  assertRejected(`${bomb.join('\n')}\n`, 'invalid YAML');
+});
+
+test('durations longer than a Node.js timer can wait are refused, naming the field', () => {
+  assertRejected(`${minimal}resyncPeriod: 720h\n`, 'resyncPeriod: must be at most 596h');
+  assertRejected(`${minimal}exchange: {cache: {ttl: ${'9'.repeat(30)}h}}\n`, 'exchange.cache.ttl: must be at most 596h');
+  assertRejected(
+    minimal.replace('    namespace: flipt\n', '    namespace: flipt\n    restart: {minInterval: 1000h}\n'),
+    'targets.0.restart.minInterval: must be at most 596h',
+  );
+  assert.equal(parseOperatorConfig(`${minimal}resyncPeriod: 596h\n`, SOURCE, {}).resyncPeriodMs, 596 * 3_600_000);
+});
+
+test('duplicate keys in a mapping are an error, not a silent override', () => {
+  assertRejected(`${minimal}health: {port: 1}\nhealth: {port: 2}\n`, 'invalid YAML', `${SOURCE}:`);
+});
+
+test('an empty or comment-only file says targets are required', () => {
+  assertRejected('', 'targets: required');
+  assertRejected('# nothing here\n', 'targets: required');
+  assertRejected('null\n', 'targets: required');
+});
+
+test('a file that is not a mapping is refused', () => {
+  assertRejected('- a\n- b\n', 'must be object');
+  assertRejected('just text\n', 'must be object');
+});
+
+test('unknown keys are named, at the top level and nested', () => {
+  assertRejected(`${minimal}extra: true\n`, 'extra: unknown field');
+  assertRejected(minimal.replace('      kind: Deployment\n', '      kind: Deployment\n      replicas: 2\n'), 'targets.0.workload.replicas: unknown field');
+  assertRejected(`${minimal}exchange:\n  cache:\n    size: 3\n`, 'exchange.cache.size: unknown field');
+  assertRejected(minimal.replace('    namespace: flipt\n', '    namespace: flipt\n    configmap: {name: x}\n'), 'targets.0.configmap: unknown field');
+});
+
+test('wrong types and bad durations are named', () => {
+  const withRestart = (value: string) => minimal.replace('    namespace: flipt\n', `    namespace: flipt\n    restart:\n      minInterval: ${value}\n`);
+  assertRejected(withRestart('10'), 'targets.0.restart.minInterval', 'must be string');
+  assertRejected(withRestart('"ten seconds"'), 'targets.0.restart.minInterval', 'must be a duration');
+  assertRejected(withRestart('-5s'), 'targets.0.restart.minInterval', 'must be a duration');
+  assertRejected(`${minimal}exchange:\n  port: "8443"\n`, 'exchange.port', 'must be integer');
+  assertRejected(`${minimal}exchange:\n  port: 70000\n`, 'exchange.port', '65535');
+  assertRejected(`${minimal}exchange:\n  cache:\n    ttl: forever\n`, 'exchange.cache.ttl', 'must be a duration');
+  assertRejected(`${minimal}leaderElection:\n  enabled: "yes"\n`, 'leaderElection.enabled', 'must be boolean');
+  assertRejected(`${minimal}resyncPeriod: 10\n`, 'resyncPeriod', 'must be string');
+  assertRejected('targets: {}\n', 'targets: must be array');
+  assertRejected('targets: []\n', 'targets');
+});
+
+test('enums, names and URLs are checked', () => {
+  assertRejected(minimal.replace('kind: Deployment', 'kind: DaemonSet'), 'targets.0.workload.kind: must be one of Deployment, StatefulSet');
+  assertRejected(minimal.replace('    namespace: flipt\n', '    namespace: flipt\n    credentialReference: file\n'), 'targets.0.credentialReference: must be one of secretFile, env, inline');
+  assertRejected(minimal.replace('name: default', 'name: Default'), 'targets.0.name');
+  assertRejected(minimal.replace('namespace: flipt', 'namespace: flipt.io'), 'targets.0.namespace');
+  assertRejected(minimal.replace('    namespace: flipt\n', '    namespace: flipt\n    url: flipt:8080\n'), 'targets.0.url');
+});
+
+test('allowedNamespaces takes namespace names or "*", nothing else', () => {
+  const withAllowed = (list: string) => minimal.replace('    namespace: flipt\n', `    namespace: flipt\n    allowedNamespaces: ${list}\n`);
+  assert.deepEqual(parseOperatorConfig(withAllowed('["*"]'), SOURCE, {}).targets[0]!.allowedNamespaces, ['*']);
+  assert.deepEqual(parseOperatorConfig(withAllowed('[a, b-2]'), SOURCE, {}).targets[0]!.allowedNamespaces, ['a', 'b-2']);
+  for (const bad of ['"team_a"', '"Team"', '"a.b"', '"payments*"', '"*a"', '"a b"', '"-a"', `"${'a'.repeat(64)}"`]) {
+    assertRejected(withAllowed(`[${bad}]`), 'targets.0.allowedNamespaces.0');
+  }
+});
+
+test('missing required fields are named', () => {
+  assertRejected(minimal.replace('    namespace: flipt\n', ''), 'targets.0.namespace: required');
+  assertRejected(minimal.replace('    workload:\n      kind: Deployment\n      name: flipt\n', ''), 'targets.0.workload: required');
+  assertRejected(minimal.replace('      kind: Deployment\n', ''), 'targets.0.workload.kind: required');
+  assertRejected(minimal.replace('    configMap:\n      name: flipt\n', '    configMap: {}\n'), 'targets.0.configMap.name: required');
+  assertRejected(`${minimal}exchange:\n  tls: {certFile: /a}\n`, 'exchange.tls.keyFile: required');
+  assertRejected('exchange: {}\n', 'targets: required');
+});
+
+test('every problem is reported at once', () => {
+  const message = assertRejected(`${minimal}extra: 1\nhealth: {port: x}\n`);
+  assert.match(message, /extra: unknown field/);
+  assert.match(message, /health\.port: must be integer/);
+});
+
+const second = (name: string, configMap: string, namespace = 'flipt') => `
+  - name: ${name}
+    namespace: ${namespace}
+    configMap: {name: ${configMap}}
+    workload: {kind: Deployment, name: ${configMap}}
+`;
+
+test('duplicate target names are refused', () => {
+  assertRejected(minimal + second('default', 'other'), 'duplicate target name "default"');
+});
+
+test('two targets on one ConfigMap are refused; the same name in two namespaces is fine', () => {
+  assertRejected(minimal + second('other', 'flipt'), '"default" and "other" both manage ConfigMap flipt/flipt');
+  const config = parseOperatorConfig(minimal + second('other', 'flipt', 'flipt-2'), SOURCE, {});
+  assert.deepEqual(
+    config.targets.map((t) => `${t.namespace}/${t.configMap.name}`),
+    ['flipt/flipt', 'flipt-2/flipt'],
+  );
+});
+
+test('inconsistent leader election timings and clashing ports are refused', () => {
+  assertRejected(`${minimal}leaderElection: {leaseDuration: 10s, renewDeadline: 10s}\n`, 'retryPeriod < renewDeadline < leaseDuration');
+  assertRejected(`${minimal}health: {port: 8080}\n`, 'health.port, metrics.port and exchange.port must differ');
+  // The exchange port does not count when the exchange is off.
+  const config = parseOperatorConfig(`${minimal}exchange: {enabled: false, port: 8080}\nhealth: {port: 9000}\n`, SOURCE, {});
+  assert.equal(config.exchange.enabled, false);
+});
+
+test('the example config in deploy/ loads', async () => {
+  const path = new URL('../../deploy/config.yaml', import.meta.url).pathname;
+  const config = await loadOperatorConfig(path, { POD_NAMESPACE: 'flipt-client-operator' });
+  assert.ok(config.targets.length >= 1);
+  for (const target of config.targets) assert.equal(target.credentialReference === 'inline', false, 'the example does not use the insecure inline mode');
+});
+
+test('loadOperatorConfig reads a file, and a missing file is a one-line error naming the path', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fco-config-'));
+  try {
+    const path = join(dir, 'config.yaml');
+    writeFileSync(path, minimal);
+    const config = await loadOperatorConfig(path, {});
+    assert.equal(config.targets[0]!.name, 'default');
+
+    writeFileSync(path, `${minimal}bogus: 1\n`);
+    await assert.rejects(loadOperatorConfig(path, {}), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.ok(err.message.startsWith(`${path}: `), err.message);
+      assert.match(err.message, /bogus: unknown field/);
+      return true;
+    });
+
+    const missing = join(dir, 'nope.yaml');
+    await assert.rejects(loadOperatorConfig(missing, {}), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.ok(err.message.includes(missing), err.message);
+      assert.ok(!err.message.includes('\n'), err.message);
+      assert.match(err.message, /ENOENT/);
+      return true;
+    });
+
+    await assert.rejects(loadOperatorConfig(dir, {}), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.ok(err.message.startsWith(`${dir}: `) && !err.message.includes('\n'), err.message);
+      return true;
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
