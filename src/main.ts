@@ -97,11 +97,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  const outcome = await operator.run();
-  if (outcome === 'lost-leadership') {
-    await operator.stop();
-    fail('lost leadership; exiting so that a fresh start can compete for it again');
-  }
+  await operator.run();
 }
 
 await main();

@@ -129,8 +129,12 @@ export class Operator {
       : undefined;
   }
 
-  /** Starts caches and probes, waits for leadership, then reconciles until stopped or leadership is lost. */
-  async run(): Promise<'stopped' | 'lost-leadership'> {
+  /**
+   * Starts caches and probes, then reconciles whenever this replica leads, until stopped. Losing the
+   * lease (the API server unreachable for longer than renewDeadline) pauses the controllers; the
+   * caches keep running and the replica competes for the lease again.
+   */
+  async run(): Promise<void> {
     const { config, log } = this.options;
     if (this.options.serve !== false) {
       this.servers.push(await this.metrics.serve(config.metrics.port));
@@ -140,24 +144,42 @@ export class Operator {
     await Promise.all(this.informers().map((i) => i.waitForSync()));
     log.info({ fliptClients: this.fliptClients.list().length, targets: config.targets.map((t) => t.name) }, 'caches synced');
 
-    if (this.elector) await this.elector.acquire();
-    if (this.stopping) return 'stopped';
+    while (!this.stopping) {
+      if (this.elector) {
+        try {
+          await this.elector.acquire();
+        } catch {
+          return;
+        }
+      }
+      if (this.stopping) return;
+      this.startControllers();
+      if (!this.elector) return new Promise(() => {});
+      if (await this.elector.keepLeading()) return;
+      log.warn('pausing reconciliation until this replica leads again');
+      await this.stopControllers();
+    }
+  }
+
+  private startControllers(): void {
     this.metrics.leader.set(1);
     this.targetController.start();
     this.clientController.start();
     this.resync();
-    this.resyncTimer = setInterval(() => this.resync(), config.resyncPeriodMs);
+    this.resyncTimer = setInterval(() => this.resync(), this.options.config.resyncPeriodMs);
     this.resyncTimer.unref();
-    if (!this.elector) return new Promise(() => {});
-    return (await this.elector.keepLeading()) ? 'stopped' : 'lost-leadership';
+  }
+
+  private async stopControllers(): Promise<void> {
+    this.metrics.leader.set(0);
+    clearInterval(this.resyncTimer);
+    await Promise.all([this.clientController.stop(), this.targetController.stop()]);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    clearInterval(this.resyncTimer);
-    await Promise.all([this.clientController.stop(), this.targetController.stop()]);
+    await this.stopControllers();
     await this.elector?.release();
-    this.metrics.leader.set(0);
     await Promise.all(this.informers().map((i) => i.stop()));
     await Promise.all(this.servers.map((s) => new Promise((resolve) => s.close(resolve))));
   }

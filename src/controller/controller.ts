@@ -13,9 +13,9 @@ export interface ControllerHooks {
 }
 
 export class Controller {
-  readonly queue: WorkQueue;
   readonly name: string;
-  private readonly workers: Promise<void>[] = [];
+  private queue: WorkQueue;
+  private workers: Promise<void>[] = [];
   private readonly reconcile: Reconcile;
   private readonly log: Logger;
   private readonly concurrency: number;
@@ -27,8 +27,12 @@ export class Controller {
     this.log = log;
     this.concurrency = concurrency;
     this.hooks = hooks;
-    this.queue = new WorkQueue({
-      onDrop: (key) => this.log.warn({ controller: name, key }, 'work queue full; key dropped until the next resync'),
+    this.queue = this.newQueue();
+  }
+
+  private newQueue(): WorkQueue {
+    return new WorkQueue({
+      onDrop: (key) => this.log.warn({ controller: this.name, key }, 'work queue full; key dropped until the next resync'),
     });
   }
 
@@ -36,30 +40,36 @@ export class Controller {
     this.queue.add(key);
   }
 
+  /** Starts the workers; a stopped controller starts again with an empty queue (a resync refills it). */
   start(): void {
-    for (let i = 0; i < this.concurrency; i++) this.workers.push(this.work());
+    if (this.workers.length > 0) return;
+    for (let i = 0; i < this.concurrency; i++) this.workers.push(this.work(this.queue));
   }
 
+  /** Lets the items in progress finish, drops the rest, and readies an empty queue for a later start. */
   async stop(): Promise<void> {
-    this.queue.shutDown();
-    await Promise.all(this.workers);
+    const { queue, workers } = this;
+    this.queue = this.newQueue();
+    this.workers = [];
+    queue.shutDown();
+    await Promise.all(workers);
   }
 
-  private async work(): Promise<void> {
-    for (let key = await this.queue.get(); key !== undefined; key = await this.queue.get()) {
-      this.hooks.onQueueDepth?.(this.name, this.queue.depth);
+  private async work(queue: WorkQueue): Promise<void> {
+    for (let key = await queue.get(); key !== undefined; key = await queue.get()) {
+      this.hooks.onQueueDepth?.(this.name, queue.depth);
       const started = performance.now();
       try {
         const result = await this.reconcile(key);
-        this.queue.forget(key);
-        if (result?.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
+        queue.forget(key);
+        if (result?.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
         this.hooks.onReconciled?.(this.name, 'success', (performance.now() - started) / 1000);
       } catch (err) {
-        const retryInMs = this.queue.addRateLimited(key);
+        const retryInMs = queue.addRateLimited(key);
         this.hooks.onReconciled?.(this.name, 'error', (performance.now() - started) / 1000);
         this.log.warn({ controller: this.name, key, err: describeError(err), retryInMs }, 'reconcile failed; will retry');
       } finally {
-        this.queue.done(key);
+        queue.done(key);
       }
     }
   }

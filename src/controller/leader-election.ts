@@ -48,7 +48,7 @@ export class LeaderElector {
     throw new Error('leader election stopped');
   }
 
-  /** Renews until stopped; resolves with false when leadership was lost. */
+  /** Renews until stopped (resolves true) or until leadership is lost (resolves false). */
   async keepLeading(): Promise<boolean> {
     const { retryPeriodMs, renewDeadlineMs, log } = this.options;
     let lastRenew = Date.now();

@@ -8,6 +8,7 @@ import {
   EventsV1Api,
   KubeConfig,
   PatchStrategy,
+  RbacAuthorizationV1Api,
   VersionApi,
   setHeaderOptions,
 } from '@kubernetes/client-node';
@@ -20,6 +21,7 @@ export interface KubeClients {
   coordination: CoordinationV1Api;
   authentication: AuthenticationV1Api;
   events: EventsV1Api;
+  rbac: RbacAuthorizationV1Api;
 }
 
 /** In-cluster credentials when running in a pod and no kubeconfig is named, else the kubeconfig. */
@@ -41,6 +43,7 @@ export function makeClients(kubeConfig: KubeConfig): KubeClients {
     coordination: kubeConfig.makeApiClient(CoordinationV1Api),
     authentication: kubeConfig.makeApiClient(AuthenticationV1Api),
     events: kubeConfig.makeApiClient(EventsV1Api),
+    rbac: kubeConfig.makeApiClient(RbacAuthorizationV1Api),
   };
 }
 

@@ -1,7 +1,8 @@
 // Command controlplane runs an embedded etcd and a real kube-apiserver in one process, on free
 // loopback ports, for the operator's integration tests. It writes everything it creates (etcd data,
 // serving certificates, the service-account signing key, an admin kubeconfig) under --dir and prints
-// one JSON line describing the endpoint once kube-apiserver is starting; callers poll /readyz.
+// one JSON line describing the endpoint once kube-apiserver is starting; callers poll /readyz. Started
+// again with the same --dir, it comes back on the same ports with the same data and credentials.
 package main
 
 import (
@@ -46,29 +47,19 @@ func main() {
 		fail("create dir: %v", err)
 	}
 
-	etcdURL, err := startEtcd(filepath.Join(*dir, "etcd"))
+	state, err := loadOrCreateState(*dir)
+	if err != nil {
+		fail("state: %v", err)
+	}
+	etcdURL, err := startEtcd(filepath.Join(*dir, "etcd"), state.EtcdClientPort, state.EtcdPeerPort)
 	if err != nil {
 		fail("etcd: %v", err)
 	}
-
-	port, err := freePort()
-	if err != nil {
-		fail("free port: %v", err)
-	}
-	token := randomHex(32)
+	port := state.APIServerPort
 	keyFile := filepath.Join(*dir, "service-account.key")
-	if err := writeRSAKey(keyFile); err != nil {
-		fail("service-account key: %v", err)
-	}
 	tokenFile := filepath.Join(*dir, "tokens.csv")
-	if err := os.WriteFile(tokenFile, []byte(fmt.Sprintf("%s,admin,admin-uid,system:masters\n", token)), 0o600); err != nil {
-		fail("token file: %v", err)
-	}
 	server := fmt.Sprintf("https://127.0.0.1:%d", port)
 	kubeconfig := filepath.Join(*dir, "admin.kubeconfig")
-	if err := writeKubeconfig(kubeconfig, server, token); err != nil {
-		fail("kubeconfig: %v", err)
-	}
 
 	out, _ := json.Marshal(Endpoint{Server: server, Kubeconfig: kubeconfig, EtcdURL: etcdURL, PID: os.Getpid()})
 	fmt.Println(string(out))
@@ -96,15 +87,7 @@ func main() {
 	os.Exit(cli.Run(app.NewAPIServerCommand()))
 }
 
-func startEtcd(dataDir string) (string, error) {
-	clientPort, err := freePort()
-	if err != nil {
-		return "", err
-	}
-	peerPort, err := freePort()
-	if err != nil {
-		return "", err
-	}
+func startEtcd(dataDir string, clientPort, peerPort int) (string, error) {
 	clientURL := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", clientPort)}
 	peerURL := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", peerPort)}
 
@@ -132,6 +115,44 @@ func startEtcd(dataDir string) (string, error) {
 	}
 	go func() { fail("etcd stopped: %v", <-e.Err()) }()
 	return clientURL.String(), nil
+}
+
+// State is what a restart in the same --dir reuses, so that a restarted control plane keeps its
+// address, its data, its admin credential and the key that signed existing service-account tokens.
+type State struct {
+	APIServerPort  int `json:"apiServerPort"`
+	EtcdClientPort int `json:"etcdClientPort"`
+	EtcdPeerPort   int `json:"etcdPeerPort"`
+}
+
+func loadOrCreateState(dir string) (State, error) {
+	path := filepath.Join(dir, "state.json")
+	var state State
+	if data, err := os.ReadFile(path); err == nil {
+		return state, json.Unmarshal(data, &state)
+	}
+	for _, p := range []*int{&state.APIServerPort, &state.EtcdClientPort, &state.EtcdPeerPort} {
+		port, err := freePort()
+		if err != nil {
+			return state, err
+		}
+		*p = port
+	}
+	keyFile := filepath.Join(dir, "service-account.key")
+	if err := writeRSAKey(keyFile); err != nil {
+		return state, fmt.Errorf("service-account key: %w", err)
+	}
+	token := randomHex(32)
+	tokenLine := fmt.Sprintf("%s,admin,admin-uid,system:masters\n", token)
+	if err := os.WriteFile(filepath.Join(dir, "tokens.csv"), []byte(tokenLine), 0o600); err != nil {
+		return state, err
+	}
+	server := fmt.Sprintf("https://127.0.0.1:%d", state.APIServerPort)
+	if err := writeKubeconfig(filepath.Join(dir, "admin.kubeconfig"), server, token); err != nil {
+		return state, err
+	}
+	data, _ := json.Marshal(state)
+	return state, os.WriteFile(path, data, 0o600)
 }
 
 // freePort asks the kernel for an unused port. Another process may take it before we bind it; the

@@ -16,6 +16,8 @@ export interface ControlPlane {
   pid: number;
   startupMs: number;
   stop(): Promise<void>;
+  /** Stops it, waits `downtimeMs`, and starts it again on the same ports with the same data. */
+  restart(downtimeMs?: number): Promise<void>;
   /** Lets this process exit while the control plane runs; it is killed (and its directory removed) on exit. */
   stopOnExit(): void;
 }
@@ -43,6 +45,49 @@ export async function startControlPlane(attempts = 3): Promise<ControlPlane> {
 async function startOnce(): Promise<ControlPlane> {
   const started = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'fco-controlplane-'));
+  let running: Running;
+  try {
+    running = await launch(dir);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const controlPlane: ControlPlane = {
+    server: running.endpoint.server,
+    kubeconfigPath: running.endpoint.kubeconfig,
+    dir,
+    pid: running.endpoint.pid,
+    startupMs: Date.now() - started,
+    stop: async () => {
+      await stopProcess(running.child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+    restart: async (downtimeMs = 0) => {
+      await stopProcess(running.child);
+      await new Promise((r) => setTimeout(r, downtimeMs));
+      running = await launch(dir);
+      controlPlane.pid = running.endpoint.pid;
+    },
+    stopOnExit: () => {
+      running.child.unref();
+      (running.child.stdout as unknown as { unref?: () => void }).unref?.();
+      (running.child.stderr as unknown as { unref?: () => void }).unref?.();
+      process.once('exit', () => {
+        running.child.kill('SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+      });
+    },
+  };
+  return controlPlane;
+}
+
+interface Running {
+  child: ChildProcess;
+  endpoint: Endpoint;
+}
+
+/** Starts the binary in `dir` (a fresh one, or one it ran in before) and waits for /readyz. */
+async function launch(dir: string): Promise<Running> {
   const child = spawn(controlPlaneBinary, ['--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   const stderrTail: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => {
@@ -56,30 +101,13 @@ async function startOnce(): Promise<ControlPlane> {
     child.once('error', reject);
   });
   exited.catch(() => {});
-  const stop = () => stopProcess(child, dir);
   try {
     const endpoint = await Promise.race([firstLine(child), exited]);
     const token = await readAdminToken(endpoint.kubeconfig);
     await Promise.race([waitReady(endpoint.server, token), exited]);
-    return {
-      server: endpoint.server,
-      kubeconfigPath: endpoint.kubeconfig,
-      dir,
-      pid: endpoint.pid,
-      startupMs: Date.now() - started,
-      stop,
-      stopOnExit: () => {
-        child.unref();
-        (child.stdout as unknown as { unref?: () => void }).unref?.();
-        (child.stderr as unknown as { unref?: () => void }).unref?.();
-        process.once('exit', () => {
-          child.kill('SIGKILL');
-          rmSync(dir, { recursive: true, force: true });
-        });
-      },
-    };
+    return { child, endpoint };
   } catch (err) {
-    await stop();
+    await stopProcess(child);
     throw err;
   }
 }
@@ -123,7 +151,7 @@ async function waitReady(server: string, token: string): Promise<void> {
   throw new Error(`control plane not ready after ${READY_TIMEOUT_MS / 1000}s: ${last}`);
 }
 
-async function stopProcess(child: ChildProcess, dir: string): Promise<void> {
+async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) {
     const gone = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
@@ -131,5 +159,4 @@ async function stopProcess(child: ChildProcess, dir: string): Promise<void> {
     await gone;
     clearTimeout(timer);
   }
-  rmSync(dir, { recursive: true, force: true });
 }

@@ -1,0 +1,66 @@
+// The operator keeps going through what stops a plain client-node informer for good: watches refused
+// (its RBAC binding missing at start) and the API server going away and coming back. Uses a control
+// plane of its own, so that restarting it disturbs no other test.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { loadKubeConfig, makeClients, type KubeClients } from '../../src/kube/client.ts';
+import { installCrd, waitFor, type TestCluster } from '../support/cluster.ts';
+import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
+import { applyObjects, deployManifest, operatorKubeconfig, OPERATOR_NAMESPACE } from '../support/deploy-rbac.ts';
+import { createFliptTarget, simulateDeploymentController } from '../support/flipt-target.ts';
+import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
+import { startOperator, writeOperatorConfig, type OperatorProcess } from '../support/operator-process.ts';
+
+let controlPlane: ControlPlane;
+let cluster: TestCluster;
+let clients: KubeClients;
+let operator: OperatorProcess;
+let stopRollouts: () => void = () => {};
+
+before(async () => {
+  controlPlane = await startControlPlane();
+  const kubeConfig = loadKubeConfig(controlPlane.kubeconfigPath);
+  clients = makeClients(kubeConfig);
+  cluster = { kubeconfigPath: controlPlane.kubeconfigPath, kubeConfig, clients };
+  await installCrd(kubeConfig);
+  await createFliptTarget(clients, { namespace: 'flipt', configMap: 'flipt', deployment: 'flipt' });
+  await clients.core.createNamespace({ body: { metadata: { name: 'apps' } } });
+});
+
+after(async () => {
+  stopRollouts();
+  await operator?.stop();
+  await controlPlane?.stop();
+});
+
+async function ready(name: string): Promise<boolean> {
+  return condition(await getFliptClient(clients, 'apps', name), 'Ready')?.status === 'True';
+}
+
+test('watches refused at start (RBAC binding missing) recover once the binding exists', async () => {
+  const kubeconfig = await operatorKubeconfig(cluster);
+  await clients.rbac.deleteClusterRoleBinding({ name: 'flipt-client-operator' });
+  const example = parse(readFileSync(new URL('../../deploy/config.yaml', import.meta.url), 'utf8')) as { targets: Array<Record<string, unknown>> };
+  const configPath = writeOperatorConfig({
+    targets: [{ ...example.targets[0], restart: { minInterval: '1s' } }],
+    leaderElection: { enabled: true, namespace: OPERATOR_NAMESPACE, leaseName: 'flipt-client-operator' },
+  });
+  operator = startOperator(configPath, kubeconfig);
+  await waitFor(() => /watch failed; restarting.*403|403.*watch failed; restarting/.test(operator.output()), 'a refused watch to be retried', 20_000);
+  assert.equal(operator.child.exitCode, null, 'still running');
+
+  await applyObjects(cluster, deployManifest('rbac.yaml').filter((o) => o.kind === 'ClusterRoleBinding'));
+  stopRollouts = simulateDeploymentController(clients, 'flipt', 'flipt');
+  await createFliptClient(clients, 'apps', 'first');
+  await waitFor(() => ready('first'), 'first client Ready after the binding appeared', 60_000, 250);
+});
+
+test('the API server restarting does not stop the operator: later changes are still reconciled', async () => {
+  await controlPlane.restart(2000);
+  await createFliptClient(clients, 'apps', 'second');
+  await waitFor(() => ready('second'), 'second client Ready after the API server came back', 60_000, 250);
+  assert.equal(operator.child.exitCode, null, 'the operator kept running');
+  assert.ok(await ready('first'));
+});
