@@ -9,6 +9,8 @@ import { renderFliptConfig, type RenderResult } from './flipt-config.ts';
 export const CONFIG_HASH_ANNOTATION = 'flipt.io/config-hash';
 export const RESTARTED_AT_ANNOTATION = 'flipt.io/restarted-at';
 export const MANAGED_TOKENS_ANNOTATION = 'flipt.io/managed-tokens';
+/** On the workload: the metadata.generation our last restart produced. */
+export const RESTART_GENERATION_ANNOTATION = 'flipt.io/restart-generation';
 
 export interface ClientCredential {
   id: string;

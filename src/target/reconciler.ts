@@ -16,6 +16,7 @@ import { FliptConfigError } from './flipt-config.ts';
 import {
   CONFIG_HASH_ANNOTATION,
   MANAGED_TOKENS_ANNOTATION,
+  RESTART_GENERATION_ANNOTATION,
   RESTARTED_AT_ANNOTATION,
   clientsInFlight,
   configHash,
@@ -26,7 +27,7 @@ import {
   planTarget,
 } from './plan.ts';
 import { sameSnapshot, type TargetProblem, type TargetSnapshot } from './snapshot.ts';
-import { rolloutState, templateConfigHash, templateRestartedAt, type Workload } from './workload.ts';
+import { rolloutState, templateChangedSinceOurRestart, templateConfigHash, templateRestartedAt, type Workload } from './workload.ts';
 
 export interface TargetReconcilerDeps {
   clients: KubeClients;
@@ -122,7 +123,11 @@ export class TargetReconciler {
     const managedIdsText = JSON.stringify(plan.render.managedIds);
     const configDiffers = plan.render.changed || configMap.metadata?.annotations?.[MANAGED_TOKENS_ANNOTATION] !== managedIdsText;
     const credentialsMissing = Object.entries(plan.credentials).some(([k, v]) => currentCredentials[k] !== v);
-    const restartNeeded = workloadHash !== plan.configHash;
+    // A ConfigMap that lost our record was replaced by someone else (Flipt's chart recreates it on
+    // every upgrade); if Flipt also rolled meanwhile, its pods read that config, not ours.
+    const replacedConfig = configMap.metadata?.annotations?.[MANAGED_TOKENS_ANNOTATION] === undefined && previouslyManaged.length === 0;
+    const rolledOnForeignConfig = replacedConfig && plan.render.managedIds.length > 0 && templateChangedSinceOurRestart(workload);
+    const restartNeeded = workloadHash !== plan.configHash || rolledOnForeignConfig;
 
     if (configDiffers || credentialsMissing || restartNeeded) {
       const holdUntil = this.restartAllowedAt(target, workload);
@@ -249,7 +254,15 @@ export class TargetReconciler {
 
   private async restart(target: TargetConfig, workload: Workload, hash: string, tokens: number): Promise<void> {
     const now = new Date();
-    const body = { spec: { template: { metadata: { annotations: { [CONFIG_HASH_ANNOTATION]: hash, [RESTARTED_AT_ANNOTATION]: now.toISOString() } } } } };
+    // The template change bumps metadata.generation by one; the resourceVersion precondition makes
+    // that exact, so the recorded generation is the one this patch produces.
+    const body = {
+      metadata: {
+        resourceVersion: workload.metadata?.resourceVersion,
+        annotations: { [RESTART_GENERATION_ANNOTATION]: String((workload.metadata?.generation ?? 0) + 1) },
+      },
+      spec: { template: { metadata: { annotations: { [CONFIG_HASH_ANNOTATION]: hash, [RESTARTED_AT_ANNOTATION]: now.toISOString() } } } },
+    };
     const ref = { name: target.workload.name, namespace: target.namespace, body };
     if (target.workload.kind === 'Deployment') await this.deps.clients.apps.patchNamespacedDeployment(ref, mergePatch);
     else await this.deps.clients.apps.patchNamespacedStatefulSet(ref, mergePatch);

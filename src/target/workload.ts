@@ -1,7 +1,7 @@
 // Reading a Flipt Deployment or StatefulSet: which config hash its pods should run, and whether the
 // rollout to that template has finished.
 import type { V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
-import { CONFIG_HASH_ANNOTATION, RESTARTED_AT_ANNOTATION } from './plan.ts';
+import { CONFIG_HASH_ANNOTATION, RESTART_GENERATION_ANNOTATION, RESTARTED_AT_ANNOTATION } from './plan.ts';
 
 export type Workload = V1Deployment | V1StatefulSet;
 
@@ -19,6 +19,15 @@ export function templateRestartedAt(workload: Workload): number | undefined {
   const value = workload.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION];
   const ms = value ? Date.parse(value) : NaN;
   return Number.isNaN(ms) ? undefined : ms;
+}
+
+/**
+ * Whether someone else changed the pod template since our last restart (a `helm upgrade` rolling
+ * Flipt, say): pods may then have started on whatever config the ConfigMap held at that moment.
+ */
+export function templateChangedSinceOurRestart(workload: Workload): boolean {
+  const ours = Number(workload.metadata?.annotations?.[RESTART_GENERATION_ANNOTATION] ?? 0);
+  return (workload.metadata?.generation ?? 0) > ours;
 }
 
 /** kubectl rollout status's test: the controller saw the newest template and every replica runs it. */

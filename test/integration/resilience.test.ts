@@ -3,6 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fingerprint } from '../../src/fliptclient/token.ts';
+import { mergePatch } from '../../src/kube/client.ts';
 import { waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
 import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
@@ -47,6 +48,25 @@ test('a ConfigMap replaced wholesale (helm upgrade) is re-converged within secon
   assert.equal(scenario.restarts(), restarts, 'the same config as before needs no restart');
   await assertConsistent(scenario, clients);
   assert.ok(await allReady());
+});
+
+test('a helm upgrade that rolled Flipt while the operator was down: re-converged and restarted once', async () => {
+  await scenario.operator.stop();
+  const restarts = scenario.restarts();
+  const expected = await scenario.fliptConfig();
+  const { core, apps } = scenario.cluster.clients;
+  await core.deleteNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
+  await core.createNamespacedConfigMap({ namespace: scenario.namespace, body: { metadata: { name: 'flipt' }, data: { 'default.yml': SAMPLE_FLIPT_CONFIG } } });
+  // The chart's new Deployment: a changed pod template, so Flipt rolls on the chart's bare config.
+  await apps.patchNamespacedDeployment(
+    { name: 'flipt', namespace: scenario.namespace, body: { spec: { template: { metadata: { labels: { 'helm.sh/chart': 'flipt-v2-1.1.0' } } } } } },
+    mergePatch,
+  );
+  await scenario.restartOperator();
+  await waitFor(async () => (await scenario.fliptConfig()) === expected, 'config re-converged', 20_000);
+  await waitFor(() => scenario.restarts() === restarts + 1, 'one restart so the rolled pods read our config', 20_000);
+  await waitFor(allReady, 'clients Ready again', 20_000);
+  await assertConsistent(scenario, clients);
 });
 
 test('a deleted client Secret is restored with the same token', async () => {

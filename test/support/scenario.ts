@@ -134,9 +134,9 @@ export class Scenario {
     }
   }
 
-  /** Restarts triggered: changes of the config-hash annotation on the workload's pod template. */
+  /** Restarts triggered: every pod-template patch by the operator stamps flipt.io/restarted-at anew. */
   restarts(): number {
-    return changes(this.deployments, (d) => d.spec?.template?.metadata?.annotations?.['flipt.io/config-hash'] ?? null);
+    return changes(this.deployments, (d) => d.spec?.template?.metadata?.annotations?.['flipt.io/restarted-at'] ?? null);
   }
 
   /** ConfigMap writes: every version after the first one seen. */
