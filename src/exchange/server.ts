@@ -52,6 +52,7 @@ export const EXCHANGE_OUTCOMES = [
   'not_ready',
   'rate_limited',
   'review_unavailable',
+  'starting',
   'not_found',
   'method_not_allowed',
   'internal_error',
@@ -86,6 +87,11 @@ export interface ExchangeServerOptions {
   onRequest?: (outcome: ExchangeOutcome, seconds: number) => void;
   /** Called when Node's HTTP layer rejects a connection (slow or malformed request). */
   onConnectionError?: (kind: ConnectionErrorKind) => void;
+  /**
+   * Whether the caches behind `index` and `credentials` have synced. Until then every exchange is
+   * answered 503 (Unavailable, Retry-After), never a false 403. Default: always ready.
+   */
+  ready?: () => boolean;
   /** Listen address (default: all interfaces). */
   host?: string;
   /** Whole-request deadline, headers and body (default 10 s); slower requests get 408 and are closed. */
@@ -192,13 +198,19 @@ export class ExchangeServer {
     if (this.options.maxConnections !== undefined) server.maxConnections = this.options.maxConnections;
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.config.port, this.options.host, () => {
-        server.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.options.config.port, this.options.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      this.server = undefined;
+      this.reloader = undefined;
+      throw err;
+    }
     server.on('error', (err) => this.log.error({ err: err.message }, 'exchange server error'));
     if (this.reloader) this.reloader.start(server as HttpsServer);
     this.sweepTimer = setInterval(() => this.serviceAccountLimiter.sweep(), 60_000);
@@ -284,6 +296,9 @@ export class ExchangeServer {
       throw new HttpError(405, GrpcCode.Unimplemented, 'method_not_allowed', 'Method Not Allowed', { Allow: 'POST' });
     }
     this.rateLimit(this.globalLimiter.take(), 'too many exchange requests; retry later');
+    if (this.options.ready && !this.options.ready()) {
+      throw new HttpError(503, GrpcCode.Unavailable, 'starting', 'the exchange service is starting; retry later', { 'Retry-After': '2' });
+    }
     const token = await this.readToken(req, res);
 
     let review: ReviewResult;

@@ -5,7 +5,8 @@
 //   verifying it: the API server did the verifying) or the cache TTL, whichever comes first; a negative
 //   one for the negative TTL. Outages are never cached.
 // - Concurrent reviews of one token share a single API call.
-// - The cache holds at most maxEntries answers; the oldest go first.
+// - The cache holds at most maxEntries positive and maxEntries negative answers; the oldest go first,
+//   and bad tokens never push good answers out.
 // - "The API server could not answer" (network, timeout, 5xx, 429, our own credentials refused) is a
 //   ReviewUnavailableError (the exchange answers 503); "the token is not good" is a result (401).
 import { createHash } from 'node:crypto';
@@ -93,7 +94,10 @@ export function tokenHash(token: string): string {
 
 export class TokenReviewer {
   readonly audiences: readonly string[];
-  private readonly cache = new Map<string, CacheEntry>();
+  // Positive and negative answers are bounded separately, so a flood of bad tokens cannot push the
+  // good ones out.
+  private readonly positive = new Map<string, CacheEntry>();
+  private readonly negative = new Map<string, CacheEntry>();
   private readonly inFlight = new Map<string, Promise<ReviewResult>>();
   private readonly ttlMs: number;
   private readonly negativeTtlMs: number;
@@ -135,13 +139,14 @@ export class TokenReviewer {
       return { kind: 'unauthenticated', reason: 'expired' };
     }
     const key = tokenHash(token);
-    const cached = this.cache.get(key);
-    if (cached) {
+    for (const cache of [this.positive, this.negative]) {
+      const cached = cache.get(key);
+      if (!cached) continue;
       if (cached.expiresAtMs > now) {
         this.counters.cacheHits++;
         return cached.result;
       }
-      this.cache.delete(key);
+      cache.delete(key);
     }
     const pending = this.inFlight.get(key);
     if (pending) {
@@ -161,12 +166,13 @@ export class TokenReviewer {
   }
 
   stats(): TokenReviewStats {
-    return { ...this.counters, entries: this.cache.size };
+    return { ...this.counters, entries: this.positive.size + this.negative.size };
   }
 
   /** Forgets every cached answer (a review in flight still completes and is stored). */
   clear(): void {
-    this.cache.clear();
+    this.positive.clear();
+    this.negative.clear();
   }
 
   private store(key: string, result: ReviewResult, tokenExpMs: number | undefined): void {
@@ -174,13 +180,15 @@ export class TokenReviewer {
     let expiresAtMs = result.kind === 'authenticated' ? now + this.ttlMs : now + this.negativeTtlMs;
     if (result.kind === 'authenticated' && tokenExpMs !== undefined) expiresAtMs = Math.min(expiresAtMs, tokenExpMs);
     if (expiresAtMs <= now) return;
-    this.cache.delete(key);
-    while (this.cache.size >= this.maxEntries) {
-      const oldest = this.cache.keys().next().value as string;
-      this.cache.delete(oldest);
+    const cache = result.kind === 'authenticated' ? this.positive : this.negative;
+    (cache === this.positive ? this.negative : this.positive).delete(key);
+    cache.delete(key);
+    while (cache.size >= this.maxEntries) {
+      const oldest = cache.keys().next().value as string;
+      cache.delete(oldest);
       this.counters.evictions++;
     }
-    this.cache.set(key, { result, expiresAtMs });
+    cache.set(key, { result, expiresAtMs });
   }
 
   private async callApi(token: string, claims: Claims): Promise<ReviewResult> {

@@ -1,0 +1,188 @@
+// npm run bench:exchange — throughput and latency of the exchange endpoint against a real API server
+// (its own control plane, loopback only), next to the raw TokenReview round trip it costs:
+//   baseline  TokenReview sent straight to the API server with client-node, one distinct token each
+//   uncached  POST to the exchange with a distinct token each: one TokenReview behind every request
+//   cached    POST to the exchange with one token over and over: served from the review cache
+// Every scenario is bounded in requests and in time. Tokens are requested up front so TokenRequest
+// never runs during a measurement, and distinct tokens keep the API server's own token cache out of it.
+import { availableParallelism } from 'node:os';
+import { pino } from 'pino';
+import { Agent, request } from 'undici';
+import type { CredentialSource } from '../src/exchange/credentials.ts';
+import { EXCHANGE_PATH, ExchangeServer } from '../src/exchange/server.ts';
+import { ServiceAccountIndex } from '../src/exchange/service-account-index.ts';
+import { generateToken } from '../src/fliptclient/token.ts';
+import { loadKubeConfig, makeClients, type KubeClients } from '../src/kube/client.ts';
+import { startControlPlane } from '../test/support/controlplane.ts';
+
+const AUDIENCE = 'flipt-client-operator';
+const NAMESPACE = 'bench';
+const DISTINCT_PER_RUN = Number(process.env.BENCH_DISTINCT ?? 200); // tokens per uncached/baseline run
+const CACHED_REQUESTS = Number(process.env.BENCH_CACHED ?? 5000);
+const MAX_SECONDS_PER_RUN = Number(process.env.BENCH_SECONDS ?? 15);
+const CONCURRENCY = [1, 16];
+
+interface Result {
+  scenario: string;
+  concurrency: number;
+  requests: number;
+  seconds: number;
+  latenciesMs: number[];
+  failures: number;
+}
+
+/** Runs `job(i)` for i in [0, count) with `concurrency` workers, stopping early after maxSeconds. */
+async function run(scenario: string, concurrency: number, count: number, job: (i: number) => Promise<boolean>): Promise<Result> {
+  const latenciesMs: number[] = [];
+  let next = 0;
+  let failures = 0;
+  const deadline = performance.now() + MAX_SECONDS_PER_RUN * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count && performance.now() < deadline) {
+        const i = next++;
+        const t0 = performance.now();
+        const ok = await job(i).catch(() => false);
+        latenciesMs.push(performance.now() - t0);
+        if (!ok) failures++;
+      }
+    }),
+  );
+  return { scenario, concurrency, requests: latenciesMs.length, seconds: (performance.now() - started) / 1000, latenciesMs, failures };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+async function requestTokens(clients: KubeClients, count: number): Promise<string[]> {
+  const tokens: string[] = [];
+  const workers = 8;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (next < count) {
+        next++;
+        const result = await clients.core.createNamespacedServiceAccountToken({
+          name: 'app',
+          namespace: NAMESPACE,
+          body: { spec: { audiences: [AUDIENCE], expirationSeconds: 3600 } },
+        });
+        tokens.push(result.status!.token!);
+      }
+    }),
+  );
+  return tokens;
+}
+
+async function main(): Promise<void> {
+  process.stdout.write('starting a control plane... ');
+  const cp = await startControlPlane();
+  process.stdout.write(`ready in ${cp.startupMs} ms\n`);
+  const dispatcher = new Agent({ connections: Math.max(...CONCURRENCY), keepAliveTimeout: 10_000 });
+  let server: ExchangeServer | undefined;
+  try {
+    const clients = makeClients(loadKubeConfig(cp.kubeconfigPath));
+    await clients.core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
+    await clients.core.createNamespacedServiceAccount({ namespace: NAMESPACE, body: { metadata: { name: 'app' } } });
+
+    const perScenario = DISTINCT_PER_RUN * CONCURRENCY.length;
+    process.stdout.write(`requesting ${perScenario * 2 + 1} service-account tokens up front... `);
+    const t0 = performance.now();
+    const tokens = await requestTokens(clients, perScenario * 2 + 1);
+    process.stdout.write(`${Math.round(performance.now() - t0)} ms\n`);
+    // The API server may read a just-created service account from its cache: wait until reviews pass.
+    for (let i = 0; i < 100; i++) {
+      const review = await clients.authentication.createTokenReview({ body: { spec: { token: tokens[0]!, audiences: [AUDIENCE] } } });
+      if (review.status?.authenticated) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const cachedToken = tokens.pop()!;
+    const baselineTokens = tokens.slice(0, perScenario);
+    const exchangeTokens = tokens.slice(perScenario);
+
+    const index = new ServiceAccountIndex();
+    index.upsert({ apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { namespace: NAMESPACE, name: 'web' }, spec: { target: 'default', serviceAccounts: ['app'] } });
+    const credential = { token: generateToken(), tokenId: `${NAMESPACE}_web`, ready: true, metadata: {} };
+    const credentials: CredentialSource = { credentialFor: () => credential };
+    server = new ExchangeServer({
+      config: {
+        enabled: true,
+        port: 0,
+        audiences: [AUDIENCE],
+        maxBodyBytes: 16384,
+        cache: { ttlMs: 300_000, negativeTtlMs: 10_000, maxEntries: 100_000 },
+        rateLimit: { perServiceAccountPerMinute: 100_000_000, globalPerSecond: 1_000_000 },
+      },
+      index,
+      credentials,
+      authentication: clients.authentication,
+      log: pino({ level: 'error' }), // plain HTTP on loopback: skip the start-up warning
+      host: '127.0.0.1',
+    });
+    const { url } = await server.start();
+    const post = async (token: string) => {
+      const res = await request(`${url}${EXCHANGE_PATH}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ service_account_token: token }),
+        dispatcher,
+      });
+      await res.body.dump();
+      return res.statusCode === 200;
+    };
+    const review = async (token: string) => {
+      const result = await clients.authentication.createTokenReview({ body: { spec: { token, audiences: [AUDIENCE] } } });
+      return result.status?.authenticated === true;
+    };
+
+    // Warm-up: connections, JIT, the API server's caches of the service account.
+    for (let i = 0; i < 50; i++) await post(cachedToken);
+    await review(cachedToken);
+
+    const results: Result[] = [];
+    for (const [i, concurrency] of CONCURRENCY.entries()) {
+      const slice = (list: string[]) => list.slice(i * DISTINCT_PER_RUN, (i + 1) * DISTINCT_PER_RUN);
+      const base = slice(baselineTokens);
+      const fresh = slice(exchangeTokens);
+      results.push(await run('baseline: raw TokenReview', concurrency, base.length, (n) => review(base[n]!)));
+      const callsBefore = server.reviewer.stats().apiCalls;
+      results.push(await run('exchange, uncached review', concurrency, fresh.length, (n) => post(fresh[n]!)));
+      const uncachedCalls = server.reviewer.stats().apiCalls - callsBefore;
+      if (uncachedCalls !== results.at(-1)!.requests) throw new Error(`expected one TokenReview per uncached request, saw ${uncachedCalls}`);
+      const before = server.reviewer.stats().apiCalls;
+      results.push(await run('exchange, cached review', concurrency, CACHED_REQUESTS, () => post(cachedToken)));
+      if (server.reviewer.stats().apiCalls !== before) throw new Error('cached requests made TokenReview calls');
+    }
+
+    const rows = results.map((r) => {
+      const sorted = [...r.latenciesMs].sort((a, b) => a - b);
+      return [
+        r.scenario,
+        String(r.concurrency),
+        String(r.requests),
+        (r.requests / r.seconds).toFixed(0),
+        percentile(sorted, 50).toFixed(2),
+        percentile(sorted, 99).toFixed(2),
+        String(r.failures),
+      ];
+    });
+    const header = ['scenario', 'conc.', 'requests', 'req/s', 'p50 ms', 'p99 ms', 'failed'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+    const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+    console.log(`\nNode ${process.version}, ${availableParallelism()} CPUs, loopback; control plane and exchange on the same machine`);
+    console.log(line(header));
+    console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+    for (const row of rows) console.log(line(row));
+    const failed = results.reduce((sum, r) => sum + r.failures, 0);
+    if (failed > 0) process.exitCode = 1;
+  } finally {
+    await server?.stop();
+    await dispatcher.close();
+    await cp.stop();
+  }
+}
+
+await main();

@@ -1,0 +1,252 @@
+// The exchange service when the API server goes away (really stopped, then restarted on the same port
+// with the same data; and hung with SIGSTOP) and comes back, and its HTTPS certificate being rotated
+// under it. A second control plane of its own is started so that it can be stopped without disturbing
+// the rest of the suite. The credential source here is a stub: the informer-backed one is covered by
+// exchange.test.ts; this file is about the TokenReview path and the transport.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { pino } from 'pino';
+import { Agent, request } from 'undici';
+import type { ExchangeConfig } from '../../src/config/operator-config.ts';
+import type { CredentialSource } from '../../src/exchange/credentials.ts';
+import { EXCHANGE_PATH, ExchangeServer } from '../../src/exchange/server.ts';
+import { ServiceAccountIndex } from '../../src/exchange/service-account-index.ts';
+import { generateToken } from '../../src/fliptclient/token.ts';
+import type { FliptClient } from '../../src/fliptclient/types.ts';
+import { loadKubeConfig, makeClients, type KubeClients } from '../../src/kube/client.ts';
+import { testCluster, waitFor } from '../support/cluster.ts';
+import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
+
+const AUDIENCE = 'flipt-client-operator';
+const NAMESPACE = 'apps';
+
+function exchangeConfig(overrides: Partial<ExchangeConfig> = {}): ExchangeConfig {
+  return {
+    enabled: true,
+    port: 0,
+    audiences: [AUDIENCE],
+    maxBodyBytes: 16384,
+    cache: { ttlMs: 60_000, negativeTtlMs: 2_000, maxEntries: 1000 },
+    rateLimit: { perServiceAccountPerMinute: 100_000, globalPerSecond: 100_000 },
+    ...overrides,
+  };
+}
+
+/** Whether something accepts TCP connections on the port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = netConnect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  json: { code?: number; message?: string; clientToken?: string };
+  ms: number;
+}
+
+async function exchange(base: string, dispatcher: Agent, token: string): Promise<Answer> {
+  const started = performance.now();
+  const res = await request(`${base}${EXCHANGE_PATH}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ service_account_token: token }),
+    dispatcher,
+  });
+  const json = (await res.body.json()) as Answer['json'];
+  return { status: res.statusCode, headers: res.headers, json, ms: performance.now() - started };
+}
+
+describe('exchange resilience', () => {
+  let cp: ControlPlane;
+  let clients: KubeClients;
+  const index = new ServiceAccountIndex();
+  const credentialToken = generateToken();
+  const credentials: CredentialSource = {
+    credentialFor: (namespace, name) =>
+      namespace === NAMESPACE && name === 'web' ? { token: credentialToken, tokenId: `${NAMESPACE}_web`, ready: true, metadata: {} } : undefined,
+  };
+  const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
+  const logLines: string[] = [];
+  const log = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
+
+  async function freshToken(): Promise<string> {
+    const result = await clients.core.createNamespacedServiceAccountToken({
+      name: 'app',
+      namespace: NAMESPACE,
+      body: { spec: { audiences: [AUDIENCE], expirationSeconds: 3600 } },
+    });
+    const token = result.status!.token!;
+    await waitFor(async () => {
+      const review = await clients.authentication.createTokenReview({ body: { spec: { token, audiences: [AUDIENCE] } } });
+      return review.status?.authenticated === true;
+    }, 'a fresh token to pass TokenReview');
+    return token;
+  }
+
+  before(async () => {
+    cp = await startControlPlane();
+    const kubeConfig = loadKubeConfig(cp.kubeconfigPath);
+    clients = makeClients(kubeConfig);
+    await clients.core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
+    await clients.core.createNamespacedServiceAccount({ namespace: NAMESPACE, body: { metadata: { name: 'app' } } });
+    index.upsert({
+      apiVersion: 'flipt.io/v1alpha1',
+      kind: 'FliptClient',
+      metadata: { namespace: NAMESPACE, name: 'web' },
+      spec: { target: 'default', serviceAccounts: ['app'] },
+    } satisfies FliptClient);
+  });
+
+  after(async () => {
+    try {
+      if (cp) process.kill(cp.pid, 'SIGCONT');
+    } catch {
+      // already gone
+    }
+    await dispatcher.close();
+    await cp?.stop();
+  });
+
+  test('API server stopped or hung: 503 with Retry-After; cached tokens keep working; recovery when it returns', async () => {
+    const apiPort = Number(new URL(cp.server).port);
+    const server = new ExchangeServer({
+      config: exchangeConfig(),
+      index,
+      credentials,
+      authentication: clients.authentication,
+      reviewTimeoutMs: 1000,
+      log,
+      host: '127.0.0.1',
+    });
+    const { url } = await server.start();
+    try {
+      const [known, duringRefused, duringHung] = [await freshToken(), await freshToken(), await freshToken()];
+      const ok = await exchange(url, dispatcher, known);
+      assert.equal(ok.status, 200, JSON.stringify(ok.json));
+      assert.equal(ok.json.clientToken, credentialToken);
+
+      // The API server really stopped (its process gone, connections refused), then started again
+      // on the same port with the same data and signing key.
+      const restarting = cp.restart(2_000);
+      await waitFor(async () => !(await listening(apiPort)), 'the API server to go down', 15_000, 50);
+      const refused = await exchange(url, dispatcher, duringRefused);
+      assert.equal(refused.status, 503, JSON.stringify(refused.json));
+      assert.equal(refused.json.code, 14);
+      assert.ok(Number(refused.headers['retry-after']) >= 1, 'Retry-After');
+      assert.match(refused.json.message!, /TokenReview/);
+      assert.ok(refused.ms < 1000, `a refused connection answers quickly (${Math.round(refused.ms)} ms)`);
+      const cached = await exchange(url, dispatcher, known);
+      assert.equal(cached.status, 200, 'a token reviewed before the outage is still served from the cache');
+      await restarting;
+      const back = await exchange(url, dispatcher, duringRefused);
+      assert.equal(back.status, 200, `recovered once the API server is back: ${JSON.stringify(back.json)}`);
+
+      // The API server process itself stopped (it accepts connections but never answers).
+      process.kill(cp.pid, 'SIGSTOP');
+      try {
+        const calls = server.reviewer.stats().apiCalls;
+        const hung = await Promise.all(Array.from({ length: 10 }, () => exchange(url, dispatcher, duringHung)));
+        for (const answer of hung) {
+          assert.equal(answer.status, 503);
+          assert.equal(answer.json.code, 14);
+          assert.ok(Number(answer.headers['retry-after']) >= 1);
+          assert.ok(answer.ms < 3000, `the review timeout bounds the wait (${Math.round(answer.ms)} ms)`);
+        }
+        assert.equal(server.reviewer.stats().apiCalls - calls, 1, 'concurrent requests during the outage share one review');
+        assert.equal((await exchange(url, dispatcher, known)).status, 200, 'cached tokens are still served');
+      } finally {
+        process.kill(cp.pid, 'SIGCONT');
+      }
+      await waitFor(async () => (await exchange(url, dispatcher, duringHung)).status === 200, 'the exchange to recover after the API server resumes', 15_000, 200);
+      assert.ok(server.reviewer.stats().unavailable >= 2);
+    } finally {
+      await server.stop();
+    }
+    const all = logLines.join('\n');
+    assert.match(all, /TokenReview failed; answering 503/);
+    assert.ok(!all.includes(credentialToken));
+  });
+
+  test('HTTPS: serves the configured certificate and picks up a rotated one without a restart', async () => {
+    const main = await testCluster();
+    const pairA = { cert: join(dirname(main.kubeconfigPath), 'certs', 'apiserver.crt'), key: join(dirname(main.kubeconfigPath), 'certs', 'apiserver.key') };
+    const pairB = { cert: join(cp.dir, 'certs', 'apiserver.crt'), key: join(cp.dir, 'certs', 'apiserver.key') };
+    const fingerprintOf = (file: string) => new X509Certificate(readFileSync(file)).fingerprint256;
+    assert.notEqual(fingerprintOf(pairA.cert), fingerprintOf(pairB.cert));
+
+    // Laid out the way the kubelet mounts a Secret: files are symlinks into ..data, itself a symlink
+    // swapped atomically to a new timestamped directory on every update.
+    const mount = mkdtempSync(join(tmpdir(), 'exchange-tls-'));
+    let generation = 0;
+    const publish = (cert: string, key: string) => {
+      const dir = `..${Date.now()}_${generation++}`;
+      mkdirSync(join(mount, dir));
+      copyFileSync(cert, join(mount, dir, 'tls.crt'));
+      copyFileSync(key, join(mount, dir, 'tls.key'));
+      symlinkSync(dir, join(mount, '..data_tmp'));
+      renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
+    };
+    publish(pairA.cert, pairA.key);
+    symlinkSync('..data/tls.crt', join(mount, 'tls.crt'));
+    symlinkSync('..data/tls.key', join(mount, 'tls.key'));
+
+    const reloads: string[] = [];
+    const server = new ExchangeServer({
+      config: exchangeConfig({ tls: { certFile: join(mount, 'tls.crt'), keyFile: join(mount, 'tls.key') } }),
+      index,
+      credentials,
+      authentication: clients.authentication,
+      log: pino({ level: 'info' }, { write: (line: string) => void reloads.push(line) }),
+      host: '127.0.0.1',
+      tlsReloadIntervalMs: 200,
+    });
+    const { url, port } = await server.start();
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+          resolve(socket.getPeerX509Certificate()!.fingerprint256);
+          socket.end();
+        });
+        socket.on('error', reject);
+      });
+    try {
+      assert.match(url, /^https:\/\//);
+      assert.equal(await served(), fingerprintOf(pairA.cert));
+      const ok = await exchange(url, dispatcher, await freshToken());
+      assert.equal(ok.status, 200, JSON.stringify(ok.json));
+
+      // A broken update (certificate B with key A) is refused; the server keeps certificate A.
+      publish(pairB.cert, pairA.key);
+      await server.certificates!.check();
+      assert.equal(await served(), fingerprintOf(pairA.cert));
+      assert.ok(reloads.some((line) => line.includes('does not load')));
+
+      // The good update is picked up (by the watcher or the poll) without a restart.
+      publish(pairB.cert, pairB.key);
+      await waitFor(async () => (await served()) === fingerprintOf(pairB.cert), 'the rotated certificate to be served', 10_000, 100);
+      assert.equal(server.certificates!.reloads, 1);
+      assert.equal((await exchange(url, dispatcher, await freshToken())).status, 200);
+    } finally {
+      await server.stop();
+      rmSync(mount, { recursive: true, force: true });
+    }
+    const plain = new ExchangeServer({ config: exchangeConfig(), index, credentials, authentication: clients.authentication, log, host: '127.0.0.1' });
+    await plain.start();
+    await plain.stop();
+    const warning = logLines.map((l) => JSON.parse(l) as { level: number; msg: string }).find((l) => l.msg.includes('plain HTTP'));
+    assert.equal(warning?.level, 40, 'plain HTTP is announced with a warning');
+  });
+});

@@ -1,0 +1,73 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { V1Secret } from '@kubernetes/client-node';
+import { credentialFromObjects } from '../../src/exchange/credentials.ts';
+import { protoTimestamp } from '../../src/exchange/server.ts';
+import type { Condition, FliptClient } from '../../src/fliptclient/types.ts';
+
+const TOKEN = 'a'.repeat(64);
+
+function client(ready: Condition['status'] | undefined, status: FliptClient['status'] = {}, spec: Partial<FliptClient['spec']> = {}): FliptClient {
+  return {
+    apiVersion: 'flipt.io/v1alpha1',
+    kind: 'FliptClient',
+    metadata: { namespace: 'team', name: 'web', uid: 'uid-1', generation: 1 },
+    spec: { target: 'default', serviceAccounts: ['app'], metadata: { env: 'prod' }, ...spec },
+    status: {
+      tokenId: 'team_web',
+      issuedAt: '2030-01-01T00:00:00Z',
+      ...(ready ? { conditions: [{ type: 'Ready', status: ready, reason: ready === 'True' ? 'Ready' : 'WaitingForRollout', message: 'm', lastTransitionTime: '2030-01-01T00:00:00Z' }] } : {}),
+      ...status,
+    },
+  };
+}
+
+function secret(ownerUid = 'uid-1', token: string | null = TOKEN, controller = true): V1Secret {
+  return {
+    metadata: { name: 'web-flipt', namespace: 'team', ownerReferences: [{ apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', name: 'web', uid: ownerUid, controller }] },
+    ...(token !== null ? { data: { token: Buffer.from(token).toString('base64') } } : {}),
+  };
+}
+
+test('a Ready client with its own Secret gives its token, id, issue time and metadata', () => {
+  assert.deepEqual(credentialFromObjects(client('True'), secret()), {
+    token: TOKEN,
+    tokenId: 'team_web',
+    ready: true,
+    issuedAt: '2030-01-01T00:00:00Z',
+    metadata: { env: 'prod', 'fliptclient-namespace': 'team', 'fliptclient-name': 'web' },
+  });
+});
+
+test('not Ready, no Ready condition, being deleted: no token, and a reason', () => {
+  const notReady = credentialFromObjects(client('False'), secret());
+  assert.equal(notReady.ready, false);
+  assert.equal(notReady.token, '');
+  assert.match(notReady.reason!, /WaitingForRollout/);
+  assert.match(credentialFromObjects(client(undefined), secret()).reason!, /no Ready condition/);
+  const deleting = client('True');
+  deleting.metadata.deletionTimestamp = new Date();
+  assert.equal(credentialFromObjects(deleting, secret()).ready, false);
+});
+
+test('the Secret must exist, be controlled by this FliptClient, and hold a token', () => {
+  assert.match(credentialFromObjects(client('True'), undefined).reason!, /not found/);
+  assert.match(credentialFromObjects(client('True'), secret('someone-else')).reason!, /not owned/);
+  assert.match(credentialFromObjects(client('True'), secret('uid-1', TOKEN, false)).reason!, /not owned/);
+  assert.match(credentialFromObjects(client('True'), secret('uid-1', null)).reason!, /no token/);
+  assert.match(credentialFromObjects(client('True'), secret('uid-1', '')).reason!, /no token/);
+});
+
+test('the token id falls back to <namespace>_<name>; a scheduled rotation sets expiresAt to rotateAt + overlap', () => {
+  const c = client('True', { tokenId: undefined, rotateAt: '2030-02-01T00:00:00Z' }, { rotation: { every: '720h', overlap: '30m' } });
+  const credential = credentialFromObjects(c, secret());
+  assert.equal(credential.tokenId, 'team_web');
+  assert.equal(credential.expiresAt, '2030-02-01T00:30:00.000Z');
+  const defaultOverlap = credentialFromObjects(client('True', { rotateAt: '2030-02-01T00:00:00Z' }), secret());
+  assert.equal(defaultOverlap.expiresAt, '2030-02-01T00:10:00.000Z');
+});
+
+test("timestamps are written the way protojson writes them", () => {
+  assert.equal(protoTimestamp(Date.parse('2030-01-01T00:00:00Z')), '2030-01-01T00:00:00Z');
+  assert.equal(protoTimestamp(Date.parse('2030-01-01T00:00:00.250Z')), '2030-01-01T00:00:00.250Z');
+});
