@@ -13,6 +13,9 @@ import { FliptClientReconciler } from './fliptclient/reconciler.ts';
 import { CLIENT_LABEL, GROUP, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, clientKey, type FliptClient } from './fliptclient/types.ts';
 import { makeClients, type KubeClients } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
+import { informerCredentialSource } from './exchange/credentials.ts';
+import { ExchangeServer } from './exchange/server.ts';
+import { ServiceAccountIndex, indexUpdater } from './exchange/service-account-index.ts';
 import { Metrics, listen } from './metrics.ts';
 import { TargetReconciler } from './target/reconciler.ts';
 import type { Workload } from './target/workload.ts';
@@ -39,7 +42,10 @@ export class Operator {
   readonly fliptClients: Informer<FliptClient>;
   readonly clientSecrets: Informer<V1Secret>;
   readonly targets: TargetReconciler;
+  readonly serviceAccounts = new ServiceAccountIndex();
+  readonly exchange: ExchangeServer | undefined;
   private readonly options: OperatorOptions;
+  private readonly updateServiceAccountIndex: (client: FliptClient) => void;
   private readonly targetCaches = new Map<string, TargetCaches>();
   private readonly clientController: Controller;
   private readonly targetController: Controller;
@@ -108,11 +114,32 @@ export class Operator {
       },
       targetSnapshot: (target) => this.targets.snapshot(target),
       enqueueTarget: (target) => this.targetController.enqueue(target),
+      serviceAccountConflicts: (namespace, name) => this.serviceAccounts.conflictsByServiceAccount(namespace, name),
       events,
       log,
     });
     this.clientController = new Controller('fliptclient', clients.reconcile, log, 4, hooks);
     this.targetController = new Controller('target', this.targets.reconcile, log, 2, hooks);
+    this.updateServiceAccountIndex = indexUpdater(
+      this.serviceAccounts,
+      (namespace, name) => this.fliptClients.get(name, namespace),
+      (keys) => keys.forEach((key) => this.clientController.enqueue(key)),
+    );
+    // Every replica serves the exchange from its own caches; only the leader reconciles.
+    this.exchange = config.exchange.enabled
+      ? new ExchangeServer({
+          config: config.exchange,
+          index: this.serviceAccounts,
+          credentials: informerCredentialSource(this.fliptClients, this.clientSecrets),
+          authentication: this.clients.authentication,
+          ready: () => this.fliptClients.synced && this.clientSecrets.synced,
+          log: log.child({ component: 'exchange' }),
+          onRequest: (outcome, seconds) => {
+            this.metrics.exchangeRequests.inc({ outcome });
+            this.metrics.exchangeDuration.observe({ outcome }, seconds);
+          },
+        })
+      : undefined;
 
     const le = config.leaderElection;
     this.elector = le.enabled
@@ -139,6 +166,10 @@ export class Operator {
     if (this.options.serve !== false) {
       this.servers.push(await this.metrics.serve(config.metrics.port));
       this.servers.push(await listen(this.healthServer(), config.health.port));
+    }
+    if (this.exchange) {
+      const { url } = await this.exchange.start();
+      log.info({ url }, 'exchange service listening');
     }
     for (const informer of this.informers()) void informer.start();
     await Promise.all(this.informers().map((i) => i.waitForSync()));
@@ -180,6 +211,7 @@ export class Operator {
     this.stopping = true;
     await this.stopControllers();
     await this.elector?.release();
+    await this.exchange?.stop();
     await Promise.all(this.informers().map((i) => i.stop()));
     await Promise.all(this.servers.map((s) => new Promise((resolve) => s.close(resolve))));
   }
@@ -241,6 +273,7 @@ export class Operator {
   }
 
   private fliptClientChanged(client: FliptClient): void {
+    this.updateServiceAccountIndex(client);
     this.clientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
     // Any target may gain or lose this client (spec.target can change), and targets are few.
     for (const target of this.options.config.targets) this.targetController.enqueue(target.name);

@@ -130,10 +130,28 @@ export function registrationVerdict(id: string, credentialFingerprint: string, s
     : { status: 'False', reason: 'RegistrationPending', message: `Waiting for target "${targetName}" to register token ${id}${when}` };
 }
 
-/** Ready: summary of the other two, then whether Flipt has rolled out with the credential. */
-export function readinessVerdict(issued: Verdict, applied: Verdict, snapshot: TargetSnapshot | undefined, workload: string): Verdict {
+/**
+ * ServiceAccountsBound, for clients that list service accounts: a service account claimed by two
+ * FliptClients is served to neither, so both say which other client claims it.
+ */
+export function bindingVerdict(serviceAccounts: readonly string[], conflicts: Readonly<Record<string, readonly string[]>>): Verdict {
+  const contested = Object.entries(conflicts).filter(([, others]) => others.length > 0);
+  if (contested.length === 0) {
+    return { status: 'True', reason: 'Bound', message: `Service accounts ${serviceAccounts.join(', ')} may exchange their tokens for this credential` };
+  }
+  const detail = contested.map(([sa, others]) => `${sa} (also claimed by ${others.join(', ')})`).join('; ');
+  return {
+    status: 'False',
+    reason: 'ServiceAccountConflict',
+    message: `Service accounts claimed by more than one FliptClient are served to none: ${detail}; remove them from all but one FliptClient's spec.serviceAccounts`,
+  };
+}
+
+/** Ready: summary of the others, then whether Flipt has rolled out with the credential. */
+export function readinessVerdict(issued: Verdict, applied: Verdict, snapshot: TargetSnapshot | undefined, workload: string, binding?: Verdict): Verdict {
   if (issued.status !== 'True') return issued;
   if (applied.status !== 'True') return { status: 'False', reason: applied.reason, message: applied.message };
+  if (binding && binding.status !== 'True') return binding;
   if (snapshot && rolledOut(snapshot)) return { status: 'True', reason: 'Ready', message: `Flipt (${workload}) runs with this credential` };
   const detail = snapshot?.rollout.detail ?? 'waiting for the rollout';
   return { status: 'False', reason: 'RolloutInProgress', message: `Waiting for Flipt (${workload}) to roll out: ${detail}` };
@@ -150,7 +168,7 @@ export function withCondition(conditions: readonly Condition[], type: ConditionT
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     lastTransitionTime: previous && previous.status === verdict.status ? previous.lastTransitionTime : now.toISOString(),
   };
-  const order: ConditionType[] = ['Ready', 'CredentialIssued', 'ConfigApplied'];
+  const order: ConditionType[] = ['Ready', 'CredentialIssued', 'ConfigApplied', 'ServiceAccountsBound'];
   return [...conditions.filter((c) => c.type !== type), next].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
 }
 

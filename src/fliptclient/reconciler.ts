@@ -11,6 +11,7 @@ import type { EventRecorder } from '../kube/events.ts';
 import { credentialKey } from '../target/plan.ts';
 import type { TargetSnapshot } from '../target/snapshot.ts';
 import {
+  bindingVerdict,
   decideToken,
   desiredClientSecret,
   ownedBy,
@@ -33,6 +34,8 @@ export interface FliptClientReconcilerDeps {
   credentialsSecret: (target: string) => V1Secret | undefined;
   targetSnapshot: (target: string) => TargetSnapshot | undefined;
   enqueueTarget: (target: string) => void;
+  /** For each of the client's service accounts, the other FliptClients that claim it too. */
+  serviceAccountConflicts: (namespace: string, name: string) => Record<string, string[]>;
   events: EventRecorder;
   log: Logger;
 }
@@ -105,9 +108,14 @@ export class FliptClientReconciler {
     };
 
     let conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', issued, client.metadata.generation, new Date());
+    const serviceAccounts = client.spec.serviceAccounts ?? [];
+    const binding = serviceAccounts.length > 0 ? bindingVerdict(serviceAccounts, this.deps.serviceAccountConflicts(namespace, name)) : undefined;
+    conditions = binding
+      ? withCondition(conditions, 'ServiceAccountsBound', binding, client.metadata.generation, new Date())
+      : conditions.filter((c) => c.type !== 'ServiceAccountsBound');
     if (snapshot) {
       const applied = registrationVerdict(id, credentialFingerprint, snapshot, target.name);
-      const ready = readinessVerdict(issued, applied, snapshot, `${target.workload.kind} ${target.namespace}/${target.workload.name}`);
+      const ready = readinessVerdict(issued, applied, snapshot, `${target.workload.kind} ${target.namespace}/${target.workload.name}`, binding);
       conditions = withCondition(conditions, 'ConfigApplied', applied, client.metadata.generation, new Date());
       conditions = withCondition(conditions, 'Ready', ready, client.metadata.generation, new Date());
     } else if (!conditions.some((c) => c.type === 'Ready')) {
@@ -211,7 +219,7 @@ export class FliptClientReconciler {
 }
 
 /** Ready reasons that need someone to act, recorded as Warning Events. */
-const WARNING_REASONS = new Set(['TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing']);
+const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing']);
 
 function refusedConditions(client: FliptClient, verdict: Verdict): Condition[] {
   const now = new Date();

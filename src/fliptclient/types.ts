@@ -23,7 +23,7 @@ export interface FliptClientSpec {
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
-export type ConditionType = 'Ready' | 'CredentialIssued' | 'ConfigApplied';
+export type ConditionType = 'Ready' | 'CredentialIssued' | 'ConfigApplied' | 'ServiceAccountsBound';
 
 export interface Condition {
   type: ConditionType;

@@ -1,13 +1,14 @@
 // The FliptClient CRD against a real kube-apiserver: it is served, defaults are filled in by the
 // server, bad input is refused with a message that names the offending field, every spec property
 // is documented for `kubectl explain`, and `kubectl get` shows the promised columns.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ApiextensionsV1Api, loadYaml, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { statusCode } from '../../src/kube/client.ts';
 import { testCluster, installCrd, createNamespace, crdPath, waitFor, type TestCluster } from '../support/cluster.ts';
+import { removeFliptClients } from '../support/fliptclients.ts';
 
 const GROUP = 'flipt.io';
 const VERSION = 'v1alpha1';
@@ -40,7 +41,7 @@ async function installCrdFaithfully(c: TestCluster): Promise<void> {
     return current.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True') ?? false;
   }, `CRD ${CRD_NAME} Established`);
   // The CEL rules compile asynchronously after an update; wait until a rule is enforced.
-  const namespace = await createNamespace(c.clients, 'crd-probe');
+  const namespace = await trackedNamespace(c, 'crd-probe');
   await waitFor(async () => {
     try {
       await create(c, namespace, fliptClient('probe', { metadata: { 'fliptclient-name': 'x' } }));
@@ -71,6 +72,20 @@ interface FliptClientObject {
   metadata: { name: string; namespace?: string };
   spec?: Record<string, unknown>;
 }
+
+const namespacesUsed: string[] = [];
+
+/** A fresh namespace whose FliptClients are removed after this file, so later operators do not inherit them. */
+async function trackedNamespace(c: TestCluster, prefix: string): Promise<string> {
+  const namespace = await createNamespace(c.clients, prefix);
+  namespacesUsed.push(namespace);
+  return namespace;
+}
+
+after(async () => {
+  const c = await testCluster();
+  for (const namespace of namespacesUsed) await removeFliptClients(c, namespace);
+});
 
 function fliptClient(name: string, spec: Record<string, unknown> | undefined): FliptClientObject {
   return { apiVersion: `${GROUP}/${VERSION}`, kind: 'FliptClient', metadata: { name }, ...(spec === undefined ? {} : { spec }) };
@@ -133,7 +148,7 @@ test('the served schema is the one in the file, rules and defaults included', as
 
 test('a minimal FliptClient is accepted and the server fills in the defaults', async () => {
   const c = await cluster();
-  const namespace = await createNamespace(c.clients, 'crd');
+  const namespace = await trackedNamespace(c, 'crd');
 
   const minimal = await create(c, namespace, fliptClient('minimal', {}));
   assert.equal(minimal.spec?.target, 'default');
@@ -233,7 +248,7 @@ const invalidCases: InvalidCase[] = [
 
 test('invalid FliptClients are refused with HTTP 422 and a message naming the field', async (t) => {
   const c = await cluster();
-  const namespace = await createNamespace(c.clients, 'crd');
+  const namespace = await trackedNamespace(c, 'crd');
   assert.ok(invalidCases.length >= 12);
   for (const [i, invalid] of invalidCases.entries()) {
     await t.test(invalid.what, async (st) => {
@@ -256,7 +271,7 @@ test('invalid FliptClients are refused with HTTP 422 and a message naming the fi
 
 test('an update that breaks a rule is refused too', async () => {
   const c = await cluster();
-  const namespace = await createNamespace(c.clients, 'crd');
+  const namespace = await trackedNamespace(c, 'crd');
   const created = (await create(c, namespace, fliptClient('app', { rotation: { every: '1h' } }))) as FliptClientObject & {
     metadata: { resourceVersion?: string };
   };

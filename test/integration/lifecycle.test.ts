@@ -24,7 +24,23 @@ let operator: OperatorProcess;
 let configMaps: ObjectHistory<V1ConfigMap>;
 let deployments: ObjectHistory<V1Deployment>;
 let appNamespace: string;
+let exchangeUrl: string;
 const seenTokens: string[] = [];
+
+/** A pod's view: a projected token for the operator's audience, traded at the exchange endpoint. */
+async function exchange(serviceAccount: string): Promise<{ status: number; body: Record<string, any> }> {
+  const request = await cluster.clients.core.createNamespacedServiceAccountToken({
+    name: serviceAccount,
+    namespace: appNamespace,
+    body: { spec: { audiences: ['flipt-client-operator'], expirationSeconds: 600 } },
+  });
+  const res = await fetch(exchangeUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ service_account_token: request.status!.token }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, any> };
+}
 
 before(async () => {
   cluster = await testCluster();
@@ -35,10 +51,13 @@ before(async () => {
   const kubeconfig = await operatorKubeconfig(cluster);
   const example = parse(readFileSync(new URL('../../deploy/config.yaml', import.meta.url), 'utf8')) as { targets: Array<Record<string, unknown>> };
   const target = { ...example.targets[0], restart: { minInterval: '1s' } };
-  const configPath = writeOperatorConfig({
+  const written = writeOperatorConfig({
     targets: [target],
     leaderElection: { enabled: true, namespace: OPERATOR_NAMESPACE, leaseName: 'flipt-client-operator' },
+    exchange: { enabled: true, audiences: ['flipt-client-operator'] },
   });
+  const configPath = written.path;
+  exchangeUrl = `http://127.0.0.1:${written.ports.exchange}/auth/v1/method/kubernetes/serviceaccount`;
   configMaps = await recordHistory<V1ConfigMap>(cluster.kubeConfig, `/api/v1/namespaces/flipt/configmaps`, 'flipt');
   deployments = await recordHistory<V1Deployment>(cluster.kubeConfig, `/apis/apps/v1/namespaces/flipt/deployments`, 'flipt');
   operator = startOperator(configPath, kubeconfig);
@@ -116,11 +135,50 @@ test('a FliptClient gets a Secret, a registered token, one restart, and Ready af
   assert.equal(restarts(), 1, 'still exactly one restart');
 });
 
+test('the exchange, run by the operator under deploy/ RBAC, trades the pod token for the credential', async () => {
+  await cluster.clients.core.createNamespacedServiceAccount({ namespace: appNamespace, body: { metadata: { name: 'checkout' } } });
+  let answer = await exchange('checkout');
+  for (let i = 0; i < 20 && answer.status === 401; i++) {
+    await new Promise((r) => setTimeout(r, 250)); // the apiserver may not see a brand-new ServiceAccount yet
+    answer = await exchange('checkout');
+  }
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  assert.equal(answer.body.clientToken, seenTokens[0]);
+  assert.equal(answer.body.authentication.metadata['io.flipt.auth.k8s.namespace'], appNamespace);
+  assert.equal(answer.body.authentication.metadata['io.flipt.auth.k8s.serviceaccount.name'], 'checkout');
+
+  await cluster.clients.core.createNamespacedServiceAccount({ namespace: appNamespace, body: { metadata: { name: 'nobody' } } });
+  const unbound = await exchange('nobody');
+  assert.equal(unbound.status, 403);
+  assert.equal(unbound.body.code, 7);
+});
+
+test('two FliptClients claiming one service account: neither is served, both say so', async () => {
+  await createFliptClient(cluster.clients, appNamespace, 'rival', { serviceAccounts: ['checkout'] });
+  for (const name of ['checkout', 'rival']) {
+    await waitFor(async () => condition(await getFliptClient(cluster.clients, appNamespace, name), 'ServiceAccountsBound')?.reason === 'ServiceAccountConflict', `${name} reports the conflict`);
+  }
+  const checkout = await getFliptClient(cluster.clients, appNamespace, 'checkout');
+  assert.match(condition(checkout, 'ServiceAccountsBound')!.message, /checkout \(also claimed by rival\)/);
+  assert.equal(condition(checkout, 'Ready')?.reason, 'ServiceAccountConflict');
+  const contested = await exchange('checkout');
+  assert.equal(contested.status, 403);
+  assert.equal(contested.body.code, 7);
+  assert.ok(!JSON.stringify(contested.body).includes(seenTokens[0]!));
+
+  await deleteFliptClient(cluster.clients, appNamespace, 'rival');
+  await waitFor(async () => condition(await getFliptClient(cluster.clients, appNamespace, 'checkout'), 'ServiceAccountsBound')?.status === 'True', 'conflict cleared');
+  await finishRollout(cluster.clients, 'flipt', 'flipt');
+  await waitFor(async () => condition(await getFliptClient(cluster.clients, appNamespace, 'checkout'), 'Ready')?.status === 'True', 'Ready again');
+  assert.equal((await exchange('checkout')).status, 200);
+});
+
 test('a spec change updates the token metadata with one more restart, keeping the token', async () => {
   const writesBefore = configMaps.versions.length;
+  const restartsBefore = restarts();
   await patchFliptClientSpec(cluster.clients, appNamespace, 'checkout', { metadata: { team: 'payments', tier: 'gold' } });
   await waitFor(async () => parse(await fliptConfig()).authentication.methods.token.storage.tokens['team-lifecycle_checkout'].metadata.tier === 'gold', 'metadata in config');
-  await waitFor(() => restarts() === 2, 'second restart');
+  await waitFor(() => restarts() === restartsBefore + 1, 'one more restart');
   assert.ok(configMaps.versions.length > writesBefore);
   const client = await getFliptClient(cluster.clients, appNamespace, 'checkout');
   assert.equal(client.status?.credentialFingerprint, fingerprint(seenTokens[0]!), 'token unchanged');
@@ -141,11 +199,12 @@ test('Events tell the story and never carry the token', async () => {
 });
 
 test('deleting the FliptClient removes its token from config and credentials, then the finalizer', async () => {
+  const restartsBefore = restarts();
   await deleteFliptClient(cluster.clients, appNamespace, 'checkout');
   await waitFor(async () => !(await fliptConfig()).includes('team-lifecycle_checkout'), 'token removed from config');
   assert.ok(parse(await fliptConfig()).authentication.methods.token.storage.tokens['ci-pipeline'], 'hand-written token survives');
   assertValidFliptConfig(await fliptConfig());
-  await waitFor(() => restarts() === 3, 'the revoking restart');
+  await waitFor(() => restarts() === restartsBefore + 1, 'the revoking restart');
   await waitFor(async () => {
     try {
       await getFliptClient(cluster.clients, appNamespace, 'checkout');

@@ -43,7 +43,7 @@ test('watches refused at start (RBAC binding missing) recover once the binding e
   const kubeconfig = await operatorKubeconfig(cluster);
   await clients.rbac.deleteClusterRoleBinding({ name: 'flipt-client-operator' });
   const example = parse(readFileSync(new URL('../../deploy/config.yaml', import.meta.url), 'utf8')) as { targets: Array<Record<string, unknown>> };
-  const configPath = writeOperatorConfig({
+  const { path: configPath } = writeOperatorConfig({
     targets: [{ ...example.targets[0], restart: { minInterval: '1s' } }],
     leaderElection: { enabled: true, namespace: OPERATOR_NAMESPACE, leaseName: 'flipt-client-operator' },
   });

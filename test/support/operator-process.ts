@@ -21,8 +21,13 @@ export interface OperatorProcess {
 
 let nextPort = 20000 + Math.floor(Math.random() * 20000);
 
-/** Writes an operator config with free-ish ports for probes/metrics/exchange and returns its path. */
-export function writeOperatorConfig(config: Record<string, unknown>): string {
+export interface WrittenConfig {
+  path: string;
+  ports: { health: number; metrics: number; exchange: number };
+}
+
+/** Writes an operator config with its own ports for probes, metrics and the exchange. */
+export function writeOperatorConfig(config: Record<string, unknown>): WrittenConfig {
   const dir = mkdtempSync(join(tmpdir(), 'fco-config-'));
   const path = join(dir, 'config.yaml');
   const ports = { health: nextPort++, metrics: nextPort++, exchange: nextPort++ };
@@ -34,7 +39,7 @@ export function writeOperatorConfig(config: Record<string, unknown>): string {
     exchange: { port: ports.exchange, enabled: false, ...(config.exchange as object | undefined) },
   };
   writeFileSync(path, stringify(full));
-  return path;
+  return { path, ports };
 }
 
 export function startOperator(configPath: string, kubeconfigPath: string, env: Record<string, string> = {}): OperatorProcess {

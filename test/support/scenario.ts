@@ -59,7 +59,7 @@ export class Scenario {
     await installCrd(cluster.kubeConfig);
     const namespace = `flipt-${randomBytes(3).toString('hex')}`;
     await createFliptTarget(cluster.clients, { namespace, configMap: 'flipt', deployment: 'flipt' }, options.fliptConfig ?? SAMPLE_FLIPT_CONFIG);
-    const configPath = writeOperatorConfig({
+    const { path: configPath } = writeOperatorConfig({
       targets: [
         {
           name: 'default',
