@@ -14,8 +14,8 @@ import { ServiceAccountIndex } from '../src/exchange/service-account-index.ts';
 import { generateToken } from '../src/fliptclient/token.ts';
 import { loadKubeConfig, makeClients, type KubeClients } from '../src/kube/client.ts';
 import { startControlPlane } from '../test/support/controlplane.ts';
+import { AUDIENCE, exchangeConfig } from '../test/support/exchange-config.ts';
 
-const AUDIENCE = 'flipt-client-operator';
 const NAMESPACE = 'bench';
 const DISTINCT_PER_RUN = Number(process.env.BENCH_DISTINCT ?? 200); // tokens per uncached/baseline run
 const CACHED_REQUESTS = Number(process.env.BENCH_CACHED ?? 5000);
@@ -108,14 +108,10 @@ async function main(): Promise<void> {
     const credential = { token: generateToken(), tokenId: `${NAMESPACE}_web`, ready: true, metadata: {} };
     const credentials: CredentialSource = { credentialFor: () => credential };
     server = new ExchangeServer({
-      config: {
-        enabled: true,
-        port: 0,
-        audiences: [AUDIENCE],
-        maxBodyBytes: 16384,
+      config: exchangeConfig({
         cache: { ttlMs: 300_000, negativeTtlMs: 10_000, maxEntries: 100_000 },
         rateLimit: { perServiceAccountPerMinute: 100_000_000, globalPerSecond: 1_000_000 },
-      },
+      }),
       index,
       credentials,
       authentication: clients.authentication,

@@ -118,7 +118,8 @@ export class Operator {
       events,
       log,
     });
-    this.clientController = new Controller('fliptclient', clients.reconcile, log, 4, hooks);
+    // FliptClient reconciles wait on the API server, not the CPU: many may be in flight (never two for one key).
+    this.clientController = new Controller('fliptclient', clients.reconcile, log, 16, hooks);
     this.targetController = new Controller('target', this.targets.reconcile, log, 2, hooks);
     this.updateServiceAccountIndex = indexUpdater(
       this.serviceAccounts,

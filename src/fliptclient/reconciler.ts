@@ -75,7 +75,27 @@ export class FliptClientReconciler {
     await this.ensureFinalizer(client);
 
     const secretName = secretNameFor(client);
-    const existing = this.deps.clientSecrets.get(secretName, namespace) ?? (await this.readSecret(secretName, namespace));
+    const id = tokenIdFor(namespace, name);
+    const registered = decodeKey(this.deps.credentialsSecret(target.name), credentialKey(target, id));
+    const issue = (existing: V1Secret | undefined) => {
+      const decision = decideToken(client.status?.credentialFingerprint, decodeKey(existing, 'token'), registered);
+      return { decision, desired: desiredClientSecret(client, secretName, decision.token, target) };
+    };
+
+    // Not in the cache usually means not there yet: create it, and only read it when the create
+    // says it exists (a Secret someone else made, or ours the cache has not seen yet).
+    let existing = this.deps.clientSecrets.get(secretName, namespace);
+    let { decision, desired } = issue(existing);
+    if (!existing) {
+      try {
+        await this.deps.clients.core.createNamespacedSecret({ namespace, body: desired });
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        existing = await this.readSecret(secretName, namespace);
+        if (!existing) throw new Error(`Secret ${namespace}/${secretName} was deleted while being created; retrying`);
+        ({ decision, desired } = issue(existing));
+      }
+    }
     if (existing && !ownedBy(existing, client)) {
       const verdict: Verdict = {
         status: 'False',
@@ -85,14 +105,7 @@ export class FliptClientReconciler {
       await this.writeStatus(client, { conditions: refusedConditions(client, verdict) }, verdict);
       return;
     }
-
-    const id = tokenIdFor(namespace, name);
-    const registered = decodeKey(this.deps.credentialsSecret(target.name), credentialKey(target, id));
-    const decision = decideToken(client.status?.credentialFingerprint, decodeKey(existing, 'token'), registered);
-    const desired = desiredClientSecret(client, secretName, decision.token, target);
-    if (!existing) {
-      await this.deps.clients.core.createNamespacedSecret({ namespace, body: desired });
-    } else if (secretNeedsUpdate(existing, desired)) {
+    if (existing && secretNeedsUpdate(existing, desired)) {
       const body = { ...desired, metadata: { ...existing.metadata, ...desired.metadata, labels: { ...existing.metadata?.labels, ...desired.metadata?.labels } } };
       await this.deps.clients.core.replaceNamespacedSecret({ name: secretName, namespace, body });
     }
@@ -207,8 +220,9 @@ export class FliptClientReconciler {
     const before = current.conditions?.find((c) => c.type === 'Ready');
     const after = status.conditions?.find((c) => c.type === 'Ready');
     if (after && (before?.status !== after.status || before?.reason !== after.reason)) {
+      // Outcomes make Events (Ready, and what needs someone to act); progress is in the condition only.
       const warning = refused !== undefined || WARNING_REASONS.has(after.reason);
-      void this.deps.events.record(client, warning ? 'Warning' : 'Normal', after.reason, after.message);
+      if (warning || after.status === 'True') void this.deps.events.record(client, warning ? 'Warning' : 'Normal', after.reason, after.message);
     }
     const applied = status.conditions?.find((c) => c.type === 'ConfigApplied');
     const appliedBefore = current.conditions?.find((c) => c.type === 'ConfigApplied');

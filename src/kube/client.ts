@@ -24,9 +24,40 @@ export interface KubeClients {
   rbac: RbacAuthorizationV1Api;
 }
 
+type RequestContext = Parameters<KubeConfig['applySecurityAuthentication']>[0];
+type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+
+const DISPATCHER_REFRESH_MS = 10 * 60_000;
+
+/**
+ * client-node 2.0 builds a new undici Agent for every API call, so every call pays a TLS handshake
+ * and leaves an idle connection behind (hundreds of MiB under a burst). This reuses one dispatcher
+ * per cluster and TLS identity, renewed every ten minutes so rotated certificate files are read again.
+ */
+class PooledKubeConfig extends KubeConfig {
+  private readonly dispatchers = new Map<string, { dispatcher: Dispatcher; createdAt: number }>();
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    const fresh = context.getDispatcher();
+    if (!fresh) return;
+    const cluster = this.getCurrentCluster();
+    const user = this.getCurrentUser();
+    const key = JSON.stringify([cluster?.server, cluster?.caFile, cluster?.caData, cluster?.skipTLSVerify, cluster?.tlsServerName, user?.certFile, user?.certData, user?.keyFile, user?.keyData]);
+    const cached = this.dispatchers.get(key);
+    if (cached && Date.now() - cached.createdAt < DISPATCHER_REFRESH_MS) {
+      context.setDispatcher(cached.dispatcher);
+      void fresh.close();
+      return;
+    }
+    this.dispatchers.set(key, { dispatcher: fresh, createdAt: Date.now() });
+    if (cached) void cached.dispatcher.close();
+  }
+}
+
 /** In-cluster credentials when running in a pod and no kubeconfig is named, else the kubeconfig. */
 export function loadKubeConfig(kubeconfigPath?: string): KubeConfig {
-  const kubeConfig = new KubeConfig();
+  const kubeConfig = new PooledKubeConfig();
   if (kubeconfigPath) kubeConfig.loadFromFile(kubeconfigPath);
   else if (process.env.KUBERNETES_SERVICE_HOST && !process.env.KUBECONFIG) kubeConfig.loadFromCluster();
   else kubeConfig.loadFromDefault();

@@ -22,21 +22,10 @@ import type { FliptClient } from '../../src/fliptclient/types.ts';
 import { loadKubeConfig, makeClients, type KubeClients } from '../../src/kube/client.ts';
 import { testCluster, waitFor } from '../support/cluster.ts';
 import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
+import { AUDIENCE, exchangeConfig } from '../support/exchange-config.ts';
 
-const AUDIENCE = 'flipt-client-operator';
 const NAMESPACE = 'apps';
 
-function exchangeConfig(overrides: Partial<ExchangeConfig> = {}): ExchangeConfig {
-  return {
-    enabled: true,
-    port: 0,
-    audiences: [AUDIENCE],
-    maxBodyBytes: 16384,
-    cache: { ttlMs: 60_000, negativeTtlMs: 2_000, maxEntries: 1000 },
-    rateLimit: { perServiceAccountPerMinute: 100_000, globalPerSecond: 100_000 },
-    ...overrides,
-  };
-}
 
 /** Whether something accepts TCP connections on the port. */
 function listening(port: number): Promise<boolean> {

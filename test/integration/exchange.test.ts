@@ -19,8 +19,8 @@ import { fingerprint, generateToken, tokenIdFor } from '../../src/fliptclient/to
 import { API_VERSION, CLIENT_LABEL, GROUP, KIND, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, type FliptClient } from '../../src/fliptclient/types.ts';
 import { createNamespace, installCrd, testCluster, waitFor } from '../support/cluster.ts';
 import { removeFliptClients } from '../support/fliptclients.ts';
+import { AUDIENCE, exchangeConfig } from '../support/exchange-config.ts';
 
-const AUDIENCE = 'flipt-client-operator';
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const PROTO_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6}|\.\d{9})?Z$/;
 
@@ -31,17 +31,6 @@ const PROTO_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6}|\.\d{9}
 const FLIPT_RESPONSE_FIELDS = ['clientToken', 'authentication'];
 const FLIPT_AUTHENTICATION_FIELDS = ['id', 'method', 'expiresAt', 'createdAt', 'updatedAt', 'metadata'];
 
-function exchangeConfig(overrides: Partial<ExchangeConfig> = {}): ExchangeConfig {
-  return {
-    enabled: true,
-    port: 0,
-    audiences: [AUDIENCE],
-    maxBodyBytes: 16384,
-    cache: { ttlMs: 60_000, negativeTtlMs: 2_000, maxEntries: 1000 },
-    rateLimit: { perServiceAccountPerMinute: 100_000, globalPerSecond: 100_000 },
-    ...overrides,
-  };
-}
 
 interface Fixture {
   kubeConfig: KubeConfig;

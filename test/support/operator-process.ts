@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+// FCO_OPERATOR_ENTRY=dist/main.js runs the compiled build (as the image does) instead of the sources.
+const MAIN = process.env.FCO_OPERATOR_ENTRY ?? fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 export interface OperatorProcess {
   child: ChildProcess;

@@ -1,0 +1,16 @@
+// An exchange configuration for tests and benchmarks: port 0, the operator's audience, generous limits.
+import type { ExchangeConfig } from '../../src/config/operator-config.ts';
+
+export const AUDIENCE = 'flipt-client-operator';
+
+export function exchangeConfig(overrides: Partial<ExchangeConfig> = {}): ExchangeConfig {
+  return {
+    enabled: true,
+    port: 0,
+    audiences: [AUDIENCE],
+    maxBodyBytes: 16384,
+    cache: { ttlMs: 60_000, negativeTtlMs: 2_000, maxEntries: 1000 },
+    rateLimit: { perServiceAccountPerMinute: 100_000, globalPerSecond: 100_000 },
+    ...overrides,
+  };
+}
