@@ -129,7 +129,8 @@ const schema = {
           additionalProperties: false,
           default: {},
           properties: {
-            ttl: duration('5m'),
+            // Short: a positive review outlives a deleted ServiceAccount or Pod by up to this long.
+            ttl: duration('1m'),
             negativeTtl: duration('10s'),
             maxEntries: { type: 'integer', minimum: 1, default: 10000 },
           },
@@ -267,6 +268,9 @@ function resolve(raw: RawConfig, source: string, env: NodeJS.ProcessEnv): Operat
       throw new ConfigError(`${source}: targets: "${other}" and "${target.name}" both manage ConfigMap ${configMapKey}`);
     }
     claimedConfigMaps.set(configMapKey, target.name);
+    if (!target.credentialsSecret && `${target.configMap.name}-client-credentials`.length > 253) {
+      throw new ConfigError(`${source}: targets.${target.name}.credentialsSecret: the default name "<configMap>-client-credentials" is longer than 253 characters; set it explicitly`);
+    }
   }
   const le = raw.leaderElection;
   // The schema has checked the notation; the size is checked here: durations become timer delays, and

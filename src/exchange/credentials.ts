@@ -4,7 +4,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Informer } from '../controller/informer.ts';
 import { tokenIdFor } from '../fliptclient/token.ts';
-import type { FliptClient } from '../fliptclient/types.ts';
+import { tokenMetadataFor, type FliptClient } from '../fliptclient/types.ts';
 import { parseDuration } from '../util/duration.ts';
 
 export interface Credential {
@@ -59,11 +59,7 @@ export function credentialFromObjects(client: FliptClient, secret: V1Secret | un
   const { namespace, name } = client.metadata;
   const status = client.status ?? {};
   const readyCondition = status.conditions?.find((c) => c.type === 'Ready');
-  const metadata: Record<string, string> = {
-    ...(client.spec?.metadata ?? {}),
-    'fliptclient-namespace': namespace,
-    'fliptclient-name': name,
-  };
+  const metadata = tokenMetadataFor(client);
   const base = {
     tokenId: status.tokenId || tokenIdFor(namespace, name),
     metadata,

@@ -58,3 +58,8 @@ export const clientKey = (namespace: string, name: string) => `${namespace}/${na
 export function secretNameFor(client: FliptClient): string {
   return client.spec.secret?.name ?? `${client.metadata.name}-flipt`;
 }
+
+/** The token's metadata in Flipt: the user's, plus keys naming the FliptClient (reserved in the CRD). */
+export function tokenMetadataFor(client: FliptClient): Record<string, string> {
+  return { ...client.spec?.metadata, 'fliptclient-namespace': client.metadata.namespace, 'fliptclient-name': client.metadata.name };
+}

@@ -143,5 +143,6 @@ function quoteNumberLike(node: unknown): void {
 }
 
 function sortedRecord(record: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)));
+  // Code-unit order, not locale order: the rendered text must not change with the runtime's ICU data.
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

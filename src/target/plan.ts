@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { targetAllowsNamespace, type TargetConfig } from '../config/operator-config.ts';
 import { fingerprint, envVarFor, tokenIdFor } from '../fliptclient/token.ts';
-import type { FliptClient } from '../fliptclient/types.ts';
+import { tokenMetadataFor, type FliptClient } from '../fliptclient/types.ts';
 import { renderFliptConfig, type RenderResult } from './flipt-config.ts';
 
 export const CONFIG_HASH_ANNOTATION = 'flipt.io/config-hash';
@@ -57,7 +57,7 @@ export function desiredCredentials(
     const candidates = [clientSecretToken(client), currentCredentials[credentialKey(target, id)]];
     const token = candidates.find((t) => t !== undefined && fingerprint(t) === expected);
     if (!token) continue;
-    result.push({ id, token, metadata: { ...client.spec.metadata, 'fliptclient-namespace': namespace, 'fliptclient-name': name } });
+    result.push({ id, token, metadata: tokenMetadataFor(client) });
   }
   return result.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }

@@ -60,7 +60,7 @@ test('a minimal file loads with every default filled in', () => {
     port: 8443,
     audiences: ['flipt-client-operator'],
     maxBodyBytes: 16384,
-    cache: { ttlMs: 300_000, negativeTtlMs: 10_000, maxEntries: 10000 },
+    cache: { ttlMs: 60_000, negativeTtlMs: 10_000, maxEntries: 10000 },
     rateLimit: { perServiceAccountPerMinute: 120, globalPerSecond: 500 },
   });
   assert.deepEqual(config.health, { port: 8081 });
