@@ -3,8 +3,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
+import { KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
 import { isNotFound } from '../../src/kube/client.ts';
 import type { TestCluster } from './cluster.ts';
 
@@ -12,8 +11,8 @@ export const OPERATOR_NAMESPACE = 'flipt-client-operator';
 export const OPERATOR_SERVICE_ACCOUNT = 'flipt-client-operator';
 
 export function deployManifest(file: string): KubernetesObject[] {
-  const text = readFileSync(new URL(`../../deploy/${file}`, import.meta.url), 'utf8');
-  return parseAllDocuments(text).map((d) => d.toJS() as KubernetesObject).filter(Boolean);
+  // loadAllYaml builds client-node's typed models, which is what its serializer needs to keep every field.
+  return (loadAllYaml(readFileSync(new URL(`../../deploy/${file}`, import.meta.url), 'utf8')) as KubernetesObject[]).filter(Boolean);
 }
 
 /** Creates or replaces each object, like `kubectl apply` for objects only this test writes. */

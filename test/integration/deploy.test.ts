@@ -1,0 +1,48 @@
+// `kubectl apply -k deploy/` as a user runs it: kustomize renders deploy/, every object is accepted
+// by the real API server, the generated config is one the operator loads, and the pieces refer to
+// each other by the right names.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { KubernetesObject, V1ConfigMap, V1CustomResourceDefinition, V1Deployment } from '@kubernetes/client-node';
+import { ApiextensionsV1Api } from '@kubernetes/client-node';
+import { parseOperatorConfig } from '../../src/config/operator-config.ts';
+import { testCluster } from '../support/cluster.ts';
+import { applyObjects } from '../support/deploy-rbac.ts';
+import { kustomizeBuild } from '../support/kustomize.ts';
+
+test('kustomize build deploy/ renders objects the API server accepts and that fit together', async () => {
+  const objects = await kustomizeBuild('deploy');
+  const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
+  for (const kind of ['Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ConfigMap', 'Deployment', 'Service']) {
+    assert.ok(byKind(kind).length > 0, `deploy/ renders a ${kind}`);
+  }
+
+  const configMap = byKind('ConfigMap')[0] as V1ConfigMap;
+  const config = parseOperatorConfig(configMap.data!['config.yaml']!, 'deploy/config.yaml');
+  const deployment = byKind('Deployment')[0] as V1Deployment;
+  const pod = deployment.spec!.template.spec!;
+  assert.equal(pod.volumes!.find((v) => v.name === 'config')?.configMap?.name, configMap.metadata!.name, 'the Deployment mounts the generated config');
+  assert.equal(pod.serviceAccountName, byKind('ServiceAccount')[0]!.metadata!.name);
+  const ports = Object.fromEntries(pod.containers[0]!.ports!.map((p) => [p.name, p.containerPort]));
+  assert.deepEqual(ports, { exchange: config.exchange.port, metrics: config.metrics.port, health: config.health.port });
+  assert.equal(pod.securityContext?.runAsNonRoot, true);
+  const target = config.targets[0]!;
+  const targetRole = byKind('Role').find((r) => r.metadata?.namespace === target.namespace) as KubernetesObject & { rules: Array<{ resources: string[]; resourceNames?: string[] }> };
+  assert.ok(targetRole, 'a Role in the target namespace');
+  assert.deepEqual(targetRole.rules.find((r) => r.resources.includes('configmaps'))?.resourceNames, [target.configMap.name]);
+  assert.deepEqual(targetRole.rules.find((r) => r.resources.includes('deployments'))?.resourceNames, [target.workload.name]);
+
+  const cluster = await testCluster();
+  await cluster.clients.core.createNamespace({ body: { metadata: { name: target.namespace } } }).catch((err) => {
+    if ((err as { code?: number }).code !== 409) throw err;
+  });
+  await applyObjects(cluster, objects);
+  const served = await cluster.kubeConfig.makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({ name: 'fliptclients.flipt.io' });
+  const rendered = byKind('CustomResourceDefinition')[0] as V1CustomResourceDefinition;
+  assert.deepEqual(
+    served.spec.versions[0]!.schema!.openAPIV3Schema!.x_kubernetes_validations,
+    rendered.spec.versions[0]!.schema!.openAPIV3Schema!.x_kubernetes_validations,
+    'the CEL rules reach the API server',
+  );
+  assert.ok(served.spec.versions[0]!.schema!.openAPIV3Schema!.x_kubernetes_validations?.length);
+});
