@@ -11,7 +11,6 @@ export interface InformerOptions<T extends KubernetesObject> {
   labelSelector?: string;
   fieldSelector?: string;
   onChange: (obj: T) => void;
-  onRestart?: () => void;
 }
 
 const MIN_RESTART_DELAY_MS = 500;
@@ -104,7 +103,6 @@ export class Informer<T extends KubernetesObject> {
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.stopped) return;
-      this.options.onRestart?.();
       void this.runListWatch();
     }, delay);
     this.restartTimer.unref();

@@ -11,7 +11,6 @@ export const FINALIZER = 'flipt.io/revoke-token';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'flipt-client-operator';
 export const CLIENT_LABEL = 'flipt.io/client';
-export const ROTATE_ANNOTATION = 'flipt.io/rotate';
 
 export interface FliptClientSpec {
   target: string;

@@ -101,3 +101,44 @@ export function simulateDeploymentController(clients: KubeClients, namespace: st
     stopped = true;
   };
 }
+
+/** Flipt as a StatefulSet, with a loop that reports each rollout finished as the StatefulSet controller would. */
+export async function createFliptStatefulSet(clients: KubeClients, namespace: string, name: string): Promise<() => void> {
+  const labels = { app: 'flipt' };
+  await clients.apps.createNamespacedStatefulSet({
+    namespace,
+    body: {
+      metadata: { name, namespace },
+      spec: {
+        replicas: 2,
+        serviceName: name,
+        selector: { matchLabels: labels },
+        template: { metadata: { labels }, spec: { containers: [{ name: 'flipt', image: 'docker.flipt.io/flipt/flipt:v2.11.0' }] } },
+      },
+    },
+  });
+  let stopped = false;
+  void (async () => {
+    while (!stopped) {
+      try {
+        const s = await clients.apps.readNamespacedStatefulSet({ name, namespace });
+        const generation = s.metadata?.generation ?? 1;
+        if ((s.status?.observedGeneration ?? 0) < generation) {
+          const revision = `${name}-${generation}`;
+          const replicas = s.spec?.replicas ?? 1;
+          await clients.apps.replaceNamespacedStatefulSetStatus({
+            name,
+            namespace,
+            body: { ...s, status: { observedGeneration: generation, replicas, readyReplicas: replicas, updatedReplicas: replicas, currentReplicas: replicas, currentRevision: revision, updateRevision: revision } },
+          });
+        }
+      } catch {
+        // retried on the next pass
+      }
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  })();
+  return () => {
+    stopped = true;
+  };
+}

@@ -1,0 +1,101 @@
+// The operator's command line as a user meets it: help, version, and one clear line with a non-zero
+// exit for every way it cannot start.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { installCrd, testCluster } from '../support/cluster.ts';
+
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'fco-cli-'));
+const VALID = 'targets:\n  - {name: default, namespace: flipt, configMap: {name: flipt}, workload: {kind: Deployment, name: flipt}}\nleaderElection: {namespace: default}\n';
+
+function run(...args: string[]) {
+  const result = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, KUBECONFIG: '' } });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+test('--help and --version', () => {
+  const help = run('--help');
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage: flipt-client-operator/);
+  assert.match(help.stdout, /--config/);
+  const version = run('--version');
+  assert.equal(version.code, 0);
+  assert.match(version.stdout.trim(), /^\d+\.\d+\.\d+$/);
+});
+
+test('an unknown flag: exit 2 and one line', () => {
+  const r = run('--bogus');
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+  assert.match(r.stderr, /Unknown option '--bogus'/);
+});
+
+test('a missing config file: exit 1 and one line naming it', () => {
+  const r = run('--config', join(dir, 'nope.yaml'));
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+  assert.match(r.stderr, /nope\.yaml: cannot read operator config: ENOENT/);
+});
+
+test('an invalid config file: exit 1 and one line naming the file and the field', () => {
+  const path = file('bad.yaml', VALID.replace('kind: Deployment', 'kind: Job'));
+  const r = run('--config', path);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+  assert.match(r.stderr, /bad\.yaml: invalid operator config: targets\.0\.workload\.kind: must be one of Deployment, StatefulSet/);
+});
+
+test('an unreachable API server: exit 1 and one line naming it', async () => {
+  const port = await closedPort();
+  const kubeconfig = file(
+    'unreachable.kubeconfig',
+    `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n`,
+  );
+  const r = run('--config', file('ok.yaml', VALID), '--kubeconfig', kubeconfig);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+  assert.match(r.stderr, new RegExp(`cannot reach the Kubernetes API server at https://127\\.0\\.0\\.1:${port}: ECONNREFUSED`));
+});
+
+/** A loopback port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test('a valid config and a reachable API server: it starts, and stops cleanly on SIGTERM', async () => {
+  const cluster = await testCluster();
+  await installCrd(cluster.kubeConfig);
+  const { spawn } = await import('node:child_process');
+  const config = file('run.yaml', `${VALID}exchange: {enabled: false}\nhealth: {port: 28181}\nmetrics: {port: 28180}\n`);
+  const child = spawn(process.execPath, [MAIN, '--config', config, '--kubeconfig', cluster.kubeconfigPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 20_000;
+  while (!out.includes('caches synced') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.match(out, /"msg":"caches synced"/);
+  const health = await fetch('http://127.0.0.1:28181/healthz');
+  assert.equal(health.status, 200);
+  const metrics = await (await fetch('http://127.0.0.1:28180/metrics')).text();
+  assert.match(metrics, /flipt_operator_leader/);
+  child.kill('SIGTERM');
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  assert.equal(code, 0);
+  assert.match(out, /"msg":"stopped"/);
+});

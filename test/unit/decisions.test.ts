@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bindingVerdict, decideToken, readinessVerdict, registrationVerdict, withCondition } from '../../src/fliptclient/decisions.ts';
+import { fingerprint, generateToken } from '../../src/fliptclient/token.ts';
+import type { TargetSnapshot } from '../../src/target/snapshot.ts';
+import { rolloutState } from '../../src/target/workload.ts';
+
+test('decideToken keeps, adopts, restores, or issues, in that order', () => {
+  const a = generateToken();
+  const b = generateToken();
+  assert.deepEqual(decideToken(fingerprint(a), a, b), { action: 'keep', token: a });
+  assert.deepEqual(decideToken(undefined, a, undefined), { action: 'adopt', token: a }, 'Secret written just before a crash');
+  assert.deepEqual(decideToken(fingerprint(b), a, b), { action: 'restore', token: b }, 'Secret edited: the registered token wins');
+  assert.deepEqual(decideToken(fingerprint(b), undefined, b), { action: 'restore', token: b }, 'Secret deleted');
+  const lost = decideToken(fingerprint(a), undefined, undefined);
+  assert.equal(lost.action, 'issue');
+  assert.equal(lost.action === 'issue' && lost.reason, 'SecretLost');
+  const first = decideToken(undefined, undefined, undefined);
+  assert.equal(first.action === 'issue' && first.reason, 'FirstIssue');
+  assert.equal(decideToken(undefined, 'not-a-token', undefined).action, 'issue', 'a malformed Secret value is never adopted');
+});
+
+const snapshot = (over: Partial<TargetSnapshot> = {}): TargetSnapshot => ({
+  registered: new Map(),
+  conflicts: new Set(),
+  rollout: { done: true, detail: 'done' },
+  authenticationRequired: true,
+  configHash: 'h',
+  workloadHash: 'h',
+  ...over,
+});
+
+test('registrationVerdict: problem, conflict, registered, stale, pending', () => {
+  assert.equal(registrationVerdict('ns_a', 'f1', snapshot({ problem: { reason: 'ConfigMapMissing', message: 'm' } }), 't').reason, 'ConfigMapMissing');
+  assert.equal(registrationVerdict('ns_a', 'f1', snapshot({ conflicts: new Set(['ns_a']) }), 't').reason, 'TokenIdConflict');
+  assert.equal(registrationVerdict('ns_a', 'f1', snapshot({ registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'Registered');
+  assert.equal(registrationVerdict('ns_a', 'f1', snapshot({ registered: new Map([['ns_a', 'f1']]), authenticationRequired: false }), 't').reason, 'AuthenticationNotRequired');
+  assert.equal(registrationVerdict('ns_a', 'f2', snapshot({ registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'UpdatePending');
+  const pending = registrationVerdict('ns_a', 'f1', snapshot({ nextApplyAt: Date.parse('2030-01-01T00:00:00Z') }), 't');
+  assert.equal(pending.reason, 'RegistrationPending');
+  assert.match(pending.message, /2030-01-01T00:00:00.000Z/);
+});
+
+test('readinessVerdict summarises in order and needs the rollout', () => {
+  const ok = { status: 'True' as const, reason: 'x', message: '' };
+  const bad = { status: 'False' as const, reason: 'Nope', message: '' };
+  assert.equal(readinessVerdict(bad, ok, snapshot(), 'w').reason, 'Nope');
+  assert.equal(readinessVerdict(ok, bad, snapshot(), 'w').reason, 'Nope');
+  assert.equal(readinessVerdict(ok, ok, snapshot(), 'w', { ...bad, reason: 'ServiceAccountConflict' }).reason, 'ServiceAccountConflict');
+  assert.equal(readinessVerdict(ok, ok, snapshot(), 'w').status, 'True');
+  assert.equal(readinessVerdict(ok, ok, snapshot({ workloadHash: 'old' }), 'w').reason, 'RolloutInProgress');
+  assert.equal(readinessVerdict(ok, ok, snapshot({ rollout: { done: false, detail: '1 of 2 replicas updated' } }), 'w').message.includes('1 of 2'), true);
+});
+
+test('bindingVerdict names the other claimants', () => {
+  assert.equal(bindingVerdict(['a'], {}).status, 'True');
+  const v = bindingVerdict(['a', 'b'], { a: ['other'], b: [] });
+  assert.equal(v.reason, 'ServiceAccountConflict');
+  assert.match(v.message, /a \(also claimed by other\)/);
+});
+
+test('withCondition keeps lastTransitionTime while the status holds', () => {
+  const t0 = new Date('2030-01-01T00:00:00Z');
+  const t1 = new Date('2030-01-01T00:01:00Z');
+  const first = withCondition([], 'Ready', { status: 'False', reason: 'A', message: '' }, 1, t0);
+  const same = withCondition(first, 'Ready', { status: 'False', reason: 'B', message: '' }, 2, t1);
+  assert.equal(same[0]!.lastTransitionTime, t0.toISOString());
+  assert.equal(same[0]!.reason, 'B');
+  const flipped = withCondition(same, 'Ready', { status: 'True', reason: 'Ready', message: '' }, 2, t1);
+  assert.equal(flipped[0]!.lastTransitionTime, t1.toISOString());
+});
+
+test('rolloutState follows kubectl rollout status', () => {
+  const deployment = (generation: number, status: Record<string, number>) => ({ metadata: { generation }, spec: { replicas: 2 }, status });
+  assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 1 }) as never).done, false);
+  assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 1, replicas: 2, availableReplicas: 1 }) as never).done, false);
+  assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 2, replicas: 3, availableReplicas: 2 }) as never).detail, '1 old replicas pending termination');
+  assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 2, replicas: 2, availableReplicas: 2 }) as never).done, true);
+  const sts = (status: Record<string, unknown>) => ({ metadata: { generation: 3 }, spec: { replicas: 2 }, status: { observedGeneration: 3, updatedReplicas: 2, readyReplicas: 2, ...status } });
+  assert.equal(rolloutState('StatefulSet', sts({ currentRevision: 'r1', updateRevision: 'r2' }) as never).done, false);
+  assert.equal(rolloutState('StatefulSet', sts({ currentRevision: 'r2', updateRevision: 'r2' }) as never).done, true);
+});

@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TargetConfig } from '../../src/config/operator-config.ts';
+import { fingerprint, generateToken } from '../../src/fliptclient/token.ts';
+import type { FliptClient } from '../../src/fliptclient/types.ts';
+import { clientsInFlight, configHash, desiredCredentials, planTarget } from '../../src/target/plan.ts';
+
+const target: TargetConfig = {
+  name: 'default',
+  namespace: 'flipt',
+  configMap: { name: 'flipt', key: 'default.yml' },
+  credentialsSecret: 'flipt-client-credentials',
+  credentialReference: 'secretFile',
+  workload: { kind: 'Deployment', name: 'flipt' },
+  allowedNamespaces: ['*'],
+  restart: { minIntervalMs: 10_000 },
+};
+
+function client(name: string, over: Partial<FliptClient['status']> & { target?: string; deleting?: boolean; issued?: 'True' | 'False' } = {}): FliptClient {
+  return {
+    apiVersion: 'flipt.io/v1alpha1',
+    kind: 'FliptClient',
+    metadata: { name, namespace: 'apps', ...(over.deleting ? { deletionTimestamp: new Date() } : {}) },
+    spec: { target: over.target ?? 'default', metadata: { team: 'x' } },
+    status: {
+      ...(over.credentialFingerprint ? { credentialFingerprint: over.credentialFingerprint } : {}),
+      ...(over.issued ? { conditions: [{ type: 'CredentialIssued', status: over.issued, reason: 'r', message: '', lastTransitionTime: '' }] } : {}),
+    },
+  };
+}
+
+test('desiredCredentials: issued clients of this target, token from the Secret or else the registered one', () => {
+  const a = generateToken();
+  const b = generateToken();
+  const clients = [
+    client('a', { credentialFingerprint: fingerprint(a) }),
+    client('b', { credentialFingerprint: fingerprint(b) }),
+    client('unissued'),
+    client('elsewhere', { credentialFingerprint: fingerprint(a), target: 'other' }),
+    client('leaving', { credentialFingerprint: fingerprint(a), deleting: true }),
+  ];
+  const secretTokens: Record<string, string> = { a, b: generateToken() };
+  const desired = desiredCredentials(target, clients, (c) => secretTokens[c.metadata.name], { apps_b: b });
+  assert.deepEqual(desired.map((d) => [d.id, d.token]), [['apps_a', a], ['apps_b', b]]);
+  assert.deepEqual(desired[0]!.metadata, { team: 'x', 'fliptclient-namespace': 'apps', 'fliptclient-name': 'a' });
+  assert.equal(desiredCredentials({ ...target, allowedNamespaces: ['other'] }, clients, (c) => secretTokens[c.metadata.name], {}).length, 0);
+});
+
+test('clientsInFlight counts clients still being issued, not refused or deleting ones', () => {
+  const clients = [client('new'), client('refused', { issued: 'False' }), client('leaving', { deleting: true }), client('other', { target: 'x' })];
+  assert.equal(clientsInFlight(target, clients, []), 1);
+});
+
+test('planTarget: references only, stale credentials listed, hash depends on referenced credentials only', () => {
+  const a = generateToken();
+  const plan = planTarget(target, 'version: "2.0"\n', [], { apps_gone: generateToken() }, [{ id: 'apps_a', token: a, metadata: {} }]);
+  assert.ok(!plan.render.text.includes(a));
+  assert.match(plan.render.text, /\$\{secret:file:apps_a\}/);
+  assert.deepEqual(plan.staleCredentialKeys, ['apps_gone']);
+  assert.equal(plan.credentials.apps_a, a);
+  assert.ok(plan.credentials.apps_gone, 'stale credentials stay until the rollout finished');
+  const again = planTarget(target, plan.render.text, plan.render.managedIds, { apps_a: a }, [{ id: 'apps_a', token: a, metadata: {} }]);
+  assert.equal(again.configHash, plan.configHash, 'a stale credential does not change the restart key');
+  assert.notEqual(configHash(plan.render.text, { apps_a: generateToken() }), plan.configHash);
+});
