@@ -3,7 +3,7 @@
 // metrics. Everything domain-specific lives in fliptclient/ and target/; this file only connects.
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
-import type { KubernetesListObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesListObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OperatorConfig, TargetConfig } from './config/operator-config.ts';
 import { Controller } from './controller/controller.ts';
@@ -19,15 +19,11 @@ import { ServiceAccountIndex, indexUpdater } from './exchange/service-account-in
 import { Metrics, listen } from './metrics.ts';
 import { TargetReconciler } from './target/reconciler.ts';
 import type { Workload } from './target/workload.ts';
-import type { KubeConfig } from '@kubernetes/client-node';
 
 export interface OperatorOptions {
   config: OperatorConfig;
   kubeConfig: KubeConfig;
   log: Logger;
-  /** Serve probes and metrics on their ports (off for in-process tests). */
-  serve?: boolean;
-  identity?: string;
 }
 
 interface TargetCaches {
@@ -53,6 +49,8 @@ export class Operator {
   private readonly servers: Server[] = [];
   private resyncTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private markStopped: () => void = () => {};
+  private readonly stopped = new Promise<void>((resolve) => (this.markStopped = resolve));
 
   constructor(options: OperatorOptions) {
     this.options = options;
@@ -148,7 +146,7 @@ export class Operator {
           api: this.clients.coordination,
           namespace: le.namespace,
           name: le.leaseName,
-          identity: options.identity ?? `${hostname()}-${process.pid}`,
+          identity: `${process.env.POD_NAME ?? hostname()}-${process.pid}`,
           leaseDurationMs: le.leaseDurationMs,
           renewDeadlineMs: le.renewDeadlineMs,
           retryPeriodMs: le.retryPeriodMs,
@@ -164,14 +162,9 @@ export class Operator {
    */
   async run(): Promise<void> {
     const { config, log } = this.options;
-    if (this.options.serve !== false) {
-      this.servers.push(await this.metrics.serve(config.metrics.port));
-      this.servers.push(await listen(this.healthServer(), config.health.port));
-    }
-    if (this.exchange) {
-      const { url } = await this.exchange.start();
-      log.info({ url }, 'exchange service listening');
-    }
+    this.servers.push(await this.metrics.serve(config.metrics.port));
+    this.servers.push(await listen(this.healthServer(), config.health.port));
+    await this.exchange?.start();
     for (const informer of this.informers()) void informer.start();
     await Promise.all(this.informers().map((i) => i.waitForSync()));
     log.info({ fliptClients: this.fliptClients.list().length, targets: config.targets.map((t) => t.name) }, 'caches synced');
@@ -186,7 +179,7 @@ export class Operator {
       }
       if (this.stopping) return;
       this.startControllers();
-      if (!this.elector) return new Promise(() => {});
+      if (!this.elector) return this.stopped;
       if (await this.elector.keepLeading()) return;
       log.warn('pausing reconciliation until this replica leads again');
       await this.stopControllers();
@@ -210,6 +203,7 @@ export class Operator {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.markStopped();
     await this.stopControllers();
     await this.elector?.release();
     await this.exchange?.stop();
