@@ -30,7 +30,7 @@ async function build(): Promise<void> {
   const started = Date.now();
   const partial = `${controlPlaneBinary}.partial`;
   mkdirSync(dirname(controlPlaneBinary), { recursive: true });
-  const child = spawn('go', ['build', '-trimpath', '-o', partial, '.'], {
+  const child = spawn('go', ['build', '-trimpath', '-buildvcs=false', '-o', partial, '.'], {
     cwd: controlPlaneSourceDir,
     env: { ...process.env, GOWORK: 'off', CGO_ENABLED: '0' },
     stdio: ['ignore', 'inherit', 'inherit'],
