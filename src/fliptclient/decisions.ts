@@ -3,7 +3,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { targetAllowsNamespace, type TargetConfig } from '../config/operator-config.ts';
 import { rolledOut, type TargetSnapshot } from '../target/snapshot.ts';
-import { fingerprint, generateToken, isWellFormedToken } from './token.ts';
+import { fingerprint, generateToken, isWellFormedToken, tokensEqual } from './token.ts';
 import {
   API_VERSION,
   CLIENT_LABEL,
@@ -85,13 +85,13 @@ export function desiredClientSecret(client: FliptClient, secretName: string, tok
 
 /** Whether an existing Secret differs from the desired one in anything the operator owns. */
 export function secretNeedsUpdate(existing: V1Secret, desired: V1Secret): boolean {
-  const sameRecord = (a: Record<string, string> | undefined, b: Record<string, string> | undefined) =>
-    JSON.stringify(Object.entries(a ?? {}).sort()) === JSON.stringify(Object.entries(b ?? {}).sort());
+  const sameData = (a: Record<string, string> = {}, b: Record<string, string> = {}) =>
+    Object.keys(a).length === Object.keys(b).length && Object.entries(b).every(([k, v]) => k in a && tokensEqual(a[k]!, v));
   const includes = (have: Record<string, string> | undefined, want: Record<string, string> | undefined) =>
     Object.entries(want ?? {}).every(([k, v]) => have?.[k] === v);
   const owner = existing.metadata?.ownerReferences?.find((r) => r.controller);
   return (
-    !sameRecord(existing.data, desired.data) ||
+    !sameData(existing.data, desired.data) ||
     !includes(existing.metadata?.labels, desired.metadata?.labels) ||
     !includes(existing.metadata?.annotations, desired.metadata?.annotations) ||
     owner?.uid !== desired.metadata?.ownerReferences?.[0]?.uid

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { TargetConfig } from '../config/operator-config.ts';
 import type { ReconcileResult } from '../controller/controller.ts';
 import type { Informer } from '../controller/informer.ts';
-import { fingerprint } from '../fliptclient/token.ts';
+import { fingerprint, tokensEqual } from '../fliptclient/token.ts';
 import { MANAGED_BY, MANAGED_BY_LABEL, secretNameFor, type FliptClient } from '../fliptclient/types.ts';
 import { isNotFound, mergePatch, type KubeClients } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
@@ -122,7 +122,7 @@ export class TargetReconciler {
     const workloadHash = templateConfigHash(workload);
     const managedIdsText = JSON.stringify(plan.render.managedIds);
     const configDiffers = plan.render.changed || configMap.metadata?.annotations?.[MANAGED_TOKENS_ANNOTATION] !== managedIdsText;
-    const credentialsMissing = Object.entries(plan.credentials).some(([k, v]) => currentCredentials[k] !== v);
+    const credentialsMissing = Object.entries(plan.credentials).some(([k, v]) => !tokensEqual(currentCredentials[k] ?? '', v));
     // A ConfigMap that lost our record was replaced by someone else (Flipt's chart recreates it on
     // every upgrade); if Flipt also rolled meanwhile, its pods read that config, not ours.
     const replacedConfig = configMap.metadata?.annotations?.[MANAGED_TOKENS_ANNOTATION] === undefined && previouslyManaged.length === 0;
