@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installCrd, testCluster } from '../support/cluster.ts';
+import { writeOperatorConfig } from '../support/operator-process.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'fco-cli-'));
@@ -82,7 +83,9 @@ test('a valid config and a reachable API server: it starts, and stops cleanly on
   const cluster = await testCluster();
   await installCrd(cluster.kubeConfig);
   const { spawn } = await import('node:child_process');
-  const config = file('run.yaml', `${VALID}exchange: {enabled: false}\nhealth: {port: 28181}\nmetrics: {port: 28180}\n`);
+  const { path: config, ports } = writeOperatorConfig({
+    targets: [{ name: 'default', namespace: 'flipt', configMap: { name: 'flipt' }, workload: { kind: 'Deployment', name: 'flipt' } }],
+  });
   const child = spawn(process.execPath, [MAIN, '--config', config, '--kubeconfig', cluster.kubeconfigPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -90,9 +93,9 @@ test('a valid config and a reachable API server: it starts, and stops cleanly on
   const deadline = Date.now() + 20_000;
   while (!out.includes('caches synced') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   assert.match(out, /"msg":"caches synced"/);
-  const health = await fetch('http://127.0.0.1:28181/healthz');
+  const health = await fetch(`http://127.0.0.1:${ports.health}/healthz`);
   assert.equal(health.status, 200);
-  const metrics = await (await fetch('http://127.0.0.1:28180/metrics')).text();
+  const metrics = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
   assert.match(metrics, /flipt_operator_leader/);
   child.kill('SIGTERM');
   const code = await new Promise((resolve) => child.once('exit', resolve));
