@@ -97,7 +97,12 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await operator.run();
+  try {
+    await operator.run();
+  } catch (err) {
+    await operator.stop().catch(() => {});
+    fail((err as Error).message.split('\n')[0]!);
+  }
 }
 
 await main();

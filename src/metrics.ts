@@ -25,15 +25,16 @@ export class Metrics {
       }
       res.writeHead(200, { 'content-type': this.registry.contentType }).end(await this.registry.metrics());
     });
-    return listen(server, port);
+    return listen(server, port, 'metrics');
   }
 }
 
-export function listen(server: Server, port: number): Promise<Server> {
+/** Listens on the port; the error names what could not listen where. */
+export function listen(server: Server, port: number, what = 'server'): Promise<Server> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot listen on port ${port} for the ${what}: ${err.code ?? err.message}`)));
     server.listen(port, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve(server);
     });
   });

@@ -163,7 +163,7 @@ export class Operator {
   async run(): Promise<void> {
     const { config, log } = this.options;
     this.servers.push(await this.metrics.serve(config.metrics.port));
-    this.servers.push(await listen(this.healthServer(), config.health.port));
+    this.servers.push(await listen(this.healthServer(), config.health.port, 'health probes'));
     await this.exchange?.start();
     for (const informer of this.informers()) void informer.start();
     await Promise.all(this.informers().map((i) => i.waitForSync()));

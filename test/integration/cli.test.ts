@@ -102,3 +102,24 @@ test('a valid config and a reachable API server: it starts, and stops cleanly on
   assert.equal(code, 0);
   assert.match(out, /"msg":"stopped"/);
 });
+
+test('a port already in use: exit 1 and one line naming the port and its use', async () => {
+  const cluster = await testCluster();
+  const { createServer } = await import('node:net');
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, resolve));
+  const port = (blocker.address() as { port: number }).port;
+  try {
+    const config = file('busy.yaml', `${VALID}exchange: {enabled: false}\nhealth: {port: ${port}}\nmetrics: {port: ${port + 1 === 65536 ? port - 1 : port + 1}}\n`);
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [MAIN, '--config', config, '--kubeconfig', cluster.kubeconfigPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    assert.equal(code, 1);
+    assert.equal(stderr.trim().split('\n').length, 1, stderr);
+    assert.match(stderr, new RegExp(`cannot listen on port ${port} for the health probes: EADDRINUSE`));
+  } finally {
+    blocker.close();
+  }
+});

@@ -20,7 +20,9 @@ export interface OperatorProcess {
   exited: Promise<number | null>;
 }
 
-let nextPort = 20000 + Math.floor(Math.random() * 20000);
+// Below Linux's ephemeral range (32768 and up): a port the kernel lent to an outgoing connection
+// cannot be listened on, and a restarted operator reuses its predecessor's ports.
+let nextPort = 20000 + Math.floor(Math.random() * 12000);
 
 export interface WrittenConfig {
   path: string;
