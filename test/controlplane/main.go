@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
+	"math/big"
 	"net"
 	"net/url"
 	"os"
@@ -155,15 +156,26 @@ func loadOrCreateState(dir string) (State, error) {
 	return state, os.WriteFile(path, data, 0o600)
 }
 
-// freePort asks the kernel for an unused port. Another process may take it before we bind it; the
-// test helper then sees this process exit and starts again in a fresh directory.
+// freePort finds an unused port in 10000-19999: below Linux's ephemeral range (32768 and up), so
+// that a restart can bind its ports again without an outgoing connection having taken one as its
+// source port meanwhile, and apart from the 20000-31999 the tests give operators. Another process
+// may still take it before we bind it; the test helper then sees this process exit and starts again
+// in a fresh directory.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for attempt := 0; attempt < 100; attempt++ {
+		n, err := rand.Int(rand.Reader, big.NewInt(10000))
+		if err != nil {
+			return 0, err
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 10000+n.Int64()))
+		if err != nil {
+			continue
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free port in 10000-19999 after 100 tries")
 }
 
 func writeRSAKey(path string) error {
