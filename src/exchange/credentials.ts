@@ -4,7 +4,9 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Informer } from '../controller/informer.ts';
 import { tokenIdFor } from '../fliptclient/token.ts';
-import { tokenMetadataFor, type FliptClient } from '../fliptclient/types.ts';
+import { ownedBy } from '../fliptclient/decisions.ts';
+import { secretNameFor, tokenMetadataFor, type FliptClient } from '../fliptclient/types.ts';
+import { secretValue } from '../kube/secret-data.ts';
 import { parseDuration } from '../util/duration.ts';
 
 export interface Credential {
@@ -50,8 +52,9 @@ export function informerCredentialSource(fliptClients: Informer<FliptClient>, se
   };
 }
 
+/** The Secret the token was issued into; before that, the one it will be. */
 function secretNameOf(client: FliptClient): string {
-  return client.status?.secretName || client.spec?.secret?.name || `${client.metadata.name}-flipt`;
+  return client.status?.secretName || secretNameFor(client);
 }
 
 /** The credential a FliptClient and its Secret describe (exported for callers with other caches). */
@@ -74,10 +77,8 @@ export function credentialFromObjects(client: FliptClient, secret: V1Secret | un
     return notReady(why);
   }
   if (!secret) return notReady(`Secret ${secretNameOf(client)} not found`);
-  const owned = secret.metadata?.ownerReferences?.some((r) => r.controller && r.uid === client.metadata.uid) ?? false;
-  if (!owned) return notReady(`Secret ${secretNameOf(client)} is not owned by this FliptClient`);
-  const encoded = secret.data?.token;
-  const token = encoded ? Buffer.from(encoded, 'base64').toString('utf8') : '';
+  if (!ownedBy(secret, client)) return notReady(`Secret ${secretNameOf(client)} is not owned by this FliptClient`);
+  const token = secretValue(secret, 'token') ?? '';
   if (!token) return notReady(`Secret ${secretNameOf(client)} has no token`);
   return { ...base, token, ready: true };
 }

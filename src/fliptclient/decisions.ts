@@ -2,6 +2,7 @@
 // should hold, what its Secret should look like, and what its conditions say.
 import type { V1Secret } from '@kubernetes/client-node';
 import { targetAllowsNamespace, type TargetConfig } from '../config/operator-config.ts';
+import { encodeSecretData } from '../kube/secret-data.ts';
 import { rolledOut, type TargetSnapshot } from '../target/snapshot.ts';
 import { fingerprint, generateToken, isWellFormedToken, tokensEqual } from './token.ts';
 import {
@@ -79,7 +80,7 @@ export function desiredClientSecret(client: FliptClient, secretName: string, tok
       ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name, uid: uid!, controller: true, blockOwnerDeletion: true }],
     },
     type: 'Opaque',
-    data: encode({ token, authorization: `Bearer ${token}`, ...(target.url ? { url: target.url } : {}) }),
+    data: encodeSecretData({ token, authorization: `Bearer ${token}`, ...(target.url ? { url: target.url } : {}) }),
   };
 }
 
@@ -170,8 +171,4 @@ export function withCondition(conditions: readonly Condition[], type: ConditionT
   };
   const order: ConditionType[] = ['Ready', 'CredentialIssued', 'ConfigApplied', 'ServiceAccountsBound'];
   return [...conditions.filter((c) => c.type !== type), next].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
-}
-
-function encode(values: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
 }

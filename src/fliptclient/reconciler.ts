@@ -8,6 +8,7 @@ import type { ReconcileResult } from '../controller/controller.ts';
 import type { Informer } from '../controller/informer.ts';
 import { isConflict, isNotFound, mergePatch, type KubeClients } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
+import { secretValue } from '../kube/secret-data.ts';
 import { credentialKey } from '../target/plan.ts';
 import type { TargetSnapshot } from '../target/snapshot.ts';
 import {
@@ -76,9 +77,9 @@ export class FliptClientReconciler {
 
     const secretName = secretNameFor(client);
     const id = tokenIdFor(namespace, name);
-    const registered = decodeKey(this.deps.credentialsSecret(target.name), credentialKey(target, id));
+    const registered = secretValue(this.deps.credentialsSecret(target.name), credentialKey(target, id));
     const issue = (existing: V1Secret | undefined) => {
-      const decision = decideToken(client.status?.credentialFingerprint, decodeKey(existing, 'token'), registered);
+      const decision = decideToken(client.status?.credentialFingerprint, secretValue(existing, 'token'), registered);
       return { decision, desired: desiredClientSecret(client, secretName, decision.token, target) };
     };
 
@@ -241,11 +242,6 @@ function refusedConditions(client: FliptClient, verdict: Verdict): Condition[] {
   let conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', verdict, generation, now);
   conditions = withCondition(conditions, 'Ready', verdict, generation, now);
   return conditions.filter((c) => c.type !== 'ConfigApplied');
-}
-
-function decodeKey(secret: V1Secret | undefined, key: string): string | undefined {
-  const value = secret?.data?.[key];
-  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
 }
 
 function normalise(status: FliptClientStatus): FliptClientStatus {

@@ -11,6 +11,7 @@ import type { Informer } from '../controller/informer.ts';
 import { fingerprint, tokensEqual } from '../fliptclient/token.ts';
 import { MANAGED_BY, MANAGED_BY_LABEL, secretNameFor, type FliptClient } from '../fliptclient/types.ts';
 import { isNotFound, mergePatch, type KubeClients } from '../kube/client.ts';
+import { decodeSecretData, encodeSecretData, secretValue } from '../kube/secret-data.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { FliptConfigError } from './flipt-config.ts';
 import {
@@ -44,7 +45,6 @@ export interface TargetReconcilerDeps {
 export class TargetReconciler {
   private readonly deps: TargetReconcilerDeps;
   private readonly snapshots = new Map<string, TargetSnapshot>();
-  private readonly lastRestartAt = new Map<string, number>();
   private readonly heldSince = new Map<string, number>();
 
   constructor(deps: TargetReconcilerDeps) {
@@ -77,14 +77,15 @@ export class TargetReconciler {
 
     const source = configMap.data?.[target.configMap.key];
     const previouslyManaged = parseManagedIds(configMap.metadata?.annotations?.[MANAGED_TOKENS_ANNOTATION]);
-    const currentCredentials = decodeData(credentialsSecret?.data);
-    const desired = desiredCredentials(target, this.deps.fliptClients.list(), (c) => this.clientSecretToken(c), currentCredentials);
+    const currentCredentials = decodeSecretData(credentialsSecret?.data);
+    const clients = this.deps.fliptClients.list();
+    const desired = desiredCredentials(target, clients, (c) => this.clientSecretToken(c), currentCredentials);
     if (desired.length === 0 && previouslyManaged.length === 0 && Object.keys(currentCredentials).length === 0) {
       // Nothing to manage yet: leave Flipt's config and pods alone until a FliptClient names this target.
       return this.publish(name, { ...base, ...this.currentState(target, source ?? '', [], {}), workloadHash: templateConfigHash(workload) });
     }
 
-    const inFlight = clientsInFlight(target, this.deps.fliptClients.list(), desired);
+    const inFlight = clientsInFlight(target, clients, desired);
     if (inFlight > 0) {
       const heldSince = this.heldSince.get(name) ?? Date.now();
       this.heldSince.set(name, heldSince);
@@ -125,7 +126,7 @@ export class TargetReconciler {
     const credentialsMissing = Object.entries(plan.credentials).some(([k, v]) => !tokensEqual(currentCredentials[k] ?? '', v));
     // A ConfigMap that lost our record was replaced by someone else (Flipt's chart recreates it on
     // every upgrade); if Flipt also rolled meanwhile, its pods read that config, not ours.
-    const replacedConfig = configMap.metadata?.annotations?.[MANAGED_TOKENS_ANNOTATION] === undefined && previouslyManaged.length === 0;
+    const replacedConfig = configMap.metadata?.annotations?.[MANAGED_TOKENS_ANNOTATION] === undefined;
     const rolledOnForeignConfig = replacedConfig && plan.render.managedIds.length > 0 && templateChangedSinceOurRestart(workload);
     const restartNeeded = workloadHash !== plan.configHash || rolledOnForeignConfig;
 
@@ -165,9 +166,7 @@ export class TargetReconciler {
 
   /** Token from the client's own Secret, as cached by the informer. */
   private clientSecretToken(client: FliptClient): string | undefined {
-    const secret = this.deps.clientSecrets.get(secretNameFor(client), client.metadata.namespace);
-    const encoded = secret?.data?.token;
-    return encoded ? Buffer.from(encoded, 'base64').toString('utf8') : undefined;
+    return secretValue(this.deps.clientSecrets.get(secretNameFor(client), client.metadata.namespace), 'token') || undefined;
   }
 
   /** The registered set and restart key as the target stands, before pending changes are applied. */
@@ -184,10 +183,12 @@ export class TargetReconciler {
     return { registered, configHash: configHash(source, referenced) };
   }
 
-  /** Restarts of one target are at least restart.minInterval apart; bursts share the next one. */
+  /**
+   * Restarts of one target are at least restart.minInterval apart; bursts share the next one. The
+   * last restart's time is on the workload (read fresh each reconcile), so it survives our restarts.
+   */
   private restartAllowedAt(target: TargetConfig, workload: Workload): number {
-    const last = Math.max(this.lastRestartAt.get(target.name) ?? 0, templateRestartedAt(workload) ?? 0);
-    return last + target.restart.minIntervalMs;
+    return (templateRestartedAt(workload) ?? 0) + target.restart.minIntervalMs;
   }
 
   private publish(name: string, snapshot: TargetSnapshot): ReconcileResult {
@@ -215,7 +216,7 @@ export class TargetReconciler {
   }
 
   private async writeCredentials(target: TargetConfig, existing: V1Secret | undefined, credentials: Record<string, string>): Promise<void> {
-    const data = Object.fromEntries(Object.entries(credentials).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+    const data = encodeSecretData(credentials);
     const { core } = this.deps.clients;
     if (!existing) {
       await core.createNamespacedSecret({
@@ -266,7 +267,6 @@ export class TargetReconciler {
     const ref = { name: target.workload.name, namespace: target.namespace, body };
     if (target.workload.kind === 'Deployment') await this.deps.clients.apps.patchNamespacedDeployment(ref, mergePatch);
     else await this.deps.clients.apps.patchNamespacedStatefulSet(ref, mergePatch);
-    this.lastRestartAt.set(target.name, now.getTime());
     this.deps.onRestart?.(target.name);
     const apiVersion = 'apps/v1';
     const note = `Restarting Flipt to apply its config (${tokens} managed tokens, config hash ${hash.slice(0, 12)})`;
@@ -286,10 +286,6 @@ async function orUndefined<T>(request: Promise<T>): Promise<T | undefined> {
     if (isNotFound(err)) return undefined;
     throw err;
   }
-}
-
-function decodeData(data: Record<string, string> | undefined): Record<string, string> {
-  return Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
 }
 
 function omit(record: Record<string, string>, keys: readonly string[]): Record<string, string> {
