@@ -4,10 +4,10 @@
 // watch), the operator's peak RSS; and, as a baseline measured in the same run against the same API
 // server with the same client, the time to create N plain Secrets.
 import { readFileSync } from 'node:fs';
-import { loadKubeConfig, makeClients, type KubeClients } from '../src/kube/client.ts';
+import type { KubeClients } from '../src/kube/client.ts';
 import type { FliptClient } from '../src/fliptclient/types.ts';
 import { changes, recordHistory } from '../test/support/api-watch.ts';
-import { installCrd } from '../test/support/cluster.ts';
+import { clusterFor, installCrd } from '../test/support/cluster.ts';
 import { startControlPlane } from '../test/support/controlplane.ts';
 import { createFliptTarget, simulateDeploymentController } from '../test/support/flipt-target.ts';
 import { startOperator, writeOperatorConfig } from '../test/support/operator-process.ts';
@@ -37,8 +37,7 @@ function peakRssMb(pid: number): number {
 }
 
 const controlPlane = await startControlPlane();
-const kubeConfig = loadKubeConfig(controlPlane.kubeconfigPath);
-const clients = makeClients(kubeConfig);
+const { kubeConfig, clients } = clusterFor(controlPlane.kubeconfigPath);
 let stopRollouts = () => {};
 let operator: ReturnType<typeof startOperator> | undefined;
 try {

@@ -5,8 +5,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { loadKubeConfig, makeClients, type KubeClients } from '../../src/kube/client.ts';
-import { installCrd, waitFor, type TestCluster } from '../support/cluster.ts';
+import type { KubeClients } from '../../src/kube/client.ts';
+import { clusterFor, installCrd, waitFor, type TestCluster } from '../support/cluster.ts';
 import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
 import { applyObjects, deployManifest, operatorKubeconfig, OPERATOR_NAMESPACE } from '../support/deploy-rbac.ts';
 import { createFliptTarget, simulateDeploymentController } from '../support/flipt-target.ts';
@@ -21,10 +21,9 @@ let stopRollouts: () => void = () => {};
 
 before(async () => {
   controlPlane = await startControlPlane();
-  const kubeConfig = loadKubeConfig(controlPlane.kubeconfigPath);
-  clients = makeClients(kubeConfig);
-  cluster = { kubeconfigPath: controlPlane.kubeconfigPath, kubeConfig, clients };
-  await installCrd(kubeConfig);
+  cluster = clusterFor(controlPlane.kubeconfigPath);
+  clients = cluster.clients;
+  await installCrd(cluster.kubeConfig);
   await createFliptTarget(clients, { namespace: 'flipt', configMap: 'flipt', deployment: 'flipt' });
   await clients.core.createNamespace({ body: { metadata: { name: 'apps' } } });
 });

@@ -22,10 +22,15 @@ export function testCluster(): Promise<TestCluster> {
       controlPlane.stopOnExit();
       kubeconfigPath = controlPlane.kubeconfigPath;
     }
-    const kubeConfig = loadKubeConfig(kubeconfigPath);
-    return { kubeconfigPath, kubeConfig, clients: makeClients(kubeConfig) };
+    return clusterFor(kubeconfigPath);
   })();
   return cluster;
+}
+
+/** Admin clients for a control plane's kubeconfig. */
+export function clusterFor(kubeconfigPath: string): TestCluster {
+  const kubeConfig = loadKubeConfig(kubeconfigPath);
+  return { kubeconfigPath, kubeConfig, clients: makeClients(kubeConfig) };
 }
 
 export const crdPath = new URL('../../crds/flipt.io_fliptclients.yaml', import.meta.url);
