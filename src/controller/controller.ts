@@ -82,7 +82,10 @@ export function describeError(err: unknown): string {
     const message = parseStatusMessage(body);
     return message ? `API ${code}: ${message}` : `API ${code}`;
   }
-  return err instanceof Error ? err.message.split('\n')[0]! : String(err);
+  const firstLine = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+  // A refused watch is a plain Error carrying the HTTP status as statusCode.
+  const statusCode = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof statusCode === 'number' ? `API ${statusCode}: ${firstLine}` : firstLine;
 }
 
 function parseStatusMessage(body: unknown): string | undefined {

@@ -3,6 +3,7 @@
 // error handlers and stops for good; this wrapper restarts it with exponential backoff.
 import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { describeError } from './controller.ts';
 
 export interface InformerOptions<T extends KubernetesObject> {
   name: string;
@@ -99,7 +100,7 @@ export class Informer<T extends KubernetesObject> {
     if (this.stopped || this.restartTimer) return;
     const delay = this.restartDelayMs;
     this.restartDelayMs = Math.min(this.restartDelayMs * 2, MAX_RESTART_DELAY_MS);
-    this.log.warn({ informer: this.options.name, err: describeWatchError(err), retryInMs: delay }, 'watch failed; restarting');
+    this.log.warn({ informer: this.options.name, err: describeError(err), retryInMs: delay }, 'watch failed; restarting');
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.stopped) return;
@@ -107,14 +108,4 @@ export class Informer<T extends KubernetesObject> {
     }, delay);
     this.restartTimer.unref();
   }
-}
-
-function describeWatchError(err: unknown): string {
-  if (err && typeof err === 'object') {
-    const e = err as { code?: unknown; statusCode?: unknown; message?: unknown };
-    const status = e.statusCode ?? e.code;
-    const message = typeof e.message === 'string' ? e.message.split('\n')[0] : String(err);
-    return status ? `${String(status)} ${message}` : String(message);
-  }
-  return String(err);
 }
