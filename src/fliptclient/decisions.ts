@@ -15,6 +15,7 @@ import {
   type ConditionStatus,
   type ConditionType,
   type FliptClient,
+  metadataProblems,
 } from './types.ts';
 
 export interface Verdict {
@@ -23,9 +24,17 @@ export interface Verdict {
   message: string;
 }
 
-/** Why a FliptClient cannot be served at all, before anything is written for it. */
+/** Why a FliptClient cannot be served at all, before anything is written for it: its spec, then its target. */
 export function refusal(client: FliptClient, target: TargetConfig | undefined, knownTargets: readonly string[]): Verdict | undefined {
   const name = client.spec.target ?? 'default';
+  const problems = metadataProblems(client.spec.metadata);
+  if (problems.length > 0) {
+    return {
+      status: 'False',
+      reason: 'InvalidMetadata',
+      message: `spec.metadata is refused and nothing of it reaches Flipt's config: ${problems.join('; ')}. Fix spec.metadata`,
+    };
+  }
   if (!target) {
     return {
       status: 'False',

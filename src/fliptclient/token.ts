@@ -36,9 +36,10 @@ export function tokenIdFor(namespace: string, name: string): string {
 /**
  * The environment variable Flipt reads a credential from in `env` mode. Flipt accepts only
  * `[A-Za-z_][A-Za-z0-9_]*`, so '-' becomes '_'; that can make two ids alike ("a-b_c", "a_b-c"), hence
- * the short hash of the id itself at the end.
+ * the short hash of the id itself at the end. The prefix is deliberately not `FLIPT_`: Flipt binds every
+ * `FLIPT_*` variable whose name matches a config path, so ours stay outside that namespace.
  */
 export function envVarFor(tokenId: string): string {
   const readable = tokenId.toUpperCase().replaceAll('-', '_');
-  return `FLIPT_TOKEN_${readable}_${createHash('sha256').update(tokenId).digest('hex').slice(0, 8).toUpperCase()}`;
+  return `FLIPTCLIENT_TOKEN_${readable}_${createHash('sha256').update(tokenId).digest('hex').slice(0, 8).toUpperCase()}`;
 }

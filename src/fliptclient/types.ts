@@ -58,6 +58,36 @@ export function secretNameFor(client: FliptClient): string {
   return client.spec.secret?.name ?? `${client.metadata.name}-flipt`;
 }
 
+export const RESERVED_METADATA_KEYS = ['fliptclient-namespace', 'fliptclient-name'] as const;
+const METADATA_KEY = /^[a-z0-9_-]{1,63}$/;
+const MAX_METADATA_KEYS = 32;
+const MAX_METADATA_VALUE = 256;
+/** Go's YAML reader (Flipt's) breaks lines at U+0085, U+2028 and U+2029; a BOM or a control character is no better. */
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]/;
+
+/**
+ * The CRD's rules for spec.metadata, enforced again by the operator (a FliptClient stored before a rule
+ * existed, or a cluster whose CRD was not upgraded). Each problem names the key. Flipt reads its config
+ * through viper, which lower-cases keys and reads '.' as nesting, and resolves `${env:...}` in every
+ * string (`${secret:...}` in the fields it can set): any "${" is refused, so that a later reference
+ * syntax is refused too. Control characters and Unicode line separators are refused: one such value,
+ * read by Go's YAML parser as a line break, would stop Flipt from starting for every team.
+ */
+export function metadataProblems(metadata: Readonly<Record<string, unknown>> | undefined): string[] {
+  const entries = Object.entries(metadata ?? {});
+  const problems: string[] = [];
+  if (entries.length > MAX_METADATA_KEYS) problems.push(`more than ${MAX_METADATA_KEYS} keys`);
+  for (const [key, value] of entries) {
+    if (!METADATA_KEY.test(key)) problems.push(`key ${JSON.stringify(key)} must match ^[a-z0-9_-]+$ and be at most 63 characters`);
+    else if ((RESERVED_METADATA_KEYS as readonly string[]).includes(key)) problems.push(`key ${key} is reserved: the operator sets it`);
+    if (typeof value !== 'string') problems.push(`key ${JSON.stringify(key)}: the value must be a string`);
+    else if (value.includes('${')) problems.push(`key ${JSON.stringify(key)}: the value must not contain "\${" (Flipt would resolve it as a reference)`);
+    else if (UNPRINTABLE.test(value)) problems.push(`key ${JSON.stringify(key)}: the value must not contain control characters or line or paragraph separators`);
+    else if (value.length > MAX_METADATA_VALUE) problems.push(`key ${JSON.stringify(key)}: the value is longer than ${MAX_METADATA_VALUE} characters`);
+  }
+  return problems;
+}
+
 /** The token's metadata in Flipt: the user's, plus keys naming the FliptClient (reserved in the CRD). */
 export function tokenMetadataFor(client: FliptClient): Record<string, string> {
   return { ...client.spec?.metadata, 'fliptclient-namespace': client.metadata.namespace, 'fliptclient-name': client.metadata.name };

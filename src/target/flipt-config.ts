@@ -86,6 +86,7 @@ export function renderFliptConfig(input: RenderInput): RenderResult {
       for (const pair of metadataNode.items) {
         quoteNumberLike(pair.key);
         quoteNumberLike(pair.value);
+        quoteBeyondAscii(pair.value);
       }
     }
     if (tokensNode.has(token.id)) {
@@ -140,6 +141,15 @@ function blockIfEmpty(node: YAMLMap): void {
  */
 function quoteNumberLike(node: unknown): void {
   if (isScalar(node) && typeof node.value === 'string' && /^[-+.0-9]/.test(node.value)) node.type = 'QUOTE_DOUBLE';
+}
+
+/**
+ * Go's YAML reader treats a few Unicode characters as line breaks where this library does not (U+0085,
+ * U+2028, U+2029). The operator refuses them in metadata; as a second line of defence every string
+ * with a character outside printable ASCII is written double-quoted, where the reader keeps it as it is.
+ */
+function quoteBeyondAscii(node: unknown): void {
+  if (isScalar(node) && typeof node.value === 'string' && /[^\x20-\x7e]/.test(node.value)) node.type = 'QUOTE_DOUBLE';
 }
 
 function sortedRecord(record: Record<string, string>): Record<string, string> {

@@ -2,8 +2,8 @@
 // Secret should then say, and the restart key (config hash) that the Flipt workload should run with.
 import { createHash } from 'node:crypto';
 import { targetAllowsNamespace, type TargetConfig } from '../config/operator-config.ts';
-import { fingerprint, envVarFor, tokenIdFor } from '../fliptclient/token.ts';
-import { tokenMetadataFor, type FliptClient } from '../fliptclient/types.ts';
+import { fingerprint, envVarFor, isWellFormedToken, tokenIdFor } from '../fliptclient/token.ts';
+import { metadataProblems, tokenMetadataFor, type FliptClient } from '../fliptclient/types.ts';
 import { renderFliptConfig, type RenderResult } from './flipt-config.ts';
 
 export const CONFIG_HASH_ANNOTATION = 'flipt.io/config-hash';
@@ -35,6 +35,21 @@ export function credentialValue(target: TargetConfig, id: string, token: string)
 }
 
 /**
+ * The FliptClients the target registers: those naming it, not being deleted, from a namespace it
+ * allows, with a spec it accepts. Any other is refused (or revoked) and none of its text reaches the
+ * config: a client whose metadata Flipt would interpret is left out entirely.
+ */
+export function servedClients(target: TargetConfig, clients: readonly FliptClient[]): FliptClient[] {
+  return clients.filter(
+    (client) =>
+      (client.spec.target ?? 'default') === target.name &&
+      !client.metadata.deletionTimestamp &&
+      targetAllowsNamespace(target, client.metadata.namespace) &&
+      metadataProblems(client.spec.metadata).length === 0,
+  );
+}
+
+/**
  * The credentials a target should carry. A client counts once it has been issued a token (its status
  * names the fingerprint); the token comes from its own Secret, or, while that Secret is missing or
  * was edited, from the target's credentials Secret, so that a lost client Secret never revokes a
@@ -47,15 +62,14 @@ export function desiredCredentials(
   currentCredentials: Readonly<Record<string, string>>,
 ): ClientCredential[] {
   const result: ClientCredential[] = [];
-  for (const client of clients) {
+  for (const client of servedClients(target, clients)) {
     const { namespace, name } = client.metadata;
-    if ((client.spec.target ?? 'default') !== target.name || client.metadata.deletionTimestamp) continue;
-    if (!targetAllowsNamespace(target, namespace)) continue;
     const expected = client.status?.credentialFingerprint;
     if (!expected) continue;
     const id = tokenIdFor(namespace, name);
     const candidates = [clientSecretToken(client), currentCredentials[credentialKey(target, id)]];
-    const token = candidates.find((t) => t !== undefined && fingerprint(t) === expected);
+    // Only a token of our own shape: in inline mode it is written into Flipt's config as it is.
+    const token = candidates.find((t) => isWellFormedToken(t) && fingerprint(t) === expected);
     if (!token) continue;
     result.push({ id, token, metadata: tokenMetadataFor(client) });
   }
@@ -69,10 +83,9 @@ export function desiredCredentials(
 export function clientsInFlight(target: TargetConfig, clients: readonly FliptClient[], desired: readonly ClientCredential[]): number {
   const desiredIds = new Set(desired.map((c) => c.id));
   let count = 0;
-  for (const client of clients) {
+  for (const client of servedClients(target, clients)) {
     const { namespace, name } = client.metadata;
-    if ((client.spec.target ?? 'default') !== target.name || client.metadata.deletionTimestamp) continue;
-    if (!targetAllowsNamespace(target, namespace) || desiredIds.has(tokenIdFor(namespace, name))) continue;
+    if (desiredIds.has(tokenIdFor(namespace, name))) continue;
     const issued = client.status?.conditions?.find((c) => c.type === 'CredentialIssued');
     if (issued?.status !== 'False') count++;
   }

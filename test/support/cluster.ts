@@ -35,11 +35,11 @@ export function clusterFor(kubeconfigPath: string): TestCluster {
 
 export const crdPath = new URL('../../crds/flipt.io_fliptclients.yaml', import.meta.url);
 
-/** Creates or updates the FliptClient CRD and waits until the API server serves it. */
-export async function installCrd(kubeConfig: KubeConfig): Promise<void> {
+/** Creates or updates the FliptClient CRD (crds/'s, unless another text is given) and waits until the API server serves it. */
+export async function installCrd(kubeConfig: KubeConfig, text = readFileSync(crdPath, 'utf8')): Promise<void> {
   const api = kubeConfig.makeApiClient(ApiextensionsV1Api);
   // loadYaml maps x-kubernetes-* keys onto the typed model; a plain YAML parse would lose them.
-  const crd = loadYaml<V1CustomResourceDefinition>(readFileSync(crdPath, 'utf8'));
+  const crd = loadYaml<V1CustomResourceDefinition>(text);
   const name = crd.metadata!.name!;
   try {
     const existing = await api.readCustomResourceDefinition({ name });

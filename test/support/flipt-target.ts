@@ -32,14 +32,14 @@ export interface FliptTargetNames {
   deployment: string;
 }
 
-export async function createFliptTarget(clients: KubeClients, names: FliptTargetNames, config = SAMPLE_FLIPT_CONFIG): Promise<void> {
+export async function createFliptTarget(clients: KubeClients, names: FliptTargetNames, config = SAMPLE_FLIPT_CONFIG, annotations?: Record<string, string>): Promise<void> {
   const { namespace } = names;
   await clients.core.createNamespace({ body: { metadata: { name: namespace } } }).catch((err) => {
     if ((err as { code?: number }).code !== 409) throw err;
   });
   await clients.core.createNamespacedConfigMap({
     namespace,
-    body: { metadata: { name: names.configMap, namespace }, data: { 'default.yml': config } },
+    body: { metadata: { name: names.configMap, namespace, ...(annotations ? { annotations } : {}) }, data: { 'default.yml': config } },
   });
   await clients.apps.createNamespacedDeployment({ namespace, body: fliptDeployment(names) });
   await finishRollout(clients, namespace, names.deployment);

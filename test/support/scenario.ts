@@ -14,6 +14,8 @@ export interface ScenarioOptions {
   credentialReference?: 'secretFile' | 'env' | 'inline';
   allowedNamespaces?: string[];
   fliptConfig?: string;
+  /** Annotations of Flipt's ConfigMap as created (say, the record an older operator left). */
+  configMapAnnotations?: Record<string, string>;
   /** Extra targets for the operator config (for refusal tests). */
   extraTargets?: Array<Record<string, unknown>>;
   autoRollout?: boolean;
@@ -58,7 +60,7 @@ export class Scenario {
     const cluster = await testCluster();
     await installCrd(cluster.kubeConfig);
     const namespace = `flipt-${randomBytes(3).toString('hex')}`;
-    await createFliptTarget(cluster.clients, { namespace, configMap: 'flipt', deployment: 'flipt' }, options.fliptConfig ?? SAMPLE_FLIPT_CONFIG);
+    await createFliptTarget(cluster.clients, { namespace, configMap: 'flipt', deployment: 'flipt' }, options.fliptConfig ?? SAMPLE_FLIPT_CONFIG, options.configMapAnnotations);
     const { path: configPath } = writeOperatorConfig({
       targets: [
         {
@@ -80,6 +82,11 @@ export class Scenario {
     const stopRollouts = options.autoRollout === false ? () => {} : simulateDeploymentController(cluster.clients, namespace, 'flipt');
     const operator = startOperator(configPath, cluster.kubeconfigPath);
     return new Scenario({ cluster, namespace, configPath, configMaps, deployments, credentialSecrets, operator, stopRollouts });
+  }
+
+  /** Takes a namespace created before the scenario: stop() removes every FliptClient in it. */
+  adoptAppNamespace(name: string): void {
+    this.appNamespaces.push(name);
   }
 
   /** Creates a namespace for FliptClients; stop() removes every FliptClient in it. */

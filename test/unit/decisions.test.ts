@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bindingVerdict, decideToken, readinessVerdict, registrationVerdict, withCondition } from '../../src/fliptclient/decisions.ts';
+import { bindingVerdict, decideToken, readinessVerdict, refusal, registrationVerdict, withCondition } from '../../src/fliptclient/decisions.ts';
+import type { TargetConfig } from '../../src/config/operator-config.ts';
+import { metadataProblems, type FliptClient } from '../../src/fliptclient/types.ts';
 import { fingerprint, generateToken } from '../../src/fliptclient/token.ts';
 import type { TargetSnapshot } from '../../src/target/snapshot.ts';
 import { rolloutState } from '../../src/target/workload.ts';
@@ -79,4 +81,41 @@ test('rolloutState follows kubectl rollout status', () => {
   const sts = (status: Record<string, unknown>) => ({ metadata: { generation: 3 }, spec: { replicas: 2 }, status: { observedGeneration: 3, updatedReplicas: 2, readyReplicas: 2, ...status } });
   assert.equal(rolloutState('StatefulSet', sts({ currentRevision: 'r1', updateRevision: 'r2' }) as never).done, false);
   assert.equal(rolloutState('StatefulSet', sts({ currentRevision: 'r2', updateRevision: 'r2' }) as never).done, true);
+});
+
+const target: TargetConfig = {
+  name: 'default',
+  namespace: 'flipt',
+  configMap: { name: 'flipt', key: 'default.yml' },
+  credentialsSecret: 'flipt-client-credentials',
+  credentialReference: 'secretFile',
+  workload: { kind: 'Deployment', name: 'flipt' },
+  allowedNamespaces: ['apps'],
+  restart: { minIntervalMs: 10_000 },
+};
+
+const withMetadata = (metadata: Record<string, unknown>, namespace = 'apps'): FliptClient => ({
+  apiVersion: 'flipt.io/v1alpha1',
+  kind: 'FliptClient',
+  metadata: { name: 'c', namespace },
+  spec: { target: 'default', metadata: metadata as Record<string, string> },
+});
+
+test('refusal: metadata Flipt would interpret first, naming the key; then the target', () => {
+  for (const value of ['${env:HOME}', '${secret:file:x}', '${secret:x}', 'x ${env:A}', '$${env:A}', '${ENV:A}', 'a\nb', 'ls\u2028', 'nel\u0085', 'del\u007f', '\ufeff']) {
+    const verdict = refusal(withMetadata({ team: 'ok', note: value }), target, ['default']);
+    assert.equal(verdict?.reason, 'InvalidMetadata', JSON.stringify(value));
+    assert.match(verdict!.message, /key "note"/);
+    assert.ok(!verdict!.message.includes(value), 'the value itself is not repeated');
+  }
+  assert.equal(refusal(withMetadata({ 'Team.Name': 'x' }), target, ['default'])?.reason, 'InvalidMetadata');
+  assert.equal(refusal(withMetadata({ 'fliptclient-name': 'x' }), target, ['default'])?.reason, 'InvalidMetadata');
+  assert.equal(refusal(withMetadata({ n: 1 }), target, ['default'])?.reason, 'InvalidMetadata', 'a non-string value');
+  assert.equal(refusal(withMetadata({ n: 'x'.repeat(257) }), target, ['default'])?.reason, 'InvalidMetadata');
+  assert.equal(refusal(withMetadata(Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v']))), target, ['default'])?.reason, 'InvalidMetadata');
+  assert.equal(refusal(withMetadata({ team: '$HOME {env:x} ünïcödé' }), target, ['default']), undefined, 'text that only looks close is fine');
+  assert.equal(refusal(withMetadata({ note: '${env:HOME}' }), undefined, ['default'])?.reason, 'InvalidMetadata', 'the spec is named before the target');
+  assert.equal(refusal(withMetadata({}), undefined, ['default'])?.reason, 'UnknownTarget');
+  assert.equal(refusal(withMetadata({}, 'elsewhere'), target, ['default'])?.reason, 'NamespaceNotAllowed');
+  assert.deepEqual(metadataProblems(undefined), []);
 });

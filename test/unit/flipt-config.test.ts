@@ -357,7 +357,9 @@ test('env var names are valid, upper case, and distinct for ids differing only i
   }
   assert.notEqual(envVarFor('a-b_c'), envVarFor('a_b-c'));
   assert.notEqual(envVarFor('a-b'), envVarFor('a_b'));
-  assert.ok(envVarFor('payments_api').startsWith('FLIPT_TOKEN_PAYMENTS_API_'));
+  assert.ok(envVarFor('payments_api').startsWith('FLIPTCLIENT_TOKEN_PAYMENTS_API_'));
+  // Flipt binds every FLIPT_* variable whose name matches a config path: ours stay outside that namespace.
+  for (const id of ['authentication_required', 'a_b']) assert.ok(!envVarFor(id).startsWith('FLIPT_'));
 });
 
 test('generateToken gives 64 fresh hex characters; fingerprint gives 16; tokensEqual compares', () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { fingerprint, generateToken } from '../../src/fliptclient/token.ts';
 import type { FliptClient } from '../../src/fliptclient/types.ts';
-import { clientsInFlight, configHash, desiredCredentials, planTarget } from '../../src/target/plan.ts';
+import { clientsInFlight, configHash, desiredCredentials, planTarget, servedClients } from '../../src/target/plan.ts';
 
 const target: TargetConfig = {
   name: 'default',
@@ -62,4 +62,18 @@ test('planTarget: references only, stale credentials listed, hash depends on ref
   const again = planTarget(target, plan.render.text, plan.render.managedIds, { apps_a: a }, [{ id: 'apps_a', token: a, metadata: {} }]);
   assert.equal(again.configHash, plan.configHash, 'a stale credential does not change the restart key');
   assert.notEqual(configHash(plan.render.text, { apps_a: generateToken() }), plan.configHash);
+});
+
+test('desiredCredentials leaves out clients with metadata Flipt would interpret, and tokens not of our shape', () => {
+  const good = generateToken();
+  const evil = generateToken();
+  const clients = [client('good', { credentialFingerprint: fingerprint(good) }), client('evil', { credentialFingerprint: fingerprint(evil) })];
+  clients[1]!.spec.metadata = { note: '${env:FLIPT_TOKEN_OTHER}' };
+  assert.deepEqual(servedClients(target, clients).map((c) => c.metadata.name), ['good']);
+  const desired = desiredCredentials(target, clients, (c) => (c.metadata.name === 'good' ? good : evil), {});
+  assert.deepEqual(desired.map((d) => d.id), ['apps_good']);
+  assert.equal(clientsInFlight(target, [client('evil-new')].map((c) => ({ ...c, spec: { ...c.spec, metadata: { x: '${env:A}' } } })), []), 0, 'a refused client does not hold the burst');
+  const notOurs = '${env:SOMETHING}';
+  const forged = client('forged', { credentialFingerprint: fingerprint(notOurs) });
+  assert.deepEqual(desiredCredentials(target, [forged], () => notOurs, {}), [], 'only a token of our own shape is written anywhere');
 });

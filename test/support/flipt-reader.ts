@@ -1,0 +1,41 @@
+// Flipt's own reading of a config file: test/tools/fliptconfig decodes it with the viper and YAML
+// libraries Flipt v2.11.0 uses and reports the static tokens Flipt would load and every string Flipt
+// would resolve as a reference. Built once per process from its Go module (Go's build cache keeps it).
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+const SOURCE = fileURLToPath(new URL('../tools/fliptconfig/', import.meta.url));
+const run = promisify(execFile);
+
+export interface FliptReading {
+  tokens: Record<string, { credential: string; metadata: Record<string, string> | null }>;
+  /** Strings Flipt would replace with an environment variable or a secret. */
+  references: string[];
+  authenticationRequired: boolean;
+}
+
+let binary: Promise<string> | undefined;
+
+function build(): Promise<string> {
+  binary ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fco-fliptconfig-'));
+    const path = join(dir, 'fliptconfig');
+    await run('go', ['build', '-o', path, '.'], { cwd: SOURCE, env: { ...process.env, GOWORK: 'off' } });
+    return path;
+  })();
+  return binary;
+}
+
+/** What Flipt reads from this config text. */
+export async function readAsFlipt(configText: string): Promise<FliptReading> {
+  const path = await build();
+  const dir = await mkdtemp(join(tmpdir(), 'fco-config-'));
+  const file = join(dir, 'default.yml');
+  await writeFile(file, configText);
+  const { stdout } = await run(path, [file]);
+  return JSON.parse(stdout) as FliptReading;
+}

@@ -1,0 +1,66 @@
+// Reads a Flipt config file the way Flipt v2.11.0 does (viper v1.21.0 with its YAML decoder, then
+// mapstructure into Flipt's static-token shape) and prints, as JSON, the tokens Flipt would load and
+// every string that Flipt would resolve as a reference (${env:...} or ${secret:...}), so tests can
+// check that what the operator writes reaches Flipt unchanged and inert. Nothing is resolved here.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+)
+
+// Flipt's own patterns: internal/config/config.go (env) and cmd/flipt/main.go (secret).
+var (
+	envReference    = regexp.MustCompile(`^\${env:([a-zA-Z_]+[a-zA-Z0-9_]*)}$`)
+	secretReference = regexp.MustCompile(`^\${secret:([a-zA-Z0-9_:/-]+)}$`)
+)
+
+// The shape of authentication.methods.token.storage.tokens in Flipt (internal/config/authentication.go).
+type staticToken struct {
+	Credential string            `mapstructure:"credential" json:"credential"`
+	Metadata   map[string]string `mapstructure:"metadata" json:"metadata"`
+}
+
+type output struct {
+	Tokens     map[string]staticToken `json:"tokens"`
+	References []string               `json:"references"`
+	Required   bool                   `json:"authenticationRequired"`
+}
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: fliptconfig <config.yml>")
+		os.Exit(2)
+	}
+	v := viper.New()
+	v.SetConfigFile(os.Args[1])
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		fmt.Fprintln(os.Stderr, "read:", err)
+		os.Exit(1)
+	}
+	var out output
+	out.References = []string{}
+	// Flipt's stringToReferenceHookFunc runs on every string it decodes; this one records instead.
+	record := func(f reflect.Type, t reflect.Type, data any) (any, error) {
+		if s, ok := data.(string); ok && (envReference.MatchString(s) || secretReference.MatchString(s)) {
+			out.References = append(out.References, s)
+		}
+		return data, nil
+	}
+	if err := v.UnmarshalKey("authentication.methods.token.storage.tokens", &out.Tokens, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(record))); err != nil {
+		fmt.Fprintln(os.Stderr, "decode:", err)
+		os.Exit(1)
+	}
+	out.Required = v.GetBool("authentication.required")
+	enc := json.NewEncoder(os.Stdout)
+	if err := enc.Encode(out); err != nil {
+		os.Exit(1)
+	}
+}
