@@ -73,7 +73,6 @@ export class FliptClientReconciler {
       await this.writeStatus(client, { conditions: refusedConditions(client, verdict) }, verdict);
       return;
     }
-    await this.ensureFinalizer(client);
 
     const secretName = secretNameFor(client);
     const id = tokenIdFor(namespace, name);
@@ -106,6 +105,9 @@ export class FliptClientReconciler {
       await this.writeStatus(client, { conditions: refusedConditions(client, verdict) }, verdict);
       return;
     }
+    // Before the status names the token, so before any target registers it: deleting the client
+    // from here on revokes it. A Secret written before the finalizer holds a token nothing accepts.
+    await this.ensureFinalizer(client);
     if (existing && secretNeedsUpdate(existing, desired)) {
       const body = { ...desired, metadata: { ...existing.metadata, ...desired.metadata, labels: { ...existing.metadata?.labels, ...desired.metadata?.labels } } };
       await this.deps.clients.core.replaceNamespacedSecret({ name: secretName, namespace, body });

@@ -56,8 +56,11 @@ test('a restarted operator with nothing changed writes nothing and restarts noth
 
   await scenario.restartOperator();
   await waitFor(() => scenario.operator.output().includes('became leader'), 'the new operator to lead', 30_000);
-  // Give it time to reconcile everything it now sees (a full pass over 200 clients and the target).
-  await new Promise((r) => setTimeout(r, 8000));
+  // It has looked at everything: every client and the target reconciled at least once...
+  await waitFor(async () => (await scenario.metric('flipt_operator_reconcile_total', { controller: 'fliptclient' })) >= CLIENTS, 'a reconcile of every client', 60_000, 250);
+  await waitFor(async () => (await scenario.metric('flipt_operator_reconcile_total', { controller: 'target' })) >= 1, 'a reconcile of the target', 60_000, 250);
+  // ...and a restart it might have held back for minInterval would have happened by now.
+  await scenario.quietPeriod();
 
   assert.equal(scenario.configMaps.versions.length, versions.configMap, 'no ConfigMap write');
   assert.equal(scenario.deployments.versions.length, versions.deployment, 'no Deployment change, so no restart');

@@ -1,11 +1,14 @@
 // The operator SIGKILLed at arbitrary points during a burst and started again converges with no
-// token lost and no credential in the config without a Secret behind it. The invariant is checked
-// directly on the objects, also at each crash, while work is half done.
+// token lost and no credential in the config without a Secret behind it. The state each crash leaves
+// behind is checked while no operator runs: work was in progress, every reference resolves, and
+// every token a client Secret held then is the token it holds at the end.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { V1Secret } from '@kubernetes/client-node';
+import { revision } from '../support/api-watch.ts';
 import { waitFor } from '../support/cluster.ts';
 import { condition, createFliptClient, listFliptClients } from '../support/fliptclients.ts';
-import { assertConsistent } from '../support/invariants.ts';
+import { assertConsistent, assertReferencesResolve, HAND_WRITTEN_IDS } from '../support/invariants.ts';
 import { Scenario } from '../support/scenario.ts';
 
 const CLIENTS = 60;
@@ -19,14 +22,9 @@ before(async () => {
 
 after(() => scenario?.stop());
 
-/** Every credential the config refers to exists, whatever moment the operator died at. */
-async function assertNoDanglingReference(): Promise<void> {
-  const tokens = await scenario.managedTokens();
-  const credentials = await scenario.credentials();
-  for (const [id, entry] of Object.entries(tokens)) {
-    const match = /^\$\{secret:file:(.+)\}$/.exec(entry.credential);
-    if (match) assert.ok(credentials[match[1]!], `after a crash the config refers to ${id} without a credential`);
-  }
+async function clientSecretTokens(): Promise<Map<string, string>> {
+  const secrets = await scenario.cluster.clients.core.listNamespacedSecret({ namespace: APP, labelSelector: 'flipt.io/client' });
+  return new Map(secrets.items.map((s: V1Secret) => [s.metadata!.labels!['flipt.io/client']!, Buffer.from(s.data!.token!, 'base64').toString()]));
 }
 
 test(`SIGKILL at three points of a burst of ${CLIENTS}: converges, nothing lost`, async () => {
@@ -43,16 +41,21 @@ test(`SIGKILL at three points of a burst of ${CLIENTS}: converges, nothing lost`
     ['the target config being written', async () => Object.keys(await scenario.managedTokens()).some((id) => id.startsWith(`${APP}_`))],
     ['half the burst issued', async () => (await issued()) >= CLIENTS / 2],
   ];
-  const issuedBeforeCrash = new Map<string, string>();
+  // Every token a client Secret held at any crash: it must be the one that client holds at the end.
+  const heldAtCrash = new Map<string, string>();
   for (const [what, reached] of crashPoints) {
     await waitFor(reached, what, 90_000, 20);
     await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 250)));
-    await scenario.restartOperator(true);
-    await assertNoDanglingReference();
-    for (const c of await listFliptClients(scenario.cluster.clients, APP)) {
-      const fingerprint = c.status?.credentialFingerprint;
-      if (fingerprint && !issuedBeforeCrash.has(c.metadata.name)) issuedBeforeCrash.set(c.metadata.name, fingerprint);
-    }
+    await scenario.restartOperator(true, async () => {
+      const ready = (await listFliptClients(scenario.cluster.clients, APP)).filter((c) => condition(c, 'Ready')?.status === 'True').length;
+      assert.ok(ready < CLIENTS, `the crash after ${what} hit work in progress (${ready} of ${CLIENTS} Ready)`);
+      await assertReferencesResolve(scenario);
+      for (const [name, token] of await clientSecretTokens()) {
+        const before = heldAtCrash.get(name);
+        assert.ok(before === undefined || before === token, `${name}'s Secret changed its token between crashes`);
+        heldAtCrash.set(name, token);
+      }
+    });
   }
   await creating;
   try {
@@ -72,12 +75,36 @@ test(`SIGKILL at three points of a burst of ${CLIENTS}: converges, nothing lost`
     );
   }
   await assertConsistent(scenario, names);
-  assert.ok(issuedBeforeCrash.size > 0, 'some tokens were issued before a crash');
-  for (const c of await listFliptClients(scenario.cluster.clients, APP)) {
-    const before = issuedBeforeCrash.get(c.metadata.name);
-    if (before) assert.equal(c.status?.credentialFingerprint, before, `${c.metadata.name} kept the token it had before the crash`);
-  }
+  assert.ok(heldAtCrash.size > 0, 'some tokens were issued before a crash');
+  const final = await clientSecretTokens();
+  for (const [name, token] of heldAtCrash) assert.equal(final.get(name), token, `${name} kept the token its Secret held at a crash`);
   const logs = scenario.allLogs();
   const credentials = await scenario.credentials();
-  for (const token of Object.values(credentials)) assert.ok(!logs.includes(token), 'token in logs');
+  for (const token of [...Object.values(credentials), ...final.values()]) assert.ok(!logs.includes(token), 'token in logs');
 });
+
+test('the safe write order, from the recorded watches: a credential exists before any config refers to it', async () => {
+  await scenario.quietPeriod();
+  const firstCredential = new Map<string, number>();
+  for (const secret of scenario.credentialSecrets.versions) {
+    for (const key of Object.keys(secret.data ?? {})) if (!firstCredential.has(key)) firstCredential.set(key, revision(secret));
+  }
+  let checked = 0;
+  const seen = new Set<string>();
+  for (const cm of scenario.configMaps.versions) {
+    for (const [id, line] of referencedIds(cm.data?.['default.yml'] ?? '')) {
+      if (seen.has(id) || HAND_WRITTEN_IDS.includes(id)) continue;
+      seen.add(id);
+      const credentialAt = firstCredential.get(id);
+      assert.ok(credentialAt !== undefined, `${id} is referenced (${line}) but never had a credential`);
+      assert.ok(credentialAt < revision(cm), `${id}: credential written at revision ${credentialAt}, referenced at ${revision(cm)}`);
+      checked++;
+    }
+  }
+  assert.equal(checked, CLIENTS, 'every client of the burst was checked');
+});
+
+/** The ids the config refers to with ${secret:file:<id>}, with the line that does. */
+function referencedIds(config: string): Array<[string, string]> {
+  return [...config.matchAll(/\$\{secret:file:([^}]+)\}/g)].map((m) => [m[1]!, m[0]]);
+}

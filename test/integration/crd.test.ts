@@ -273,7 +273,6 @@ const invalidCases: InvalidCase[] = [
 test('invalid FliptClients are refused with HTTP 422 and a message naming the field', async (t) => {
   const c = await cluster();
   const namespace = await trackedNamespace(c, 'crd');
-  assert.ok(invalidCases.length >= 12);
   for (const [i, invalid] of invalidCases.entries()) {
     await t.test(invalid.what, async (st) => {
       const message = await createRejected(c, namespace, fliptClient(invalid.name ?? `invalid-${i}`, invalid.spec));

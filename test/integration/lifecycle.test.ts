@@ -4,11 +4,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { V1ConfigMap, V1Deployment } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { fingerprint } from '../../src/fliptclient/token.ts';
 import type { FliptClient } from '../../src/fliptclient/types.ts';
-import { changes, recordHistory, type ObjectHistory } from '../support/api-watch.ts';
+import { changes, recordHistory, revision, type ObjectHistory } from '../support/api-watch.ts';
 import { installCrd, testCluster, waitFor, type TestCluster } from '../support/cluster.ts';
 import { operatorKubeconfig, OPERATOR_NAMESPACE } from '../support/deploy-rbac.ts';
 import { createFliptTarget, finishRollout } from '../support/flipt-target.ts';
@@ -23,6 +23,7 @@ let cluster: TestCluster;
 let operator: OperatorProcess;
 let configMaps: ObjectHistory<V1ConfigMap>;
 let deployments: ObjectHistory<V1Deployment>;
+let credentialSecrets: ObjectHistory<V1Secret>;
 let appNamespace: string;
 let exchangeUrl: string;
 const seenTokens: string[] = [];
@@ -60,12 +61,14 @@ before(async () => {
   exchangeUrl = `http://127.0.0.1:${written.ports.exchange}/auth/v1/method/kubernetes/serviceaccount`;
   configMaps = await recordHistory<V1ConfigMap>(cluster.kubeConfig, `/api/v1/namespaces/flipt/configmaps`, 'flipt');
   deployments = await recordHistory<V1Deployment>(cluster.kubeConfig, `/apis/apps/v1/namespaces/flipt/deployments`, 'flipt');
+  credentialSecrets = await recordHistory<V1Secret>(cluster.kubeConfig, `/api/v1/namespaces/flipt/secrets`, 'flipt-client-credentials');
   operator = startOperator(configPath, kubeconfig);
 });
 
 after(async () => {
   configMaps?.stop();
   deployments?.stop();
+  credentialSecrets?.stop();
   await operator?.stop();
   if (cluster) await removeFliptClients(cluster, appNamespace);
 });
@@ -81,6 +84,21 @@ async function credentials(): Promise<Record<string, string>> {
 }
 
 const restarts = () => changes(deployments, (d) => d.spec?.template?.metadata?.annotations?.[RESTARTED_AT] ?? null);
+const MIN_INTERVAL_MS = 1000;
+
+/** Waits until minInterval plus 2 s after the last restart (a held-back restart has had its chance), and for the watches to catch up. */
+async function quietPeriod(): Promise<void> {
+  const restartedAt = Date.parse(deployments.versions.at(-1)?.spec?.template?.metadata?.annotations?.[RESTARTED_AT] ?? '');
+  const until = Math.max(Date.now(), Number.isNaN(restartedAt) ? 0 : restartedAt + MIN_INTERVAL_MS) + 2_000;
+  await new Promise((r) => setTimeout(r, until - Date.now()));
+  await Promise.all([configMaps.caughtUp(), deployments.caughtUp(), credentialSecrets.caughtUp()]);
+}
+
+/** Every token the run has seen: the clients' and every version of the credentials Secret's. */
+function allTokens(): string[] {
+  const fromCredentials = credentialSecrets.versions.flatMap((s) => Object.values(s.data ?? {}).map((v) => Buffer.from(v, 'base64').toString()));
+  return [...new Set([...seenTokens, ...fromCredentials])].filter((t) => /^[0-9a-f]{64}$/.test(t));
+}
 
 test('a FliptClient gets a Secret, a registered token, one restart, and Ready after the rollout', async () => {
   await createFliptClient(cluster.clients, appNamespace, 'checkout', { metadata: { team: 'payments' }, serviceAccounts: ['checkout'] });
@@ -119,9 +137,14 @@ test('a FliptClient gets a Secret, a registered token, one restart, and Ready af
   assert.equal((await credentials())['team-lifecycle_checkout'], secretToken);
 
   await waitFor(() => restarts() === 1, 'one restart');
-  const before = await getFliptClient(cluster.clients, appNamespace, 'checkout');
-  assert.notEqual(condition(before, 'Ready')?.status, 'True', 'not Ready before the rollout finished');
-  assert.equal(condition(before, 'ConfigApplied')?.status, 'True');
+  // The operator's passes after the restart must keep it not Ready until the rollout is reported.
+  await waitFor(async () => condition(await getFliptClient(cluster.clients, appNamespace, 'checkout'), 'Ready')?.reason === 'RolloutInProgress', 'RolloutInProgress');
+  for (const until = Date.now() + 3000; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+    const during = await getFliptClient(cluster.clients, appNamespace, 'checkout');
+    assert.notEqual(condition(during, 'Ready')?.status, 'True', 'not Ready before the rollout finished');
+    assert.equal(condition(during, 'Ready')?.reason, 'RolloutInProgress');
+    assert.equal(condition(during, 'ConfigApplied')?.status, 'True');
+  }
 
   await finishRollout(cluster.clients, 'flipt', 'flipt');
   await waitFor(async () => condition(await getFliptClient(cluster.clients, appNamespace, 'checkout'), 'Ready')?.status === 'True', 'Ready');
@@ -179,6 +202,8 @@ test('a spec change updates the token metadata with one more restart, keeping th
   await patchFliptClientSpec(cluster.clients, appNamespace, 'checkout', { metadata: { team: 'payments', tier: 'gold' } });
   await waitFor(async () => parse(await fliptConfig()).authentication.methods.token.storage.tokens['team-lifecycle_checkout'].metadata.tier === 'gold', 'metadata in config');
   await waitFor(() => restarts() === restartsBefore + 1, 'one more restart');
+  await quietPeriod();
+  assert.equal(restarts(), restartsBefore + 1, 'one more restart, and not two');
   assert.ok(configMaps.versions.length > writesBefore);
   const client = await getFliptClient(cluster.clients, appNamespace, 'checkout');
   assert.equal(client.status?.credentialFingerprint, fingerprint(seenTokens[0]!), 'token unchanged');
@@ -195,32 +220,50 @@ test('Events tell the story and never carry the token', async () => {
   assert.ok(reasons.includes('TokenIssued'), `reasons: ${reasons.join(', ')}`);
   assert.ok(reasons.includes('Ready'), `reasons: ${reasons.join(', ')}`);
   const all = JSON.stringify([events.items, (await cluster.clients.events.listNamespacedEvent({ namespace: 'flipt' })).items]);
-  for (const token of seenTokens) assert.ok(!all.includes(token), 'token found in an Event');
+  const tokens = allTokens();
+  assert.ok(tokens.length >= 2, 'the tokens of both FliptClients are searched for');
+  for (const token of tokens) assert.ok(!all.includes(token), 'token found in an Event');
 });
 
 test('deleting the FliptClient removes its token from config and credentials, then the finalizer', async () => {
+  await quietPeriod();
   const restartsBefore = restarts();
-  await deleteFliptClient(cluster.clients, appNamespace, 'checkout');
-  await waitFor(async () => !(await fliptConfig()).includes('team-lifecycle_checkout'), 'token removed from config');
-  assert.ok(parse(await fliptConfig()).authentication.methods.token.storage.tokens['ci-pipeline'], 'hand-written token survives');
-  assertValidFliptConfig(await fliptConfig());
-  await waitFor(() => restarts() === restartsBefore + 1, 'the revoking restart');
-  await waitFor(async () => {
-    try {
-      await getFliptClient(cluster.clients, appNamespace, 'checkout');
-      return false;
-    } catch (err) {
-      return (err as { code?: number }).code === 404;
-    }
-  }, 'FliptClient gone (finalizer removed)');
-  await finishRollout(cluster.clients, 'flipt', 'flipt');
+  const restartedAtBefore = deployments.versions.at(-1)?.spec?.template?.metadata?.annotations?.[RESTARTED_AT];
+  const client = await recordHistory<FliptClient>(cluster.kubeConfig, `/apis/flipt.io/v1alpha1/namespaces/${appNamespace}/fliptclients`, 'checkout');
+  try {
+    await deleteFliptClient(cluster.clients, appNamespace, 'checkout');
+    await waitFor(async () => !(await fliptConfig()).includes('team-lifecycle_checkout'), 'token removed from config');
+    assert.ok(parse(await fliptConfig()).authentication.methods.token.storage.tokens['ci-pipeline'], 'hand-written token survives');
+    assertValidFliptConfig(await fliptConfig());
+    await waitFor(() => restarts() === restartsBefore + 1, 'the revoking restart');
+    await waitFor(() => client.deleted !== undefined, 'FliptClient gone (finalizer removed)');
+    // The order, from the API server's own revisions: the restart without the token, then the deletion.
+    const revoking = deployments.versions.find((d) => d.spec?.template?.metadata?.annotations?.[RESTARTED_AT] !== restartedAtBefore && revision(d) > revision(client.versions[0]!))!;
+    assert.ok(revision(revoking) < revision(client.deleted!), `the finalizer went (revision ${revision(client.deleted!)}) only after the revoking restart (${revision(revoking)})`);
+    assert.ok(client.versions.some((c) => c.metadata.deletionTimestamp), 'the FliptClient waited, marked for deletion');
+  } finally {
+    client.stop();
+  }
+
+  // The credential stays until Flipt has rolled out without it: old pods still hold the token.
+  for (const until = Date.now() + 2000; Date.now() < until; await new Promise((r) => setTimeout(r, 200))) {
+    assert.ok('team-lifecycle_checkout' in (await credentials()), 'the credential is kept while the rollout is not finished');
+  }
+  const generation = await finishRollout(cluster.clients, 'flipt', 'flipt');
   await waitFor(async () => !('team-lifecycle_checkout' in (await credentials())), 'credential dropped after the rollout');
+  await credentialSecrets.caughtUp();
+  await deployments.caughtUp();
+  const reported = deployments.versions.find((d) => (d.status?.observedGeneration ?? 0) >= generation && d.status?.updatedReplicas === d.spec?.replicas)!;
+  const dropped = credentialSecrets.versions.find((s) => revision(s) > revision(reported) - 1 && !('team-lifecycle_checkout' in (s.data ?? {})))!;
+  assert.ok(dropped, 'a credentials version without the token');
+  const lastWith = credentialSecrets.versions.filter((s) => 'team-lifecycle_checkout' in (s.data ?? {})).at(-1)!;
+  assert.ok(revision(lastWith) < revision(reported) && revision(reported) < revision(dropped), 'dropped only after the rollout was reported');
 });
 
 test('no token ever appears in the operator logs', async () => {
   const output = operator.output();
   assert.ok(output.includes('restarting Flipt'), 'logs were captured');
-  for (const token of seenTokens) assert.ok(!output.includes(token), 'token found in logs');
+  for (const token of allTokens()) assert.ok(!output.includes(token), 'token found in logs');
   const denied = output
     .split('\n')
     .filter((l) => /cannot (get|list|watch|create|update|patch|delete) resource/.test(l) || (l.includes('watch failed') && l.includes('403')));

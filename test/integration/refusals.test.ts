@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from '../support/cluster.ts';
-import { SAMPLE_FLIPT_CONFIG, createFliptTarget } from '../support/flipt-target.ts';
+import { SAMPLE_FLIPT_CONFIG, createFliptTarget, simulateDeploymentController } from '../support/flipt-target.ts';
 import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
 import { Scenario } from '../support/scenario.ts';
 import type { FliptClient } from '../../src/fliptclient/types.ts';
@@ -82,6 +82,15 @@ test('a pre-existing Secret the operator does not own is never overwritten', asy
   assert.deepEqual(secret.data, original);
   assert.equal(secret.metadata?.ownerReferences, undefined);
   await warningEvent('taken', 'SecretConflict');
+  // Nothing was issued, so nothing reached the target, and no finalizer holds the client back.
+  await scenario.quietPeriod();
+  const id = `${APP}_taken`;
+  assert.equal((await scenario.managedTokens())[id], undefined, 'not in the config');
+  assert.ok(!scenario.configMaps.versions.some((cm) => cm.data?.['default.yml']?.includes(id)), 'in no version of the config');
+  assert.ok(!scenario.credentialSecrets.versions.some((s) => id in (s.data ?? {})), 'in no version of the credentials Secret');
+  const after = await getFliptClient(scenario.cluster.clients, APP, 'taken');
+  assert.equal(after.status?.credentialFingerprint, undefined);
+  assert.equal(after.metadata.finalizers, undefined, 'no finalizer for a client that was never issued a token');
 });
 
 test('a target whose ConfigMap and workload do not exist yet: refused until they appear, then served', async () => {
@@ -99,6 +108,15 @@ test('a target whose ConfigMap and workload do not exist yet: refused until they
   await createFliptTarget(scenario.cluster.clients, { namespace: lateNamespace, configMap: 'flipt', deployment: 'flipt' });
   await settled('early', 'RolloutInProgress');
   assert.equal(await secretExists('early-flipt'), true);
+  const stopRollouts = simulateDeploymentController(scenario.cluster.clients, lateNamespace, 'flipt');
+  try {
+    const ready = await settled('early', 'Ready');
+    assert.equal(condition(ready, 'Ready')?.status, 'True');
+    const config = (await core.readNamespacedConfigMap({ name: 'flipt', namespace: lateNamespace })).data!['default.yml']!;
+    assert.match(config, new RegExp(`${APP}_early:`), 'registered with the late target');
+  } finally {
+    stopRollouts();
+  }
 });
 
 test('authentication.required false: registered, but a warning condition and Event say tokens protect nothing', async () => {

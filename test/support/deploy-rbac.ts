@@ -32,9 +32,14 @@ export async function applyObjects(cluster: TestCluster, objects: KubernetesObje
 /** Applies deploy/namespace.yaml, rbac.yaml and target-rbac.yaml; returns a kubeconfig for the operator's ServiceAccount. */
 export async function operatorKubeconfig(cluster: TestCluster): Promise<string> {
   await applyObjects(cluster, [...deployManifest('namespace.yaml'), ...deployManifest('rbac.yaml'), ...deployManifest('target-rbac.yaml')]);
+  return serviceAccountKubeconfig(cluster, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT);
+}
+
+/** A kubeconfig that authenticates as the ServiceAccount (a one-hour token), for running the operator as it. */
+export async function serviceAccountKubeconfig(cluster: TestCluster, namespace: string, name: string): Promise<string> {
   const request = await cluster.clients.core.createNamespacedServiceAccountToken({
-    name: OPERATOR_SERVICE_ACCOUNT,
-    namespace: OPERATOR_NAMESPACE,
+    name,
+    namespace,
     body: { spec: { audiences: [], expirationSeconds: 3600 } },
   });
   const server = cluster.kubeConfig.getCurrentCluster()!.server;
@@ -44,9 +49,9 @@ export async function operatorKubeconfig(cluster: TestCluster): Promise<string> 
     `apiVersion: v1
 kind: Config
 clusters: [{name: test, cluster: {server: "${server}", insecure-skip-tls-verify: true}}]
-users: [{name: operator, user: {token: "${request.status!.token}"}}]
-contexts: [{name: operator, context: {cluster: test, user: operator}}]
-current-context: operator
+users: [{name: ${name}, user: {token: "${request.status!.token}"}}]
+contexts: [{name: ${name}, context: {cluster: test, user: ${name}}}]
+current-context: ${name}
 `,
     { mode: 0o600 },
   );

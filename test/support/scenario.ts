@@ -3,11 +3,13 @@
 import { randomBytes } from 'node:crypto';
 import type { V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { parseDuration } from '../../src/util/duration.ts';
+import { isNotFound } from '../../src/kube/client.ts';
 import { recordHistory, changes, type ObjectHistory } from './api-watch.ts';
 import { installCrd, testCluster, type TestCluster } from './cluster.ts';
 import { removeFliptClients } from './fliptclients.ts';
 import { createFliptTarget, simulateDeploymentController, SAMPLE_FLIPT_CONFIG } from './flipt-target.ts';
-import { startOperator, writeOperatorConfig, type OperatorProcess } from './operator-process.ts';
+import { startOperator, writeOperatorConfig, type OperatorProcess, type WrittenConfig } from './operator-process.ts';
 
 export interface ScenarioOptions {
   minInterval?: string;
@@ -22,6 +24,8 @@ export interface ScenarioOptions {
 }
 
 interface ScenarioParts {
+  minIntervalMs: number;
+  ports: WrittenConfig['ports'];
   cluster: TestCluster;
   namespace: string;
   configPath: string;
@@ -33,6 +37,9 @@ interface ScenarioParts {
 }
 
 export class Scenario {
+  readonly minIntervalMs: number;
+  /** The operator's health, metrics and exchange ports (a restarted operator keeps them). */
+  readonly ports: WrittenConfig['ports'];
   readonly cluster: TestCluster;
   readonly namespace: string;
   readonly configPath: string;
@@ -46,6 +53,8 @@ export class Scenario {
   private stopped = false;
 
   private constructor(fields: ScenarioParts) {
+    this.minIntervalMs = fields.minIntervalMs;
+    this.ports = fields.ports;
     this.cluster = fields.cluster;
     this.namespace = fields.namespace;
     this.configPath = fields.configPath;
@@ -61,7 +70,7 @@ export class Scenario {
     await installCrd(cluster.kubeConfig);
     const namespace = `flipt-${randomBytes(3).toString('hex')}`;
     await createFliptTarget(cluster.clients, { namespace, configMap: 'flipt', deployment: 'flipt' }, options.fliptConfig ?? SAMPLE_FLIPT_CONFIG, options.configMapAnnotations);
-    const { path: configPath } = writeOperatorConfig({
+    const { path: configPath, ports } = writeOperatorConfig({
       targets: [
         {
           name: 'default',
@@ -81,7 +90,7 @@ export class Scenario {
     const credentialSecrets = await recordHistory<V1Secret>(cluster.kubeConfig, `/api/v1/namespaces/${namespace}/secrets`, 'flipt-client-credentials');
     const stopRollouts = options.autoRollout === false ? () => {} : simulateDeploymentController(cluster.clients, namespace, 'flipt');
     const operator = startOperator(configPath, cluster.kubeconfigPath);
-    return new Scenario({ cluster, namespace, configPath, configMaps, deployments, credentialSecrets, operator, stopRollouts });
+    return new Scenario({ minIntervalMs: parseDuration(options.minInterval ?? '10s')!, ports, cluster, namespace, configPath, configMaps, deployments, credentialSecrets, operator, stopRollouts });
   }
 
   /** Takes a namespace created before the scenario: stop() removes every FliptClient in it. */
@@ -96,12 +105,29 @@ export class Scenario {
     return name;
   }
 
-  /** Stops the operator (SIGTERM, or SIGKILL when `crash`) and starts a new one on the same config. */
-  async restartOperator(crash = false): Promise<void> {
+  /**
+   * Stops the operator (SIGTERM, or SIGKILL when `crash`) and starts a new one on the same config;
+   * `whileStopped` runs in between, to look at the state the old one left behind.
+   */
+  async restartOperator(crash = false, whileStopped?: () => Promise<void>): Promise<void> {
     if (crash) await this.operator.kill();
     else await this.operator.stop();
     this.logs.push(this.operator.output());
+    await whileStopped?.();
     this.operator = startOperator(this.configPath, this.cluster.kubeconfigPath);
+  }
+
+  /** A sample of the running operator's /metrics, summed over label sets matching `labels` (0 when absent). */
+  async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${this.ports.metrics}/metrics`)).text();
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      const match = /^(\w+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+      if (!match || match[1] !== name) continue;
+      const have = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+      if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(match[3]);
+    }
+    return sum;
   }
 
   allLogs(): string {
@@ -136,14 +162,37 @@ export class Scenario {
     try {
       const secret = await this.cluster.clients.core.readNamespacedSecret({ name: 'flipt-client-credentials', namespace: this.namespace });
       return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
-    } catch {
-      return {};
+    } catch (err) {
+      if (isNotFound(err)) return {};
+      throw err;
     }
   }
 
   /** Restarts triggered: every pod-template patch by the operator stamps flipt.io/restarted-at anew. */
   restarts(): number {
     return changes(this.deployments, (d) => d.spec?.template?.metadata?.annotations?.['flipt.io/restarted-at'] ?? null);
+  }
+
+  /** Rollouts: every pod-template change, by anyone, bumps metadata.generation. */
+  rollouts(): number {
+    return changes(this.deployments, (d) => d.metadata?.generation ?? null);
+  }
+
+  /** The Deployment's generation as the watch last saw it. */
+  generation(): number {
+    return this.deployments.versions.at(-1)?.metadata?.generation ?? 0;
+  }
+
+  /**
+   * Waits out the restart window: until restart.minInterval plus 2 s after the last restart (or after
+   * now, if that is later), so a restart the operator was holding back has had its chance; then until
+   * every watch has caught up with the server. A "nothing happened" assertion means something after it.
+   */
+  async quietPeriod(): Promise<void> {
+    const restartedAt = Date.parse(this.deployments.versions.at(-1)?.spec?.template?.metadata?.annotations?.['flipt.io/restarted-at'] ?? '');
+    const until = Math.max(Date.now(), Number.isNaN(restartedAt) ? 0 : restartedAt + this.minIntervalMs) + 2_000;
+    await new Promise((r) => setTimeout(r, until - Date.now()));
+    await Promise.all([this.configMaps.caughtUp(), this.deployments.caughtUp(), this.credentialSecrets.caughtUp()]);
   }
 
   /** ConfigMap writes: every version after the first one seen. */
