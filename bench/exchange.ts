@@ -9,9 +9,10 @@ import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
 import { Agent, request } from 'undici';
 import type { CredentialSource } from '../src/exchange/credentials.ts';
-import { EXCHANGE_PATH, ExchangeServer } from '../src/exchange/server.ts';
+import { ExchangeServer } from '../src/exchange/server.ts';
+import { EXCHANGE_PATH } from '../src/exchange/wire.ts';
 import { ServiceAccountIndex } from '../src/exchange/service-account-index.ts';
-import { generateToken } from '../src/fliptclient/token.ts';
+import { generateToken } from '../src/vocabulary/credentials.ts';
 import { loadKubeConfig, makeClients, type KubeClients } from '../src/kube/client.ts';
 import { startControlPlane } from '../test/support/controlplane.ts';
 import { AUDIENCE, exchangeConfig } from '../test/support/exchange-config.ts';
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
     const credentials: CredentialSource = { credentialFor: () => credential };
     server = new ExchangeServer({
       config: exchangeConfig({
-        cache: { ttlMs: 300_000, negativeTtlMs: 10_000, maxEntries: 100_000 },
+        cache: { ttl: 300_000, negativeTtl: 10_000, maxEntries: 100_000 },
         rateLimit: { perServiceAccountPerMinute: 100_000_000, globalPerSecond: 1_000_000 },
       }),
       index,

@@ -5,7 +5,7 @@
 // server with the same client, the time to create N plain Secrets.
 import { readFileSync } from 'node:fs';
 import type { KubeClients } from '../src/kube/client.ts';
-import type { FliptClient } from '../src/fliptclient/types.ts';
+import type { FliptClient } from '../src/vocabulary/fliptclient.ts';
 import { changes, recordHistory } from '../test/support/api-watch.ts';
 import { clusterFor, installCrd } from '../test/support/cluster.ts';
 import { startControlPlane } from '../test/support/controlplane.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
-import type { FliptClient } from '../src/fliptclient/types.ts';
+import type { FliptClient } from '../src/vocabulary/fliptclient.ts';
 import { startControlPlane } from '../test/support/controlplane.ts';
 import { clusterFor, installCrd, waitFor } from '../test/support/cluster.ts';
 import { createFliptTarget, simulateDeploymentController } from '../test/support/flipt-target.ts';

@@ -4,7 +4,7 @@ import { pino, type Logger } from 'pino';
 
 const TOKEN_SHAPES = /\b[0-9a-f]{64}\b|\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*/g;
 
-export function scrubCredentials(line: string): string {
+function scrubCredentials(line: string): string {
   return line.replace(TOKEN_SHAPES, '[REDACTED]');
 }
 

@@ -1,24 +1,26 @@
 // Assembles the operator: caches (informers) of what it reads, one controller per kind of thing it
-// reconciles (FliptClients, targets), the event wiring between them, leader election, probes and
-// metrics. Everything domain-specific lives in fliptclient/ and target/; this file only connects.
+// reconciles (FliptClients, targets), the events between them, leader election, the exchange, probes
+// and metrics. Everything domain-specific lives in fliptclient/, fliptinstance/ and exchange/; this
+// file only connects them, and hands every part the same clock.
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
-import type { KubeConfig, KubernetesListObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesListObject, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OperatorConfig, TargetConfig } from './config/operator-config.ts';
-import { Controller } from './controller/controller.ts';
-import { Informer } from './controller/informer.ts';
-import { LeaderElector } from './controller/leader-election.ts';
-import { FliptClientReconciler } from './fliptclient/reconciler.ts';
-import { CLIENT_LABEL, GROUP, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, clientKey, type FliptClient } from './fliptclient/types.ts';
-import { makeClients, type KubeClients } from './kube/client.ts';
-import { EventRecorder } from './kube/events.ts';
 import { informerCredentialSource } from './exchange/credentials.ts';
 import { ExchangeServer } from './exchange/server.ts';
 import { ServiceAccountIndex, indexUpdater } from './exchange/service-account-index.ts';
+import { FliptClientReconciler } from './fliptclient/reconciler.ts';
+import { TargetReconciler } from './fliptinstance/reconciler.ts';
+import type { Workload } from './fliptinstance/workload.ts';
+import { makeClients, type KubeClients } from './kube/client.ts';
+import { EventRecorder } from './kube/events.ts';
 import { Metrics, listen } from './metrics.ts';
-import { TargetReconciler } from './target/reconciler.ts';
-import type { Workload } from './target/workload.ts';
+import { systemClock } from './runtime/clock.ts';
+import { Controller } from './runtime/controller.ts';
+import { Informer } from './runtime/informer.ts';
+import { LeaderElector } from './runtime/leader-election.ts';
+import { CLIENT_LABEL, GROUP, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, clientKey, targetNameOf, type FliptClient } from './vocabulary/fliptclient.ts';
 
 export interface OperatorOptions {
   config: OperatorConfig;
@@ -26,6 +28,7 @@ export interface OperatorOptions {
   log: Logger;
 }
 
+/** The caches of one target's objects: each change enqueues the target. */
 interface TargetCaches {
   configMap: Informer<V1ConfigMap>;
   credentials: Informer<V1Secret>;
@@ -34,17 +37,17 @@ interface TargetCaches {
 
 export class Operator {
   readonly metrics = new Metrics();
-  readonly clients: KubeClients;
-  readonly fliptClients: Informer<FliptClient>;
-  readonly clientSecrets: Informer<V1Secret>;
-  readonly targets: TargetReconciler;
-  readonly serviceAccounts = new ServiceAccountIndex();
-  readonly exchange: ExchangeServer | undefined;
   private readonly options: OperatorOptions;
-  private readonly updateServiceAccountIndex: (client: FliptClient) => void;
+  private readonly api: KubeClients;
+  private readonly fliptClients: Informer<FliptClient>;
+  private readonly clientSecrets: Informer<V1Secret>;
   private readonly targetCaches = new Map<string, TargetCaches>();
-  private readonly clientController: Controller;
+  private readonly serviceAccounts = new ServiceAccountIndex();
+  private readonly updateServiceAccountIndex: (client: FliptClient) => void;
+  private readonly targetReconciler: TargetReconciler;
+  private readonly fliptClientController: Controller;
   private readonly targetController: Controller;
+  private readonly exchange: ExchangeServer | undefined;
   private readonly elector: LeaderElector | undefined;
   private readonly servers: Server[] = [];
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -55,8 +58,9 @@ export class Operator {
   constructor(options: OperatorOptions) {
     this.options = options;
     const { config, kubeConfig, log } = options;
-    this.clients = makeClients(kubeConfig);
-    const events = new EventRecorder(this.clients.events, log);
+    const clock = systemClock;
+    this.api = makeClients(kubeConfig);
+    const events = new EventRecorder(this.api.events, log);
     const hooks = {
       onReconciled: (controller: string, outcome: 'success' | 'error', seconds: number) => {
         this.metrics.reconciles.inc({ controller, outcome });
@@ -70,7 +74,7 @@ export class Operator {
       {
         name: 'fliptclients',
         path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-        list: () => this.clients.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as Promise<KubernetesListObject<FliptClient>>,
+        list: () => this.api.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as Promise<KubernetesListObject<FliptClient>>,
         onChange: (client) => this.fliptClientChanged(client),
       },
       log,
@@ -82,47 +86,48 @@ export class Operator {
         name: 'client-secrets',
         path: '/api/v1/secrets',
         labelSelector: clientSecretSelector,
-        list: () => this.clients.core.listSecretForAllNamespaces({ labelSelector: clientSecretSelector }),
+        list: () => this.api.core.listSecretForAllNamespaces({ labelSelector: clientSecretSelector }),
         onChange: (secret) => this.clientSecretChanged(secret),
       },
       log,
     );
     for (const target of config.targets) this.targetCaches.set(target.name, this.makeTargetCaches(target));
 
-    this.targets = new TargetReconciler({
-      clients: this.clients,
+    this.targetReconciler = new TargetReconciler({
+      api: this.api,
       targets: config.targets,
       fliptClients: this.fliptClients,
       clientSecrets: this.clientSecrets,
       events,
       log,
-      onSnapshotChanged: (target) => this.enqueueClientsOf(target),
+      clock,
+      onStateChanged: (target) => this.enqueueClientsOf(target),
       onConfigWritten: (target) => this.metrics.configWrites.inc({ target }),
       onRestart: (target) => this.metrics.restarts.inc({ target }),
     });
-    const clients = new FliptClientReconciler({
-      clients: this.clients,
+    const fliptClientReconciler = new FliptClientReconciler({
+      api: this.api,
       targets: config.targets,
       fliptClients: this.fliptClients,
       clientSecrets: this.clientSecrets,
-      credentialsSecret: (target) => {
-        const caches = this.targetCaches.get(target);
-        const spec = config.targets.find((t) => t.name === target);
-        return spec ? caches?.credentials.get(spec.credentialsSecret, spec.namespace) : undefined;
+      credentialsSecret: (name) => {
+        const target = config.targets.find((t) => t.name === name);
+        return target ? this.targetCaches.get(name)?.credentials.get(target.credentialsSecret, target.namespace) : undefined;
       },
-      targetSnapshot: (target) => this.targets.snapshot(target),
+      targetState: (target) => this.targetReconciler.state(target),
       enqueueTarget: (target) => this.targetController.enqueue(target),
       serviceAccountConflicts: (namespace, name) => this.serviceAccounts.conflictsByServiceAccount(namespace, name),
       events,
       log,
+      clock,
     });
     // FliptClient reconciles wait on the API server, not the CPU: many may be in flight (never two for one key).
-    this.clientController = new Controller('fliptclient', clients.reconcile, log, 16, hooks);
-    this.targetController = new Controller('target', this.targets.reconcile, log, 2, hooks);
+    this.fliptClientController = new Controller('fliptclient', fliptClientReconciler.reconcile, log, clock, 16, hooks);
+    this.targetController = new Controller('target', this.targetReconciler.reconcile, log, clock, 2, hooks);
     this.updateServiceAccountIndex = indexUpdater(
       this.serviceAccounts,
       (namespace, name) => this.fliptClients.get(name, namespace),
-      (keys) => keys.forEach((key) => this.clientController.enqueue(key)),
+      (keys) => keys.forEach((key) => this.fliptClientController.enqueue(key)),
     );
     // Every replica serves the exchange from its own caches; only the leader reconciles.
     this.exchange = config.exchange.enabled
@@ -130,7 +135,7 @@ export class Operator {
           config: config.exchange,
           index: this.serviceAccounts,
           credentials: informerCredentialSource(this.fliptClients, this.clientSecrets),
-          authentication: this.clients.authentication,
+          authentication: this.api.authentication,
           ready: () => this.fliptClients.synced && this.clientSecrets.synced,
           log: log.child({ component: 'exchange' }),
           onRequest: (outcome, seconds) => {
@@ -143,14 +148,15 @@ export class Operator {
     const le = config.leaderElection;
     this.elector = le.enabled
       ? new LeaderElector({
-          api: this.clients.coordination,
+          api: this.api.coordination,
           namespace: le.namespace,
           name: le.leaseName,
           identity: `${process.env.POD_NAME ?? hostname()}-${process.pid}`,
-          leaseDurationMs: le.leaseDurationMs,
-          renewDeadlineMs: le.renewDeadlineMs,
-          retryPeriodMs: le.retryPeriodMs,
+          leaseDuration: le.leaseDuration,
+          renewDeadline: le.renewDeadline,
+          retryPeriod: le.retryPeriod,
           log,
+          clock,
         })
       : undefined;
   }
@@ -186,21 +192,6 @@ export class Operator {
     }
   }
 
-  private startControllers(): void {
-    this.metrics.leader.set(1);
-    this.targetController.start();
-    this.clientController.start();
-    this.resync();
-    this.resyncTimer = setInterval(() => this.resync(), this.options.config.resyncPeriodMs);
-    this.resyncTimer.unref();
-  }
-
-  private async stopControllers(): Promise<void> {
-    this.metrics.leader.set(0);
-    clearInterval(this.resyncTimer);
-    await Promise.all([this.clientController.stop(), this.targetController.stop()]);
-  }
-
   async stop(): Promise<void> {
     this.stopping = true;
     this.markStopped();
@@ -211,13 +202,28 @@ export class Operator {
     await Promise.all(this.servers.map((s) => new Promise((resolve) => s.close(resolve))));
   }
 
-  get ready(): boolean {
+  private startControllers(): void {
+    this.metrics.leader.set(1);
+    this.targetController.start();
+    this.fliptClientController.start();
+    this.resync();
+    this.resyncTimer = setInterval(() => this.resync(), this.options.config.resyncPeriod);
+    this.resyncTimer.unref();
+  }
+
+  private async stopControllers(): Promise<void> {
+    this.metrics.leader.set(0);
+    clearInterval(this.resyncTimer);
+    await Promise.all([this.fliptClientController.stop(), this.targetController.stop()]);
+  }
+
+  private get ready(): boolean {
     return this.informers().every((i) => i.synced);
   }
 
-  private informers(): Array<Informer<FliptClient> | Informer<V1Secret> | Informer<V1ConfigMap> | Informer<Workload>> {
-    const all: Array<Informer<FliptClient> | Informer<V1Secret> | Informer<V1ConfigMap> | Informer<Workload>> = [this.fliptClients, this.clientSecrets];
-    for (const c of this.targetCaches.values()) all.push(c.configMap, c.credentials, c.workload);
+  private informers(): Array<Pick<Informer<KubernetesObject>, 'start' | 'stop' | 'waitForSync' | 'synced'>> {
+    const all: Array<Pick<Informer<KubernetesObject>, 'start' | 'stop' | 'waitForSync' | 'synced'>> = [this.fliptClients, this.clientSecrets];
+    for (const caches of this.targetCaches.values()) all.push(caches.configMap, caches.credentials, caches.workload);
     return all;
   }
 
@@ -234,7 +240,7 @@ export class Operator {
           name: `${target.name}-configmap`,
           path: `/api/v1/namespaces/${namespace}/configmaps`,
           fieldSelector: byName(target.configMap.name),
-          list: () => this.clients.core.listNamespacedConfigMap({ namespace, fieldSelector: byName(target.configMap.name) }),
+          list: () => this.api.core.listNamespacedConfigMap({ namespace, fieldSelector: byName(target.configMap.name) }),
           onChange: enqueue,
         },
         log,
@@ -245,7 +251,7 @@ export class Operator {
           name: `${target.name}-credentials`,
           path: `/api/v1/namespaces/${namespace}/secrets`,
           fieldSelector: byName(target.credentialsSecret),
-          list: () => this.clients.core.listNamespacedSecret({ namespace, fieldSelector: byName(target.credentialsSecret) }),
+          list: () => this.api.core.listNamespacedSecret({ namespace, fieldSelector: byName(target.credentialsSecret) }),
           onChange: enqueue,
         },
         log,
@@ -258,8 +264,8 @@ export class Operator {
           fieldSelector: byName(target.workload.name),
           list: () =>
             target.workload.kind === 'Deployment'
-              ? this.clients.apps.listNamespacedDeployment({ namespace, fieldSelector: byName(target.workload.name) })
-              : this.clients.apps.listNamespacedStatefulSet({ namespace, fieldSelector: byName(target.workload.name) }),
+              ? this.api.apps.listNamespacedDeployment({ namespace, fieldSelector: byName(target.workload.name) })
+              : this.api.apps.listNamespacedStatefulSet({ namespace, fieldSelector: byName(target.workload.name) }),
           onChange: enqueue,
         },
         log,
@@ -269,7 +275,7 @@ export class Operator {
 
   private fliptClientChanged(client: FliptClient): void {
     this.updateServiceAccountIndex(client);
-    this.clientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
+    this.fliptClientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
     // Any target may gain or lose this client (spec.target can change), and targets are few.
     for (const target of this.options.config.targets) this.targetController.enqueue(target.name);
   }
@@ -278,20 +284,20 @@ export class Operator {
     const name = secret.metadata?.labels?.[CLIENT_LABEL];
     const namespace = secret.metadata?.namespace;
     if (!name || !namespace) return;
-    this.clientController.enqueue(clientKey(namespace, name));
-    const target = this.fliptClients.get(name, namespace)?.spec.target;
-    if (target) this.targetController.enqueue(target);
+    this.fliptClientController.enqueue(clientKey(namespace, name));
+    const client = this.fliptClients.get(name, namespace);
+    if (client) this.targetController.enqueue(targetNameOf(client));
   }
 
   private enqueueClientsOf(target: string): void {
     for (const client of this.fliptClients.list()) {
-      if ((client.spec.target ?? 'default') === target) this.clientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
+      if (targetNameOf(client) === target) this.fliptClientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
     }
   }
 
   private resync(): void {
     for (const target of this.options.config.targets) this.targetController.enqueue(target.name);
-    for (const client of this.fliptClients.list()) this.clientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
+    for (const client of this.fliptClients.list()) this.fliptClientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
   }
 
   private healthServer(): Server {

@@ -1,52 +1,13 @@
 // The operator's own configuration file: which Flipt instances ("targets") it manages, and how the
-// exchange service, probes, metrics and leader election run. Parsed with `yaml`, checked against a
-// JSON Schema (which also fills in defaults), then resolved into typed values with durations in ms.
+// exchange service, probes, metrics and leader election run. Its shape is declared once, below, as a
+// TypeBox schema: ajv checks a file against it (filling in defaults, naming every bad field), and the
+// same schema decodes it into the typed configuration, durations into milliseconds.
 import { readFile } from 'node:fs/promises';
+import { FormatRegistry, Type, type StaticDecode, type TSchema } from '@sinclair/typebox';
+import { TransformDecodeError, Value } from '@sinclair/typebox/value';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import { DURATION_PATTERN, parseDuration } from '../util/duration.ts';
-
-export const CREDENTIAL_REFERENCES = ['secretFile', 'env', 'inline'] as const;
-export type CredentialReference = (typeof CREDENTIAL_REFERENCES)[number];
-export type WorkloadKind = 'Deployment' | 'StatefulSet';
-
-export interface TargetConfig {
-  name: string;
-  namespace: string;
-  configMap: { name: string; key: string };
-  credentialsSecret: string;
-  credentialReference: CredentialReference;
-  workload: { kind: WorkloadKind; name: string };
-  url?: string;
-  allowedNamespaces: string[];
-  restart: { minIntervalMs: number };
-}
-
-export interface ExchangeConfig {
-  enabled: boolean;
-  port: number;
-  tls?: { certFile: string; keyFile: string };
-  audiences: string[];
-  maxBodyBytes: number;
-  cache: { ttlMs: number; negativeTtlMs: number; maxEntries: number };
-  rateLimit: { perServiceAccountPerMinute: number; globalPerSecond: number };
-}
-
-export interface OperatorConfig {
-  targets: TargetConfig[];
-  exchange: ExchangeConfig;
-  health: { port: number };
-  metrics: { port: number };
-  leaderElection: {
-    enabled: boolean;
-    namespace: string;
-    leaseName: string;
-    leaseDurationMs: number;
-    renewDeadlineMs: number;
-    retryPeriodMs: number;
-  };
-  resyncPeriodMs: number;
-}
 
 export class ConfigError extends Error {}
 
@@ -55,118 +16,97 @@ const MAX_DURATION = '596h';
 const MAX_DURATION_MS = 596 * 3_600_000;
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
-const duration = (fallback: string) => ({ type: 'string', pattern: DURATION_PATTERN, default: fallback });
-const port = (fallback: number) => ({ type: 'integer', minimum: 1, maximum: 65535, default: fallback });
 
-const schema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['targets'],
-  properties: {
-    targets: {
-      type: 'array',
-      minItems: 1,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name', 'namespace', 'configMap', 'workload'],
-        properties: {
-          name: { type: 'string', pattern: DNS_LABEL, maxLength: 63 },
-          namespace: { type: 'string', pattern: DNS_LABEL, maxLength: 63 },
-          configMap: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['name'],
-            properties: {
-              name: { type: 'string', pattern: DNS_SUBDOMAIN, maxLength: 253 },
-              key: { type: 'string', pattern: '^[-._a-zA-Z0-9]+$', default: 'default.yml' },
-            },
-          },
-          credentialsSecret: { type: 'string', pattern: DNS_SUBDOMAIN, maxLength: 253 },
-          credentialReference: { enum: [...CREDENTIAL_REFERENCES], default: 'secretFile' },
-          workload: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['kind', 'name'],
-            properties: {
-              kind: { enum: ['Deployment', 'StatefulSet'] },
-              name: { type: 'string', pattern: DNS_SUBDOMAIN, maxLength: 253 },
-            },
-          },
-          url: { type: 'string', pattern: '^https?://' },
-          allowedNamespaces: {
-            type: 'array',
-            // A namespace name or '*'; the alternation is inside the anchors so that a name is checked whole.
-            items: { type: 'string', maxLength: 63, pattern: `^(?:${DNS_LABEL.slice(1, -1)}|\\*)$` },
-            default: ['*'],
-          },
-          restart: {
-            type: 'object',
-            additionalProperties: false,
-            default: {},
-            properties: { minInterval: duration('10s') },
-          },
-        },
-      },
-    },
-    exchange: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        enabled: { type: 'boolean', default: true },
-        port: port(8443),
-        tls: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['certFile', 'keyFile'],
-          properties: { certFile: { type: 'string', minLength: 1 }, keyFile: { type: 'string', minLength: 1 } },
-        },
-        audiences: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, default: ['flipt-client-operator'] },
-        maxBodyBytes: { type: 'integer', minimum: 256, maximum: 1048576, default: 16384 },
-        cache: {
-          type: 'object',
-          additionalProperties: false,
-          default: {},
-          properties: {
-            // Short: a positive review outlives a deleted ServiceAccount or Pod by up to this long.
-            ttl: duration('1m'),
-            negativeTtl: duration('10s'),
-            maxEntries: { type: 'integer', minimum: 1, default: 10000 },
-          },
-        },
-        rateLimit: {
-          type: 'object',
-          additionalProperties: false,
-          default: {},
-          properties: {
-            perServiceAccountPerMinute: { type: 'integer', minimum: 1, default: 120 },
-            globalPerSecond: { type: 'integer', minimum: 1, default: 500 },
-          },
-        },
-      },
-    },
-    health: { type: 'object', additionalProperties: false, default: {}, properties: { port: port(8081) } },
-    metrics: { type: 'object', additionalProperties: false, default: {}, properties: { port: port(8080) } },
-    leaderElection: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        enabled: { type: 'boolean', default: true },
-        namespace: { type: 'string', pattern: DNS_LABEL },
-        leaseName: { type: 'string', pattern: DNS_SUBDOMAIN, default: 'flipt-client-operator' },
-        leaseDuration: duration('15s'),
-        renewDeadline: duration('10s'),
-        retryPeriod: duration('2s'),
-      },
-    },
-    resyncPeriod: duration('10m'),
+const DURATION = new RegExp(DURATION_PATTERN);
+FormatRegistry.Set('duration', (text) => DURATION.test(text));
+
+/** A Go-style duration in the file ("10s", "1h30m"); milliseconds once loaded. */
+const Duration = (fallback: string) =>
+  Type.Transform(Type.String({ format: 'duration', default: fallback }))
+    .Decode((text) => {
+      const ms = parseDuration(text);
+      // Durations become timer delays, and Node.js fires a timer longer than 2^31-1 ms after 1 ms.
+      if (ms === undefined || ms > MAX_DURATION_MS) throw new Error(`must be at most ${MAX_DURATION} (got ${text})`);
+      return ms;
+    })
+    .Encode((ms) => `${ms}ms`);
+const Port = (fallback: number) => Type.Integer({ minimum: 1, maximum: 65535, default: fallback });
+const Section = <T extends Parameters<typeof Type.Object>[0]>(properties: T) => Type.Object(properties, { additionalProperties: false, default: {} });
+
+
+const Target = Type.Object(
+  {
+    name: Type.String({ pattern: DNS_LABEL, maxLength: 63 }),
+    namespace: Type.String({ pattern: DNS_LABEL, maxLength: 63 }),
+    configMap: Type.Object(
+      { name: Type.String({ pattern: DNS_SUBDOMAIN, maxLength: 253 }), key: Type.String({ pattern: '^[-._a-zA-Z0-9]+$', default: 'default.yml' }) },
+      { additionalProperties: false },
+    ),
+    /** Default `<configMap.name>-client-credentials`, filled in when the file is loaded. */
+    credentialsSecret: Type.Optional(Type.String({ pattern: DNS_SUBDOMAIN, maxLength: 253 })),
+    credentialReference: Type.Union([Type.Literal('secretFile'), Type.Literal('env'), Type.Literal('inline')], { default: 'secretFile' }),
+    workload: Type.Object(
+      { kind: Type.Union([Type.Literal('Deployment'), Type.Literal('StatefulSet')]), name: Type.String({ pattern: DNS_SUBDOMAIN, maxLength: 253 }) },
+      { additionalProperties: false },
+    ),
+    url: Type.Optional(Type.String({ pattern: '^https?://' })),
+    // A namespace name or '*'; the alternation is inside the anchors so that a name is checked whole.
+    allowedNamespaces: Type.Array(Type.String({ maxLength: 63, pattern: `^(?:${DNS_LABEL.slice(1, -1)}|\\*)$` }), { default: ['*'] }),
+    restart: Section({ minInterval: Duration('10s') }),
   },
-} as const;
+  { additionalProperties: false },
+);
+
+const Schema = Type.Object(
+  {
+    targets: Type.Array(Target, { minItems: 1 }),
+    exchange: Section({
+      enabled: Type.Boolean({ default: true }),
+      port: Port(8443),
+      tls: Type.Optional(Type.Object({ certFile: Type.String({ minLength: 1 }), keyFile: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
+      audiences: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, default: ['flipt-client-operator'] }),
+      maxBodyBytes: Type.Integer({ minimum: 256, maximum: 1048576, default: 16384 }),
+      cache: Section({
+        // Short: a positive review outlives a deleted ServiceAccount or Pod by up to this long.
+        ttl: Duration('1m'),
+        negativeTtl: Duration('10s'),
+        maxEntries: Type.Integer({ minimum: 1, default: 10000 }),
+      }),
+      rateLimit: Section({
+        perServiceAccountPerMinute: Type.Integer({ minimum: 1, default: 120 }),
+        globalPerSecond: Type.Integer({ minimum: 1, default: 500 }),
+      }),
+    }),
+    health: Section({ port: Port(8081) }),
+    metrics: Section({ port: Port(8080) }),
+    leaderElection: Section({
+      enabled: Type.Boolean({ default: true }),
+      /** Default: $POD_NAMESPACE, filled in when the file is loaded. */
+      namespace: Type.Optional(Type.String({ pattern: DNS_LABEL })),
+      leaseName: Type.String({ pattern: DNS_SUBDOMAIN, default: 'flipt-client-operator' }),
+      leaseDuration: Duration('15s'),
+      renewDeadline: Duration('10s'),
+      retryPeriod: Duration('2s'),
+    }),
+    resyncPeriod: Duration('10m'),
+  },
+  { additionalProperties: false },
+);
+
+type Decoded = StaticDecode<typeof Schema>;
+export type CredentialReference = Decoded['targets'][number]['credentialReference'];
+/** A target as loaded: durations in milliseconds, the credentials Secret's name filled in. */
+export type TargetConfig = Decoded['targets'][number] & { credentialsSecret: string };
+export type ExchangeConfig = Decoded['exchange'];
+/** The whole file as loaded: durations in milliseconds, every default filled in. */
+export type OperatorConfig = Omit<Decoded, 'targets' | 'leaderElection'> & {
+  targets: TargetConfig[];
+  leaderElection: Decoded['leaderElection'] & { namespace: string };
+};
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
-const validate = ajv.compile(schema);
+ajv.addFormat('duration', { type: 'string', validate: DURATION });
+const validate = ajv.compile(Schema as TSchema);
 
 /** Reads and validates the operator configuration file; every error names the file and the field. */
 export async function loadOperatorConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<OperatorConfig> {
@@ -199,135 +139,77 @@ export function parseOperatorConfig(text: string, source: string, env: NodeJS.Pr
     const messages = (validate.errors ?? []).map(describeError);
     throw new ConfigError(`${source}: invalid operator config: ${[...new Set(messages)].join('; ')}`);
   }
-  return resolve(raw as RawConfig, source, env);
+  let decoded: Decoded;
+  try {
+    decoded = Value.Decode(Schema, raw);
+  } catch (err) {
+    if (!(err instanceof TransformDecodeError)) throw err;
+    throw new ConfigError(`${source}: invalid operator config: ${fieldOf(err.path)}: ${err.error.message}`);
+  }
+  return resolve(decoded, source, env);
+}
+
+function fieldOf(pointer: string): string {
+  return pointer === '' ? '(top level)' : pointer.slice(1).replaceAll('/', '.');
 }
 
 function describeError(error: ErrorObject): string {
-  const field = error.instancePath === '' ? '(top level)' : error.instancePath.slice(1).replaceAll('/', '.');
+  const field = fieldOf(error.instancePath);
+  const prefix = field === '(top level)' ? '' : `${field}.`;
   switch (error.keyword) {
     case 'additionalProperties':
-      return `${field === '(top level)' ? '' : `${field}.`}${String(error.params.additionalProperty)}: unknown field`;
+      return `${prefix}${String(error.params.additionalProperty)}: unknown field`;
     case 'required':
-      return `${field === '(top level)' ? '' : `${field}.`}${String(error.params.missingProperty)}: required`;
-    case 'enum':
-      return `${field}: must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`;
+      return `${prefix}${String(error.params.missingProperty)}: required`;
+    case 'const':
+    case 'anyOf': {
+      const allowed = allowedValuesAt(error.schemaPath);
+      return allowed ? `${field}: must be one of ${allowed.join(', ')}` : `${field}: ${error.message ?? 'invalid'}`;
+    }
+    case 'format':
+      return error.params.format === 'duration' ? `${field}: must be a duration such as 10s, 5m or 1h30m` : `${field}: ${error.message ?? 'invalid'}`;
     case 'pattern':
-      return field.endsWith('minInterval') || /(ttl|Ttl|Duration|Deadline|Period)$/.test(field)
-        ? `${field}: must be a duration such as 10s, 5m or 1h30m`
-        : `${field}: must match ${String(error.params.pattern)}`;
+      return `${field}: must match ${String(error.params.pattern)}`;
     default:
       return `${field}: ${error.message ?? 'invalid'}`;
   }
 }
 
-interface RawTarget {
-  name: string;
-  namespace: string;
-  configMap: { name: string; key: string };
-  credentialsSecret?: string;
-  credentialReference: CredentialReference;
-  workload: { kind: WorkloadKind; name: string };
-  url?: string;
-  allowedNamespaces: string[];
-  restart: { minInterval: string };
+/** The literals of the union (TypeBox's enum) that an error's schema path points into. */
+function allowedValuesAt(schemaPath: string): unknown[] | undefined {
+  const parts = schemaPath.replace(/^#\//, '').split('/');
+  const anyOf = parts.indexOf('anyOf');
+  let node: unknown = Schema;
+  for (const part of parts.slice(0, anyOf === -1 ? parts.length : anyOf + 1)) node = (node as Record<string, unknown> | undefined)?.[part];
+  return Array.isArray(node) ? node.map((option) => (option as { const?: unknown }).const) : undefined;
 }
 
-interface RawConfig {
-  targets: RawTarget[];
-  exchange: {
-    enabled: boolean;
-    port: number;
-    tls?: { certFile: string; keyFile: string };
-    audiences: string[];
-    maxBodyBytes: number;
-    cache: { ttl: string; negativeTtl: string; maxEntries: number };
-    rateLimit: { perServiceAccountPerMinute: number; globalPerSecond: number };
-  };
-  health: { port: number };
-  metrics: { port: number };
-  leaderElection: {
-    enabled: boolean;
-    namespace?: string;
-    leaseName: string;
-    leaseDuration: string;
-    renewDeadline: string;
-    retryPeriod: string;
-  };
-  resyncPeriod: string;
-}
-
-function resolve(raw: RawConfig, source: string, env: NodeJS.ProcessEnv): OperatorConfig {
+function resolve(config: Decoded, source: string, env: NodeJS.ProcessEnv): OperatorConfig {
   const seen = new Set<string>();
   const claimedConfigMaps = new Map<string, string>();
-  for (const target of raw.targets) {
+  for (const target of config.targets) {
     if (seen.has(target.name)) throw new ConfigError(`${source}: targets: duplicate target name "${target.name}"`);
     seen.add(target.name);
     const configMapKey = `${target.namespace}/${target.configMap.name}`;
     const other = claimedConfigMaps.get(configMapKey);
-    if (other) {
-      throw new ConfigError(`${source}: targets: "${other}" and "${target.name}" both manage ConfigMap ${configMapKey}`);
-    }
+    if (other) throw new ConfigError(`${source}: targets: "${other}" and "${target.name}" both manage ConfigMap ${configMapKey}`);
     claimedConfigMaps.set(configMapKey, target.name);
     if (!target.credentialsSecret && `${target.configMap.name}-client-credentials`.length > 253) {
       throw new ConfigError(`${source}: targets.${target.name}.credentialsSecret: the default name "<configMap>-client-credentials" is longer than 253 characters; set it explicitly`);
     }
   }
-  const le = raw.leaderElection;
-  // The schema has checked the notation; the size is checked here: durations become timer delays, and
-  // Node.js fires a timer longer than 2^31-1 ms (about 24.8 days) after 1 ms instead.
-  const ms = (field: string, text: string) => {
-    const value = parseDuration(text);
-    if (value === undefined || value > MAX_DURATION_MS) {
-      throw new ConfigError(`${source}: invalid operator config: ${field}: must be at most ${MAX_DURATION} (got ${text})`);
-    }
-    return value;
-  };
-  const leaseDurationMs = ms('leaderElection.leaseDuration', le.leaseDuration);
-  const renewDeadlineMs = ms('leaderElection.renewDeadline', le.renewDeadline);
-  const retryPeriodMs = ms('leaderElection.retryPeriod', le.retryPeriod);
-  if (!(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
+  const le = config.leaderElection;
+  if (!(le.retryPeriod < le.renewDeadline && le.renewDeadline < le.leaseDuration)) {
     throw new ConfigError(`${source}: leaderElection: need retryPeriod < renewDeadline < leaseDuration`);
   }
-  const ports = [raw.health.port, raw.metrics.port, ...(raw.exchange.enabled ? [raw.exchange.port] : [])];
+  const ports = [config.health.port, config.metrics.port, ...(config.exchange.enabled ? [config.exchange.port] : [])];
   if (new Set(ports).size !== ports.length) {
     throw new ConfigError(`${source}: health.port, metrics.port and exchange.port must differ (got ${ports.join(', ')})`);
   }
   return {
-    targets: raw.targets.map((t, i) => ({
-      name: t.name,
-      namespace: t.namespace,
-      configMap: t.configMap,
-      credentialsSecret: t.credentialsSecret ?? `${t.configMap.name}-client-credentials`,
-      credentialReference: t.credentialReference,
-      workload: t.workload,
-      ...(t.url ? { url: t.url } : {}),
-      allowedNamespaces: t.allowedNamespaces,
-      restart: { minIntervalMs: ms(`targets.${i}.restart.minInterval`, t.restart.minInterval) },
-    })),
-    exchange: {
-      enabled: raw.exchange.enabled,
-      port: raw.exchange.port,
-      ...(raw.exchange.tls ? { tls: raw.exchange.tls } : {}),
-      audiences: raw.exchange.audiences,
-      maxBodyBytes: raw.exchange.maxBodyBytes,
-      cache: {
-        ttlMs: ms('exchange.cache.ttl', raw.exchange.cache.ttl),
-        negativeTtlMs: ms('exchange.cache.negativeTtl', raw.exchange.cache.negativeTtl),
-        maxEntries: raw.exchange.cache.maxEntries,
-      },
-      rateLimit: raw.exchange.rateLimit,
-    },
-    health: raw.health,
-    metrics: raw.metrics,
-    leaderElection: {
-      enabled: le.enabled,
-      namespace: le.namespace ?? env.POD_NAMESPACE ?? 'flipt-client-operator',
-      leaseName: le.leaseName,
-      leaseDurationMs,
-      renewDeadlineMs,
-      retryPeriodMs,
-    },
-    resyncPeriodMs: ms('resyncPeriod', raw.resyncPeriod),
+    ...config,
+    targets: config.targets.map((t) => ({ ...t, credentialsSecret: t.credentialsSecret ?? `${t.configMap.name}-client-credentials` })),
+    leaderElection: { ...le, namespace: le.namespace ?? env.POD_NAMESPACE ?? 'flipt-client-operator' },
   };
 }
 

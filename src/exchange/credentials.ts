@@ -2,12 +2,11 @@
 // informer caches (no API call per request): the FliptClient's status (Ready condition, tokenId,
 // issuedAt, rotateAt) and the client Secret's `token` key.
 import type { V1Secret } from '@kubernetes/client-node';
-import type { Informer } from '../controller/informer.ts';
-import { tokenIdFor } from '../fliptclient/token.ts';
-import { ownedBy } from '../fliptclient/decisions.ts';
-import { secretNameFor, tokenMetadataFor, type FliptClient } from '../fliptclient/types.ts';
 import { secretValue } from '../kube/secret-data.ts';
+import type { Informer } from '../runtime/informer.ts';
 import { parseDuration } from '../util/duration.ts';
+import { tokenIdFor } from '../vocabulary/credentials.ts';
+import { ownedBy, secretNameFor, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
 
 export interface Credential {
   /** The Flipt client token; empty when there is none to give. */

@@ -4,9 +4,9 @@
 //
 // A service account listed by two or more FliptClients of its namespace is ambiguous: neither client
 // is served for it (the exchange answers 403), and each client learns which others claim its service
-// accounts through claimConflicts(), for its status condition. Service accounts are never matched
+// accounts through conflictsByServiceAccount(), for its status condition. Service accounts are never matched
 // across namespaces: a FliptClient only ever claims service accounts of its own namespace.
-import type { FliptClient } from '../fliptclient/types.ts';
+import type { FliptClient } from '../vocabulary/fliptclient.ts';
 
 export type ServiceAccountLookup =
   | { kind: 'unbound' }
@@ -31,8 +31,8 @@ export class ServiceAccountIndex {
    * Records the client's current spec.serviceAccounts, replacing what it claimed before. A client
    * being deleted (deletionTimestamp set) claims nothing: its token is being revoked.
    *
-   * Returns the keys ("<namespace>/<name>") of the *other* clients whose claimConflicts() answer
-   * changed because of this update, so the caller can requeue them to refresh their conditions.
+   * Returns the keys ("<namespace>/<name>") of the *other* clients whose conflicts changed because of
+   * this update, so the caller can requeue them to refresh their conditions.
    */
   upsert(client: FliptClient): string[] {
     const { namespace, name } = client.metadata;
@@ -54,11 +54,6 @@ export class ServiceAccountIndex {
     return { kind: 'bound', namespace, name, key: key(namespace, name) };
   }
 
-  /** Names of the other FliptClients in the namespace that claim at least one of this client's service accounts, sorted. */
-  claimConflicts(namespace: string, name: string): string[] {
-    return [...this.neighbours(namespace, name)].sort();
-  }
-
   /** For each of the client's service accounts that another client also claims: the other claimants, sorted. */
   conflictsByServiceAccount(namespace: string, name: string): Record<string, string[]> {
     const entry = this.clients.get(key(namespace, name));
@@ -69,20 +64,6 @@ export class ServiceAccountIndex {
       if (others.length > 0) result[sa] = others;
     }
     return result;
-  }
-
-  /** The service accounts the client is recorded as claiming (empty when unknown). */
-  serviceAccountsOf(namespace: string, name: string): string[] {
-    return [...(this.clients.get(key(namespace, name))?.serviceAccounts ?? [])].sort();
-  }
-
-  get size(): number {
-    return this.clients.size;
-  }
-
-  clear(): void {
-    this.clients.clear();
-    this.claims.clear();
   }
 
   private replace(namespace: string, name: string, serviceAccounts: ReadonlySet<string>): string[] {
@@ -129,7 +110,7 @@ export class ServiceAccountIndex {
  * An informer `onChange` handler that keeps the index in step. The Informer wrapper reports adds,
  * updates and deletes through the same callback, and its cache already reflects the event when the
  * callback runs, so `current` (usually `(ns, name) => informer.get(name, ns)`) tells them apart.
- * `onConflictsChanged` receives the keys of other clients whose claimConflicts() changed.
+ * `onConflictsChanged` receives the keys of other clients whose conflicts changed.
  */
 export function indexUpdater(
   index: ServiceAccountIndex,

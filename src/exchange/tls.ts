@@ -21,8 +21,6 @@ export interface CertificateReloaderOptions {
   /** Poll the files this often (default 10 s). */
   intervalMs?: number;
   log: Logger;
-  /** Called after a changed pair was loaded, with a sha256 prefix of the new certificate file. */
-  onReload?: (certFingerprint: string) => void;
 }
 
 export class CertificateReloader {
@@ -112,7 +110,6 @@ export class CertificateReloader {
     this.reloadCount++;
     const certFingerprint = createHash('sha256').update(pair.cert).digest('hex').slice(0, 16);
     this.options.log.info({ certFingerprint }, 'reloaded the exchange TLS certificate');
-    this.options.onReload?.(certFingerprint);
   }
 }
 

@@ -5,15 +5,19 @@
 //   verifying it: the API server did the verifying) or the cache TTL, whichever comes first; a negative
 //   one for the negative TTL. Outages are never cached.
 // - Concurrent reviews of one token share a single API call.
-// - The cache holds at most maxEntries positive and maxEntries negative answers; the oldest go first,
-//   and bad tokens never push good answers out.
+// - The cache holds at most maxEntries positive and maxEntries negative answers, least recently used
+//   go first (lru-cache), and bad tokens never push good answers out. lru-cache's own fetch() is not
+//   used to share calls: it stores every answer in one cache, and a negative answer must never take a
+//   positive one's place; a map of the reviews in flight does that job.
 // - "The API server could not answer" (network, timeout, 5xx, 429, our own credentials refused) is a
 //   ReviewUnavailableError (the exchange answers 503); "the token is not good" is a result (401).
 import { createHash } from 'node:crypto';
 import { Observable, type AuthenticationV1Api, type ConfigurationOptions, type RequestContext, type V1TokenReviewStatus } from '@kubernetes/client-node';
 import { decodeJwt } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import { statusCode } from '../kube/client.ts';
+import type { ExchangeConfig } from '../config/operator-config.ts';
+import { statusCode } from '../kube/errors.ts';
 
 export type UnauthenticatedReason = 'malformed' | 'expired' | 'audience' | 'invalid';
 
@@ -52,14 +56,12 @@ export type ReviewFunction = (token: string, audiences: string[], signal: AbortS
 
 export interface TokenReviewerOptions {
   audiences: string[];
-  cache: { ttlMs: number; negativeTtlMs: number; maxEntries: number };
+  cache: ExchangeConfig['cache'];
   /** How TokenReviews are sent: the API client, or a function (tests). */
   authentication?: AuthenticationV1Api;
   review?: ReviewFunction;
   /** Abandon a review after this long and answer 503 (default 5000). */
   timeoutMs?: number;
-  /** Retry-After for 503 answers, unless the API server gave its own (default 5). */
-  retryAfterSeconds?: number;
   now?: () => number;
   log?: Logger;
 }
@@ -79,31 +81,24 @@ export interface TokenReviewStats {
   entries: number;
 }
 
-interface CacheEntry {
-  result: ReviewResult;
-  expiresAtMs: number;
-}
-
+/** Retry-After for 503 answers, unless the API server gave its own. */
+const RETRY_AFTER_SECONDS = 5;
 const SERVICE_ACCOUNT_PREFIX = 'system:serviceaccount:';
 const POD_NAME_KEY = 'authentication.kubernetes.io/pod-name';
 const POD_UID_KEY = 'authentication.kubernetes.io/pod-uid';
 
-export function tokenHash(token: string): string {
+function tokenHash(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }
 
 export class TokenReviewer {
   readonly audiences: readonly string[];
-  // Positive and negative answers are bounded separately, so a flood of bad tokens cannot push the
-  // good ones out.
-  private readonly positive = new Map<string, CacheEntry>();
-  private readonly negative = new Map<string, CacheEntry>();
+  private readonly positive: LRUCache<string, ReviewResult>;
+  private readonly negative: LRUCache<string, ReviewResult>;
   private readonly inFlight = new Map<string, Promise<ReviewResult>>();
-  private readonly ttlMs: number;
-  private readonly negativeTtlMs: number;
-  private readonly maxEntries: number;
+  private readonly ttl: number;
+  private readonly negativeTtl: number;
   private readonly timeoutMs: number;
-  private readonly retryAfterSeconds: number;
   private readonly send: ReviewFunction;
   private readonly now: () => number;
   private readonly log: Logger | undefined;
@@ -114,13 +109,23 @@ export class TokenReviewer {
   constructor(options: TokenReviewerOptions) {
     if (options.audiences.length === 0) throw new Error('TokenReviewer needs at least one audience');
     this.audiences = [...options.audiences];
-    this.ttlMs = options.cache.ttlMs;
-    this.negativeTtlMs = options.cache.negativeTtlMs;
-    this.maxEntries = Math.max(1, options.cache.maxEntries);
+    this.ttl = options.cache.ttl;
+    this.negativeTtl = options.cache.negativeTtl;
     this.timeoutMs = options.timeoutMs ?? 5000;
-    this.retryAfterSeconds = options.retryAfterSeconds ?? 5;
     this.now = options.now ?? Date.now;
     this.log = options.log;
+    const cache = () =>
+      new LRUCache<string, ReviewResult>({
+        max: Math.max(1, options.cache.maxEntries),
+        // Expiry is read from our clock on every access (tests move it), never from a cached reading.
+        ttlResolution: 0,
+        perf: { now: this.now },
+        dispose: (_value, _key, reason) => {
+          if (reason === 'evict') this.counters.evictions++;
+        },
+      });
+    this.positive = cache();
+    this.negative = cache();
     if (options.review) this.send = options.review;
     else if (options.authentication) this.send = apiReview(options.authentication);
     else throw new Error('TokenReviewer needs either `authentication` (an AuthenticationV1Api) or `review`');
@@ -139,14 +144,10 @@ export class TokenReviewer {
       return { kind: 'unauthenticated', reason: 'expired' };
     }
     const key = tokenHash(token);
-    for (const cache of [this.positive, this.negative]) {
-      const cached = cache.get(key);
-      if (!cached) continue;
-      if (cached.expiresAtMs > now) {
-        this.counters.cacheHits++;
-        return cached.result;
-      }
-      cache.delete(key);
+    const cached = this.positive.get(key) ?? this.negative.get(key);
+    if (cached) {
+      this.counters.cacheHits++;
+      return cached;
     }
     const pending = this.inFlight.get(key);
     if (pending) {
@@ -169,26 +170,14 @@ export class TokenReviewer {
     return { ...this.counters, entries: this.positive.size + this.negative.size };
   }
 
-  /** Forgets every cached answer (a review in flight still completes and is stored). */
-  clear(): void {
-    this.positive.clear();
-    this.negative.clear();
-  }
-
   private store(key: string, result: ReviewResult, tokenExpMs: number | undefined): void {
-    const now = this.now();
-    let expiresAtMs = result.kind === 'authenticated' ? now + this.ttlMs : now + this.negativeTtlMs;
-    if (result.kind === 'authenticated' && tokenExpMs !== undefined) expiresAtMs = Math.min(expiresAtMs, tokenExpMs);
-    if (expiresAtMs <= now) return;
-    const cache = result.kind === 'authenticated' ? this.positive : this.negative;
-    (cache === this.positive ? this.negative : this.positive).delete(key);
-    cache.delete(key);
-    while (cache.size >= this.maxEntries) {
-      const oldest = cache.keys().next().value as string;
-      cache.delete(oldest);
-      this.counters.evictions++;
-    }
-    cache.set(key, { result, expiresAtMs });
+    const positive = result.kind === 'authenticated';
+    let ttl = positive ? this.ttl : this.negativeTtl;
+    if (positive && tokenExpMs !== undefined) ttl = Math.min(ttl, tokenExpMs - this.now());
+    (positive ? this.negative : this.positive).delete(key);
+    // lru-cache keeps an entry while its age is at most ttl (and reads a ttl of 0 as "forever"); an
+    // answer here expires at exactly ttl, as a token does at exactly its exp.
+    if (ttl > 1) (positive ? this.positive : this.negative).set(key, result, { ttl: ttl - 1 });
   }
 
   private async callApi(token: string, claims: Claims): Promise<ReviewResult> {
@@ -199,7 +188,7 @@ export class TokenReviewer {
     try {
       status = await this.send(token, [...this.audiences], controller.signal);
     } catch (err) {
-      const { reason, retryAfterSeconds, invalidRequest } = classify(err, controller.signal.aborted, this.retryAfterSeconds);
+      const { reason, retryAfterSeconds, invalidRequest } = classify(err, controller.signal.aborted, RETRY_AFTER_SECONDS);
       // The API server refused the review request itself (a 4xx other than auth, not-found, timeout or
       // rate limiting): the token made it invalid, which says the token is not a good one.
       if (invalidRequest) return { kind: 'unauthenticated', reason: 'invalid' };
@@ -300,7 +289,7 @@ function classify(
 }
 
 /** A ReviewFunction over client-node's AuthenticationV1Api, aborting on the signal. */
-export function apiReview(authentication: AuthenticationV1Api): ReviewFunction {
+function apiReview(authentication: AuthenticationV1Api): ReviewFunction {
   return async (token, audiences, signal) => {
     const options: ConfigurationOptions = {
       middleware: [

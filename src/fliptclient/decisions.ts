@@ -3,20 +3,21 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { targetAllowsNamespace, type TargetConfig } from '../config/operator-config.ts';
 import { encodeSecretData } from '../kube/secret-data.ts';
-import { rolledOut, type TargetSnapshot } from '../target/snapshot.ts';
-import { fingerprint, generateToken, isWellFormedToken, tokensEqual } from './token.ts';
+import { fingerprint, generateToken, isWellFormedToken, tokensEqual } from '../vocabulary/credentials.ts';
 import {
   API_VERSION,
   CLIENT_LABEL,
   KIND,
   MANAGED_BY,
   MANAGED_BY_LABEL,
+  metadataProblems,
+  targetNameOf,
   type Condition,
   type ConditionStatus,
   type ConditionType,
   type FliptClient,
-  metadataProblems,
-} from './types.ts';
+} from '../vocabulary/fliptclient.ts';
+import { rolledOut, type TargetState } from '../vocabulary/registration.ts';
 
 export interface Verdict {
   status: ConditionStatus;
@@ -26,7 +27,7 @@ export interface Verdict {
 
 /** Why a FliptClient cannot be served at all, before anything is written for it: its spec, then its target. */
 export function refusal(client: FliptClient, target: TargetConfig | undefined, knownTargets: readonly string[]): Verdict | undefined {
-  const name = client.spec.target ?? 'default';
+  const name = targetNameOf(client);
   const problems = metadataProblems(client.spec.metadata);
   if (problems.length > 0) {
     return {
@@ -108,24 +109,19 @@ export function secretNeedsUpdate(existing: V1Secret, desired: V1Secret): boolea
   );
 }
 
-/** Whether the Secret is controlled by this FliptClient (so the operator may write it). */
-export function ownedBy(secret: V1Secret, client: FliptClient): boolean {
-  return secret.metadata?.ownerReferences?.some((r) => r.controller && r.uid === client.metadata.uid) ?? false;
-}
-
 /** ConfigApplied: is the client's current credential in the target's config and credentials? */
-export function registrationVerdict(id: string, credentialFingerprint: string, snapshot: TargetSnapshot, targetName: string): Verdict {
-  if (snapshot.problem) return { status: 'False', reason: snapshot.problem.reason, message: snapshot.problem.message };
-  if (snapshot.conflicts.has(id)) {
+export function registrationVerdict(id: string, credentialFingerprint: string, state: TargetState, targetName: string): Verdict {
+  if (state.problem) return { status: 'False', reason: state.problem.reason, message: state.problem.message };
+  if (state.conflicts.has(id)) {
     return {
       status: 'False',
       reason: 'TokenIdConflict',
       message: `Flipt's config for target "${targetName}" already has a hand-written token with id ${id}; remove or rename it there`,
     };
   }
-  const registered = snapshot.registered.get(id);
+  const registered = state.registered.get(id);
   if (registered === credentialFingerprint) {
-    if (!snapshot.authenticationRequired) {
+    if (!state.authenticationRequired) {
       return {
         status: 'True',
         reason: 'AuthenticationNotRequired',
@@ -134,7 +130,7 @@ export function registrationVerdict(id: string, credentialFingerprint: string, s
     }
     return { status: 'True', reason: 'Registered', message: `Registered with target "${targetName}" as token ${id}` };
   }
-  const when = snapshot.nextApplyAt ? ` at ${new Date(snapshot.nextApplyAt).toISOString()} (restart.minInterval)` : '';
+  const when = state.nextApplyAt ? ` at ${new Date(state.nextApplyAt).toISOString()} (restart.minInterval)` : '';
   return registered
     ? { status: 'False', reason: 'UpdatePending', message: `Target "${targetName}" still holds an older credential for ${id}; the new one is applied${when || ' shortly'}` }
     : { status: 'False', reason: 'RegistrationPending', message: `Waiting for target "${targetName}" to register token ${id}${when}` };
@@ -158,12 +154,12 @@ export function bindingVerdict(serviceAccounts: readonly string[], conflicts: Re
 }
 
 /** Ready: summary of the others, then whether Flipt has rolled out with the credential. */
-export function readinessVerdict(issued: Verdict, applied: Verdict, snapshot: TargetSnapshot | undefined, workload: string, binding?: Verdict): Verdict {
+export function readinessVerdict(issued: Verdict, applied: Verdict, state: TargetState | undefined, workload: string, binding?: Verdict): Verdict {
   if (issued.status !== 'True') return issued;
   if (applied.status !== 'True') return { status: 'False', reason: applied.reason, message: applied.message };
   if (binding && binding.status !== 'True') return binding;
-  if (snapshot && rolledOut(snapshot)) return { status: 'True', reason: 'Ready', message: `Flipt (${workload}) runs with this credential` };
-  const detail = snapshot?.rollout.detail ?? 'waiting for the rollout';
+  if (state && rolledOut(state)) return { status: 'True', reason: 'Ready', message: `Flipt (${workload}) runs with this credential` };
+  const detail = state?.rollout.detail ?? 'waiting for the rollout';
   return { status: 'False', reason: 'RolloutInProgress', message: `Waiting for Flipt (${workload}) to roll out: ${detail}` };
 }
 

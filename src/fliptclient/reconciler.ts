@@ -4,18 +4,31 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { TargetConfig } from '../config/operator-config.ts';
-import type { ReconcileResult } from '../controller/controller.ts';
-import type { Informer } from '../controller/informer.ts';
-import { isConflict, isNotFound, mergePatch, type KubeClients } from '../kube/client.ts';
+import { mergePatch, type KubeClients } from '../kube/client.ts';
+import { isConflict, isNotFound } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { secretValue } from '../kube/secret-data.ts';
-import { credentialKey } from '../target/plan.ts';
-import type { TargetSnapshot } from '../target/snapshot.ts';
+import type { Clock } from '../runtime/clock.ts';
+import type { ReconcileResult } from '../runtime/controller.ts';
+import type { Informer } from '../runtime/informer.ts';
+import { credentialKey, fingerprint, tokenIdFor } from '../vocabulary/credentials.ts';
+import {
+  FINALIZER,
+  GROUP,
+  PLURAL,
+  VERSION,
+  ownedBy,
+  secretNameFor,
+  targetNameOf,
+  type Condition,
+  type FliptClient,
+  type FliptClientStatus,
+} from '../vocabulary/fliptclient.ts';
+import type { TargetState } from '../vocabulary/registration.ts';
 import {
   bindingVerdict,
   decideToken,
   desiredClientSecret,
-  ownedBy,
   readinessVerdict,
   refusal,
   registrationVerdict,
@@ -23,22 +36,21 @@ import {
   withCondition,
   type Verdict,
 } from './decisions.ts';
-import { fingerprint, tokenIdFor } from './token.ts';
-import { FINALIZER, GROUP, PLURAL, VERSION, secretNameFor, type Condition, type FliptClient, type FliptClientStatus } from './types.ts';
 
 export interface FliptClientReconcilerDeps {
-  clients: KubeClients;
+  api: KubeClients;
   targets: readonly TargetConfig[];
   fliptClients: Informer<FliptClient>;
   clientSecrets: Informer<V1Secret>;
   /** The target's credentials Secret as cached, to restore a lost client Secret from. */
   credentialsSecret: (target: string) => V1Secret | undefined;
-  targetSnapshot: (target: string) => TargetSnapshot | undefined;
+  targetState: (target: string) => TargetState | undefined;
   enqueueTarget: (target: string) => void;
   /** For each of the client's service accounts, the other FliptClients that claim it too. */
   serviceAccountConflicts: (namespace: string, name: string) => Record<string, string[]>;
   events: EventRecorder;
   log: Logger;
+  clock: Clock;
 }
 
 export class FliptClientReconciler {
@@ -52,25 +64,24 @@ export class FliptClientReconciler {
     const [namespace, name] = key.split('/') as [string, string];
     const client = this.deps.fliptClients.get(name, namespace);
     if (!client) return;
-    const targetName = client.spec.target ?? 'default';
-    const target = this.deps.targets.find((t) => t.name === targetName);
+    const target = this.deps.targets.find((t) => t.name === targetNameOf(client));
     if (client.metadata.deletionTimestamp) return this.finalize(client, target);
 
     const refused = refusal(client, target, this.deps.targets.map((t) => t.name));
     if (refused || !target) {
-      await this.writeStatus(client, { conditions: refusedConditions(client, refused!) }, refused);
+      await this.writeStatus(client, { conditions: refusedConditions(client, refused!, this.now()) }, refused);
       return;
     }
-    const snapshot = this.deps.targetSnapshot(target.name);
-    if (!client.status?.credentialFingerprint && !snapshot) {
+    const state = this.deps.targetState(target.name);
+    if (!client.status?.credentialFingerprint && !state) {
       // Issue a first credential only once the target has been read and can take it.
       this.deps.enqueueTarget(target.name);
       return { requeueAfterMs: 500 };
     }
-    if (!client.status?.credentialFingerprint && snapshot?.problem) {
-      // Issue nothing for a target that cannot take it yet; its snapshot changing brings us back.
-      const verdict: Verdict = { status: 'False', reason: snapshot.problem.reason, message: snapshot.problem.message };
-      await this.writeStatus(client, { conditions: refusedConditions(client, verdict) }, verdict);
+    if (!client.status?.credentialFingerprint && state?.problem) {
+      // Issue nothing for a target that cannot take it yet; its state changing brings us back.
+      const verdict: Verdict = { status: 'False', reason: state.problem.reason, message: state.problem.message };
+      await this.writeStatus(client, { conditions: refusedConditions(client, verdict, this.now()) }, verdict);
       return;
     }
 
@@ -88,7 +99,7 @@ export class FliptClientReconciler {
     let { decision, desired } = issue(existing);
     if (!existing) {
       try {
-        await this.deps.clients.core.createNamespacedSecret({ namespace, body: desired });
+        await this.deps.api.core.createNamespacedSecret({ namespace, body: desired });
       } catch (err) {
         if (!isConflict(err)) throw err;
         existing = await this.readSecret(secretName, namespace);
@@ -102,7 +113,7 @@ export class FliptClientReconciler {
         reason: 'SecretConflict',
         message: `Secret ${namespace}/${secretName} exists and is not owned by this FliptClient; the operator never overwrites it. Delete it or set spec.secret.name`,
       };
-      await this.writeStatus(client, { conditions: refusedConditions(client, verdict) }, verdict);
+      await this.writeStatus(client, { conditions: refusedConditions(client, verdict, this.now()) }, verdict);
       return;
     }
     // Before the status names the token, so before any target registers it: deleting the client
@@ -110,34 +121,34 @@ export class FliptClientReconciler {
     await this.ensureFinalizer(client);
     if (existing && secretNeedsUpdate(existing, desired)) {
       const body = { ...desired, metadata: { ...existing.metadata, ...desired.metadata, labels: { ...existing.metadata?.labels, ...desired.metadata?.labels } } };
-      await this.deps.clients.core.replaceNamespacedSecret({ name: secretName, namespace, body });
+      await this.deps.api.core.replaceNamespacedSecret({ name: secretName, namespace, body });
     }
 
     const credentialFingerprint = fingerprint(decision.token);
     const issuedNow = decision.action === 'issue';
     if (issuedNow || decision.action === 'restore') this.deps.enqueueTarget(target.name);
-    const issuedAt = issuedNow || !client.status?.issuedAt ? new Date().toISOString() : client.status.issuedAt;
+    const issuedAt = issuedNow || !client.status?.issuedAt ? this.now().toISOString() : client.status.issuedAt;
     const issued: Verdict = {
       status: 'True',
       reason: 'Issued',
       message: `Token ${credentialFingerprint} (sha256 prefix) is in Secret ${secretName}`,
     };
 
-    let conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', issued, client.metadata.generation, new Date());
+    let conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', issued, client.metadata.generation, this.now());
     const serviceAccounts = client.spec.serviceAccounts ?? [];
     const binding = serviceAccounts.length > 0 ? bindingVerdict(serviceAccounts, this.deps.serviceAccountConflicts(namespace, name)) : undefined;
     conditions = binding
-      ? withCondition(conditions, 'ServiceAccountsBound', binding, client.metadata.generation, new Date())
+      ? withCondition(conditions, 'ServiceAccountsBound', binding, client.metadata.generation, this.now())
       : conditions.filter((c) => c.type !== 'ServiceAccountsBound');
-    if (snapshot) {
-      const applied = registrationVerdict(id, credentialFingerprint, snapshot, target.name);
-      const ready = readinessVerdict(issued, applied, snapshot, `${target.workload.kind} ${target.namespace}/${target.workload.name}`, binding);
-      conditions = withCondition(conditions, 'ConfigApplied', applied, client.metadata.generation, new Date());
-      conditions = withCondition(conditions, 'Ready', ready, client.metadata.generation, new Date());
+    if (state) {
+      const applied = registrationVerdict(id, credentialFingerprint, state, target.name);
+      const ready = readinessVerdict(issued, applied, state, `${target.workload.kind} ${target.namespace}/${target.workload.name}`, binding);
+      conditions = withCondition(conditions, 'ConfigApplied', applied, client.metadata.generation, this.now());
+      conditions = withCondition(conditions, 'Ready', ready, client.metadata.generation, this.now());
     } else if (!conditions.some((c) => c.type === 'Ready')) {
       const waiting: Verdict = { status: 'Unknown', reason: 'TargetNotObserved', message: `Waiting for the operator to read target "${target.name}"` };
-      conditions = withCondition(conditions, 'ConfigApplied', waiting, client.metadata.generation, new Date());
-      conditions = withCondition(conditions, 'Ready', waiting, client.metadata.generation, new Date());
+      conditions = withCondition(conditions, 'ConfigApplied', waiting, client.metadata.generation, this.now());
+      conditions = withCondition(conditions, 'Ready', waiting, client.metadata.generation, this.now());
     }
     await this.writeStatus(client, { conditions, secretName, tokenId: id, credentialFingerprint, issuedAt });
 
@@ -147,7 +158,7 @@ export class FliptClientReconciler {
     } else if (decision.action === 'restore') {
       void this.deps.events.record(client, 'Warning', 'SecretRestored', `Secret ${secretName} was deleted or edited; restored its token from target "${target.name}"`, 'Restore');
     }
-    if (!snapshot) this.deps.enqueueTarget(target.name);
+    if (!state) this.deps.enqueueTarget(target.name);
     return;
   };
 
@@ -155,15 +166,19 @@ export class FliptClientReconciler {
     if (!client.metadata.finalizers?.includes(FINALIZER)) return;
     if (target) {
       this.deps.enqueueTarget(target.name);
-      const snapshot = this.deps.targetSnapshot(target.name);
+      const state = this.deps.targetState(target.name);
       const id = tokenIdFor(client.metadata.namespace, client.metadata.name);
-      if (!snapshot) return { requeueAfterMs: 1000 };
+      if (!state) return { requeueAfterMs: 1000 };
       // Wait until the token has left the config and Flipt has been told to restart without it.
-      if (!snapshot.problem && (snapshot.registered.has(id) || snapshot.configHash !== snapshot.workloadHash)) return;
+      if (!state.problem && (state.registered.has(id) || state.configHash !== state.workloadHash)) return;
     }
     await this.patchFinalizers(client, (client.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
-    void this.deps.events.record(client, 'Normal', 'TokenRevoked', `Token removed from target "${target?.name ?? client.spec.target}"`, 'Revoke');
+    void this.deps.events.record(client, 'Normal', 'TokenRevoked', `Token removed from target "${targetNameOf(client)}"`, 'Revoke');
     return;
+  }
+
+  private now(): Date {
+    return new Date(this.deps.clock.now());
   }
 
   private async ensureFinalizer(client: FliptClient): Promise<void> {
@@ -176,7 +191,7 @@ export class FliptClientReconciler {
   private async patchFinalizers(client: FliptClient, finalizers: string[]): Promise<void> {
     const { namespace, name, resourceVersion } = client.metadata;
     try {
-      await this.deps.clients.custom.patchNamespacedCustomObject(
+      await this.deps.api.custom.patchNamespacedCustomObject(
         { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { metadata: { finalizers, resourceVersion } } },
         mergePatch,
       );
@@ -189,7 +204,7 @@ export class FliptClientReconciler {
 
   private async readSecret(name: string, namespace: string): Promise<V1Secret | undefined> {
     try {
-      return await this.deps.clients.core.readNamespacedSecret({ name, namespace });
+      return await this.deps.api.core.readNamespacedSecret({ name, namespace });
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -212,7 +227,7 @@ export class FliptClientReconciler {
     if (JSON.stringify(normalise(status)) === JSON.stringify(normalise(current))) return;
     const { namespace, name } = client.metadata;
     try {
-      await this.deps.clients.custom.patchNamespacedCustomObjectStatus(
+      await this.deps.api.custom.patchNamespacedCustomObjectStatus(
         { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status } },
         mergePatch,
       );
@@ -238,8 +253,7 @@ export class FliptClientReconciler {
 /** Ready reasons that need someone to act, recorded as Warning Events. */
 const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing']);
 
-function refusedConditions(client: FliptClient, verdict: Verdict): Condition[] {
-  const now = new Date();
+function refusedConditions(client: FliptClient, verdict: Verdict, now: Date): Condition[] {
   const generation = client.metadata.generation;
   let conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', verdict, generation, now);
   conditions = withCondition(conditions, 'Ready', verdict, generation, now);

@@ -12,6 +12,7 @@ import {
   VersionApi,
   setHeaderOptions,
 } from '@kubernetes/client-node';
+import { statusCode } from './errors.ts';
 
 export interface KubeClients {
   kubeConfig: KubeConfig;
@@ -90,15 +91,5 @@ export async function checkApiServer(kubeConfig: KubeConfig): Promise<string> {
     throw new Error(`cannot reach the Kubernetes API server at ${server}: ${reason}`);
   }
 }
-
-export function statusCode(err: unknown): number | undefined {
-  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'number') {
-    return (err as { code: number }).code;
-  }
-  return undefined;
-}
-
-export const isNotFound = (err: unknown) => statusCode(err) === 404;
-export const isConflict = (err: unknown) => statusCode(err) === 409;
 
 export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { V1MicroTime, type EventsV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { describeError } from '../controller/controller.ts';
+import { describeError } from './errors.ts';
 
 export interface EventSubject {
   apiVersion: string;

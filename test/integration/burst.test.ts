@@ -2,7 +2,7 @@
 // restarts, counted from the API server's watch; a restarted operator with nothing to do writes nothing.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fingerprint, tokenIdFor } from '../../src/fliptclient/token.ts';
+import { fingerprint, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { waitFor } from '../support/cluster.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
 import { condition, createFliptClient, listFliptClients } from '../support/fliptclients.ts';

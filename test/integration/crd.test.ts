@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ApiextensionsV1Api, loadYaml, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { statusCode } from '../../src/kube/client.ts';
+import { statusCode } from '../../src/kube/errors.ts';
 import { testCluster, installCrd, createNamespace, crdPath, waitFor, type TestCluster } from '../support/cluster.ts';
 import { removeFliptClients } from '../support/fliptclients.ts';
 
@@ -16,30 +16,12 @@ const PLURAL = 'fliptclients';
 const CRD_NAME = 'fliptclients.flipt.io';
 
 /**
- * Creates or replaces the CRD from the file and waits until it is Established and served.
- *
- * Runs after test/support's installCrd(), which (as of this writing) passes the YAML as a plain
- * object to the typed ApiextensionsV1Api: its serializer copies properties only under their
- * TypeScript names (`_default`, `x_kubernetes_validations`, `x_kubernetes_list_type`, ...), so every
- * `default`, CEL rule and list type in the file is silently dropped on the way to the server.
- * loadYaml() deserializes into the typed model first, which the serializer then writes back
- * faithfully. Once installCrd() does the same, this replace is a no-op.
+ * Installs the CRD (test/support's installCrd: typed through loadYaml, so every default, CEL rule and
+ * list type reaches the server) and waits until its rules are enforced: the API server compiles CEL
+ * rules asynchronously after an update.
  */
 async function installCrdFaithfully(c: TestCluster): Promise<void> {
-  const api = c.kubeConfig.makeApiClient(ApiextensionsV1Api);
-  const crd = loadYaml<V1CustomResourceDefinition>(readFileSync(crdPath, 'utf8'));
-  try {
-    const existing = await api.readCustomResourceDefinition({ name: CRD_NAME });
-    crd.metadata!.resourceVersion = existing.metadata!.resourceVersion;
-    await api.replaceCustomResourceDefinition({ name: CRD_NAME, body: crd });
-  } catch (err) {
-    if (statusCode(err) !== 404) throw err;
-    await api.createCustomResourceDefinition({ body: crd });
-  }
-  await waitFor(async () => {
-    const current = await api.readCustomResourceDefinition({ name: CRD_NAME });
-    return current.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True') ?? false;
-  }, `CRD ${CRD_NAME} Established`);
+  await installCrd(c.kubeConfig);
   // The CEL rules compile asynchronously after an update; wait until a rule is enforced.
   const namespace = await trackedNamespace(c, 'crd-probe');
   await waitFor(async () => {
@@ -56,7 +38,6 @@ async function installCrdFaithfully(c: TestCluster): Promise<void> {
 // Installed once for the whole file; every test awaits it.
 const started = (async () => {
   const c = await testCluster();
-  await installCrd(c.kubeConfig);
   await installCrdFaithfully(c);
   return c;
 })();

@@ -14,12 +14,12 @@ import { connect as tlsConnect } from 'node:tls';
 import { pino } from 'pino';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Agent, request } from 'undici';
-import type { ExchangeConfig } from '../../src/config/operator-config.ts';
 import type { CredentialSource } from '../../src/exchange/credentials.ts';
-import { EXCHANGE_PATH, ExchangeServer } from '../../src/exchange/server.ts';
+import { ExchangeServer } from '../../src/exchange/server.ts';
+import { EXCHANGE_PATH } from '../../src/exchange/wire.ts';
 import { ServiceAccountIndex } from '../../src/exchange/service-account-index.ts';
-import { generateToken } from '../../src/fliptclient/token.ts';
-import type { FliptClient } from '../../src/fliptclient/types.ts';
+import { generateToken } from '../../src/vocabulary/credentials.ts';
+import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { loadKubeConfig, makeClients, type KubeClients } from '../../src/kube/client.ts';
 import { apiServerRequests } from '../support/api-metrics.ts';
 import { testCluster, waitFor } from '../support/cluster.ts';
@@ -117,7 +117,7 @@ describe('exchange resilience', () => {
     // A negative answer cached for ten minutes: an outage answer (503) that were cached by mistake
     // would outlive the outage, and the first call after recovery would fail.
     const server = new ExchangeServer({
-      config: exchangeConfig({ cache: { ttlMs: 60_000, negativeTtlMs: 600_000, maxEntries: 1000 } }),
+      config: exchangeConfig({ cache: { ttl: 60_000, negativeTtl: 600_000, maxEntries: 1000 } }),
       index,
       credentials,
       authentication: clients.authentication,

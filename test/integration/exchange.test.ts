@@ -8,15 +8,15 @@ import type { KubernetesListObject, KubeConfig, V1Secret } from '@kubernetes/cli
 import { SignJWT, generateKeyPair } from 'jose';
 import { pino } from 'pino';
 import { Agent, request } from 'undici';
-import { Informer } from '../../src/controller/informer.ts';
+import { Informer } from '../../src/runtime/informer.ts';
 import { informerCredentialSource, type CredentialSource } from '../../src/exchange/credentials.ts';
-import { EXCHANGE_PATH, ExchangeServer, type ExchangeOutcome } from '../../src/exchange/server.ts';
+import { ExchangeServer } from '../../src/exchange/server.ts';
+import { EXCHANGE_PATH, type ExchangeOutcome } from '../../src/exchange/wire.ts';
 import { ServiceAccountIndex, indexUpdater } from '../../src/exchange/service-account-index.ts';
 import { TokenReviewer } from '../../src/exchange/token-review.ts';
-import type { ExchangeConfig } from '../../src/config/operator-config.ts';
 import { mergePatch, type KubeClients } from '../../src/kube/client.ts';
-import { fingerprint, generateToken, tokenIdFor } from '../../src/fliptclient/token.ts';
-import { API_VERSION, CLIENT_LABEL, GROUP, KIND, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, type FliptClient } from '../../src/fliptclient/types.ts';
+import { fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
+import { API_VERSION, CLIENT_LABEL, GROUP, KIND, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { createNamespace, installCrd, testCluster, waitFor } from '../support/cluster.ts';
 import { removeFliptClients } from '../support/fliptclients.ts';
 import { apiServerRequests } from '../support/api-metrics.ts';
@@ -389,7 +389,7 @@ describe('exchange service against a real API server', () => {
     await createFliptClient('shared-1', ['shared'], { status: 'True', reason: 'Ready' });
     await createFliptClient('shared-2', ['shared'], { status: 'True', reason: 'Ready' });
     await createFliptClient('borrowed', ['borrowed'], { status: 'True', reason: 'Ready' }, { secretOwned: false });
-    assert.deepEqual(fx.index.claimConflicts(fx.namespace, 'shared-1'), ['shared-2']);
+    assert.deepEqual(fx.index.conflictsByServiceAccount(fx.namespace, 'shared-1'), { shared: ['shared-2'] });
 
     const unbound = (await requestToken('unbound')).token;
     const pending = (await requestToken('pending')).token;
@@ -560,7 +560,7 @@ describe('exchange service against a real API server', () => {
 
     // A short-TTL server: the entry expires and the token is reviewed again.
     const shortTtl = new ExchangeServer({
-      config: exchangeConfig({ cache: { ttlMs: 300, negativeTtlMs: 300, maxEntries: 10 } }),
+      config: exchangeConfig({ cache: { ttl: 300, negativeTtl: 300, maxEntries: 10 } }),
       index: fx.index,
       credentials: fx.credentials,
       authentication: fx.clients.authentication,
@@ -663,5 +663,5 @@ describe('exchange service against a real API server', () => {
 
 // A reviewer the test can hold on to (used by the bench too): make sure it can be built directly.
 test('TokenReviewer refuses to start without audiences', () => {
-  assert.throws(() => new TokenReviewer({ audiences: [], cache: { ttlMs: 1, negativeTtlMs: 1, maxEntries: 1 }, review: async () => undefined }));
+  assert.throws(() => new TokenReviewer({ audiences: [], cache: { ttl: 1, negativeTtl: 1, maxEntries: 1 }, review: async () => undefined }));
 });

@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
-import { envVarFor, fingerprint, generateToken, tokenIdFor } from '../../src/fliptclient/token.ts';
-import type { FliptClient } from '../../src/fliptclient/types.ts';
-import { renderFliptConfig } from '../../src/target/flipt-config.ts';
-import { credentialValue, desiredCredentials, planTarget } from '../../src/target/plan.ts';
+import { credentialReference, envVarFor, fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
+import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import { renderFliptConfig } from '../../src/fliptinstance/flipt-config.ts';
+import { desiredCredentials, planTarget } from '../../src/fliptinstance/plan.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
 import { readAsFlipt } from '../support/flipt-reader.ts';
 
@@ -21,7 +21,7 @@ const target = (credentialReference: TargetConfig['credentialReference']): Targe
   credentialReference,
   workload: { kind: 'Deployment', name: 'flipt' },
   allowedNamespaces: ['*'],
-  restart: { minIntervalMs: 10_000 },
+  restart: { minInterval: 10_000 },
 });
 
 interface Case {
@@ -79,7 +79,7 @@ test('metadata values Flipt reads are exactly the values in the spec, and none i
     const id = tokenIdFor(c.namespace, c.name);
     assert.deepEqual(reading.tokens[id]?.metadata, { ...c.metadata, 'fliptclient-namespace': c.namespace, 'fliptclient-name': c.name });
   }
-  const ours = cases.map((c) => credentialValue(t, tokenIdFor(c.namespace, c.name), ''));
+  const ours = cases.map((c) => credentialReference(t, tokenIdFor(c.namespace, c.name), ''));
   assert.deepEqual(reading.references.sort(), ['${env:CI_FLIPT_TOKEN}', ...ours].sort(), 'only the hand-written and our own references');
 });
 
@@ -107,7 +107,7 @@ test('token ids from namespaces and names that look like numbers reach Flipt unc
       const id = tokenIdFor(c.namespace, c.name);
       const entry = reading.tokens[id];
       assert.ok(entry, `${mode}: Flipt reads id ${id} (has ${Object.keys(reading.tokens).join(', ')})`);
-      assert.equal(entry.credential, credentialValue(t, id, tokens.get(`${c.namespace}/${c.name}`)!), `${mode}: credential of ${id}`);
+      assert.equal(entry.credential, credentialReference(t, id, tokens.get(`${c.namespace}/${c.name}`)!), `${mode}: credential of ${id}`);
       assert.equal(entry.metadata?.['fliptclient-namespace'], c.namespace);
       assert.equal(entry.metadata?.['fliptclient-name'], c.name);
     }
@@ -127,7 +127,7 @@ test('env mode: variable names Flipt accepts, outside the FLIPT_ namespace Flipt
   }
   assert.deepEqual(
     reading.references.filter((r) => r !== '${env:CI_FLIPT_TOKEN}').sort(),
-    cases.map((c) => credentialValue(t, tokenIdFor(c.namespace, c.name), '')).sort(),
+    cases.map((c) => credentialReference(t, tokenIdFor(c.namespace, c.name), '')).sort(),
   );
 });
 

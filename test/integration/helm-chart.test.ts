@@ -20,7 +20,7 @@ import {
   type V1Service,
 } from '@kubernetes/client-node';
 import { parseOperatorConfig, type OperatorConfig } from '../../src/config/operator-config.ts';
-import { isNotFound } from '../../src/kube/client.ts';
+import { isNotFound } from '../../src/kube/errors.ts';
 import { testCluster, type TestCluster } from '../support/cluster.ts';
 import { applyObjects, deployManifest } from '../support/deploy-rbac.ts';
 import { helmTemplate } from '../support/helm.ts';

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { envVarFor, tokenIdFor } from '../../src/fliptclient/token.ts';
+import { envVarFor, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { installCrd, testCluster, waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG, createFliptStatefulSet } from '../support/flipt-target.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';

@@ -6,7 +6,7 @@ import { waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG, createFliptTarget, simulateDeploymentController } from '../support/flipt-target.ts';
 import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
 import { Scenario } from '../support/scenario.ts';
-import type { FliptClient } from '../../src/fliptclient/types.ts';
+import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 
 const APP = 'refusals-app';
 let scenario: Scenario;

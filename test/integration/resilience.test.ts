@@ -2,7 +2,7 @@
 // Helm chart does on every upgrade), a client Secret deleted or edited.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fingerprint } from '../../src/fliptclient/token.ts';
+import { fingerprint } from '../../src/vocabulary/credentials.ts';
 import { mergePatch } from '../../src/kube/client.ts';
 import { waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { desiredClientSecret } from '../../src/fliptclient/decisions.ts';
-import { envVarFor, fingerprint, generateToken, tokenIdFor } from '../../src/fliptclient/token.ts';
+import { envVarFor, fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { mergePatch } from '../../src/kube/client.ts';
 import { crdPath, installCrd, testCluster, waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';

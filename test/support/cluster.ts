@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ApiextensionsV1Api, loadYaml, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
-import { loadKubeConfig, makeClients, isNotFound, type KubeClients } from '../../src/kube/client.ts';
+import { loadKubeConfig, makeClients, type KubeClients } from '../../src/kube/client.ts';
+import { isNotFound } from '../../src/kube/errors.ts';
 import { startControlPlane } from './controlplane.ts';
 
 export interface TestCluster {

@@ -1,5 +1,5 @@
 // Starts the project's own control plane (embedded etcd + real kube-apiserver) and stops it again.
-// Every instance lives in its own temporary directory on kernel-chosen ports, so two runs in parallel
+// Every instance lives in its own temporary directory on free ports it picks in 10000-19999, so two runs in parallel
 // never collide; a port lost to a race makes the binary exit early and the start is retried.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

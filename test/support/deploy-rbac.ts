@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
-import { isNotFound } from '../../src/kube/client.ts';
+import { isNotFound } from '../../src/kube/errors.ts';
 import type { TestCluster } from './cluster.ts';
 
 export const OPERATOR_NAMESPACE = 'flipt-client-operator';

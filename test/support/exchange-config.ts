@@ -9,7 +9,7 @@ export function exchangeConfig(overrides: Partial<ExchangeConfig> = {}): Exchang
     port: 0,
     audiences: [AUDIENCE],
     maxBodyBytes: 16384,
-    cache: { ttlMs: 60_000, negativeTtlMs: 2_000, maxEntries: 1000 },
+    cache: { ttl: 60_000, negativeTtl: 2_000, maxEntries: 1000 },
     rateLimit: { perServiceAccountPerMinute: 100_000, globalPerSecond: 100_000 },
     ...overrides,
   };

@@ -2,7 +2,7 @@
 import type { KubeClients } from '../../src/kube/client.ts';
 import type { TestCluster } from './cluster.ts';
 import { mergePatch } from '../../src/kube/client.ts';
-import type { Condition, ConditionType, FliptClient, FliptClientSpec } from '../../src/fliptclient/types.ts';
+import type { Condition, ConditionType, FliptClient, FliptClientSpec } from '../../src/vocabulary/fliptclient.ts';
 
 const ref = { group: 'flipt.io', version: 'v1alpha1', plural: 'fliptclients' };
 

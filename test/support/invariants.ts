@@ -3,7 +3,7 @@
 // reference whose credential exists, no client's token was lost or replaced behind its back, and no
 // token sits anywhere it should not.
 import assert from 'node:assert/strict';
-import { fingerprint, tokenIdFor } from '../../src/fliptclient/token.ts';
+import { fingerprint, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { getFliptClient } from './fliptclients.ts';
 import type { Scenario } from './scenario.ts';
 

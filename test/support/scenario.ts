@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { parseDuration } from '../../src/util/duration.ts';
-import { isNotFound } from '../../src/kube/client.ts';
+import { isNotFound } from '../../src/kube/errors.ts';
 import { recordHistory, changes, type ObjectHistory } from './api-watch.ts';
 import { installCrd, testCluster, type TestCluster } from './cluster.ts';
 import { removeFliptClients } from './fliptclients.ts';
@@ -24,7 +24,7 @@ export interface ScenarioOptions {
 }
 
 interface ScenarioParts {
-  minIntervalMs: number;
+  minInterval: number;
   ports: WrittenConfig['ports'];
   cluster: TestCluster;
   namespace: string;
@@ -37,7 +37,7 @@ interface ScenarioParts {
 }
 
 export class Scenario {
-  readonly minIntervalMs: number;
+  readonly minInterval: number;
   /** The operator's health, metrics and exchange ports (a restarted operator keeps them). */
   readonly ports: WrittenConfig['ports'];
   readonly cluster: TestCluster;
@@ -53,7 +53,7 @@ export class Scenario {
   private stopped = false;
 
   private constructor(fields: ScenarioParts) {
-    this.minIntervalMs = fields.minIntervalMs;
+    this.minInterval = fields.minInterval;
     this.ports = fields.ports;
     this.cluster = fields.cluster;
     this.namespace = fields.namespace;
@@ -90,7 +90,7 @@ export class Scenario {
     const credentialSecrets = await recordHistory<V1Secret>(cluster.kubeConfig, `/api/v1/namespaces/${namespace}/secrets`, 'flipt-client-credentials');
     const stopRollouts = options.autoRollout === false ? () => {} : simulateDeploymentController(cluster.clients, namespace, 'flipt');
     const operator = startOperator(configPath, cluster.kubeconfigPath);
-    return new Scenario({ minIntervalMs: parseDuration(options.minInterval ?? '10s')!, ports, cluster, namespace, configPath, configMaps, deployments, credentialSecrets, operator, stopRollouts });
+    return new Scenario({ minInterval: parseDuration(options.minInterval ?? '10s')!, ports, cluster, namespace, configPath, configMaps, deployments, credentialSecrets, operator, stopRollouts });
   }
 
   /** Takes a namespace created before the scenario: stop() removes every FliptClient in it. */
@@ -190,7 +190,7 @@ export class Scenario {
    */
   async quietPeriod(): Promise<void> {
     const restartedAt = Date.parse(this.deployments.versions.at(-1)?.spec?.template?.metadata?.annotations?.['flipt.io/restarted-at'] ?? '');
-    const until = Math.max(Date.now(), Number.isNaN(restartedAt) ? 0 : restartedAt + this.minIntervalMs) + 2_000;
+    const until = Math.max(Date.now(), Number.isNaN(restartedAt) ? 0 : restartedAt + this.minInterval) + 2_000;
     await new Promise((r) => setTimeout(r, until - Date.now()));
     await Promise.all([this.configMaps.caughtUp(), this.deployments.caughtUp(), this.credentialSecrets.caughtUp()]);
   }

@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bindingVerdict, decideToken, readinessVerdict, refusal, registrationVerdict, withCondition } from '../../src/fliptclient/decisions.ts';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
-import { metadataProblems, type FliptClient } from '../../src/fliptclient/types.ts';
-import { fingerprint, generateToken } from '../../src/fliptclient/token.ts';
-import type { TargetSnapshot } from '../../src/target/snapshot.ts';
-import { rolloutState } from '../../src/target/workload.ts';
+import { metadataProblems, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
+import type { TargetState } from '../../src/vocabulary/registration.ts';
+import { rolloutState } from '../../src/fliptinstance/workload.ts';
 
 test('decideToken keeps, adopts, restores, or issues, in that order', () => {
   const a = generateToken();
@@ -22,7 +22,7 @@ test('decideToken keeps, adopts, restores, or issues, in that order', () => {
   assert.equal(decideToken(undefined, 'not-a-token', undefined).action, 'issue', 'a malformed Secret value is never adopted');
 });
 
-const snapshot = (over: Partial<TargetSnapshot> = {}): TargetSnapshot => ({
+const snapshot = (over: Partial<TargetState> = {}): TargetState => ({
   registered: new Map(),
   conflicts: new Set(),
   rollout: { done: true, detail: 'done' },
@@ -91,7 +91,7 @@ const target: TargetConfig = {
   credentialReference: 'secretFile',
   workload: { kind: 'Deployment', name: 'flipt' },
   allowedNamespaces: ['apps'],
-  restart: { minIntervalMs: 10_000 },
+  restart: { minInterval: 10_000 },
 };
 
 const withMetadata = (metadata: Record<string, unknown>, namespace = 'apps'): FliptClient => ({

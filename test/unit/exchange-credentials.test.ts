@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
 import { credentialFromObjects } from '../../src/exchange/credentials.ts';
-import { protoTimestamp } from '../../src/exchange/server.ts';
-import type { Condition, FliptClient } from '../../src/fliptclient/types.ts';
+import { protoTimestamp } from '../../src/exchange/wire.ts';
+import type { Condition, FliptClient } from '../../src/vocabulary/fliptclient.ts';
 
 const TOKEN = 'a'.repeat(64);
 

@@ -37,10 +37,10 @@ function fakeApi(answer: (token: string) => V1TokenReviewStatus | Promise<V1Toke
   return { calls, review };
 }
 
-function reviewer(review: ReviewFunction, clock: Clock, cache: Partial<{ ttlMs: number; negativeTtlMs: number; maxEntries: number }> = {}, timeoutMs = 1000) {
+function reviewer(review: ReviewFunction, clock: Clock, cache: Partial<{ ttl: number; negativeTtl: number; maxEntries: number }> = {}, timeoutMs = 1000) {
   return new TokenReviewer({
     audiences: [AUD],
-    cache: { ttlMs: 60_000, negativeTtlMs: 5_000, maxEntries: 100, ...cache },
+    cache: { ttl: 60_000, negativeTtl: 5_000, maxEntries: 100, ...cache },
     review,
     now: clock.now,
     timeoutMs,
@@ -111,7 +111,7 @@ test('concurrent reviews that fail share the failure, and the failure is not cac
 test('an entry expires at the cache TTL and is reviewed again', async () => {
   const clock = new Clock();
   const api = fakeApi();
-  const r = reviewer(api.review, clock, { ttlMs: 60_000 });
+  const r = reviewer(api.review, clock, { ttl: 60_000 });
   const token = jwt({ aud: AUD, exp: clock.ms / 1000 + 3600 });
   await r.review(token);
   clock.advance(59_999);
@@ -125,7 +125,7 @@ test('an entry expires at the cache TTL and is reviewed again', async () => {
 test("an entry expires at the token's own exp when that comes before the TTL", async () => {
   const clock = new Clock();
   const api = fakeApi();
-  const r = reviewer(api.review, clock, { ttlMs: 3_600_000 });
+  const r = reviewer(api.review, clock, { ttl: 3_600_000 });
   const exp = Math.floor(clock.ms / 1000) + 30;
   const token = jwt({ aud: AUD, exp });
   const result = await r.review(token);
@@ -142,7 +142,7 @@ test("an entry expires at the token's own exp when that comes before the TTL", a
 test('negative answers are cached for the negative TTL only', async () => {
   const clock = new Clock();
   const api = fakeApi(() => ({ authenticated: false, error: 'invalid bearer token' }));
-  const r = reviewer(api.review, clock, { negativeTtlMs: 5_000 });
+  const r = reviewer(api.review, clock, { negativeTtl: 5_000 });
   const token = jwt({ aud: AUD, exp: clock.ms / 1000 + 3600 });
   assert.deepEqual(await r.review(token), { kind: 'unauthenticated', reason: 'invalid' });
   clock.advance(4_999);

@@ -52,7 +52,7 @@ test('a minimal file loads with every default filled in', () => {
     credentialReference: 'secretFile',
     workload: { kind: 'Deployment', name: 'flipt' },
     allowedNamespaces: ['*'],
-    restart: { minIntervalMs: 10_000 },
+    restart: { minInterval: 10_000 },
   });
   assert.equal('url' in target!, false);
   assert.deepEqual(config.exchange, {
@@ -60,7 +60,7 @@ test('a minimal file loads with every default filled in', () => {
     port: 8443,
     audiences: ['flipt-client-operator'],
     maxBodyBytes: 16384,
-    cache: { ttlMs: 60_000, negativeTtlMs: 10_000, maxEntries: 10000 },
+    cache: { ttl: 60_000, negativeTtl: 10_000, maxEntries: 10000 },
     rateLimit: { perServiceAccountPerMinute: 120, globalPerSecond: 500 },
   });
   assert.deepEqual(config.health, { port: 8081 });
@@ -69,11 +69,11 @@ test('a minimal file loads with every default filled in', () => {
     enabled: true,
     namespace: 'flipt-client-operator',
     leaseName: 'flipt-client-operator',
-    leaseDurationMs: 15_000,
-    renewDeadlineMs: 10_000,
-    retryPeriodMs: 2_000,
+    leaseDuration: 15_000,
+    renewDeadline: 10_000,
+    retryPeriod: 2_000,
   });
-  assert.equal(config.resyncPeriodMs, 600_000);
+  assert.equal(config.resyncPeriod, 600_000);
 });
 
 test('the lease namespace comes from POD_NAMESPACE unless the file names one', () => {
@@ -126,7 +126,7 @@ resyncPeriod: 1h
     workload: { kind: 'StatefulSet', name: 'flipt' },
     url: 'https://flipt.example.com',
     allowedNamespaces: ['payments', 'search'],
-    restart: { minIntervalMs: 90_000 },
+    restart: { minInterval: 90_000 },
   });
   assert.equal(staging!.credentialsSecret, 'flipt-client-credentials');
   assert.equal(staging!.credentialReference, 'inline');
@@ -136,18 +136,18 @@ resyncPeriod: 1h
     tls: { certFile: '/tls/tls.crt', keyFile: '/tls/tls.key' },
     audiences: ['flipt', 'flipt-client-operator'],
     maxBodyBytes: 4096,
-    cache: { ttlMs: 60_000, negativeTtlMs: 500, maxEntries: 10 },
+    cache: { ttl: 60_000, negativeTtl: 500, maxEntries: 10 },
     rateLimit: { perServiceAccountPerMinute: 5, globalPerSecond: 7 },
   });
   assert.deepEqual(config.leaderElection, {
     enabled: false,
     namespace: 'flipt-client-operator',
     leaseName: 'fco',
-    leaseDurationMs: 30_000,
-    renewDeadlineMs: 20_000,
-    retryPeriodMs: 5_000,
+    leaseDuration: 30_000,
+    renewDeadline: 20_000,
+    retryPeriod: 5_000,
   });
-  assert.equal(config.resyncPeriodMs, 3_600_000);
+  assert.equal(config.resyncPeriod, 3_600_000);
   assert.equal(targetAllowsNamespace(prod!, 'payments'), true);
   assert.equal(targetAllowsNamespace(prod!, 'other'), false);
   assert.equal(targetAllowsNamespace(staging!, 'anything'), true);
@@ -189,7 +189,7 @@ test('durations longer than a Node.js timer can wait are refused, naming the fie
     minimal.replace('    namespace: flipt\n', '    namespace: flipt\n    restart: {minInterval: 1000h}\n'),
     'targets.0.restart.minInterval: must be at most 596h',
   );
-  assert.equal(parseOperatorConfig(`${minimal}resyncPeriod: 596h\n`, SOURCE, {}).resyncPeriodMs, 596 * 3_600_000);
+  assert.equal(parseOperatorConfig(`${minimal}resyncPeriod: 596h\n`, SOURCE, {}).resyncPeriod, 596 * 3_600_000);
 });
 
 test('duplicate keys in a mapping are an error, not a silent override', () => {

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
-import { fingerprint, generateToken } from '../../src/fliptclient/token.ts';
-import type { FliptClient } from '../../src/fliptclient/types.ts';
-import { clientsInFlight, configHash, desiredCredentials, planTarget, servedClients } from '../../src/target/plan.ts';
+import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
+import { servedBy, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import { clientsInFlight, configHash, desiredCredentials, planTarget } from '../../src/fliptinstance/plan.ts';
 
 const target: TargetConfig = {
   name: 'default',
@@ -13,7 +13,7 @@ const target: TargetConfig = {
   credentialReference: 'secretFile',
   workload: { kind: 'Deployment', name: 'flipt' },
   allowedNamespaces: ['*'],
-  restart: { minIntervalMs: 10_000 },
+  restart: { minInterval: 10_000 },
 };
 
 function client(name: string, over: Partial<FliptClient['status']> & { target?: string; deleting?: boolean; issued?: 'True' | 'False' } = {}): FliptClient {
@@ -69,7 +69,7 @@ test('desiredCredentials leaves out clients with metadata Flipt would interpret,
   const evil = generateToken();
   const clients = [client('good', { credentialFingerprint: fingerprint(good) }), client('evil', { credentialFingerprint: fingerprint(evil) })];
   clients[1]!.spec.metadata = { note: '${env:FLIPT_TOKEN_OTHER}' };
-  assert.deepEqual(servedClients(target, clients).map((c) => c.metadata.name), ['good']);
+  assert.deepEqual(clients.filter((c) => servedBy(target, c)).map((c) => c.metadata.name), ['good']);
   const desired = desiredCredentials(target, clients, (c) => (c.metadata.name === 'good' ? good : evil), {});
   assert.deepEqual(desired.map((d) => d.id), ['apps_good']);
   assert.equal(clientsInFlight(target, [client('evil-new')].map((c) => ({ ...c, spec: { ...c.spec, metadata: { x: '${env:A}' } } })), []), 0, 'a refused client does not hold the burst');

@@ -2,7 +2,7 @@
 // delayed adds (earliest wins, however long), per-key exponential backoff, the key bound, shutdown.
 import { test, mock, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { WorkQueue } from '../../src/controller/work-queue.ts';
+import { WorkQueue } from '../../src/runtime/work-queue.ts';
 
 /** Whether the promise has settled, without waiting for it (a few microtask turns). */
 async function settled<T>(promise: Promise<T>): Promise<{ done: true; value: T } | { done: false }> {

@@ -2,11 +2,14 @@
 // however often it is added, a key is never handed to two workers at once (an add while it is being
 // processed runs it again afterwards), failures back off exponentially per key, and delayed adds keep
 // only the earliest deadline. The number of distinct keys is bounded; overflow is counted and dropped,
-// and the periodic resync brings a dropped key back.
+// and the periodic resync brings a dropped key back. Kept here: no maintained Node library offers a
+// per-key de-duplicating queue that never hands one key to two workers.
+import { systemClock, type Clock } from './clock.ts';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface WorkQueueOptions {
+  clock?: Clock;
   baseBackoffMs?: number;
   maxBackoffMs?: number;
   maxKeys?: number;
@@ -25,8 +28,10 @@ export class WorkQueue {
   private readonly maxBackoffMs: number;
   private readonly maxKeys: number;
   private readonly onDrop: (key: string) => void;
+  private readonly clock: Clock;
 
   constructor(options: WorkQueueOptions = {}) {
+    this.clock = options.clock ?? systemClock;
     this.baseBackoffMs = options.baseBackoffMs ?? 200;
     this.maxBackoffMs = options.maxBackoffMs ?? 300_000;
     this.maxKeys = options.maxKeys ?? 100_000;
@@ -64,7 +69,7 @@ export class WorkQueue {
       this.add(key);
       return;
     }
-    const at = Date.now() + delayMs;
+    const at = this.clock.now() + delayMs;
     const pending = this.delayed.get(key);
     if (pending && pending.at <= at) return;
     if (pending) {
@@ -82,14 +87,14 @@ export class WorkQueue {
    */
   private arm(key: string, at: number): void {
     const timer = setTimeout(() => {
-      if (at - Date.now() > 0) {
+      if (at - this.clock.now() > 0) {
         this.arm(key, at);
         return;
       }
       // Added while still counted as delayed, so that the key bound cannot drop it now.
       this.add(key);
       this.delayed.delete(key);
-    }, Math.min(Math.max(at - Date.now(), 0), MAX_TIMER_MS));
+    }, Math.min(Math.max(at - this.clock.now(), 0), MAX_TIMER_MS));
     timer.unref();
     this.delayed.set(key, { at, timer });
   }

@@ -1,16 +1,13 @@
-// Pure decisions for one target: which credentials it should carry, what its config and credentials
-// Secret should then say, and the restart key (config hash) that the Flipt workload should run with.
+// What one target should hold: which credentials, what its config and credentials Secret should then
+// say, and the restart key (config hash) the Flipt workload should run with. Pure.
 import { createHash } from 'node:crypto';
-import { targetAllowsNamespace, type TargetConfig } from '../config/operator-config.ts';
-import { fingerprint, envVarFor, isWellFormedToken, tokenIdFor } from '../fliptclient/token.ts';
-import { metadataProblems, tokenMetadataFor, type FliptClient } from '../fliptclient/types.ts';
+import type { TargetConfig } from '../config/operator-config.ts';
+import { credentialKey, credentialReference, fingerprint, isWellFormedToken, tokenIdFor } from '../vocabulary/credentials.ts';
+import { servedBy, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { renderFliptConfig, type RenderResult } from './flipt-config.ts';
 
-export const CONFIG_HASH_ANNOTATION = 'flipt.io/config-hash';
-export const RESTARTED_AT_ANNOTATION = 'flipt.io/restarted-at';
+/** On the ConfigMap: the token ids the operator wrote, so it removes only its own. */
 export const MANAGED_TOKENS_ANNOTATION = 'flipt.io/managed-tokens';
-/** On the workload: the metadata.generation our last restart produced. */
-export const RESTART_GENERATION_ANNOTATION = 'flipt.io/restart-generation';
 
 export interface ClientCredential {
   id: string;
@@ -18,42 +15,11 @@ export interface ClientCredential {
   metadata: Record<string, string>;
 }
 
-/** The key under which a token's credential sits in the target's credentials Secret. */
-export function credentialKey(target: TargetConfig, id: string): string {
-  return target.credentialReference === 'env' ? envVarFor(id) : id;
-}
-
-export function credentialValue(target: TargetConfig, id: string, token: string): string {
-  switch (target.credentialReference) {
-    case 'secretFile':
-      return `\${secret:file:${id}}`;
-    case 'env':
-      return `\${env:${envVarFor(id)}}`;
-    case 'inline':
-      return token;
-  }
-}
-
-/**
- * The FliptClients the target registers: those naming it, not being deleted, from a namespace it
- * allows, with a spec it accepts. Any other is refused (or revoked) and none of its text reaches the
- * config: a client whose metadata Flipt would interpret is left out entirely.
- */
-export function servedClients(target: TargetConfig, clients: readonly FliptClient[]): FliptClient[] {
-  return clients.filter(
-    (client) =>
-      (client.spec.target ?? 'default') === target.name &&
-      !client.metadata.deletionTimestamp &&
-      targetAllowsNamespace(target, client.metadata.namespace) &&
-      metadataProblems(client.spec.metadata).length === 0,
-  );
-}
-
 /**
  * The credentials a target should carry. A client counts once it has been issued a token (its status
  * names the fingerprint); the token comes from its own Secret, or, while that Secret is missing or
  * was edited, from the target's credentials Secret, so that a lost client Secret never revokes a
- * working credential. Clients being deleted are left out: that is how their token is revoked.
+ * working credential. Clients the target does not serve are left out: that is how their token is revoked.
  */
 export function desiredCredentials(
   target: TargetConfig,
@@ -62,11 +28,11 @@ export function desiredCredentials(
   currentCredentials: Readonly<Record<string, string>>,
 ): ClientCredential[] {
   const result: ClientCredential[] = [];
-  for (const client of servedClients(target, clients)) {
-    const { namespace, name } = client.metadata;
+  for (const client of clients) {
+    if (!servedBy(target, client)) continue;
     const expected = client.status?.credentialFingerprint;
     if (!expected) continue;
-    const id = tokenIdFor(namespace, name);
+    const id = tokenIdFor(client.metadata.namespace, client.metadata.name);
     const candidates = [clientSecretToken(client), currentCredentials[credentialKey(target, id)]];
     // Only a token of our own shape: in inline mode it is written into Flipt's config as it is.
     const token = candidates.find((t) => isWellFormedToken(t) && fingerprint(t) === expected);
@@ -77,24 +43,18 @@ export function desiredCredentials(
 }
 
 /**
- * Clients that name the target but are not in `desired` yet and have not been refused: the operator is
+ * Clients the target serves that are not in `desired` yet and have not been refused: the operator is
  * still issuing their tokens. Applying now would cost another restart as soon as they are issued.
  */
 export function clientsInFlight(target: TargetConfig, clients: readonly FliptClient[], desired: readonly ClientCredential[]): number {
   const desiredIds = new Set(desired.map((c) => c.id));
   let count = 0;
-  for (const client of servedClients(target, clients)) {
-    const { namespace, name } = client.metadata;
-    if (desiredIds.has(tokenIdFor(namespace, name))) continue;
+  for (const client of clients) {
+    if (!servedBy(target, client) || desiredIds.has(tokenIdFor(client.metadata.namespace, client.metadata.name))) continue;
     const issued = client.status?.conditions?.find((c) => c.type === 'CredentialIssued');
     if (issued?.status !== 'False') count++;
   }
   return count;
-}
-
-/** The longest a target's changes wait for clients still being issued. */
-export function maxHoldMs(target: TargetConfig): number {
-  return Math.max(3 * target.restart.minIntervalMs, 5000);
 }
 
 export interface TargetPlan {
@@ -117,7 +77,7 @@ export function planTarget(
     source,
     previouslyManaged,
     credentialReference: target.credentialReference,
-    tokens: desired.map((c) => ({ id: c.id, credential: credentialValue(target, c.id, c.token), metadata: c.metadata })),
+    tokens: desired.map((c) => ({ id: c.id, credential: credentialReference(target, c.id, c.token), metadata: c.metadata })),
   });
   const managed = new Set(render.managedIds);
   const referenced: Record<string, string> = {};

@@ -1,5 +1,8 @@
-// The FliptClient custom resource as the operator reads and writes it (crds/flipt.io_fliptclients.yaml).
-import type { V1ObjectMeta } from '@kubernetes/client-node';
+// The FliptClient custom resource as the operator reads and writes it (crds/flipt.io_fliptclients.yaml),
+// and the facts about one that every part of the operator reads the same way: which target it names,
+// its Secret, its metadata in Flipt, and whether a target serves it.
+import type { V1ObjectMeta, V1Secret } from '@kubernetes/client-node';
+import { targetAllowsNamespace, type TargetConfig } from '../config/operator-config.ts';
 
 export const GROUP = 'flipt.io';
 export const VERSION = 'v1alpha1';
@@ -13,7 +16,8 @@ export const MANAGED_BY = 'flipt-client-operator';
 export const CLIENT_LABEL = 'flipt.io/client';
 
 export interface FliptClientSpec {
-  target: string;
+  /** The API server defaults it to "default"; read it through targetNameOf(). */
+  target?: string;
   metadata?: Record<string, string>;
   secret?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   serviceAccounts?: string[];
@@ -58,7 +62,31 @@ export function secretNameFor(client: FliptClient): string {
   return client.spec.secret?.name ?? `${client.metadata.name}-flipt`;
 }
 
-export const RESERVED_METADATA_KEYS = ['fliptclient-namespace', 'fliptclient-name'] as const;
+/** The target the client names (the CRD defaults it; an object stored without the default gets the same). */
+export function targetNameOf(client: FliptClient): string {
+  return client.spec.target ?? 'default';
+}
+
+/** Whether the Secret is controlled by this FliptClient (so the operator may write it, and hand its token out). */
+export function ownedBy(secret: V1Secret, client: FliptClient): boolean {
+  return secret.metadata?.ownerReferences?.some((r) => r.controller && r.uid === client.metadata.uid) ?? false;
+}
+
+/**
+ * Whether the target registers the client: it names the target, is not being deleted, comes from a
+ * namespace the target allows, and has metadata Flipt reads as written. Any other client is refused
+ * (or revoked), and none of its text reaches the target's config.
+ */
+export function servedBy(target: TargetConfig, client: FliptClient): boolean {
+  return (
+    targetNameOf(client) === target.name &&
+    !client.metadata.deletionTimestamp &&
+    targetAllowsNamespace(target, client.metadata.namespace) &&
+    metadataProblems(client.spec.metadata).length === 0
+  );
+}
+
+const RESERVED_METADATA_KEYS = ['fliptclient-namespace', 'fliptclient-name'] as const;
 const METADATA_KEY = /^[a-z0-9_-]{1,63}$/;
 const MAX_METADATA_KEYS = 32;
 const MAX_METADATA_VALUE = 256;

@@ -1,5 +1,7 @@
-// Tokens, their fingerprints and their ids in Flipt's configuration.
+// Tokens, their fingerprints, their ids in Flipt's configuration, and how a target's config and
+// credentials Secret refer to them.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { CredentialReference, TargetConfig } from '../config/operator-config.ts';
 
 const TOKEN = /^[0-9a-f]{64}$/;
 
@@ -42,4 +44,21 @@ export function tokenIdFor(namespace: string, name: string): string {
 export function envVarFor(tokenId: string): string {
   const readable = tokenId.toUpperCase().replaceAll('-', '_');
   return `FLIPTCLIENT_TOKEN_${readable}_${createHash('sha256').update(tokenId).digest('hex').slice(0, 8).toUpperCase()}`;
+}
+
+/** The key under which a token's credential sits in the target's credentials Secret. */
+export function credentialKey(target: TargetConfig, id: string): string {
+  return target.credentialReference === 'env' ? envVarFor(id) : id;
+}
+
+/** What the config's `credential` says: a reference to the credentials Secret, or the token itself (inline). */
+export function credentialReference(target: TargetConfig, id: string, token: string): string {
+  switch (target.credentialReference satisfies CredentialReference) {
+    case 'secretFile':
+      return `\${secret:file:${id}}`;
+    case 'env':
+      return `\${env:${envVarFor(id)}}`;
+    case 'inline':
+      return token;
+  }
 }

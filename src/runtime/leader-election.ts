@@ -1,20 +1,21 @@
 // Leader election on a coordination.k8s.io/v1 Lease, as client-go does it: acquire when the lease is
 // free or expired, renew every retryPeriod, and give up leadership when renewal has failed for
-// renewDeadline, so that two replicas never reconcile at once.
+// renewDeadline, so that two replicas never reconcile at once. Kept here: client-node has no elector.
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { isConflict, isNotFound } from '../kube/client.ts';
-import { describeError } from './controller.ts';
+import { describeError, isConflict, isNotFound } from '../kube/errors.ts';
+import type { Clock } from './clock.ts';
 
 export interface LeaderElectionOptions {
   api: CoordinationV1Api;
   namespace: string;
   name: string;
   identity: string;
-  leaseDurationMs: number;
-  renewDeadlineMs: number;
-  retryPeriodMs: number;
+  leaseDuration: number;
+  renewDeadline: number;
+  retryPeriod: number;
   log: Logger;
+  clock: Clock;
 }
 
 export class LeaderElector {
@@ -27,13 +28,9 @@ export class LeaderElector {
     this.options = options;
   }
 
-  get isLeader(): boolean {
-    return this.leading;
-  }
-
   /** Resolves once this process leads; rejects if stopped first. */
   async acquire(): Promise<void> {
-    const { retryPeriodMs, log, namespace, name } = this.options;
+    const { retryPeriod, log, namespace, name } = this.options;
     let announced = false;
     while (!this.stopped) {
       if (await this.tryAcquireOrRenew()) {
@@ -43,21 +40,21 @@ export class LeaderElector {
       }
       if (!announced) log.info({ lease: `${namespace}/${name}` }, 'waiting to become leader');
       announced = true;
-      await this.sleep(retryPeriodMs);
+      await this.sleep(retryPeriod);
     }
     throw new Error('leader election stopped');
   }
 
   /** Renews until stopped (resolves true) or until leadership is lost (resolves false). */
   async keepLeading(): Promise<boolean> {
-    const { retryPeriodMs, renewDeadlineMs, log } = this.options;
-    let lastRenew = Date.now();
+    const { retryPeriod, renewDeadline, log } = this.options;
+    let lastRenew = this.options.clock.now();
     while (!this.stopped) {
-      await this.sleep(retryPeriodMs);
+      await this.sleep(retryPeriod);
       if (this.stopped) break;
       if (await this.tryAcquireOrRenew()) {
-        lastRenew = Date.now();
-      } else if (Date.now() - lastRenew > renewDeadlineMs) {
+        lastRenew = this.options.clock.now();
+      } else if (this.options.clock.now() - lastRenew > renewDeadline) {
         this.leading = false;
         log.error('lost leadership: could not renew the lease within renewDeadline');
         return false;
@@ -76,7 +73,7 @@ export class LeaderElector {
     try {
       const lease = await api.readNamespacedLease({ name, namespace });
       if (lease.spec?.holderIdentity !== identity) return;
-      lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new V1MicroTime() };
+      lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new V1MicroTime(this.options.clock.now()) };
       await api.replaceNamespacedLease({ name, namespace, body: lease });
     } catch (err) {
       this.options.log.warn({ err: describeError(err) }, 'could not release the lease');
@@ -84,9 +81,9 @@ export class LeaderElector {
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
-    const { api, namespace, name, identity, leaseDurationMs } = this.options;
-    const now = new V1MicroTime();
-    const leaseDurationSeconds = Math.ceil(leaseDurationMs / 1000);
+    const { api, namespace, name, identity, leaseDuration } = this.options;
+    const now = new V1MicroTime(this.options.clock.now());
+    const leaseDurationSeconds = Math.ceil(leaseDuration / 1000);
     let lease: V1Lease;
     try {
       lease = await api.readNamespacedLease({ name, namespace });
@@ -105,7 +102,7 @@ export class LeaderElector {
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity;
     const renewedAt = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
-    const expired = renewedAt + (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000 < Date.now();
+    const expired = renewedAt + (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000 < this.options.clock.now();
     if (holder && holder !== identity && !expired) return false;
     const takingOver = holder !== identity;
     lease.spec = {

@@ -1,7 +1,10 @@
 // Runs a reconcile function over a work queue with a fixed number of workers. A reconcile returns
 // what should happen next (nothing until something changes, or look again after a delay) or throws,
-// in which case the key is retried with per-key exponential backoff.
+// in which case the key is retried with per-key exponential backoff. Kept here rather than taken from
+// a library: Node has no maintained equivalent of controller-runtime's controller.
 import type { Logger } from 'pino';
+import { describeError } from '../kube/errors.ts';
+import type { Clock } from './clock.ts';
 import { WorkQueue } from './work-queue.ts';
 
 export type ReconcileResult = { requeueAfterMs?: number } | void;
@@ -21,10 +24,13 @@ export class Controller {
   private readonly concurrency: number;
   private readonly hooks: ControllerHooks;
 
-  constructor(name: string, reconcile: Reconcile, log: Logger, concurrency = 1, hooks: ControllerHooks = {}) {
+  private readonly clock: Clock;
+
+  constructor(name: string, reconcile: Reconcile, log: Logger, clock: Clock, concurrency: number, hooks: ControllerHooks = {}) {
     this.name = name;
     this.reconcile = reconcile;
     this.log = log;
+    this.clock = clock;
     this.concurrency = concurrency;
     this.hooks = hooks;
     this.queue = this.newQueue();
@@ -32,6 +38,7 @@ export class Controller {
 
   private newQueue(): WorkQueue {
     return new WorkQueue({
+      clock: this.clock,
       onDrop: (key) => this.log.warn({ controller: this.name, key }, 'work queue full; key dropped until the next resync'),
     });
   }
@@ -72,32 +79,5 @@ export class Controller {
         queue.done(key);
       }
     }
-  }
-}
-
-/** One line for a log or a condition: the API status and its message, never request or response bodies. */
-export function describeError(err: unknown): string {
-  if (err && typeof err === 'object' && 'code' in err && 'body' in err) {
-    const { code, body } = err as { code: number; body: unknown };
-    const message = parseStatusMessage(body);
-    return message ? `API ${code}: ${message}` : `API ${code}`;
-  }
-  const firstLine = err instanceof Error ? err.message.split('\n')[0]! : String(err);
-  // A refused watch is a plain Error carrying the HTTP status as statusCode.
-  const statusCode = (err as { statusCode?: unknown } | null)?.statusCode;
-  return typeof statusCode === 'number' ? `API ${statusCode}: ${firstLine}` : firstLine;
-}
-
-function parseStatusMessage(body: unknown): string | undefined {
-  const status = typeof body === 'string' ? safeJson(body) : body;
-  if (status && typeof status === 'object' && 'message' in status) return String((status as { message: unknown }).message);
-  return undefined;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }

@@ -1,33 +1,36 @@
-// Reading a Flipt Deployment or StatefulSet: which config hash its pods should run, and whether the
-// rollout to that template has finished.
+// Reading a Flipt Deployment or StatefulSet: which config hash its pods should run, when we last
+// restarted it, whether someone else rolled it since, and whether the rollout has finished.
 import type { V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
-import { CONFIG_HASH_ANNOTATION, RESTART_GENERATION_ANNOTATION, RESTARTED_AT_ANNOTATION } from './plan.ts';
+import type { RolloutState } from '../vocabulary/registration.ts';
 
 export type Workload = V1Deployment | V1StatefulSet;
 
-export interface RolloutState {
-  done: boolean;
-  /** What the rollout is waiting for, for condition messages. */
-  detail: string;
+/** On the pod template: the restart key (config hash) Flipt's pods should run with. */
+export const CONFIG_HASH_ANNOTATION = 'flipt.io/config-hash';
+/** On the pod template: when the operator last restarted Flipt. */
+export const RESTARTED_AT_ANNOTATION = 'flipt.io/restarted-at';
+/** On the workload: the metadata.generation our last restart produced. */
+export const RESTART_GENERATION_ANNOTATION = 'flipt.io/restart-generation';
+
+/** What the target step reads from the workload. */
+export interface WorkloadView {
+  configHash: string | undefined;
+  restartedAtMs: number | undefined;
+  /** Someone else changed the pod template since our last restart (a `helm upgrade` rolling Flipt, say). */
+  changedSinceOurRestart: boolean;
+  rollout: RolloutState;
 }
 
-export function templateConfigHash(workload: Workload): string | undefined {
-  return workload.spec?.template?.metadata?.annotations?.[CONFIG_HASH_ANNOTATION];
-}
-
-export function templateRestartedAt(workload: Workload): number | undefined {
-  const value = workload.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION];
-  const ms = value ? Date.parse(value) : NaN;
-  return Number.isNaN(ms) ? undefined : ms;
-}
-
-/**
- * Whether someone else changed the pod template since our last restart (a `helm upgrade` rolling
- * Flipt, say): pods may then have started on whatever config the ConfigMap held at that moment.
- */
-export function templateChangedSinceOurRestart(workload: Workload): boolean {
+export function viewWorkload(kind: 'Deployment' | 'StatefulSet', workload: Workload): WorkloadView {
+  const annotations = workload.spec?.template?.metadata?.annotations ?? {};
+  const restartedAt = annotations[RESTARTED_AT_ANNOTATION] ? Date.parse(annotations[RESTARTED_AT_ANNOTATION]) : NaN;
   const ours = Number(workload.metadata?.annotations?.[RESTART_GENERATION_ANNOTATION] ?? 0);
-  return (workload.metadata?.generation ?? 0) > ours;
+  return {
+    configHash: annotations[CONFIG_HASH_ANNOTATION],
+    restartedAtMs: Number.isNaN(restartedAt) ? undefined : restartedAt,
+    changedSinceOurRestart: (workload.metadata?.generation ?? 0) > ours,
+    rollout: rolloutState(kind, workload),
+  };
 }
 
 /** kubectl rollout status's test: the controller saw the newest template and every replica runs it. */

@@ -1,9 +1,10 @@
 // A list-watch cache that keeps going. client-node's ListWatch reconnects after a watch times out or
 // expires (410), but on any other error (API server down, RBAC denied, a failed list) it calls its
-// error handlers and stops for good; this wrapper restarts it with exponential backoff.
+// error handlers and stops for good; this wrapper restarts it with exponential backoff. Kept here: the
+// restart is exactly what client-node lacks, and its ListWatch does the rest.
 import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { describeError } from './controller.ts';
+import { describeError } from '../kube/errors.ts';
 
 export interface InformerOptions<T extends KubernetesObject> {
   name: string;

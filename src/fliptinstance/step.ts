@@ -1,0 +1,165 @@
+// The one decision of a target's reconcile: from what the target holds now, the FliptClients and the
+// clock, what to write, whether to restart Flipt, when to look again, and what to tell the clients.
+// Pure: the reconciler fetches, calls decideTargetStep, and applies what it returns, in this order:
+// credentials, then the config that refers to them, then the restart; credentials no config refers to
+// any more are dropped only once Flipt has rolled out without them. The restart gate, in order:
+//   1. nothing to do without a ConfigMap, a workload, or anything to manage;
+//   2. while a burst of clients is still being issued, hold (bounded) so the burst costs one restart;
+//   3. restarts are at least restart.minInterval apart, measured from the workload's own annotation;
+//   4. restart when the restart key differs, or when Flipt rolled on a config that is not ours.
+import type { TargetConfig } from '../config/operator-config.ts';
+import { credentialKey, fingerprint, tokensEqual } from '../vocabulary/credentials.ts';
+import { clientKey, type FliptClient } from '../vocabulary/fliptclient.ts';
+import type { TargetProblem, TargetState } from '../vocabulary/registration.ts';
+import { FliptConfigError } from './flipt-config.ts';
+import { clientsInFlight, configHash, desiredCredentials, planTarget } from './plan.ts';
+import type { WorkloadView } from './workload.ts';
+
+export interface ObservedTarget {
+  /** Flipt's ConfigMap; undefined when it does not exist. */
+  configMap?: {
+    text: string | undefined;
+    /** The ids the operator recorded as its own, as the annotation says (undefined: no record). */
+    managedRecord: string | undefined;
+    managedIds: readonly string[];
+  };
+  /** The credentials Secret's data, decoded; empty when it does not exist. */
+  credentials: Readonly<Record<string, string>>;
+  workload?: WorkloadView;
+  /** Every FliptClient, and the token each one's Secret holds ("<namespace>/<name>" -> token). */
+  clients: readonly FliptClient[];
+  clientSecretTokens: ReadonlyMap<string, string>;
+  /** When the current burst hold began (kept in memory between steps). */
+  heldSince?: number;
+  /** What the last step published, for what a held step cannot know yet. */
+  previous?: TargetState;
+}
+
+export interface TargetStep {
+  /** Write the credentials Secret with exactly this data (creating it if needed). */
+  credentials?: Record<string, string>;
+  /** Write the config and the record of managed ids. */
+  config?: { text: string; managedRecord: string };
+  /** Patch the workload's pod template with this restart key. */
+  restart?: { configHash: string; tokens: number };
+  requeueAfterMs?: number;
+  /** The burst hold to carry to the next step (undefined: none). */
+  heldSince?: number;
+  state: TargetState;
+}
+
+/** The longest a target's changes wait for clients still being issued. */
+export function maxHoldMs(target: TargetConfig): number {
+  return Math.max(3 * target.restart.minInterval, 5000);
+}
+
+export function decideTargetStep(target: TargetConfig, observed: ObservedTarget, now: number): TargetStep {
+  const { configMap, workload, credentials } = observed;
+  const rollout = workload?.rollout ?? { done: false, detail: 'workload missing' };
+  const base: TargetState = { registered: new Map(), conflicts: new Set(), rollout, authenticationRequired: true };
+  const keepHold = observed.heldSince !== undefined ? { heldSince: observed.heldSince } : {};
+  if (!configMap) return { ...keepHold, state: { ...base, problem: missing('ConfigMapMissing', `ConfigMap ${target.namespace}/${target.configMap.name}`, 'configMap') } };
+  if (!workload) {
+    return { ...keepHold, state: { ...base, problem: missing('WorkloadMissing', `${target.workload.kind} ${target.namespace}/${target.workload.name}`, 'workload') } };
+  }
+
+  const source = configMap.text ?? '';
+  const tokenOf = (client: FliptClient) => observed.clientSecretTokens.get(clientKey(client.metadata.namespace, client.metadata.name));
+  const desired = desiredCredentials(target, observed.clients, tokenOf, credentials);
+  const current = () => currentState(target, source, configMap.managedIds, credentials);
+  if (desired.length === 0 && configMap.managedIds.length === 0 && Object.keys(credentials).length === 0) {
+    // Nothing to manage yet: leave Flipt's config and pods alone until a FliptClient names this target.
+    return { state: { ...base, ...currentState(target, source, [], {}), workloadHash: workload.configHash } };
+  }
+  const restartAllowedAt = (workload.restartedAtMs ?? 0) + target.restart.minInterval;
+
+  if (clientsInFlight(target, observed.clients, desired) > 0) {
+    const heldSince = observed.heldSince ?? now;
+    const until = heldSince + maxHoldMs(target);
+    if (until > now) {
+      // A burst is being issued: wait for it (bounded) so that it costs one restart, not several.
+      const state: TargetState = {
+        ...base,
+        ...current(),
+        conflicts: observed.previous?.conflicts ?? base.conflicts,
+        authenticationRequired: observed.previous?.authenticationRequired ?? true,
+        workloadHash: workload.configHash,
+        nextApplyAt: Math.max(until, restartAllowedAt),
+      };
+      return { heldSince, requeueAfterMs: until - now, state };
+    }
+  }
+
+  let plan;
+  try {
+    plan = planTarget(target, configMap.text, configMap.managedIds, credentials, desired);
+  } catch (err) {
+    if (!(err instanceof FliptConfigError)) throw err;
+    const message = `Key ${target.configMap.key} of ConfigMap ${target.namespace}/${target.configMap.name} is ${err.message}; fix it and the operator will continue`;
+    return { state: { ...base, problem: { reason: 'InvalidFliptConfig', message } } };
+  }
+
+  const conflicts = new Set(plan.render.conflictingIds);
+  const managedRecord = JSON.stringify(plan.render.managedIds);
+  const configDiffers = plan.render.changed || configMap.managedRecord !== managedRecord;
+  const credentialsMissing = Object.entries(plan.credentials).some(([k, v]) => !tokensEqual(credentials[k] ?? '', v));
+  // A ConfigMap that lost our record was replaced by someone else (Flipt's chart recreates it on
+  // every upgrade); if Flipt also rolled meanwhile, its pods read that config, not ours.
+  const rolledOnForeignConfig = configMap.managedRecord === undefined && plan.render.managedIds.length > 0 && workload.changedSinceOurRestart;
+  const restartNeeded = workload.configHash !== plan.configHash || rolledOnForeignConfig;
+
+  const step: TargetStep = { state: base };
+  if (configDiffers || credentialsMissing || restartNeeded) {
+    if (restartNeeded && restartAllowedAt > now) {
+      const state: TargetState = {
+        ...base,
+        ...current(),
+        conflicts,
+        workloadHash: workload.configHash,
+        authenticationRequired: plan.render.authenticationRequired,
+        nextApplyAt: restartAllowedAt,
+      };
+      return { requeueAfterMs: restartAllowedAt - now, state };
+    }
+    if (credentialsMissing) step.credentials = plan.credentials;
+    if (configDiffers) step.config = { text: plan.render.text, managedRecord };
+    if (restartNeeded) step.restart = { configHash: plan.configHash, tokens: desired.length };
+  } else if (plan.staleCredentialKeys.length > 0 && rollout.done) {
+    const stale = new Set(plan.staleCredentialKeys);
+    step.credentials = Object.fromEntries(Object.entries(credentials).filter(([k]) => !stale.has(k)));
+  }
+
+  step.state = {
+    registered: registration(target, plan.render.managedIds, plan.credentials).registered,
+    conflicts,
+    configHash: plan.configHash,
+    workloadHash: plan.configHash,
+    rollout: restartNeeded ? { done: false, detail: 'restart triggered' } : rollout,
+    authenticationRequired: plan.render.authenticationRequired,
+  };
+  return step;
+}
+
+/** The registered set and restart key as the target stands, before pending changes are applied. */
+function currentState(target: TargetConfig, source: string, managed: readonly string[], credentials: Readonly<Record<string, string>>) {
+  const { registered, referenced } = registration(target, managed, credentials);
+  return { registered, configHash: configHash(source, referenced) };
+}
+
+/** For the ids a config registers: id -> fingerprint of its credential, and the credentials the config refers to. */
+function registration(target: TargetConfig, ids: readonly string[], credentials: Readonly<Record<string, string>>) {
+  const registered = new Map<string, string>();
+  const referenced: Record<string, string> = {};
+  for (const id of ids) {
+    const key = credentialKey(target, id);
+    const token = credentials[key];
+    if (!token) continue;
+    registered.set(id, fingerprint(token));
+    referenced[key] = token;
+  }
+  return { registered, referenced };
+}
+
+function missing(reason: TargetProblem['reason'], what: string, field: string): TargetProblem {
+  return { reason, message: `${what} not found: create it, or correct targets[].${field} in the operator config` };
+}

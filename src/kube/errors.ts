@@ -1,0 +1,40 @@
+// What went wrong in an API call, read the same way everywhere: the HTTP status, and one line for a log
+// or a condition that never carries a request or response body.
+
+export function statusCode(err: unknown): number | undefined {
+  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'number') {
+    return (err as { code: number }).code;
+  }
+  // A refused watch is a plain Error carrying the HTTP status as statusCode.
+  const watchStatus = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof watchStatus === 'number' ? watchStatus : undefined;
+}
+
+export const isNotFound = (err: unknown) => statusCode(err) === 404;
+export const isConflict = (err: unknown) => statusCode(err) === 409;
+
+/** One line: the API status and the server's message, or the error's first line. */
+export function describeError(err: unknown): string {
+  if (err && typeof err === 'object' && 'code' in err && 'body' in err) {
+    const { code, body } = err as { code: number; body: unknown };
+    const message = statusMessage(body);
+    return message ? `API ${code}: ${message}` : `API ${code}`;
+  }
+  const firstLine = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+  const code = statusCode(err);
+  return code !== undefined ? `API ${code}: ${firstLine}` : firstLine;
+}
+
+function statusMessage(body: unknown): string | undefined {
+  const status = typeof body === 'string' ? safeJson(body) : body;
+  if (status && typeof status === 'object' && 'message' in status) return String((status as { message: unknown }).message);
+  return undefined;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

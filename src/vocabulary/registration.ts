@@ -1,0 +1,41 @@
+// What a target publishes after each of its reconciles, for FliptClient reconciles to read without an
+// API call: which token ids Flipt's config carries (with which credential), whether Flipt runs that
+// config yet, and what keeps the target from applying changes.
+
+export interface RolloutState {
+  done: boolean;
+  /** What the rollout is waiting for, for condition messages. */
+  detail: string;
+}
+
+export interface TargetProblem {
+  reason: 'ConfigMapMissing' | 'WorkloadMissing' | 'InvalidFliptConfig';
+  message: string;
+}
+
+export interface TargetState {
+  problem?: TargetProblem;
+  /** Token id -> fingerprint of the credential the target's config and credentials Secret hold now. */
+  registered: ReadonlyMap<string, string>;
+  /** Ids a hand-written token in the ConfigMap already uses; the operator never overwrites those. */
+  conflicts: ReadonlySet<string>;
+  /** Restart key of the config and credentials as they are now. */
+  configHash?: string;
+  /** Restart key the workload's pod template carries. */
+  workloadHash?: string;
+  rollout: RolloutState;
+  authenticationRequired: boolean;
+  /** Epoch ms when changes held back (a burst, restart.minInterval) will be applied. */
+  nextApplyAt?: number;
+}
+
+/** Whether Flipt runs the config the target holds now. */
+export function rolledOut(state: TargetState): boolean {
+  return state.configHash !== undefined && state.configHash === state.workloadHash && state.rollout.done;
+}
+
+export function sameTargetState(a: TargetState | undefined, b: TargetState): boolean {
+  if (!a) return false;
+  const flat = (s: TargetState) => JSON.stringify({ ...s, registered: [...s.registered].sort(), conflicts: [...s.conflicts].sort() });
+  return flat(a) === flat(b);
+}

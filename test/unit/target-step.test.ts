@@ -1,0 +1,203 @@
+// The restart gate, rule by rule, as a pure function of what the target holds, the FliptClients and
+// an injected clock: no cluster, no timers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TargetConfig } from '../../src/config/operator-config.ts';
+import { decideTargetStep, maxHoldMs, type ObservedTarget, type TargetStep } from '../../src/fliptinstance/step.ts';
+import { fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
+import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
+
+const target: TargetConfig = {
+  name: 'default',
+  namespace: 'flipt',
+  configMap: { name: 'flipt', key: 'default.yml' },
+  credentialsSecret: 'flipt-client-credentials',
+  credentialReference: 'secretFile',
+  workload: { kind: 'Deployment', name: 'flipt' },
+  allowedNamespaces: ['*'],
+  restart: { minInterval: 10_000 },
+};
+const T0 = Date.parse('2030-01-01T00:00:00Z');
+const SOURCE = 'authentication:\n  required: true\n';
+
+interface Fixture {
+  clients: FliptClient[];
+  tokens: Map<string, string>;
+}
+
+/** FliptClients in namespace "apps": `issued` have a token in their Secret and status, `pending` are still being issued. */
+function fixture(issued: string[], pending: string[] = []): Fixture {
+  const tokens = new Map<string, string>();
+  const clients: FliptClient[] = [];
+  for (const name of issued) {
+    const token = generateToken();
+    tokens.set(clientKey('apps', name), token);
+    clients.push({ apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { name, namespace: 'apps' }, spec: { target: 'default' }, status: { credentialFingerprint: fingerprint(token) } });
+  }
+  for (const name of pending) clients.push({ apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { name, namespace: 'apps' }, spec: { target: 'default' } });
+  return { clients, tokens };
+}
+
+/** A target nobody has touched yet: Flipt's own config, a finished rollout, no credentials. */
+function fresh(f: Fixture, over: Partial<ObservedTarget> = {}): ObservedTarget {
+  return {
+    configMap: { text: SOURCE, managedRecord: undefined, managedIds: [] },
+    credentials: {},
+    workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: '1 replicas updated and available' } },
+    clients: f.clients,
+    clientSecretTokens: f.tokens,
+    ...over,
+  };
+}
+
+/** The target as the API server holds it once the step was applied (the rollout still running, unless `rolledOut`). */
+function afterApply(observed: ObservedTarget, step: TargetStep, now: number, rolledOut = false): ObservedTarget {
+  const ids = step.config ? (JSON.parse(step.config.managedRecord) as string[]) : observed.configMap!.managedIds;
+  return {
+    ...observed,
+    configMap: step.config ? { text: step.config.text, managedRecord: step.config.managedRecord, managedIds: ids } : observed.configMap!,
+    credentials: step.credentials ?? observed.credentials,
+    workload: step.restart
+      ? { configHash: step.restart.configHash, restartedAtMs: now, changedSinceOurRestart: false, rollout: rolledOut ? { done: true, detail: 'done' } : { done: false, detail: '0 of 1 replicas updated' } }
+      : observed.workload!,
+    ...(step.heldSince !== undefined ? { heldSince: step.heldSince } : {}),
+    previous: step.state,
+  };
+}
+
+const rolledOut = (o: ObservedTarget): ObservedTarget => ({ ...o, workload: { ...o.workload!, rollout: { done: true, detail: 'done' } } });
+
+test('missing ConfigMap or workload: a problem to report, nothing written', () => {
+  const f = fixture(['a']);
+  const noConfigMap = decideTargetStep(target, { ...fresh(f), configMap: undefined }, T0);
+  assert.equal(noConfigMap.state.problem?.reason, 'ConfigMapMissing');
+  assert.match(noConfigMap.state.problem!.message, /ConfigMap flipt\/flipt not found/);
+  const { workload: _, ...withoutWorkload } = fresh(f);
+  const noWorkload = decideTargetStep(target, withoutWorkload, T0);
+  assert.equal(noWorkload.state.problem?.reason, 'WorkloadMissing');
+  for (const step of [noConfigMap, noWorkload]) assert.deepEqual([step.credentials, step.config, step.restart], [undefined, undefined, undefined]);
+});
+
+test('nothing to manage: Flipt is left alone', () => {
+  const step = decideTargetStep(target, fresh(fixture([])), T0);
+  assert.deepEqual([step.credentials, step.config, step.restart, step.requeueAfterMs], [undefined, undefined, undefined, undefined]);
+});
+
+test('an issued client: credentials, config and one restart in one step; Ready waits for the rollout', () => {
+  const f = fixture(['a']);
+  const step = decideTargetStep(target, fresh(f), T0);
+  const id = tokenIdFor('apps', 'a');
+  assert.equal(step.credentials?.[id], f.tokens.get('apps/a'));
+  assert.match(step.config!.text, new RegExp(`\\$\\{secret:file:${id}\\}`));
+  assert.deepEqual(JSON.parse(step.config!.managedRecord), [id]);
+  assert.equal(step.restart?.tokens, 1);
+  assert.equal(step.state.registered.get(id), fingerprint(f.tokens.get('apps/a')!));
+  assert.equal(step.state.rollout.done, false, 'not rolled out: the restart was just triggered');
+});
+
+test('same restart key: no restart, no write; a later resync does nothing', () => {
+  const f = fixture(['a']);
+  const first = decideTargetStep(target, fresh(f), T0);
+  const applied = rolledOut(afterApply(fresh(f), first, T0));
+  for (const now of [T0 + 1, T0 + 60_000, T0 + 86_400_000]) {
+    const again = decideTargetStep(target, applied, now);
+    assert.deepEqual([again.credentials, again.config, again.restart, again.requeueAfterMs], [undefined, undefined, undefined, undefined], `at +${now - T0} ms`);
+    assert.equal(again.state.configHash, first.restart!.configHash);
+    assert.equal(again.state.workloadHash, first.restart!.configHash);
+    assert.equal(again.state.rollout.done, true);
+  }
+});
+
+test('restarts are restart.minInterval apart: a change inside the interval waits for its end', () => {
+  const f = fixture(['a']);
+  const first = afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0, true);
+  const more = fixture(['b']);
+  const withB = { ...first, clients: [...f.clients, ...more.clients], clientSecretTokens: new Map([...f.tokens, ...more.tokens]) };
+  const held = decideTargetStep(target, withB, T0 + 4_000);
+  assert.deepEqual([held.credentials, held.config, held.restart], [undefined, undefined, undefined], 'nothing written inside the interval');
+  assert.equal(held.requeueAfterMs, 6_000);
+  assert.equal(held.state.nextApplyAt, T0 + 10_000);
+  assert.equal(held.state.registered.has(tokenIdFor('apps', 'b')), false);
+  assert.equal(held.state.registered.has(tokenIdFor('apps', 'a')), true, 'what is registered stays reported');
+  const due = decideTargetStep(target, withB, T0 + 10_000);
+  assert.ok(due.restart && due.config && due.credentials, 'applied at the end of the interval');
+  assert.equal(due.restart.tokens, 2);
+});
+
+test('a burst still being issued is held, so it costs one restart; the hold is bounded', () => {
+  const f = fixture(['a', 'b'], ['c', 'd']);
+  const held = decideTargetStep(target, fresh(f), T0);
+  assert.deepEqual([held.credentials, held.config, held.restart], [undefined, undefined, undefined]);
+  assert.equal(held.heldSince, T0);
+  assert.equal(held.requeueAfterMs, maxHoldMs(target));
+  assert.equal(held.state.nextApplyAt, T0 + maxHoldMs(target));
+  // Still held later in the burst, counted from when the hold began.
+  const later = decideTargetStep(target, { ...fresh(f), heldSince: T0 }, T0 + 5_000);
+  assert.equal(later.restart, undefined);
+  assert.equal(later.requeueAfterMs, maxHoldMs(target) - 5_000);
+  // Once everything is issued, one step applies all of it.
+  const done = fixture(['a', 'b', 'c', 'd']);
+  const all = decideTargetStep(target, { ...fresh(done), heldSince: T0 }, T0 + 6_000);
+  assert.equal(all.restart?.tokens, 4);
+  assert.equal(all.heldSince, undefined, 'the hold ends');
+  // A client that never finishes issuing holds the target no longer than the bound.
+  const bounded = decideTargetStep(target, { ...fresh(f), heldSince: T0 }, T0 + maxHoldMs(target));
+  assert.equal(bounded.restart?.tokens, 2, 'applied without the stragglers');
+  assert.equal(maxHoldMs(target), 30_000);
+  assert.equal(maxHoldMs({ ...target, restart: { minInterval: 1_000 } }), 5_000, 'never shorter than 5 s');
+});
+
+test('a refused client never holds the burst', () => {
+  const f = fixture(['a'], ['refused']);
+  f.clients[1]!.status = { conditions: [{ type: 'CredentialIssued', status: 'False', reason: 'SecretConflict', message: '', lastTransitionTime: '' }] };
+  f.clients.push({ apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { name: 'evil', namespace: 'apps' }, spec: { target: 'default', metadata: { x: '${env:A}' } } });
+  assert.equal(decideTargetStep(target, fresh(f), T0).restart?.tokens, 1);
+});
+
+test('Flipt rolled on a config that is not ours (helm upgrade while we were away): one restart; replaced alone: none', () => {
+  const f = fixture(['a']);
+  const ours = rolledOut(afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0));
+  // The chart recreated the ConfigMap (no record of ours) and rolled Flipt on it.
+  const replaced = { ...ours, configMap: { text: SOURCE, managedRecord: undefined, managedIds: [] } };
+  const rolled = decideTargetStep(target, { ...replaced, workload: { ...ours.workload!, changedSinceOurRestart: true } }, T0 + 60_000);
+  assert.ok(rolled.config, 'our config is written back');
+  assert.ok(rolled.restart, 'and Flipt restarted so its pods read it');
+  assert.equal(rolled.restart.configHash, ours.workload!.configHash, 'though the restart key is the same');
+  // The ConfigMap replaced, Flipt not rolled: its pods still run our config.
+  const notRolled = decideTargetStep(target, replaced, T0 + 60_000);
+  assert.ok(notRolled.config);
+  assert.equal(notRolled.restart, undefined);
+});
+
+test('credentials no config refers to any more are kept until Flipt has rolled out without them', () => {
+  const f = fixture(['a', 'b']);
+  const both = rolledOut(afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0));
+  const idB = tokenIdFor('apps', 'b');
+  f.clients[1]!.metadata.deletionTimestamp = new Date(T0);
+  const revoke = decideTargetStep(target, both, T0 + 60_000);
+  assert.ok(revoke.restart && revoke.config);
+  assert.equal(revoke.state.registered.has(idB), false, 'no longer registered');
+  assert.equal(revoke.credentials, undefined, 'the credential stays while old pods may hold it');
+  const rolling = afterApply(both, revoke, T0 + 60_000);
+  assert.equal(rolling.credentials[idB], f.tokens.get('apps/b'));
+  assert.equal(decideTargetStep(target, rolling, T0 + 61_000).credentials, undefined, 'still rolling: still kept');
+  const dropped = decideTargetStep(target, rolledOut(rolling), T0 + 62_000);
+  assert.deepEqual(Object.keys(dropped.credentials ?? {}), [tokenIdFor('apps', 'a')], 'dropped once the rollout finished');
+  assert.equal(dropped.restart, undefined, 'dropping an unreferenced credential needs no restart');
+});
+
+test('a hand-written token with a client id: the conflict is reported, the hand-written token left alone', () => {
+  const f = fixture(['a']);
+  const id = tokenIdFor('apps', 'a');
+  const source = `authentication:\n  methods:\n    token:\n      storage:\n        tokens:\n          ${id}:\n            credential: mine\n`;
+  const step = decideTargetStep(target, fresh(f, { configMap: { text: source, managedRecord: undefined, managedIds: [] } }), T0);
+  assert.ok(step.state.conflicts.has(id));
+  assert.equal(step.state.registered.has(id), false);
+  assert.match(step.config?.text ?? source, /credential: mine/);
+});
+
+test('a config that is not a YAML mapping is a problem, not a crash', () => {
+  const step = decideTargetStep(target, fresh(fixture(['a']), { configMap: { text: '- a\n- b\n', managedRecord: undefined, managedIds: [] } }), T0);
+  assert.equal(step.state.problem?.reason, 'InvalidFliptConfig');
+  assert.equal(step.restart, undefined);
+});
