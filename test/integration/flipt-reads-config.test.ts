@@ -12,17 +12,9 @@ import { renderFliptConfig } from '../../src/fliptinstance/flipt-config.ts';
 import { desiredCredentials, planTarget } from '../../src/fliptinstance/plan.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
 import { readAsFlipt } from '../support/flipt-reader.ts';
+import { exampleTarget } from '../support/target-fixture.ts';
 
-const target = (credentialReference: TargetConfig['credentialReference']): TargetConfig => ({
-  name: 'default',
-  namespace: 'flipt',
-  configMap: { name: 'flipt', key: 'default.yml' },
-  credentialsSecret: 'flipt-client-credentials',
-  credentialReference,
-  workload: { kind: 'Deployment', name: 'flipt' },
-  allowedNamespaces: ['*'],
-  restart: { minInterval: 10_000 },
-});
+const target = (credentialReference: TargetConfig['credentialReference']): TargetConfig => exampleTarget({ credentialReference });
 
 interface Case {
   namespace: string;

@@ -6,6 +6,7 @@ import { metadataProblems, type FliptClient } from '../../src/vocabulary/fliptcl
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
 import type { TargetState } from '../../src/vocabulary/registration.ts';
 import { rolloutState } from '../../src/fliptinstance/workload.ts';
+import { exampleTarget } from '../support/target-fixture.ts';
 
 test('decideToken keeps, adopts, restores, or issues, in that order', () => {
   const a = generateToken();
@@ -83,16 +84,7 @@ test('rolloutState follows kubectl rollout status', () => {
   assert.equal(rolloutState('StatefulSet', sts({ currentRevision: 'r2', updateRevision: 'r2' }) as never).done, true);
 });
 
-const target: TargetConfig = {
-  name: 'default',
-  namespace: 'flipt',
-  configMap: { name: 'flipt', key: 'default.yml' },
-  credentialsSecret: 'flipt-client-credentials',
-  credentialReference: 'secretFile',
-  workload: { kind: 'Deployment', name: 'flipt' },
-  allowedNamespaces: ['apps'],
-  restart: { minInterval: 10_000 },
-};
+const target: TargetConfig = exampleTarget({ allowedNamespaces: ['apps'] });
 
 const withMetadata = (metadata: Record<string, unknown>, namespace = 'apps'): FliptClient => ({
   apiVersion: 'flipt.io/v1alpha1',

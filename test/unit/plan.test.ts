@@ -4,17 +4,9 @@ import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
 import { servedBy, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { clientsInFlight, configHash, desiredCredentials, planTarget } from '../../src/fliptinstance/plan.ts';
+import { exampleTarget } from '../support/target-fixture.ts';
 
-const target: TargetConfig = {
-  name: 'default',
-  namespace: 'flipt',
-  configMap: { name: 'flipt', key: 'default.yml' },
-  credentialsSecret: 'flipt-client-credentials',
-  credentialReference: 'secretFile',
-  workload: { kind: 'Deployment', name: 'flipt' },
-  allowedNamespaces: ['*'],
-  restart: { minInterval: 10_000 },
-};
+const target: TargetConfig = exampleTarget();
 
 function client(name: string, over: Partial<FliptClient['status']> & { target?: string; deleting?: boolean; issued?: 'True' | 'False' } = {}): FliptClient {
   return {

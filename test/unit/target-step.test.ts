@@ -6,17 +6,9 @@ import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { decideTargetStep, maxHoldMs, type ObservedTarget, type TargetStep } from '../../src/fliptinstance/step.ts';
 import { fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import { exampleTarget } from '../support/target-fixture.ts';
 
-const target: TargetConfig = {
-  name: 'default',
-  namespace: 'flipt',
-  configMap: { name: 'flipt', key: 'default.yml' },
-  credentialsSecret: 'flipt-client-credentials',
-  credentialReference: 'secretFile',
-  workload: { kind: 'Deployment', name: 'flipt' },
-  allowedNamespaces: ['*'],
-  restart: { minInterval: 10_000 },
-};
+const target: TargetConfig = exampleTarget();
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 const SOURCE = 'authentication:\n  required: true\n';
 
