@@ -1,6 +1,8 @@
-// Prometheus metrics, served on the metrics port at /metrics.
+// Prometheus metrics, served on the metrics port at /metrics. Gauges about FliptClients are computed
+// from the operator's cache when scraped, so they cost nothing between scrapes.
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { targetNameOf, type FliptClient } from './vocabulary/fliptclient.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -9,12 +11,47 @@ export class Metrics {
   readonly queueDepth = new Gauge({ name: 'flipt_operator_workqueue_depth', help: 'Keys waiting in the work queue', labelNames: ['controller'], registers: [this.registry] });
   readonly configWrites = new Counter({ name: 'flipt_operator_config_writes_total', help: 'Writes of a target Flipt config ConfigMap', labelNames: ['target'], registers: [this.registry] });
   readonly restarts = new Counter({ name: 'flipt_operator_restarts_triggered_total', help: 'Flipt workload restarts triggered', labelNames: ['target'], registers: [this.registry] });
+  readonly rotations = new Counter({ name: 'flipt_operator_rotations_total', help: 'Token rotations completed (the client Secret switched to the new token), by trigger: schedule or request', labelNames: ['target', 'trigger'], registers: [this.registry] });
   readonly exchangeRequests = new Counter({ name: 'flipt_operator_exchange_requests_total', help: 'Exchange requests by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly exchangeDuration = new Histogram({ name: 'flipt_operator_exchange_request_duration_seconds', help: 'Exchange request latency', labelNames: ['outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry] });
   readonly leader = new Gauge({ name: 'flipt_operator_leader', help: '1 while this replica leads', registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** FliptClients per target by readiness, and each target's next scheduled rotation, read from the cache at scrape time. */
+  trackFliptClients(clients: () => readonly FliptClient[], targets: readonly string[]): void {
+    new Gauge({
+      name: 'flipt_operator_fliptclients',
+      help: 'FliptClients by target and whether they are Ready',
+      labelNames: ['target', 'ready'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const target of targets) for (const ready of ['true', 'false']) this.set({ target, ready }, 0);
+        for (const client of clients()) {
+          const ready = client.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? 'true' : 'false';
+          this.inc({ target: targetNameOf(client), ready });
+        }
+      },
+    });
+    new Gauge({
+      name: 'flipt_operator_next_rotation_timestamp_seconds',
+      help: "When the target's next scheduled token rotation is due (unix seconds); absent when none is scheduled",
+      labelNames: ['target'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const earliest = new Map<string, number>();
+        for (const client of clients()) {
+          const at = client.status?.rotateAt ? Date.parse(client.status.rotateAt) : NaN;
+          const target = targetNameOf(client);
+          if (!Number.isNaN(at) && at < (earliest.get(target) ?? Infinity)) earliest.set(target, at);
+        }
+        for (const [target, at] of earliest) this.set({ target }, at / 1000);
+      },
+    });
   }
 
   serve(port: number): Promise<Server> {

@@ -92,6 +92,7 @@ export class Operator {
       log,
     );
     for (const target of config.targets) this.targetCaches.set(target.name, this.makeTargetCaches(target));
+    this.metrics.trackFliptClients(() => this.fliptClients.list(), config.targets.map((t) => t.name));
 
     this.targetReconciler = new TargetReconciler({
       api: this.api,
@@ -120,6 +121,7 @@ export class Operator {
       events,
       log,
       clock,
+      onRotated: (target, trigger) => this.metrics.rotations.inc({ target, trigger }),
     });
     // FliptClient reconciles wait on the API server, not the CPU: many may be in flight (never two for one key).
     this.fliptClientController = new Controller('fliptclient', fliptClientReconciler.reconcile, log, clock, 16, hooks);

@@ -4,9 +4,9 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { secretValue } from '../kube/secret-data.ts';
 import type { Informer } from '../runtime/informer.ts';
-import { parseDuration } from '../util/duration.ts';
 import { tokenIdFor } from '../vocabulary/credentials.ts';
 import { ownedBy, secretNameFor, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
+import { rotationOverlap } from '../vocabulary/rotation.ts';
 
 export interface Credential {
   /** The Flipt client token; empty when there is none to give. */
@@ -29,8 +29,6 @@ export interface CredentialSource {
   /** undefined when no such FliptClient is known. */
   credentialFor(namespace: string, name: string): Credential | undefined;
 }
-
-const DEFAULT_OVERLAP_MS = 10 * 60_000;
 
 /**
  * A CredentialSource over the operator's informers: a FliptClient informer (all namespaces) and a
@@ -85,7 +83,5 @@ export function credentialFromObjects(client: FliptClient, secret: V1Secret | un
 /** rotateAt + overlap: until then the current token keeps working, whatever a rotation does. */
 function rotationDeadline(client: FliptClient): string | undefined {
   const rotateAt = client.status?.rotateAt ? Date.parse(client.status.rotateAt) : NaN;
-  if (!Number.isFinite(rotateAt)) return undefined;
-  const overlap = client.spec?.rotation?.overlap ? parseDuration(client.spec.rotation.overlap) : undefined;
-  return new Date(rotateAt + (overlap ?? DEFAULT_OVERLAP_MS)).toISOString();
+  return Number.isFinite(rotateAt) ? new Date(rotateAt + rotationOverlap(client)).toISOString() : undefined;
 }

@@ -3,7 +3,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { targetAllowsNamespace, type TargetConfig } from '../config/operator-config.ts';
 import { encodeSecretData } from '../kube/secret-data.ts';
-import { fingerprint, generateToken, isWellFormedToken, tokensEqual } from '../vocabulary/credentials.ts';
+import { fingerprint, generateToken, isWellFormedToken, tokenIdFor, tokensEqual } from '../vocabulary/credentials.ts';
 import {
   API_VERSION,
   CLIENT_LABEL,
@@ -17,7 +17,8 @@ import {
   type ConditionType,
   type FliptClient,
 } from '../vocabulary/fliptclient.ts';
-import { rolledOut, type TargetState } from '../vocabulary/registration.ts';
+import { accepts, type TargetState } from '../vocabulary/registration.ts';
+import { nextTokenIdFor, overlapEndsAt, requestedRotation, ROTATE_ANNOTATION, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
 
 export interface Verdict {
   status: ConditionStatus;
@@ -56,24 +57,46 @@ export function refusal(client: FliptClient, target: TargetConfig | undefined, k
 export type TokenDecision =
   | { action: 'keep'; token: string }
   | { action: 'adopt'; token: string }
+  | { action: 'switch'; token: string }
   | { action: 'restore'; token: string }
   | { action: 'issue'; token: string; reason: 'FirstIssue' | 'SecretLost' };
 
+/** What the target's credentials Secret holds for the client: under `<id>`, and under `<id>_next` during a rotation. */
+export interface RegisteredTokens {
+  id?: string | undefined;
+  next?: string | undefined;
+}
+
 /**
  * Which token the client holds. The status fingerprint names the token of record: the client Secret
- * keeps it while it matches; a Secret written just before a crash (no fingerprint yet) is adopted;
- * a Secret lost or edited is restored from the target's credentials when they still hold that token;
- * only otherwise is a new token issued.
+ * keeps it while it matches; a Secret written just before a crash (no fingerprint yet) is adopted; a
+ * Secret still holding the token a rotation replaced switches to the new one; a Secret lost or edited
+ * is restored from the target's credentials when they still hold the token of record; only otherwise
+ * is a new token issued.
  */
-export function decideToken(statusFingerprint: string | undefined, secretToken: string | undefined, registeredToken: string | undefined): TokenDecision {
+export function decideToken(statusFingerprint: string | undefined, secretToken: string | undefined, registered: RegisteredTokens): TokenDecision {
   if (isWellFormedToken(secretToken)) {
     if (statusFingerprint === undefined) return { action: 'adopt', token: secretToken };
     if (fingerprint(secretToken) === statusFingerprint) return { action: 'keep', token: secretToken };
   }
-  if (statusFingerprint !== undefined && isWellFormedToken(registeredToken) && fingerprint(registeredToken) === statusFingerprint) {
-    return { action: 'restore', token: registeredToken };
+  if (statusFingerprint !== undefined) {
+    if (isWellFormedToken(registered.next) && fingerprint(registered.next) === statusFingerprint) {
+      return { action: secretToken !== undefined && secretToken === registered.id ? 'switch' : 'restore', token: registered.next };
+    }
+    if (isWellFormedToken(registered.id) && fingerprint(registered.id) === statusFingerprint) return { action: 'restore', token: registered.id };
   }
   return { action: 'issue', token: generateToken(), reason: statusFingerprint === undefined ? 'FirstIssue' : 'SecretLost' };
+}
+
+/**
+ * Step 3 of a rotation: the new token the target issued is registered and Flipt runs with it, so it
+ * becomes the client's token of record. Undefined while it is not (or there is no new token).
+ */
+export function decideSwitch(statusFingerprint: string | undefined, registered: RegisteredTokens, nextId: string, state: TargetState | undefined): string | undefined {
+  const next = registered.next;
+  if (!isWellFormedToken(next) || statusFingerprint === undefined || fingerprint(next) === statusFingerprint) return undefined;
+  if (!state || state.registered.get(nextId) !== fingerprint(next) || !accepts(state, fingerprint(next))) return undefined;
+  return next;
 }
 
 /** The client Secret as it should be: our keys and labels, the user's extra labels and annotations. */
@@ -120,7 +143,8 @@ export function registrationVerdict(id: string, credentialFingerprint: string, s
     };
   }
   const registered = state.registered.get(id);
-  if (registered === credentialFingerprint) {
+  // Mid-rotation the token of record is the new one, registered as <id>_next until the old one goes.
+  if (registered === credentialFingerprint || state.registered.get(nextTokenIdFor(id)) === credentialFingerprint) {
     if (!state.authenticationRequired) {
       return {
         status: 'True',
@@ -153,14 +177,97 @@ export function bindingVerdict(serviceAccounts: readonly string[], conflicts: Re
   };
 }
 
-/** Ready: summary of the others, then whether Flipt has rolled out with the credential. */
-export function readinessVerdict(issued: Verdict, applied: Verdict, state: TargetState | undefined, workload: string, binding?: Verdict): Verdict {
+/**
+ * Ready: summary of the others, then whether every running Flipt pod accepts the credential (so a
+ * restart for other clients, or a rotation's, leaves a Ready client Ready).
+ */
+export function readinessVerdict(issued: Verdict, applied: Verdict, state: TargetState | undefined, workload: string, accepted: boolean, binding?: Verdict): Verdict {
   if (issued.status !== 'True') return issued;
   if (applied.status !== 'True') return { status: 'False', reason: applied.reason, message: applied.message };
   if (binding && binding.status !== 'True') return binding;
-  if (state && rolledOut(state)) return { status: 'True', reason: 'Ready', message: `Flipt (${workload}) runs with this credential` };
+  if (state && accepted) return { status: 'True', reason: 'Ready', message: `Flipt (${workload}) runs with this credential` };
   const detail = state?.rollout.detail ?? 'waiting for the rollout';
   return { status: 'False', reason: 'RolloutInProgress', message: `Waiting for Flipt (${workload}) to roll out: ${detail}` };
+}
+
+/**
+ * Rotating: True while a rotation is under way (requested, the new token registering, the old one
+ * retiring), False otherwise with when the next one is due. Ready stays True throughout.
+ */
+export function rotationVerdict(client: FliptClient, registered: RegisteredTokens, state: TargetState | undefined, targetName: string, now: number): Verdict {
+  const current = client.status?.credentialFingerprint;
+  const id = tokenIdFor(client.metadata.namespace, client.metadata.name);
+  const nextId = nextTokenIdFor(id);
+  const next = isWellFormedToken(registered.next) ? registered.next : undefined;
+  if (next && fingerprint(next) !== current) {
+    if (state?.conflicts.has(nextId)) {
+      return {
+        status: 'False',
+        reason: 'RotationBlocked',
+        message: `Flipt's config for target "${targetName}" has a hand-written token with id ${nextId}, which a rotation needs; remove or rename it there`,
+      };
+    }
+    const rollout = state && state.registered.get(nextId) === fingerprint(next) ? `: ${state.rollout.detail}` : '';
+    return {
+      status: 'True',
+      reason: 'NewTokenRegistering',
+      message: `A new token (${fingerprint(next)}) is being registered with target "${targetName}"${rollout}; the Secret switches to it once every Flipt pod accepts it`,
+    };
+  }
+  if (next && fingerprint(next) === current && isWellFormedToken(registered.id) && registered.id !== next) {
+    const until = overlapEndsAt(client);
+    const when = until !== undefined && until > now ? `until ${new Date(until).toISOString()} (spec.rotation.overlap), then` : 'no longer: it';
+    return { status: 'True', reason: 'OldTokenRetiring', message: `The Secret holds the new token ${current}; the previous one stays valid ${when} leaves Flipt with its next restart` };
+  }
+  const trigger = rotationTrigger(client, now);
+  if (trigger) {
+    const why = trigger === 'request' ? `requested (${ROTATE_ANNOTATION}=${JSON.stringify(requestedRotation(client)!.slice(0, 63))})` : 'due on schedule';
+    if (state?.problem) return { status: 'False', reason: 'RotationBlocked', message: `A rotation is ${why}, but target "${targetName}" cannot take it: ${state.problem.message}` };
+    return { status: 'True', reason: 'RotationRequested', message: `A rotation is ${why}; target "${targetName}" issues a new token` };
+  }
+  const due = scheduledRotationAt(client);
+  return due !== undefined
+    ? { status: 'False', reason: 'Scheduled', message: `The next rotation is due at ${new Date(due).toISOString()} (spec.rotation.every)` }
+    : { status: 'False', reason: 'OnRequest', message: `Rotated only on request: kubectl annotate fliptclient ${client.metadata.name} ${ROTATE_ANNOTATION}=<new value>` };
+}
+
+/**
+ * The pod-template annotation that restarts a workload of spec.rolloutRestartTargets: one key per
+ * FliptClient (a workload may use several), its value the credential's fingerprint, so it changes
+ * exactly when the credential does and a restart can never loop.
+ */
+export function restartAnnotationFor(fliptClientName: string): string {
+  return `${fliptClientName}.fliptclient.flipt.io/credential`;
+}
+
+export interface WorkloadRestart {
+  kind: string;
+  name: string;
+  outcome: 'restarted' | 'missing' | 'forbidden';
+}
+
+/** WorkloadsRestarted: whether every workload of spec.rolloutRestartTargets was restarted for the credential, and what to do if not. */
+export function workloadsVerdict(namespace: string, results: readonly WorkloadRestart[], credentialFingerprint: string): Verdict {
+  const forbidden = results.filter((r) => r.outcome === 'forbidden');
+  if (forbidden.length > 0) {
+    const kinds = [...new Set(forbidden.map((r) => `${r.kind.toLowerCase()}s`))].join(', ');
+    return {
+      status: 'False',
+      reason: 'RestartForbidden',
+      message:
+        `The operator may not patch ${forbidden.map((r) => `${r.kind} ${r.name}`).join(', ')} in namespace ${namespace}; the credential itself is in place. ` +
+        `Grant its ServiceAccount "patch" on apps ${kinds}: the kustomize component deploy/components/rollout-restart, or the Helm value rolloutRestart.enabled=true`,
+    };
+  }
+  const missing = results.filter((r) => r.outcome === 'missing');
+  if (missing.length > 0) {
+    return {
+      status: 'False',
+      reason: 'RestartTargetMissing',
+      message: `${missing.map((r) => `${r.kind} ${r.name}`).join(', ')} not found in namespace ${namespace}; create it or remove it from spec.rolloutRestartTargets`,
+    };
+  }
+  return { status: 'True', reason: 'Restarted', message: `${results.map((r) => `${r.kind} ${r.name}`).join(', ')} restarted for credential ${credentialFingerprint}` };
 }
 
 /** Sets a condition, keeping lastTransitionTime when the status did not change. */
@@ -174,6 +281,6 @@ export function withCondition(conditions: readonly Condition[], type: ConditionT
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     lastTransitionTime: previous && previous.status === verdict.status ? previous.lastTransitionTime : now.toISOString(),
   };
-  const order: ConditionType[] = ['Ready', 'CredentialIssued', 'ConfigApplied', 'ServiceAccountsBound'];
+  const order: ConditionType[] = ['Ready', 'CredentialIssued', 'ConfigApplied', 'ServiceAccountsBound', 'Rotating', 'WorkloadsRestarted'];
   return [...conditions.filter((c) => c.type !== type), next].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
 }

@@ -5,7 +5,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { TargetConfig } from '../config/operator-config.ts';
 import { mergePatch, type KubeClients } from '../kube/client.ts';
-import { isConflict, isNotFound } from '../kube/errors.ts';
+import { isConflict, isForbidden, isNotFound } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { secretValue } from '../kube/secret-data.ts';
 import type { Clock } from '../runtime/clock.ts';
@@ -24,17 +24,24 @@ import {
   type FliptClient,
   type FliptClientStatus,
 } from '../vocabulary/fliptclient.ts';
-import type { TargetState } from '../vocabulary/registration.ts';
+import { accepts, type TargetState } from '../vocabulary/registration.ts';
+import { nextTokenIdFor, overlapEndsAt, requestedRotation, ROTATE_ANNOTATION, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
 import {
   bindingVerdict,
+  decideSwitch,
   decideToken,
   desiredClientSecret,
   readinessVerdict,
   refusal,
   registrationVerdict,
+  restartAnnotationFor,
+  rotationVerdict,
   secretNeedsUpdate,
   withCondition,
+  workloadsVerdict,
+  type RegisteredTokens,
   type Verdict,
+  type WorkloadRestart,
 } from './decisions.ts';
 
 export interface FliptClientReconcilerDeps {
@@ -51,6 +58,7 @@ export interface FliptClientReconcilerDeps {
   events: EventRecorder;
   log: Logger;
   clock: Clock;
+  onRotated: (target: string, trigger: 'request' | 'schedule') => void;
 }
 
 export class FliptClientReconciler {
@@ -62,8 +70,9 @@ export class FliptClientReconciler {
 
   reconcile = async (key: string): Promise<ReconcileResult> => {
     const [namespace, name] = key.split('/') as [string, string];
-    const client = this.deps.fliptClients.get(name, namespace);
-    if (!client) return;
+    const cached = this.deps.fliptClients.get(name, namespace);
+    if (!cached) return;
+    let client = cached;
     const target = this.deps.targets.find((t) => t.name === targetNameOf(client));
     if (client.metadata.deletionTimestamp) return this.finalize(client, target);
 
@@ -87,16 +96,24 @@ export class FliptClientReconciler {
 
     const secretName = secretNameFor(client);
     const id = tokenIdFor(namespace, name);
-    const registered = secretValue(this.deps.credentialsSecret(target.name), credentialKey(target, id));
-    const issue = (existing: V1Secret | undefined) => {
+    const nextId = nextTokenIdFor(id);
+    const credentials = this.deps.credentialsSecret(target.name);
+    const registered: RegisteredTokens = { id: secretValue(credentials, credentialKey(target, id)), next: secretValue(credentials, credentialKey(target, nextId)) };
+
+    // A rotation's new token that every Flipt pod accepts becomes the token of record, in status first:
+    // a crash before the Secret follows finds the status naming it, and the Secret is switched then.
+    const switchTo = decideSwitch(client.status?.credentialFingerprint, registered, nextId, state);
+    const trigger = switchTo ? (rotationTrigger(client, this.deps.clock.now()) ?? 'request') : undefined;
+    if (switchTo) client = await this.recordSwitch(client, switchTo);
+
+    const decide = (existing: V1Secret | undefined) => {
       const decision = decideToken(client.status?.credentialFingerprint, secretValue(existing, 'token'), registered);
       return { decision, desired: desiredClientSecret(client, secretName, decision.token, target) };
     };
-
     // Not in the cache usually means not there yet: create it, and only read it when the create
     // says it exists (a Secret someone else made, or ours the cache has not seen yet).
     let existing = this.deps.clientSecrets.get(secretName, namespace);
-    let { decision, desired } = issue(existing);
+    let { decision, desired } = decide(existing);
     if (!existing) {
       try {
         await this.deps.api.core.createNamespacedSecret({ namespace, body: desired });
@@ -104,7 +121,7 @@ export class FliptClientReconciler {
         if (!isConflict(err)) throw err;
         existing = await this.readSecret(secretName, namespace);
         if (!existing) throw new Error(`Secret ${namespace}/${secretName} was deleted while being created; retrying`);
-        ({ decision, desired } = issue(existing));
+        ({ decision, desired } = decide(existing));
       }
     }
     if (existing && !ownedBy(existing, client)) {
@@ -126,31 +143,55 @@ export class FliptClientReconciler {
 
     const credentialFingerprint = fingerprint(decision.token);
     const issuedNow = decision.action === 'issue';
-    if (issuedNow || decision.action === 'restore') this.deps.enqueueTarget(target.name);
+    if (issuedNow || decision.action === 'restore' || switchTo) this.deps.enqueueTarget(target.name);
     const issuedAt = issuedNow || !client.status?.issuedAt ? this.now().toISOString() : client.status.issuedAt;
-    const issued: Verdict = {
-      status: 'True',
-      reason: 'Issued',
-      message: `Token ${credentialFingerprint} (sha256 prefix) is in Secret ${secretName}`,
-    };
+    const issued: Verdict = { status: 'True', reason: 'Issued', message: `Token ${credentialFingerprint} (sha256 prefix) is in Secret ${secretName}` };
 
-    let conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', issued, client.metadata.generation, this.now());
+    const generation = client.metadata.generation;
+    let conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', issued, generation, this.now());
     const serviceAccounts = client.spec.serviceAccounts ?? [];
     const binding = serviceAccounts.length > 0 ? bindingVerdict(serviceAccounts, this.deps.serviceAccountConflicts(namespace, name)) : undefined;
-    conditions = binding
-      ? withCondition(conditions, 'ServiceAccountsBound', binding, client.metadata.generation, this.now())
-      : conditions.filter((c) => c.type !== 'ServiceAccountsBound');
+    conditions = binding ? withCondition(conditions, 'ServiceAccountsBound', binding, generation, this.now()) : conditions.filter((c) => c.type !== 'ServiceAccountsBound');
+    let ready: Verdict | undefined;
     if (state) {
       const applied = registrationVerdict(id, credentialFingerprint, state, target.name);
-      const ready = readinessVerdict(issued, applied, state, `${target.workload.kind} ${target.namespace}/${target.workload.name}`, binding);
-      conditions = withCondition(conditions, 'ConfigApplied', applied, client.metadata.generation, this.now());
-      conditions = withCondition(conditions, 'Ready', ready, client.metadata.generation, this.now());
+      const workload = `${target.workload.kind} ${target.namespace}/${target.workload.name}`;
+      ready = readinessVerdict(issued, applied, state, workload, accepts(state, credentialFingerprint), binding);
+      conditions = withCondition(conditions, 'ConfigApplied', applied, generation, this.now());
+      conditions = withCondition(conditions, 'Ready', ready, generation, this.now());
     } else if (!conditions.some((c) => c.type === 'Ready')) {
       const waiting: Verdict = { status: 'Unknown', reason: 'TargetNotObserved', message: `Waiting for the operator to read target "${target.name}"` };
-      conditions = withCondition(conditions, 'ConfigApplied', waiting, client.metadata.generation, this.now());
-      conditions = withCondition(conditions, 'Ready', waiting, client.metadata.generation, this.now());
+      conditions = withCondition(conditions, 'ConfigApplied', waiting, generation, this.now());
+      conditions = withCondition(conditions, 'Ready', waiting, generation, this.now());
     }
-    await this.writeStatus(client, { conditions, secretName, tokenId: id, credentialFingerprint, issuedAt });
+    const statusNow = { ...client.status, credentialFingerprint, issuedAt };
+    const rotating = rotationVerdict({ ...client, status: statusNow }, registered, state, target.name, this.deps.clock.now());
+    conditions = withCondition(conditions, 'Rotating', rotating, generation, this.now());
+
+    // Workloads that read the credential from their environment restart once per credential, and only
+    // once every Flipt pod accepts it.
+    let workloadsRestartedFor = client.status?.workloadsRestartedFor;
+    const restartTargets = client.spec.rolloutRestartTargets ?? [];
+    if (restartTargets.length === 0) conditions = conditions.filter((c) => c.type !== 'WorkloadsRestarted');
+    else if (ready?.status === 'True' && workloadsRestartedFor !== credentialFingerprint) {
+      const outcome = await this.restartWorkloads(client, credentialFingerprint);
+      if (outcome.status === 'True') workloadsRestartedFor = credentialFingerprint;
+      conditions = withCondition(conditions, 'WorkloadsRestarted', outcome, generation, this.now());
+    } else if (!conditions.some((c) => c.type === 'WorkloadsRestarted')) {
+      const waiting: Verdict = { status: 'Unknown', reason: 'WaitingForReady', message: 'The workloads restart once the FliptClient is Ready' };
+      conditions = withCondition(conditions, 'WorkloadsRestarted', waiting, generation, this.now());
+    }
+
+    await this.writeStatus(client, {
+      conditions,
+      secretName,
+      tokenId: id,
+      credentialFingerprint,
+      issuedAt,
+      // A first token answers a rotation request made before it existed: nothing to rotate away from.
+      ...(decision.action === 'issue' && decision.reason === 'FirstIssue' ? { lastRotateRequest: client.metadata.annotations?.[ROTATE_ANNOTATION] } : {}),
+      workloadsRestartedFor,
+    });
 
     if (decision.action === 'issue') {
       const why = decision.reason === 'FirstIssue' ? 'Generated a new token' : 'The Secret was lost and its token was not registered; generated a new token';
@@ -158,9 +199,61 @@ export class FliptClientReconciler {
     } else if (decision.action === 'restore') {
       void this.deps.events.record(client, 'Warning', 'SecretRestored', `Secret ${secretName} was deleted or edited; restored its token from target "${target.name}"`, 'Restore');
     }
+    if (switchTo) {
+      const until = overlapEndsAt(client);
+      const note = `Rotated the token (${trigger === 'request' ? 'on request' : 'on schedule'}): Secret ${secretName} holds ${credentialFingerprint}; the previous token stays valid until ${until !== undefined ? new Date(until).toISOString() : 'the overlap ends'}`;
+      void this.deps.events.record(client, 'Normal', 'Rotated', note, 'Rotate');
+      this.deps.onRotated(target.name, trigger!);
+      this.deps.log.info({ fliptClient: key, target: target.name, trigger, credentialFingerprint }, 'rotated a token');
+    }
     if (!state) this.deps.enqueueTarget(target.name);
     return;
   };
+
+  /** Records a rotation's new token as the token of record, with the resourceVersion as precondition so a stale cache never rotates twice. */
+  private async recordSwitch(client: FliptClient, token: string): Promise<FliptClient> {
+    const { namespace, name, resourceVersion } = client.metadata;
+    const issuedAt = this.now().toISOString();
+    const status: FliptClientStatus = {
+      ...client.status,
+      credentialFingerprint: fingerprint(token),
+      issuedAt,
+      ...(requestedRotation(client) !== undefined ? { lastRotateRequest: requestedRotation(client)! } : {}),
+    };
+    try {
+      await this.deps.api.custom.patchNamespacedCustomObjectStatus(
+        { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { metadata: { resourceVersion }, status: { ...status, rotateAt: rotateAtOf(client, issuedAt) ?? null } } },
+        mergePatch,
+      );
+    } catch (err) {
+      if (isConflict(err)) throw new Error(`FliptClient ${namespace}/${name} changed meanwhile; retrying the rotation with the newer version`);
+      throw err;
+    }
+    return { ...client, status };
+  }
+
+  /** Restarts each of spec.rolloutRestartTargets by a pod-template annotation holding the credential's fingerprint. */
+  private async restartWorkloads(client: FliptClient, credentialFingerprint: string): Promise<Verdict> {
+    const { namespace, name } = client.metadata;
+    const results: WorkloadRestart[] = [];
+    for (const workload of client.spec.rolloutRestartTargets ?? []) {
+      const body = { spec: { template: { metadata: { annotations: { [restartAnnotationFor(name)]: credentialFingerprint } } } } };
+      const ref = { name: workload.name, namespace, body };
+      try {
+        if (workload.kind === 'Deployment') await this.deps.api.apps.patchNamespacedDeployment(ref, mergePatch);
+        else if (workload.kind === 'StatefulSet') await this.deps.api.apps.patchNamespacedStatefulSet(ref, mergePatch);
+        else await this.deps.api.apps.patchNamespacedDaemonSet(ref, mergePatch);
+        results.push({ ...workload, outcome: 'restarted' });
+      } catch (err) {
+        if (isNotFound(err)) results.push({ ...workload, outcome: 'missing' });
+        else if (isForbidden(err)) results.push({ ...workload, outcome: 'forbidden' });
+        else throw err;
+      }
+    }
+    const verdict = workloadsVerdict(namespace, results, credentialFingerprint);
+    if (verdict.status !== 'True') void this.deps.events.record(client, 'Warning', verdict.reason, verdict.message, 'Restart');
+    return verdict;
+  }
 
   private async finalize(client: FliptClient, target: TargetConfig | undefined): Promise<ReconcileResult> {
     if (!client.metadata.finalizers?.includes(FINALIZER)) return;
@@ -169,8 +262,8 @@ export class FliptClientReconciler {
       const state = this.deps.targetState(target.name);
       const id = tokenIdFor(client.metadata.namespace, client.metadata.name);
       if (!state) return { requeueAfterMs: 1000 };
-      // Wait until the token has left the config and Flipt has been told to restart without it.
-      if (!state.problem && (state.registered.has(id) || state.configHash !== state.workloadHash)) return;
+      // Wait until the token (and a rotation's new one) left the config and Flipt was told to restart without it.
+      if (!state.problem && (state.registered.has(id) || state.registered.has(nextTokenIdFor(id)) || state.configHash !== state.workloadHash)) return;
     }
     await this.patchFinalizers(client, (client.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
     void this.deps.events.record(client, 'Normal', 'TokenRevoked', `Token removed from target "${targetNameOf(client)}"`, 'Revoke');
@@ -214,23 +307,24 @@ export class FliptClientReconciler {
   /** Writes status only when it changed; records an Event when Ready or a refusal changes. */
   private async writeStatus(client: FliptClient, next: Partial<FliptClientStatus>, refused?: Verdict): Promise<void> {
     const current = client.status ?? {};
+    const issuedAt = next.issuedAt ?? current.issuedAt;
     const status: FliptClientStatus = {
       observedGeneration: client.metadata.generation ?? 0,
       conditions: next.conditions ?? [],
       secretName: next.secretName ?? current.secretName,
       tokenId: next.tokenId ?? current.tokenId,
       credentialFingerprint: next.credentialFingerprint ?? current.credentialFingerprint,
-      issuedAt: next.issuedAt ?? current.issuedAt,
-      ...(current.rotateAt ? { rotateAt: current.rotateAt } : {}),
-      ...(current.lastRotateRequest ? { lastRotateRequest: current.lastRotateRequest } : {}),
+      issuedAt,
+      rotateAt: rotateAtOf(client, issuedAt),
+      lastRotateRequest: 'lastRotateRequest' in next ? next.lastRotateRequest : current.lastRotateRequest,
+      workloadsRestartedFor: 'workloadsRestartedFor' in next ? next.workloadsRestartedFor : current.workloadsRestartedFor,
     };
     if (JSON.stringify(normalise(status)) === JSON.stringify(normalise(current))) return;
     const { namespace, name } = client.metadata;
+    // A merge patch keeps what it does not name: a field that went away is sent as null.
+    const body = { status: Object.fromEntries(Object.entries(status).map(([k, v]) => [k, v ?? null])) };
     try {
-      await this.deps.api.custom.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status } },
-        mergePatch,
-      );
+      await this.deps.api.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body }, mergePatch);
     } catch (err) {
       if (isNotFound(err)) return;
       throw err;
@@ -242,13 +336,22 @@ export class FliptClientReconciler {
       const warning = refused !== undefined || WARNING_REASONS.has(after.reason);
       if (warning || after.status === 'True') void this.deps.events.record(client, warning ? 'Warning' : 'Normal', after.reason, after.message);
     }
-    const applied = status.conditions?.find((c) => c.type === 'ConfigApplied');
-    const appliedBefore = current.conditions?.find((c) => c.type === 'ConfigApplied');
-    if (applied?.reason === 'AuthenticationNotRequired' && appliedBefore?.reason !== applied.reason) {
-      void this.deps.events.record(client, 'Warning', applied.reason, applied.message);
+    for (const type of ['ConfigApplied', 'Rotating'] as const) {
+      const now = status.conditions?.find((c) => c.type === type);
+      const then = current.conditions?.find((c) => c.type === type);
+      if (now && WARNING_CONDITION_REASONS.has(now.reason) && then?.reason !== now.reason) void this.deps.events.record(client, 'Warning', now.reason === 'RotationBlocked' ? 'RotationFailed' : now.reason, now.message);
     }
   }
 }
+
+/** The scheduled rotation of a token issued at `issuedAt`, as status reports it. */
+function rotateAtOf(client: FliptClient, issuedAt: string | undefined): string | undefined {
+  const at = scheduledRotationAt({ ...client, status: { ...client.status, ...(issuedAt ? { issuedAt } : {}) } });
+  return at !== undefined ? new Date(at).toISOString() : undefined;
+}
+
+/** Reasons of other conditions that need someone to act, recorded as Warning Events when they appear. */
+const WARNING_CONDITION_REASONS = new Set(['AuthenticationNotRequired', 'RotationBlocked']);
 
 /** Ready reasons that need someone to act, recorded as Warning Events. */
 const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing']);

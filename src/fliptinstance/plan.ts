@@ -1,9 +1,11 @@
-// What one target should hold: which credentials, what its config and credentials Secret should then
-// say, and the restart key (config hash) the Flipt workload should run with. Pure.
+// What one target should hold: which credentials (two for a client in the middle of a rotation), which
+// new tokens to issue, what its config and credentials Secret should then say, and the restart key
+// (config hash) the Flipt workload should run with. Pure.
 import { createHash } from 'node:crypto';
 import type { TargetConfig } from '../config/operator-config.ts';
 import { credentialKey, credentialReference, fingerprint, isWellFormedToken, tokenIdFor } from '../vocabulary/credentials.ts';
 import { servedBy, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
+import { nextTokenIdFor, overlapEndsAt, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
 import { renderFliptConfig, type RenderResult } from './flipt-config.ts';
 
 /** On the ConfigMap: the token ids the operator wrote, so it removes only its own. */
@@ -15,31 +17,96 @@ export interface ClientCredential {
   metadata: Record<string, string>;
 }
 
+/** Where a client's tokens stand at the target: its token of record, and what the credentials Secret holds for it. */
+interface ClientSlots {
+  id: string;
+  nextId: string;
+  /** The token the client's status names (from its Secret, or the credentials Secret while that is lost). */
+  current: string | undefined;
+  /** What the credentials Secret holds under `<id>` and under `<id>_next`. */
+  idToken: string | undefined;
+  nextToken: string | undefined;
+}
+
+function slotsOf(target: TargetConfig, client: FliptClient, secretToken: string | undefined, credentials: Readonly<Record<string, string>>): ClientSlots {
+  const id = tokenIdFor(client.metadata.namespace, client.metadata.name);
+  const nextId = nextTokenIdFor(id);
+  const idToken = wellFormed(credentials[credentialKey(target, id)]);
+  const nextToken = wellFormed(credentials[credentialKey(target, nextId)]);
+  const expected = client.status?.credentialFingerprint;
+  // Only a token of our own shape: in inline mode it is written into Flipt's config as it is.
+  const current = expected ? [wellFormed(secretToken), idToken, nextToken].find((t) => t !== undefined && fingerprint(t) === expected) : undefined;
+  return { id, nextId, current, idToken, nextToken };
+}
+
+const wellFormed = (token: string | undefined) => (isWellFormedToken(token) ? token : undefined);
+
 /**
  * The credentials a target should carry. A client counts once it has been issued a token (its status
  * names the fingerprint); the token comes from its own Secret, or, while that Secret is missing or
  * was edited, from the target's credentials Secret, so that a lost client Secret never revokes a
  * working credential. Clients the target does not serve are left out: that is how their token is revoked.
+ * A client in the middle of a rotation carries two tokens: the old under `<id>` and the new under
+ * `<id>_next`, from when the new one is issued until the overlap after its Secret switched has passed.
  */
 export function desiredCredentials(
   target: TargetConfig,
   clients: readonly FliptClient[],
   clientSecretToken: (client: FliptClient) => string | undefined,
   currentCredentials: Readonly<Record<string, string>>,
+  now: number,
 ): ClientCredential[] {
   const result: ClientCredential[] = [];
   for (const client of clients) {
     if (!servedBy(target, client)) continue;
-    const expected = client.status?.credentialFingerprint;
-    if (!expected) continue;
-    const id = tokenIdFor(client.metadata.namespace, client.metadata.name);
-    const candidates = [clientSecretToken(client), currentCredentials[credentialKey(target, id)]];
-    // Only a token of our own shape: in inline mode it is written into Flipt's config as it is.
-    const token = candidates.find((t) => isWellFormedToken(t) && fingerprint(t) === expected);
-    if (!token) continue;
-    result.push({ id, token, metadata: tokenMetadataFor(client) });
+    const { id, nextId, current, idToken, nextToken } = slotsOf(target, client, clientSecretToken(client), currentCredentials);
+    if (!current) continue;
+    const metadata = tokenMetadataFor(client);
+    if (nextToken !== undefined && nextToken !== current) {
+      // Issued, not yet switched to: the client still holds `current`.
+      result.push({ id, token: current, metadata }, { id: nextId, token: nextToken, metadata });
+    } else if (nextToken === current && idToken !== undefined && idToken !== current && now < (overlapEndsAt(client) ?? 0)) {
+      // Switched: the old token stays valid for the overlap.
+      result.push({ id, token: idToken, metadata }, { id: nextId, token: current, metadata });
+    } else {
+      result.push({ id, token: current, metadata });
+    }
   }
   return result.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/**
+ * Credential keys to issue a new token under, one per client whose rotation is due (its schedule, or
+ * an annotation not yet answered), whose token is registered, and which has no new token yet.
+ */
+export function rotationsToIssue(
+  target: TargetConfig,
+  clients: readonly FliptClient[],
+  clientSecretToken: (client: FliptClient) => string | undefined,
+  currentCredentials: Readonly<Record<string, string>>,
+  now: number,
+): string[] {
+  const keys: string[] = [];
+  for (const client of clients) {
+    if (!servedBy(target, client) || !rotationTrigger(client, now)) continue;
+    const { nextId, current, idToken, nextToken } = slotsOf(target, client, clientSecretToken(client), currentCredentials);
+    if (current !== undefined && idToken === current && nextToken === undefined) keys.push(credentialKey(target, nextId));
+  }
+  return keys.sort();
+}
+
+/** The next moment a rotation of one of the target's clients falls due, or an overlap ends: when to look again. */
+export function nextRotationEvent(target: TargetConfig, clients: readonly FliptClient[], currentCredentials: Readonly<Record<string, string>>, now: number): number | undefined {
+  let earliest: number | undefined;
+  for (const client of clients) {
+    if (!servedBy(target, client) || !client.status?.credentialFingerprint) continue;
+    const id = tokenIdFor(client.metadata.namespace, client.metadata.name);
+    const switched = currentCredentials[credentialKey(target, nextTokenIdFor(id))] !== undefined;
+    for (const at of [scheduledRotationAt(client), switched ? overlapEndsAt(client) : undefined]) {
+      if (at !== undefined && at > now && (earliest === undefined || at < earliest)) earliest = at;
+    }
+  }
+  return earliest;
 }
 
 /**

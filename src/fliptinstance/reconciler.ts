@@ -12,6 +12,7 @@ import { decodeSecretData, encodeSecretData, secretValue } from '../kube/secret-
 import type { Clock } from '../runtime/clock.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
 import type { Informer } from '../runtime/informer.ts';
+import { generateToken } from '../vocabulary/credentials.ts';
 import { clientKey, MANAGED_BY, MANAGED_BY_LABEL, secretNameFor, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { sameTargetState, type TargetState } from '../vocabulary/registration.ts';
 import { MANAGED_TOKENS_ANNOTATION, parseManagedIds } from './plan.ts';
@@ -79,6 +80,12 @@ export class TargetReconciler {
   };
 
   private async apply(target: TargetConfig, step: TargetStep, configMap?: V1ConfigMap, credentialsSecret?: V1Secret, workload?: Workload): Promise<void> {
+    if (step.issue) {
+      // Step 1 of a rotation: the new tokens are persisted before anything refers to them.
+      const issued = Object.fromEntries(step.issue.map((key) => [key, generateToken()]));
+      await this.writeCredentials(target, credentialsSecret, { ...decodeSecretData(credentialsSecret?.data), ...issued });
+      this.deps.log.info({ target: target.name, tokens: step.issue.length }, 'issued new tokens for rotation');
+    }
     if (step.credentials) await this.writeCredentials(target, credentialsSecret, step.credentials);
     if (step.config && configMap) {
       await this.writeConfigMap(target, configMap, step.config.text, step.config.managedRecord);

@@ -2,17 +2,19 @@
 // clock, what to write, whether to restart Flipt, when to look again, and what to tell the clients.
 // Pure: the reconciler fetches, calls decideTargetStep, and applies what it returns, in this order:
 // credentials, then the config that refers to them, then the restart; credentials no config refers to
-// any more are dropped only once Flipt has rolled out without them. The restart gate, in order:
+// any more are dropped only once Flipt has rolled out without them. The gate, in order:
 //   1. nothing to do without a ConfigMap, a workload, or anything to manage;
-//   2. while a burst of clients is still being issued, hold (bounded) so the burst costs one restart;
-//   3. restarts are at least restart.minInterval apart, measured from the workload's own annotation;
-//   4. restart when the restart key differs, or when Flipt rolled on a config that is not ours.
+//   2. new tokens for rotations that fall due are issued (persisted) first, in a step of their own;
+//   3. while a burst of clients is still being issued, hold (bounded) so the burst costs one restart;
+//   4. restarts are at least restart.minInterval apart, measured from the workload's own annotation;
+//   5. restart when the restart key differs, or when Flipt rolled on a config that is not ours.
+// The step also says when to look again: the next scheduled rotation or the end of an overlap.
 import type { TargetConfig } from '../config/operator-config.ts';
 import { credentialKey, fingerprint, tokensEqual } from '../vocabulary/credentials.ts';
 import { clientKey, type FliptClient } from '../vocabulary/fliptclient.ts';
-import type { TargetProblem, TargetState } from '../vocabulary/registration.ts';
+import { rolledOut, type TargetProblem, type TargetState } from '../vocabulary/registration.ts';
 import { FliptConfigError } from './flipt-config.ts';
-import { clientsInFlight, configHash, desiredCredentials, planTarget } from './plan.ts';
+import { clientsInFlight, configHash, desiredCredentials, nextRotationEvent, planTarget, rotationsToIssue } from './plan.ts';
 import type { WorkloadView } from './workload.ts';
 
 export interface ObservedTarget {
@@ -36,6 +38,8 @@ export interface ObservedTarget {
 }
 
 export interface TargetStep {
+  /** Generate a new token under each of these keys and add them to the credentials Secret; nothing else. */
+  issue?: string[];
   /** Write the credentials Secret with exactly this data (creating it if needed). */
   credentials?: Record<string, string>;
   /** Write the config and the record of managed ids. */
@@ -54,9 +58,27 @@ export function maxHoldMs(target: TargetConfig): number {
 }
 
 export function decideTargetStep(target: TargetConfig, observed: ObservedTarget, now: number): TargetStep {
+  const step = decide(target, observed, now);
+  return { ...step, state: { ...step.state, accepted: acceptedBy(step.state, observed.previous) } };
+}
+
+/**
+ * The credentials every running pod accepts: once a rollout of the config the target holds has
+ * finished, all of it; while one runs, what the pods accepted before and the config still holds. An
+ * operator that starts during a rollout knows nothing accepted until it finishes.
+ */
+function acceptedBy(state: Omit<TargetState, 'accepted'>, previous: TargetState | undefined): ReadonlySet<string> {
+  const registered = new Set(state.registered.values());
+  if (rolledOut(state)) return registered;
+  return new Set([...(previous?.accepted ?? [])].filter((fp) => registered.has(fp)));
+}
+
+type Decision = Omit<TargetStep, 'state'> & { state: Omit<TargetState, 'accepted'> };
+
+function decide(target: TargetConfig, observed: ObservedTarget, now: number): Decision {
   const { configMap, workload, credentials } = observed;
   const rollout = workload?.rollout ?? { done: false, detail: 'workload missing' };
-  const base: TargetState = { registered: new Map(), conflicts: new Set(), rollout, authenticationRequired: true };
+  const base: Omit<TargetState, 'accepted'> = { registered: new Map(), conflicts: new Set(), rollout, authenticationRequired: true };
   const keepHold = observed.heldSince !== undefined ? { heldSince: observed.heldSince } : {};
   if (!configMap) return { ...keepHold, state: { ...base, problem: missing('ConfigMapMissing', `ConfigMap ${target.namespace}/${target.configMap.name}`, 'configMap') } };
   if (!workload) {
@@ -65,29 +87,37 @@ export function decideTargetStep(target: TargetConfig, observed: ObservedTarget,
 
   const source = configMap.text ?? '';
   const tokenOf = (client: FliptClient) => observed.clientSecretTokens.get(clientKey(client.metadata.namespace, client.metadata.name));
-  const desired = desiredCredentials(target, observed.clients, tokenOf, credentials);
-  const current = () => currentState(target, source, configMap.managedIds, credentials);
+  const desired = desiredCredentials(target, observed.clients, tokenOf, credentials, now);
   if (desired.length === 0 && configMap.managedIds.length === 0 && Object.keys(credentials).length === 0) {
     // Nothing to manage yet: leave Flipt's config and pods alone until a FliptClient names this target.
     return { state: { ...base, ...currentState(target, source, [], {}), workloadHash: workload.configHash } };
   }
   const restartAllowedAt = (workload.restartedAtMs ?? 0) + target.restart.minInterval;
+  /** What the target holds now, unchanged: for a step that writes nothing of the config yet. */
+  const unchanged = (nextApplyAt?: number): Omit<TargetState, 'accepted'> => ({
+    ...base,
+    ...currentState(target, source, configMap.managedIds, credentials),
+    conflicts: observed.previous?.conflicts ?? base.conflicts,
+    authenticationRequired: observed.previous?.authenticationRequired ?? true,
+    workloadHash: workload.configHash,
+    ...(nextApplyAt !== undefined ? { nextApplyAt } : {}),
+  });
+  const keepHoldFrom = (heldSince: number | undefined) => (heldSince !== undefined ? { heldSince } : {});
+
+  const issue = rotationsToIssue(target, observed.clients, tokenOf, credentials, now);
+  if (issue.length > 0) return { issue, requeueAfterMs: 0, ...keepHoldFrom(observed.heldSince), state: unchanged() };
+
+  const rotationAt = nextRotationEvent(target, observed.clients, credentials, now);
+  const lookAgain = (ms: number | undefined) => {
+    const candidates = [ms, rotationAt !== undefined ? rotationAt - now : undefined].filter((c): c is number => c !== undefined);
+    return candidates.length > 0 ? { requeueAfterMs: Math.min(...candidates) } : {};
+  };
 
   if (clientsInFlight(target, observed.clients, desired) > 0) {
     const heldSince = observed.heldSince ?? now;
     const until = heldSince + maxHoldMs(target);
-    if (until > now) {
-      // A burst is being issued: wait for it (bounded) so that it costs one restart, not several.
-      const state: TargetState = {
-        ...base,
-        ...current(),
-        conflicts: observed.previous?.conflicts ?? base.conflicts,
-        authenticationRequired: observed.previous?.authenticationRequired ?? true,
-        workloadHash: workload.configHash,
-        nextApplyAt: Math.max(until, restartAllowedAt),
-      };
-      return { heldSince, requeueAfterMs: until - now, state };
-    }
+    // A burst is being issued: wait for it (bounded) so that it costs one restart, not several.
+    if (until > now) return { heldSince, ...lookAgain(until - now), state: unchanged(Math.max(until, restartAllowedAt)) };
   }
 
   let plan;
@@ -108,18 +138,11 @@ export function decideTargetStep(target: TargetConfig, observed: ObservedTarget,
   const rolledOnForeignConfig = configMap.managedRecord === undefined && plan.render.managedIds.length > 0 && workload.changedSinceOurRestart;
   const restartNeeded = workload.configHash !== plan.configHash || rolledOnForeignConfig;
 
-  const step: TargetStep = { state: base };
+  const step: Decision = { ...lookAgain(undefined), state: base };
   if (configDiffers || credentialsMissing || restartNeeded) {
     if (restartNeeded && restartAllowedAt > now) {
-      const state: TargetState = {
-        ...base,
-        ...current(),
-        conflicts,
-        workloadHash: workload.configHash,
-        authenticationRequired: plan.render.authenticationRequired,
-        nextApplyAt: restartAllowedAt,
-      };
-      return { requeueAfterMs: restartAllowedAt - now, state };
+      const state = { ...unchanged(restartAllowedAt), conflicts, authenticationRequired: plan.render.authenticationRequired };
+      return { ...lookAgain(restartAllowedAt - now), state };
     }
     if (credentialsMissing) step.credentials = plan.credentials;
     if (configDiffers) step.config = { text: plan.render.text, managedRecord };

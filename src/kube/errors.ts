@@ -12,6 +12,7 @@ export function statusCode(err: unknown): number | undefined {
 
 export const isNotFound = (err: unknown) => statusCode(err) === 404;
 export const isConflict = (err: unknown) => statusCode(err) === 409;
+export const isForbidden = (err: unknown) => statusCode(err) === 403;
 
 /** One line: the API status and the server's message, or the error's first line. */
 export function describeError(err: unknown): string {

@@ -26,7 +26,7 @@ export interface FliptClientSpec {
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
-export type ConditionType = 'Ready' | 'CredentialIssued' | 'ConfigApplied' | 'ServiceAccountsBound';
+export type ConditionType = 'Ready' | 'CredentialIssued' | 'ConfigApplied' | 'ServiceAccountsBound' | 'Rotating' | 'WorkloadsRestarted';
 
 export interface Condition {
   type: ConditionType;
@@ -46,6 +46,8 @@ export interface FliptClientStatus {
   issuedAt?: string;
   rotateAt?: string;
   lastRotateRequest?: string;
+  /** The credential fingerprint spec.rolloutRestartTargets were last restarted for. */
+  workloadsRestartedFor?: string;
 }
 
 export interface FliptClient {

@@ -17,6 +17,12 @@ export interface TargetState {
   problem?: TargetProblem;
   /** Token id -> fingerprint of the credential the target's config and credentials Secret hold now. */
   registered: ReadonlyMap<string, string>;
+  /**
+   * Fingerprints of the credentials every running Flipt pod accepts, under whichever id: those of the
+   * config the last finished rollout runs that the config still holds. A restart for other clients,
+   * or a rotation's, leaves a client's credential accepted (old and new pods both hold it).
+   */
+  accepted: ReadonlySet<string>;
   /** Ids a hand-written token in the ConfigMap already uses; the operator never overwrites those. */
   conflicts: ReadonlySet<string>;
   /** Restart key of the config and credentials as they are now. */
@@ -30,12 +36,17 @@ export interface TargetState {
 }
 
 /** Whether Flipt runs the config the target holds now. */
-export function rolledOut(state: TargetState): boolean {
+export function rolledOut(state: Pick<TargetState, 'configHash' | 'workloadHash' | 'rollout'>): boolean {
   return state.configHash !== undefined && state.configHash === state.workloadHash && state.rollout.done;
+}
+
+/** Whether every running Flipt pod accepts the credential. */
+export function accepts(state: TargetState, fingerprint: string): boolean {
+  return state.accepted.has(fingerprint);
 }
 
 export function sameTargetState(a: TargetState | undefined, b: TargetState): boolean {
   if (!a) return false;
-  const flat = (s: TargetState) => JSON.stringify({ ...s, registered: [...s.registered].sort(), conflicts: [...s.conflicts].sort() });
+  const flat = (s: TargetState) => JSON.stringify({ ...s, registered: [...s.registered].sort(), accepted: [...s.accepted].sort(), conflicts: [...s.conflicts].sort() });
   return flat(a) === flat(b);
 }

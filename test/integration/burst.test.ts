@@ -1,5 +1,6 @@
 // 200 FliptClients applied at once converge with a handful of ConfigMap writes and at most two
-// restarts, counted from the API server's watch; a restarted operator with nothing to do writes nothing.
+// restarts, counted from the API server's watch; a restarted operator with nothing to do writes
+// nothing; 100 of them rotating together cost at most four restarts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fingerprint, tokenIdFor } from '../../src/vocabulary/credentials.ts';
@@ -7,10 +8,12 @@ import { waitFor } from '../support/cluster.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
 import { condition, createFliptClient, listFliptClients } from '../support/fliptclients.ts';
 import { Scenario } from '../support/scenario.ts';
+import { mergePatch } from '../../src/kube/client.ts';
 import { assertConsistent } from '../support/invariants.ts';
 
 const CLIENTS = 200;
 const NAMESPACES = ['burst-a', 'burst-b', 'burst-c', 'burst-d'];
+const CLIENT_NAMES = Array.from({ length: CLIENTS }, (_, i) => ({ namespace: NAMESPACES[i % NAMESPACES.length]!, name: `app-${i}` }));
 let scenario: Scenario;
 
 before(async () => {
@@ -29,7 +32,7 @@ async function allReady(): Promise<boolean> {
 }
 
 test(`${CLIENTS} FliptClients applied at once: at most 10 ConfigMap writes and 2 restarts`, async () => {
-  const names = Array.from({ length: CLIENTS }, (_, i) => ({ namespace: NAMESPACES[i % NAMESPACES.length]!, name: `app-${i}` }));
+  const names = CLIENT_NAMES;
   const started = Date.now();
   for (let i = 0; i < names.length; i += 25) {
     await Promise.all(names.slice(i, i + 25).map((n) => createFliptClient(scenario.cluster.clients, n.namespace, n.name, { metadata: { index: n.name } })));
@@ -79,4 +82,52 @@ test('a restarted operator with nothing changed writes nothing and restarts noth
     assert.equal(fingerprint(token), fingerprints.get(key));
     assert.ok(!logs.includes(token), 'token in logs');
   }
+});
+
+test('100 clients rotating together share restarts: at most 4, counted from the API server', async () => {
+  const rotating = Array.from({ length: 100 }, (_, i) => ({ namespace: NAMESPACES[i % NAMESPACES.length]!, name: `app-${i}` }));
+  const before = new Map<string, string | undefined>();
+  for (const ns of NAMESPACES) for (const c of await listFliptClients(scenario.cluster.clients, ns)) before.set(`${ns}/${c.metadata.name}`, c.status?.credentialFingerprint);
+  await scenario.quietPeriod();
+  const restarts = scenario.restarts();
+  // One patch each, 25 at a time, as `kubectl annotate` over a list would: a request and a short overlap.
+  for (let i = 0; i < rotating.length; i += 25) {
+    await Promise.all(
+      rotating.slice(i, i + 25).map((c) =>
+        scenario.cluster.clients.custom.patchNamespacedCustomObject(
+          {
+            group: 'flipt.io',
+            version: 'v1alpha1',
+            plural: 'fliptclients',
+            namespace: c.namespace,
+            name: c.name,
+            body: { metadata: { annotations: { 'flipt.io/rotate': 'all' } }, spec: { rotation: { every: '24h', overlap: '5s' } } },
+          },
+          mergePatch,
+        ),
+      ),
+    );
+  }
+  const started = Date.now();
+  await waitFor(async () => {
+    let done = 0;
+    for (const ns of NAMESPACES) {
+      for (const c of await listFliptClients(scenario.cluster.clients, ns)) {
+        if (c.status?.lastRotateRequest === 'all' && condition(c, 'Rotating')?.status === 'False') done++;
+      }
+    }
+    return done === rotating.length;
+  }, 'all 100 rotations to complete', 180_000, 1000);
+  await scenario.quietPeriod();
+  const cost = scenario.restarts() - restarts;
+  process.stdout.write(`# 100 rotations together: ${cost} Flipt restarts, complete in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  assert.ok(cost <= 4, `${cost} restarts`);
+  for (const c of rotating) {
+    const now = (await listFliptClients(scenario.cluster.clients, c.namespace)).find((x) => x.metadata.name === c.name)!;
+    assert.notEqual(now.status?.credentialFingerprint, before.get(`${c.namespace}/${c.name}`), `${c.namespace}/${c.name} rotated`);
+    assert.equal(condition(now, 'Ready')?.status, 'True');
+  }
+  const untouched = (await listFliptClients(scenario.cluster.clients, NAMESPACES[0]!)).filter((c) => !rotating.some((r) => r.name === c.metadata.name && r.namespace === NAMESPACES[0]));
+  for (const c of untouched) assert.equal(c.status?.credentialFingerprint, before.get(`${NAMESPACES[0]}/${c.metadata.name}`), 'clients not asked to rotate keep their token');
+  await assertConsistent(scenario, CLIENT_NAMES);
 });

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubernetesObject, V1ConfigMap, V1CustomResourceDefinition, V1Deployment } from '@kubernetes/client-node';
-import { ApiextensionsV1Api } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, KubernetesObjectApi } from '@kubernetes/client-node';
 import { parseOperatorConfig } from '../../src/config/operator-config.ts';
 import { testCluster } from '../support/cluster.ts';
 import { applyObjects } from '../support/deploy-rbac.ts';
@@ -45,4 +45,22 @@ test('kustomize build deploy/ renders objects the API server accepts and that fi
     'the CEL rules reach the API server',
   );
   assert.ok(served.spec.versions[0]!.schema!.openAPIV3Schema!.x_kubernetes_validations?.length);
+});
+
+test('the opt-in rollout-restart component adds patch on workloads and nothing else', async () => {
+  const base = await kustomizeBuild('deploy');
+  const withIt = await kustomizeBuild('examples/with-rollout-restart');
+  const key = (o: KubernetesObject) => `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`;
+  const added = withIt.filter((o) => !base.some((b) => key(b) === key(o)));
+  assert.deepEqual(added.map(key).sort(), ['ClusterRole//flipt-client-operator-rollout-restart', 'ClusterRoleBinding//flipt-client-operator-rollout-restart']);
+  const role = added.find((o) => o.kind === 'ClusterRole') as KubernetesObject & { rules: unknown[] };
+  assert.deepEqual(JSON.parse(JSON.stringify(role.rules)), [{ apiGroups: ['apps'], resources: ['deployments', 'statefulsets', 'daemonsets'], verbs: ['patch'] }]);
+  const binding = added.find((o) => o.kind === 'ClusterRoleBinding') as KubernetesObject & { subjects: Array<{ name: string; namespace: string }> };
+  const serviceAccount = base.find((o) => o.kind === 'ServiceAccount')!;
+  assert.deepEqual(binding.subjects.map((s) => `${s.namespace}/${s.name}`), [`${serviceAccount.metadata!.namespace}/${serviceAccount.metadata!.name}`]);
+  const cluster = await testCluster();
+  await applyObjects(cluster, added);
+  // Cluster-wide, and other test files run the operator as this ServiceAccount without the opt-in.
+  const api = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
+  for (const obj of added) await api.delete({ apiVersion: obj.apiVersion!, kind: obj.kind!, metadata: { name: obj.metadata!.name! } });
 });

@@ -38,7 +38,7 @@ async function renderAndRead(mode: TargetConfig['credentialReference'], cases: C
   const t = target(mode);
   const tokens = new Map(cases.map((c) => [`${c.namespace}/${c.name}`, c.token ?? generateToken()]));
   const clients = cases.map((c) => fliptClient(c, tokens.get(`${c.namespace}/${c.name}`)!));
-  const desired = desiredCredentials(t, clients, (c) => tokens.get(`${c.metadata.namespace}/${c.metadata.name}`), {});
+  const desired = desiredCredentials(t, clients, (c) => tokens.get(`${c.metadata.namespace}/${c.metadata.name}`), {}, Date.now());
   const plan = planTarget(t, source, previouslyManaged, {}, desired);
   return { plan, tokens, reading: await readAsFlipt(plan.render.text), target: t };
 }

@@ -1,7 +1,7 @@
 // A fresh Flipt target in its own namespace, an operator process managing it, and a simulated
 // Deployment controller finishing its rollouts: the common setting of the reconciliation tests.
 import { randomBytes } from 'node:crypto';
-import type { V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { parseDuration } from '../../src/util/duration.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
@@ -9,6 +9,7 @@ import { recordHistory, changes, type ObjectHistory } from './api-watch.ts';
 import { installCrd, testCluster, type TestCluster } from './cluster.ts';
 import { removeFliptClients } from './fliptclients.ts';
 import { createFliptTarget, simulateDeploymentController, SAMPLE_FLIPT_CONFIG } from './flipt-target.ts';
+import { applyObjects, deployManifest, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, serviceAccountKubeconfig } from './deploy-rbac.ts';
 import { startOperator, writeOperatorConfig, type OperatorProcess, type WrittenConfig } from './operator-process.ts';
 
 export interface ScenarioOptions {
@@ -21,9 +22,17 @@ export interface ScenarioOptions {
   /** Extra targets for the operator config (for refusal tests). */
   extraTargets?: Array<Record<string, unknown>>;
   autoRollout?: boolean;
+  /**
+   * Run the operator as its own ServiceAccount under deploy/'s RBAC (target-rbac.yaml applied to this
+   * scenario's Flipt namespace, as a user edits it for theirs), plus these further manifests.
+   */
+  deployRbac?: { extra?: KubernetesObject[] };
+  /** Serve the exchange (on this scenario's exchange port). */
+  exchange?: boolean;
 }
 
 interface ScenarioParts {
+  operatorKubeconfig: string;
   minInterval: number;
   ports: WrittenConfig['ports'];
   cluster: TestCluster;
@@ -37,6 +46,9 @@ interface ScenarioParts {
 }
 
 export class Scenario {
+  /** The kubeconfig the operator runs with (admin, or its ServiceAccount's under deploy/ RBAC). */
+  readonly operatorKubeconfig: string;
+  /** restart.minInterval, in ms. */
   readonly minInterval: number;
   /** The operator's health, metrics and exchange ports (a restarted operator keeps them). */
   readonly ports: WrittenConfig['ports'];
@@ -53,6 +65,7 @@ export class Scenario {
   private stopped = false;
 
   private constructor(fields: ScenarioParts) {
+    this.operatorKubeconfig = fields.operatorKubeconfig;
     this.minInterval = fields.minInterval;
     this.ports = fields.ports;
     this.cluster = fields.cluster;
@@ -70,7 +83,15 @@ export class Scenario {
     await installCrd(cluster.kubeConfig);
     const namespace = `flipt-${randomBytes(3).toString('hex')}`;
     await createFliptTarget(cluster.clients, { namespace, configMap: 'flipt', deployment: 'flipt' }, options.fliptConfig ?? SAMPLE_FLIPT_CONFIG, options.configMapAnnotations);
+    let operatorKubeconfig = cluster.kubeconfigPath;
+    if (options.deployRbac) {
+      const targetRbac = deployManifest('target-rbac.yaml').map((o) => ({ ...o, metadata: { ...o.metadata, namespace } }));
+      await applyObjects(cluster, [...deployManifest('namespace.yaml'), ...deployManifest('rbac.yaml'), ...targetRbac, ...(options.deployRbac.extra ?? [])]);
+      operatorKubeconfig = await serviceAccountKubeconfig(cluster, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT);
+    }
     const { path: configPath, ports } = writeOperatorConfig({
+      ...(options.deployRbac ? { leaderElection: { enabled: true, namespace: OPERATOR_NAMESPACE, leaseName: 'flipt-client-operator' } } : {}),
+      ...(options.exchange ? { exchange: { enabled: true } } : {}),
       targets: [
         {
           name: 'default',
@@ -89,8 +110,8 @@ export class Scenario {
     const deployments = await recordHistory<V1Deployment>(cluster.kubeConfig, `/apis/apps/v1/namespaces/${namespace}/deployments`, 'flipt');
     const credentialSecrets = await recordHistory<V1Secret>(cluster.kubeConfig, `/api/v1/namespaces/${namespace}/secrets`, 'flipt-client-credentials');
     const stopRollouts = options.autoRollout === false ? () => {} : simulateDeploymentController(cluster.clients, namespace, 'flipt');
-    const operator = startOperator(configPath, cluster.kubeconfigPath);
-    return new Scenario({ minInterval: parseDuration(options.minInterval ?? '10s')!, ports, cluster, namespace, configPath, configMaps, deployments, credentialSecrets, operator, stopRollouts });
+    const operator = startOperator(configPath, operatorKubeconfig);
+    return new Scenario({ operatorKubeconfig, minInterval: parseDuration(options.minInterval ?? '10s')!, ports, cluster, namespace, configPath, configMaps, deployments, credentialSecrets, operator, stopRollouts });
   }
 
   /** Takes a namespace created before the scenario: stop() removes every FliptClient in it. */
@@ -114,7 +135,7 @@ export class Scenario {
     else await this.operator.stop();
     this.logs.push(this.operator.output());
     await whileStopped?.();
-    this.operator = startOperator(this.configPath, this.cluster.kubeconfigPath);
+    this.operator = startOperator(this.configPath, this.operatorKubeconfig);
   }
 
   /** A sample of the running operator's /metrics, summed over label sets matching `labels` (0 when absent). */

@@ -4,27 +4,28 @@ import { bindingVerdict, decideToken, readinessVerdict, refusal, registrationVer
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { metadataProblems, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
-import type { TargetState } from '../../src/vocabulary/registration.ts';
+import { accepts, type TargetState } from '../../src/vocabulary/registration.ts';
 import { rolloutState } from '../../src/fliptinstance/workload.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
 
 test('decideToken keeps, adopts, restores, or issues, in that order', () => {
   const a = generateToken();
   const b = generateToken();
-  assert.deepEqual(decideToken(fingerprint(a), a, b), { action: 'keep', token: a });
-  assert.deepEqual(decideToken(undefined, a, undefined), { action: 'adopt', token: a }, 'Secret written just before a crash');
-  assert.deepEqual(decideToken(fingerprint(b), a, b), { action: 'restore', token: b }, 'Secret edited: the registered token wins');
-  assert.deepEqual(decideToken(fingerprint(b), undefined, b), { action: 'restore', token: b }, 'Secret deleted');
-  const lost = decideToken(fingerprint(a), undefined, undefined);
+  assert.deepEqual(decideToken(fingerprint(a), a, { id: b }), { action: 'keep', token: a });
+  assert.deepEqual(decideToken(undefined, a, {}), { action: 'adopt', token: a }, 'Secret written just before a crash');
+  assert.deepEqual(decideToken(fingerprint(b), a, { id: b }), { action: 'restore', token: b }, 'Secret edited: the registered token wins');
+  assert.deepEqual(decideToken(fingerprint(b), undefined, { id: b }), { action: 'restore', token: b }, 'Secret deleted');
+  const lost = decideToken(fingerprint(a), undefined, {});
   assert.equal(lost.action, 'issue');
   assert.equal(lost.action === 'issue' && lost.reason, 'SecretLost');
-  const first = decideToken(undefined, undefined, undefined);
+  const first = decideToken(undefined, undefined, {});
   assert.equal(first.action === 'issue' && first.reason, 'FirstIssue');
-  assert.equal(decideToken(undefined, 'not-a-token', undefined).action, 'issue', 'a malformed Secret value is never adopted');
+  assert.equal(decideToken(undefined, 'not-a-token', {}).action, 'issue', 'a malformed Secret value is never adopted');
 });
 
 const snapshot = (over: Partial<TargetState> = {}): TargetState => ({
   registered: new Map(),
+  accepted: new Set(),
   conflicts: new Set(),
   rollout: { done: true, detail: 'done' },
   authenticationRequired: true,
@@ -47,12 +48,16 @@ test('registrationVerdict: problem, conflict, registered, stale, pending', () =>
 test('readinessVerdict summarises in order and needs the rollout', () => {
   const ok = { status: 'True' as const, reason: 'x', message: '' };
   const bad = { status: 'False' as const, reason: 'Nope', message: '' };
-  assert.equal(readinessVerdict(bad, ok, snapshot(), 'w').reason, 'Nope');
-  assert.equal(readinessVerdict(ok, bad, snapshot(), 'w').reason, 'Nope');
-  assert.equal(readinessVerdict(ok, ok, snapshot(), 'w', { ...bad, reason: 'ServiceAccountConflict' }).reason, 'ServiceAccountConflict');
-  assert.equal(readinessVerdict(ok, ok, snapshot(), 'w').status, 'True');
-  assert.equal(readinessVerdict(ok, ok, snapshot({ workloadHash: 'old' }), 'w').reason, 'RolloutInProgress');
-  assert.equal(readinessVerdict(ok, ok, snapshot({ rollout: { done: false, detail: '1 of 2 replicas updated' } }), 'w').message.includes('1 of 2'), true);
+  assert.equal(readinessVerdict(bad, ok, snapshot(), 'w', true).reason, 'Nope');
+  assert.equal(readinessVerdict(ok, bad, snapshot(), 'w', true).reason, 'Nope');
+  assert.equal(readinessVerdict(ok, ok, snapshot(), 'w', true, { ...bad, reason: 'ServiceAccountConflict' }).reason, 'ServiceAccountConflict');
+  assert.equal(readinessVerdict(ok, ok, snapshot(), 'w', true).status, 'True');
+  assert.equal(readinessVerdict(ok, ok, snapshot({ workloadHash: 'old' }), 'w', false).reason, 'RolloutInProgress');
+  assert.equal(readinessVerdict(ok, ok, snapshot({ rollout: { done: false, detail: '1 of 2 replicas updated' } }), 'w', false).message.includes('1 of 2'), true);
+  // Accepted by every running pod: Ready even while a restart for other clients rolls out.
+  const rolling = snapshot({ rollout: { done: false, detail: '1 of 2 replicas updated' }, workloadHash: 'old', accepted: new Set(['f1']) });
+  assert.equal(readinessVerdict(ok, ok, rolling, 'w', accepts(rolling, 'f1')).status, 'True');
+  assert.equal(accepts(rolling, 'f2'), false);
 });
 
 test('bindingVerdict names the other claimants', () => {

@@ -32,10 +32,10 @@ test('desiredCredentials: issued clients of this target, token from the Secret o
     client('leaving', { credentialFingerprint: fingerprint(a), deleting: true }),
   ];
   const secretTokens: Record<string, string> = { a, b: generateToken() };
-  const desired = desiredCredentials(target, clients, (c) => secretTokens[c.metadata.name], { apps_b: b });
+  const desired = desiredCredentials(target, clients, (c) => secretTokens[c.metadata.name], { apps_b: b }, Date.now());
   assert.deepEqual(desired.map((d) => [d.id, d.token]), [['apps_a', a], ['apps_b', b]]);
   assert.deepEqual(desired[0]!.metadata, { team: 'x', 'fliptclient-namespace': 'apps', 'fliptclient-name': 'a' });
-  assert.equal(desiredCredentials({ ...target, allowedNamespaces: ['other'] }, clients, (c) => secretTokens[c.metadata.name], {}).length, 0);
+  assert.equal(desiredCredentials({ ...target, allowedNamespaces: ['other'] }, clients, (c) => secretTokens[c.metadata.name], {}, Date.now()).length, 0);
 });
 
 test('clientsInFlight counts clients still being issued, not refused or deleting ones', () => {
@@ -62,10 +62,10 @@ test('desiredCredentials leaves out clients with metadata Flipt would interpret,
   const clients = [client('good', { credentialFingerprint: fingerprint(good) }), client('evil', { credentialFingerprint: fingerprint(evil) })];
   clients[1]!.spec.metadata = { note: '${env:FLIPT_TOKEN_OTHER}' };
   assert.deepEqual(clients.filter((c) => servedBy(target, c)).map((c) => c.metadata.name), ['good']);
-  const desired = desiredCredentials(target, clients, (c) => (c.metadata.name === 'good' ? good : evil), {});
+  const desired = desiredCredentials(target, clients, (c) => (c.metadata.name === 'good' ? good : evil), {}, Date.now());
   assert.deepEqual(desired.map((d) => d.id), ['apps_good']);
   assert.equal(clientsInFlight(target, [client('evil-new')].map((c) => ({ ...c, spec: { ...c.spec, metadata: { x: '${env:A}' } } })), []), 0, 'a refused client does not hold the burst');
   const notOurs = '${env:SOMETHING}';
   const forged = client('forged', { credentialFingerprint: fingerprint(notOurs) });
-  assert.deepEqual(desiredCredentials(target, [forged], () => notOurs, {}), [], 'only a token of our own shape is written anywhere');
+  assert.deepEqual(desiredCredentials(target, [forged], () => notOurs, {}, Date.now()), [], 'only a token of our own shape is written anywhere');
 });

@@ -1,0 +1,278 @@
+// Rotation decided purely: the target step and the FliptClient decisions played against a simulated
+// Flipt (its config, credentials Secret and rollouts) on an injected clock. After every step the
+// invariant holds: every token a client Secret holds is accepted by every running Flipt pod.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse } from 'yaml';
+import { decideSwitch, decideToken, rotationVerdict } from '../../src/fliptclient/decisions.ts';
+import { decideTargetStep, type ObservedTarget } from '../../src/fliptinstance/step.ts';
+import { nextRotationEvent, rotationsToIssue } from '../../src/fliptinstance/plan.ts';
+import { credentialKey, fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
+import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import type { TargetState } from '../../src/vocabulary/registration.ts';
+import { nextTokenIdFor, requestedRotation, ROTATE_ANNOTATION } from '../../src/vocabulary/rotation.ts';
+import { exampleTarget } from '../support/target-fixture.ts';
+
+const target = exampleTarget();
+const T0 = Date.parse('2030-01-01T00:00:00Z');
+const ROLLOUT_MS = 3_000;
+
+/** Flipt, its objects and the clients' Secrets, as the API server and the pods would hold them. */
+class World {
+  now = T0;
+  config = 'authentication:\n  required: true\n';
+  managedRecord: string | undefined;
+  credentials: Record<string, string> = {};
+  workload = { configHash: undefined as string | undefined, restartedAtMs: undefined as number | undefined, rolledOutAt: T0 };
+  /** Tokens every running pod accepts, and what the pods of a rollout in progress will accept. */
+  podsAccept = new Set<string>();
+  private rollingTo: Set<string> | undefined;
+  clients: FliptClient[] = [];
+  secrets = new Map<string, string>();
+  state: TargetState | undefined;
+  heldSince: number | undefined;
+  restarts = 0;
+  issued = 0;
+  rotations = 0;
+  private targetDueAt: number | undefined = T0;
+
+  addClient(name: string, spec: FliptClient['spec'] = { target: 'default' }): FliptClient {
+    const client: FliptClient = { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { name, namespace: 'apps', annotations: {} }, spec };
+    this.clients.push(client);
+    return client;
+  }
+
+  private observed(): ObservedTarget {
+    const ids: string[] = this.managedRecord ? JSON.parse(this.managedRecord) : [];
+    return {
+      configMap: { text: this.config, managedRecord: this.managedRecord, managedIds: ids },
+      credentials: this.credentials,
+      workload: {
+        configHash: this.workload.configHash,
+        restartedAtMs: this.workload.restartedAtMs,
+        changedSinceOurRestart: false,
+        rollout: this.rollingTo ? { done: false, detail: 'rolling' } : { done: true, detail: 'done' },
+      },
+      clients: this.clients,
+      clientSecretTokens: new Map([...this.secrets].map(([k, v]) => [k, v])),
+      ...(this.heldSince !== undefined ? { heldSince: this.heldSince } : {}),
+      ...(this.state ? { previous: this.state } : {}),
+    };
+  }
+
+  /** One target reconcile, applied in the reconciler's order. */
+  reconcileTarget(): void {
+    const step = decideTargetStep(target, this.observed(), this.now);
+    if (step.issue) {
+      for (const key of step.issue) this.credentials = { ...this.credentials, [key]: generateToken() };
+      this.issued += step.issue.length;
+    }
+    if (step.credentials) this.credentials = step.credentials;
+    if (step.config) {
+      this.config = step.config.text;
+      this.managedRecord = step.config.managedRecord;
+    }
+    if (step.restart) {
+      this.workload = { configHash: step.restart.configHash, restartedAtMs: this.now, rolledOutAt: this.now + ROLLOUT_MS };
+      this.rollingTo = this.tokensOfConfig();
+      this.restarts++;
+    }
+    this.heldSince = step.heldSince;
+    this.state = step.state;
+    this.targetDueAt = step.requeueAfterMs !== undefined ? this.now + step.requeueAfterMs : undefined;
+  }
+
+  /** The tokens the config accepts, its references resolved against the credentials Secret as the pods start. */
+  private tokensOfConfig(): Set<string> {
+    const tokens = parse(this.config)?.authentication?.methods?.token?.storage?.tokens ?? {};
+    const accepted = new Set<string>();
+    for (const entry of Object.values(tokens) as Array<{ credential: string }>) {
+      const key = /^\$\{secret:file:(.+)\}$/.exec(entry.credential)?.[1];
+      if (key && this.credentials[key]) accepted.add(this.credentials[key]!);
+    }
+    return accepted;
+  }
+
+  /** One FliptClient reconcile as the reconciler does it: switch (status first), then the Secret. */
+  reconcileClient(client: FliptClient): void {
+    const id = tokenIdFor('apps', client.metadata.name);
+    const nextId = nextTokenIdFor(id);
+    const registered = { id: this.credentials[credentialKey(target, id)], next: this.credentials[credentialKey(target, nextId)] };
+    const switchTo = decideSwitch(client.status?.credentialFingerprint, registered, nextId, this.state);
+    if (switchTo) {
+      const request = requestedRotation(client);
+      client.status = { ...client.status, credentialFingerprint: fingerprint(switchTo), issuedAt: new Date(this.now).toISOString(), ...(request ? { lastRotateRequest: request } : {}) };
+      this.rotations++;
+    }
+    const key = clientKey('apps', client.metadata.name);
+    const decision = decideToken(client.status?.credentialFingerprint, this.secrets.get(key), registered);
+    this.secrets.set(key, decision.token);
+    if (!client.status?.credentialFingerprint) {
+      client.status = { credentialFingerprint: fingerprint(decision.token), issuedAt: new Date(this.now).toISOString(), lastRotateRequest: client.metadata.annotations?.[ROTATE_ANNOTATION] };
+    }
+  }
+
+  /** Everything that happens at this instant, then the clock moves to the next thing due. */
+  run(untilMs: number, check: () => void): void {
+    for (let i = 0; i < 10_000 && this.now <= untilMs; i++) {
+      if (this.rollingTo && this.now >= this.workload.rolledOutAt) {
+        this.podsAccept = this.rollingTo;
+        this.rollingTo = undefined;
+      }
+      this.reconcileTarget();
+      for (const client of this.clients) this.reconcileClient(client);
+      this.reconcileTarget();
+      check();
+      const due = [this.targetDueAt, this.rollingTo ? this.workload.rolledOutAt : undefined].filter((t): t is number => t !== undefined && t > this.now);
+      if (this.targetDueAt !== undefined && this.targetDueAt <= this.now) continue;
+      if (due.length === 0 || Math.min(...due) > untilMs) return;
+      this.now = Math.min(...due);
+    }
+  }
+
+  /** Every token a client Secret holds is accepted by every running Flipt pod (once the first rollout is done). */
+  assertInvariant = (): void => {
+    const running = this.rollingTo ? new Set([...this.podsAccept].filter((t) => this.rollingTo!.has(t))) : this.podsAccept;
+    for (const [key, token] of this.secrets) {
+      const firstRollout = this.restarts === 1 && this.rollingTo !== undefined;
+      if (firstRollout || this.podsAccept.size === 0) continue;
+      assert.ok(running.has(token), `at +${(this.now - T0) / 1000}s the Secret of ${key} holds ${fingerprint(token)}, which a running Flipt pod does not accept`);
+    }
+  };
+}
+
+test('a scheduled rotation: new token issued, registered beside the old, Secret switched, old removed after the overlap', () => {
+  const world = new World();
+  const clients = ['a', 'b', 'c'].map((n) => world.addClient(n, { target: 'default', rotation: { every: '1h', overlap: '10m' } }));
+  world.run(T0 + 60_000, world.assertInvariant);
+  const first = new Map(clients.map((c) => [c.metadata.name, world.secrets.get(`apps/${c.metadata.name}`)!]));
+  assert.equal(world.restarts, 1, 'one restart registers all three');
+  assert.equal(world.rotations, 0);
+
+  world.run(T0 + 2 * 3_600_000, world.assertInvariant);
+  assert.equal(world.rotations, 3, 'each rotated once in the first 2 hours... and again at the second hour');
+  for (const c of clients) {
+    const now = world.secrets.get(`apps/${c.metadata.name}`)!;
+    assert.notEqual(now, first.get(c.metadata.name), `${c.metadata.name} holds a new token`);
+    assert.equal(c.status?.credentialFingerprint, fingerprint(now));
+    assert.ok(!world.podsAccept.has(first.get(c.metadata.name)!), 'the old token left Flipt after the overlap');
+  }
+  // Rotation: add + remove, shared by the three: two restarts after the first.
+  assert.equal(world.restarts, 3);
+  assert.equal(world.issued, 3, 'one new token per client, never two');
+  const ids = Object.keys(parse(world.config).authentication.methods.token.storage.tokens);
+  assert.deepEqual(ids.sort(), ['apps_a', 'apps_b', 'apps_c'], 'back to one id per client');
+  assert.deepEqual(Object.keys(world.credentials).sort(), ['apps_a', 'apps_b', 'apps_c']);
+});
+
+test('the next rotation is a requeue at its time, never a poll', () => {
+  const world = new World();
+  const client = world.addClient('a', { target: 'default', rotation: { every: '720h', overlap: '10m' } });
+  world.run(T0 + 60_000, world.assertInvariant);
+  const due = Date.parse(client.status!.issuedAt!) + 720 * 3_600_000;
+  assert.equal(nextRotationEvent(target, world.clients, world.credentials, world.now), due);
+  const step = decideTargetStep(target, { configMap: { text: world.config, managedRecord: world.managedRecord, managedIds: JSON.parse(world.managedRecord!) }, credentials: world.credentials, workload: { configHash: world.workload.configHash, restartedAtMs: world.workload.restartedAtMs, changedSinceOurRestart: false, rollout: { done: true, detail: '' } }, clients: world.clients, clientSecretTokens: new Map(world.secrets) }, world.now);
+  assert.equal(step.requeueAfterMs, due - world.now, 'the target looks again exactly when the rotation is due');
+  assert.deepEqual(rotationsToIssue(target, world.clients, (c) => world.secrets.get(`apps/${c.metadata.name}`), world.credentials, due - 1), []);
+  assert.equal(rotationsToIssue(target, world.clients, (c) => world.secrets.get(`apps/${c.metadata.name}`), world.credentials, due).length, 1);
+});
+
+test('the annotation rotates once per distinct value; a value set before the first issue rotates nothing', () => {
+  const world = new World();
+  const client = world.addClient('a');
+  client.metadata.annotations = { [ROTATE_ANNOTATION]: 'before' };
+  world.run(T0 + 60_000, world.assertInvariant);
+  assert.equal(world.rotations, 0, 'the first token answers a request made before it existed');
+  client.metadata.annotations = { [ROTATE_ANNOTATION]: 'leak-1' };
+  world.run(T0 + 30 * 60_000, world.assertInvariant);
+  assert.equal(world.rotations, 1);
+  assert.equal(client.status?.lastRotateRequest, 'leak-1');
+  world.run(T0 + 60 * 60_000, world.assertInvariant);
+  assert.equal(world.rotations, 1, 'the same value again does nothing');
+  client.metadata.annotations = { [ROTATE_ANNOTATION]: 'leak-2' };
+  world.run(T0 + 90 * 60_000, world.assertInvariant);
+  assert.equal(world.rotations, 2);
+});
+
+test('emergency rotation (overlap 0s): the old token leaves Flipt with the very next restart after the switch', () => {
+  const world = new World();
+  const client = world.addClient('a', { target: 'default', rotation: { every: '720h', overlap: '0s' } });
+  world.run(T0 + 60_000, world.assertInvariant);
+  const leaked = world.secrets.get('apps/a')!;
+  const restarts = world.restarts;
+  client.metadata.annotations = { [ROTATE_ANNOTATION]: 'leaked' };
+  const requestedAt = world.now;
+  let switchedAt: number | undefined;
+  let refusedAt: number | undefined;
+  world.run(T0 + 10 * 60_000, () => {
+    world.assertInvariant();
+    if (switchedAt === undefined && world.secrets.get('apps/a') !== leaked) switchedAt = world.now;
+    if (refusedAt === undefined && switchedAt !== undefined && !world.podsAccept.has(leaked)) refusedAt = world.now;
+  });
+  assert.ok(switchedAt && refusedAt);
+  assert.equal(world.restarts, restarts + 2, 'one restart to add the new token, the very next one to remove the old');
+  // Worst case: minInterval to the first restart, a rollout, minInterval to the second, a rollout.
+  assert.ok(refusedAt - requestedAt <= 2 * (target.restart.minInterval + ROLLOUT_MS), `refused ${(refusedAt - requestedAt) / 1000}s after the request`);
+});
+
+test('many clients rotating together share restarts: 100 at once cost at most 4', () => {
+  const world = new World();
+  const clients = Array.from({ length: 100 }, (_, i) => world.addClient(`c${i}`));
+  world.run(T0 + 60_000, () => {});
+  const restarts = world.restarts;
+  // Requests land ten at a time, 300 ms apart, as `kubectl annotate` over a list does.
+  for (let i = 0; i < clients.length; i += 10) {
+    for (const client of clients.slice(i, i + 10)) client.metadata.annotations = { [ROTATE_ANNOTATION]: 'all' };
+    const until = world.now + 300;
+    world.run(until, world.assertInvariant);
+    world.now = Math.max(world.now, until);
+  }
+  world.run(T0 + 60 * 60_000, world.assertInvariant);
+  assert.equal(world.rotations, 100);
+  process.stdout.write(`# 100 clients rotating: ${world.restarts - restarts} restarts\n`);
+  assert.ok(world.restarts - restarts <= 4, `${world.restarts - restarts} restarts`);
+});
+
+test('an operator that loses its memory (a crash) between any two steps still completes the rotation', () => {
+  for (let seed = 0; seed < 20; seed++) {
+    const world = new World();
+    const client = world.addClient('a', { target: 'default', rotation: { every: '1h', overlap: '5m' } });
+    world.run(T0 + 60_000, () => {});
+    client.metadata.annotations = { [ROTATE_ANNOTATION]: 'now' };
+    let step = 0;
+    world.run(T0 + 30 * 60_000, () => {
+      world.assertInvariant();
+      // A restarted operator starts without the previous state or the hold; it lists everything again.
+      if (step++ % 3 === seed % 3) {
+        world.state = undefined;
+        world.heldSince = undefined;
+      }
+    });
+    assert.equal(world.rotations, 1, `seed ${seed}`);
+    assert.equal(world.issued, 1, `seed ${seed}: the new token was issued once`);
+    assert.deepEqual(Object.keys(world.credentials), ['apps_a'], `seed ${seed}: the old token was removed`);
+  }
+});
+
+test('the Rotating condition follows the steps, and says what blocks it', () => {
+  const world = new World();
+  const client = world.addClient('a', { target: 'default', rotation: { every: '720h' } });
+  world.run(T0 + 60_000, () => {});
+  const verdict = () => rotationVerdict(client, { id: world.credentials.apps_a, next: world.credentials.apps_a_next }, world.state, 'default', world.now);
+  assert.deepEqual([verdict().status, verdict().reason], ['False', 'Scheduled']);
+  assert.match(verdict().message, /next rotation is due at 2030-01-31T/);
+  client.metadata.annotations = { [ROTATE_ANNOTATION]: 'x' };
+  assert.deepEqual([verdict().status, verdict().reason], ['True', 'RotationRequested']);
+  world.reconcileTarget();
+  assert.deepEqual([verdict().status, verdict().reason], ['True', 'NewTokenRegistering']);
+  world.run(world.now + 20_000, () => {});
+  assert.deepEqual([verdict().status, verdict().reason], ['True', 'OldTokenRetiring']);
+  assert.match(verdict().message, /stays valid until/);
+  world.run(world.now + 20 * 60_000, () => {});
+  assert.deepEqual([verdict().status, verdict().reason], ['False', 'Scheduled']);
+  const problem = { ...world.state!, problem: { reason: 'ConfigMapMissing' as const, message: 'ConfigMap flipt/flipt not found' } };
+  client.metadata.annotations = { [ROTATE_ANNOTATION]: 'y' };
+  const blocked = rotationVerdict(client, { id: world.credentials.apps_a }, problem, 'default', world.now);
+  assert.equal(blocked.reason, 'RotationBlocked');
+  assert.match(blocked.message, /ConfigMap flipt\/flipt not found/);
+});
