@@ -17,6 +17,9 @@ const MAX_DURATION_MS = 596 * 3_600_000;
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 
+/** Below this a JWT would be refreshed every few seconds. */
+const MIN_JWT_LIFETIME_MS = 10_000;
+
 const DURATION = new RegExp(DURATION_PATTERN);
 FormatRegistry.Set('duration', (text) => DURATION.test(text));
 
@@ -53,6 +56,13 @@ const Target = Type.Object(
     // A namespace name or '*'; the alternation is inside the anchors so that a name is checked whole.
     allowedNamespaces: Type.Array(Type.String({ maxLength: 63, pattern: `^(?:${DNS_LABEL.slice(1, -1)}|\\*)$` }), { default: ['*'] }),
     restart: Section({ minInterval: Duration('10s') }),
+    /** What a FliptClient of this target holds: a static token in Flipt's config, or a JWT the operator signs. */
+    credentialKind: Type.Union([Type.Literal('staticToken'), Type.Literal('jwt')], { default: 'staticToken' }),
+    jwt: Section({
+      /** Default `flipt:<target name>`, filled in when the file is loaded: a JWT for one target is refused by every other. */
+      audience: Type.Optional(Type.String({ minLength: 1 })),
+      lifetime: Duration('1h'),
+    }),
   },
   { additionalProperties: false },
 );
@@ -89,19 +99,45 @@ const Schema = Type.Object(
       retryPeriod: Duration('2s'),
     }),
     resyncPeriod: Duration('10m'),
+    // The operator as Flipt's identity provider, for targets with credentialKind jwt.
+    jwt: Section({
+      issuer: Type.String({ minLength: 1, default: 'flipt-client-operator' }),
+      /** Where Flipt fetches the JWKS: the operator's Service, exchange port, /.well-known/jwks.json. */
+      jwksUrl: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
+      signingKeys: Section({
+        secretName: Type.String({ pattern: DNS_SUBDOMAIN, maxLength: 253, default: 'flipt-client-operator-signing-keys' }),
+        /** Default: $POD_NAMESPACE (the operator's own), filled in when the file is loaded. */
+        namespace: Type.Optional(Type.String({ pattern: DNS_LABEL, maxLength: 63 })),
+        rotateEvery: Duration('168h'),
+        publishAhead: Duration('1m'),
+      }),
+    }),
   },
   { additionalProperties: false },
 );
 
 type Decoded = StaticDecode<typeof Schema>;
 export type CredentialReference = Decoded['targets'][number]['credentialReference'];
-/** A target as loaded: durations in milliseconds, the credentials Secret's name filled in. */
-export type TargetConfig = Decoded['targets'][number] & { credentialsSecret: string };
+export type CredentialKind = Decoded['targets'][number]['credentialKind'];
+/**
+ * How a target's JWTs look and where Flipt gets the keys: its own audience and lifetime, and the
+ * operator-wide issuer and JWKS URL (undefined when the file does not say how Flipt reaches the operator).
+ */
+export interface TargetJwtConfig {
+  audience: string;
+  lifetime: number;
+  issuer: string;
+  jwksUrl: string | undefined;
+}
+/** A target as loaded: durations in milliseconds, the credentials Secret's name and the JWT settings filled in. */
+export type TargetConfig = Omit<Decoded['targets'][number], 'jwt'> & { credentialsSecret: string; jwt: TargetJwtConfig };
 export type ExchangeConfig = Decoded['exchange'];
+export type SigningKeysConfig = Decoded['jwt']['signingKeys'] & { namespace: string };
 /** The whole file as loaded: durations in milliseconds, every default filled in. */
-export type OperatorConfig = Omit<Decoded, 'targets' | 'leaderElection'> & {
+export type OperatorConfig = Omit<Decoded, 'targets' | 'leaderElection' | 'jwt'> & {
   targets: TargetConfig[];
   leaderElection: Decoded['leaderElection'] & { namespace: string };
+  jwt: Omit<Decoded['jwt'], 'signingKeys'> & { signingKeys: SigningKeysConfig };
 };
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
@@ -202,14 +238,31 @@ function resolve(config: Decoded, source: string, env: NodeJS.ProcessEnv): Opera
   if (!(le.retryPeriod < le.renewDeadline && le.renewDeadline < le.leaseDuration)) {
     throw new ConfigError(`${source}: leaderElection: need retryPeriod < renewDeadline < leaseDuration`);
   }
+  const jwtTargets = config.targets.filter((t) => t.credentialKind === 'jwt');
+  if (jwtTargets.length > 0 && !config.exchange.enabled) {
+    throw new ConfigError(`${source}: targets.${jwtTargets[0]!.name}.credentialKind: jwt needs exchange.enabled: true (Flipt fetches the JWKS from the exchange port)`);
+  }
+  const keys = config.jwt.signingKeys;
+  if (keys.publishAhead >= keys.rotateEvery) {
+    throw new ConfigError(`${source}: jwt.signingKeys: publishAhead must be shorter than rotateEvery`);
+  }
+  for (const target of config.targets) {
+    if (target.jwt.lifetime < MIN_JWT_LIFETIME_MS) throw new ConfigError(`${source}: targets.${target.name}.jwt.lifetime: must be at least 10s`);
+  }
   const ports = [config.health.port, config.metrics.port, ...(config.exchange.enabled ? [config.exchange.port] : [])];
   if (new Set(ports).size !== ports.length) {
     throw new ConfigError(`${source}: health.port, metrics.port and exchange.port must differ (got ${ports.join(', ')})`);
   }
+  const ownNamespace = env.POD_NAMESPACE ?? 'flipt-client-operator';
   return {
     ...config,
-    targets: config.targets.map((t) => ({ ...t, credentialsSecret: t.credentialsSecret ?? `${t.configMap.name}-client-credentials` })),
-    leaderElection: { ...le, namespace: le.namespace ?? env.POD_NAMESPACE ?? 'flipt-client-operator' },
+    targets: config.targets.map((t) => ({
+      ...t,
+      credentialsSecret: t.credentialsSecret ?? `${t.configMap.name}-client-credentials`,
+      jwt: { audience: t.jwt.audience ?? `flipt:${t.name}`, lifetime: t.jwt.lifetime, issuer: config.jwt.issuer, jwksUrl: config.jwt.jwksUrl },
+    })),
+    leaderElection: { ...le, namespace: le.namespace ?? ownNamespace },
+    jwt: { ...config.jwt, signingKeys: { ...keys, namespace: keys.namespace ?? ownNamespace } },
   };
 }
 

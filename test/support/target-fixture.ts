@@ -11,6 +11,8 @@ export function exampleTarget(over: Partial<TargetConfig> = {}): TargetConfig {
     workload: { kind: 'Deployment', name: 'flipt' },
     allowedNamespaces: ['*'],
     restart: { minInterval: 10_000 },
+    credentialKind: 'staticToken',
+    jwt: { audience: 'flipt:default', lifetime: 3_600_000, issuer: 'flipt-client-operator', jwksUrl: 'http://flipt-client-operator.flipt-client-operator.svc:8443/.well-known/jwks.json' },
     ...over,
   };
 }

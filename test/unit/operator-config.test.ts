@@ -53,6 +53,8 @@ test('a minimal file loads with every default filled in', () => {
     workload: { kind: 'Deployment', name: 'flipt' },
     allowedNamespaces: ['*'],
     restart: { minInterval: 10_000 },
+    credentialKind: 'staticToken',
+    jwt: { audience: 'flipt:default', lifetime: 3_600_000, issuer: 'flipt-client-operator', jwksUrl: undefined },
   });
   assert.equal('url' in target!, false);
   assert.deepEqual(config.exchange, {
@@ -74,6 +76,10 @@ test('a minimal file loads with every default filled in', () => {
     retryPeriod: 2_000,
   });
   assert.equal(config.resyncPeriod, 600_000);
+  assert.deepEqual(config.jwt, {
+    issuer: 'flipt-client-operator',
+    signingKeys: { secretName: 'flipt-client-operator-signing-keys', namespace: 'flipt-client-operator', rotateEvery: 168 * 3_600_000, publishAhead: 60_000 },
+  });
 });
 
 test('the lease namespace comes from POD_NAMESPACE unless the file names one', () => {
@@ -101,6 +107,8 @@ targets:
     configMap: {name: flipt}
     credentialReference: inline
     workload: {kind: Deployment, name: flipt}
+    credentialKind: jwt
+    jwt: {audience: https://flipt.staging.example.com, lifetime: 15m}
 exchange:
   port: 9443
   tls: {certFile: /tls/tls.crt, keyFile: /tls/tls.key}
@@ -112,6 +120,10 @@ health: {port: 9001}
 metrics: {port: 9002}
 leaderElection: {enabled: false, leaseName: fco, leaseDuration: 30s, renewDeadline: 20s, retryPeriod: 5s}
 resyncPeriod: 1h
+jwt:
+  issuer: https://flipt-client-operator.example.com
+  jwksUrl: https://fco.fco.svc:9443/.well-known/jwks.json
+  signingKeys: {secretName: fco-keys, namespace: fco, rotateEvery: 24h, publishAhead: 10m}
 `,
     SOURCE,
     {},
@@ -127,9 +139,19 @@ resyncPeriod: 1h
     url: 'https://flipt.example.com',
     allowedNamespaces: ['payments', 'search'],
     restart: { minInterval: 90_000 },
+    credentialKind: 'staticToken',
+    jwt: { audience: 'flipt:prod', lifetime: 3_600_000, issuer: 'https://flipt-client-operator.example.com', jwksUrl: 'https://fco.fco.svc:9443/.well-known/jwks.json' },
   });
   assert.equal(staging!.credentialsSecret, 'flipt-client-credentials');
   assert.equal(staging!.credentialReference, 'inline');
+  assert.equal(staging!.credentialKind, 'jwt');
+  assert.deepEqual(staging!.jwt, {
+    audience: 'https://flipt.staging.example.com',
+    lifetime: 900_000,
+    issuer: 'https://flipt-client-operator.example.com',
+    jwksUrl: 'https://fco.fco.svc:9443/.well-known/jwks.json',
+  });
+  assert.deepEqual(config.jwt.signingKeys, { secretName: 'fco-keys', namespace: 'fco', rotateEvery: 86_400_000, publishAhead: 600_000 });
   assert.deepEqual(config.exchange, {
     enabled: true,
     port: 9443,
@@ -286,6 +308,19 @@ test('inconsistent leader election timings and clashing ports are refused', () =
   // The exchange port does not count when the exchange is off.
   const config = parseOperatorConfig(`${minimal}exchange: {enabled: false, port: 8080}\nhealth: {port: 9000}\n`, SOURCE, {});
   assert.equal(config.exchange.enabled, false);
+});
+
+test('JWT settings: the kind is an enum, the exchange must be on, the key schedule and lifetime must make sense', () => {
+  const jwtTarget = minimal.replace('    namespace: flipt\n', '    namespace: flipt\n    credentialKind: jwt\n');
+  assert.equal(parseOperatorConfig(jwtTarget, SOURCE, {}).targets[0]!.credentialKind, 'jwt');
+  assertRejected(minimal.replace('    namespace: flipt\n', '    namespace: flipt\n    credentialKind: token\n'), 'targets.0.credentialKind: must be one of staticToken, jwt');
+  assertRejected(`${jwtTarget}exchange: {enabled: false}\n`, 'targets.default.credentialKind: jwt needs exchange.enabled: true');
+  assertRejected(`${minimal}jwt: {signingKeys: {rotateEvery: 1m, publishAhead: 1m}}\n`, 'jwt.signingKeys: publishAhead must be shorter than rotateEvery');
+  assertRejected(minimal.replace('    namespace: flipt\n', '    namespace: flipt\n    jwt: {lifetime: 5s}\n'), 'targets.default.jwt.lifetime: must be at least 10s');
+  assertRejected(`${minimal}jwt: {jwksUrl: operator:8443}\n`, 'jwt.jwksUrl: must match');
+  assertRejected(`${minimal}jwt: {issuer: ""}\n`, 'jwt.issuer');
+  assertRejected(`${minimal}jwt: {keys: {}}\n`, 'jwt.keys: unknown field');
+  assert.equal(parseOperatorConfig(minimal, SOURCE, { POD_NAMESPACE: 'ops' }).jwt.signingKeys.namespace, 'ops', 'the signing keys live in the operator\'s own namespace');
 });
 
 test('the example config in deploy/ loads', async () => {
