@@ -1,7 +1,7 @@
 // What Flipt's config file should say, given what it says now and which tokens the operator manages.
 // Pure: text in, text out. Only the operator's own keys change; comments, key order and every other
 // setting stay as they were, and an unchanged document comes back byte-for-byte.
-import { isMap, isScalar, parseDocument, type Document, type YAMLMap } from 'yaml';
+import { isCollection, isMap, isScalar, parseDocument, type Document, type YAMLMap } from 'yaml';
 import type { CredentialReference } from '../config/operator-config.ts';
 
 export interface ManagedToken {
@@ -11,12 +11,23 @@ export interface ManagedToken {
   metadata: Record<string, string>;
 }
 
+/** Flipt's `jwt` method as the operator configures it: its JWKS and the claims every JWT must carry. */
+export interface JwtMethodSettings {
+  jwksUrl: string;
+  issuer: string;
+  audience: string;
+}
+
 export interface RenderInput {
   source: string | undefined;
   /** Ids the operator wrote before (recorded on the ConfigMap); only these may be removed. */
   previouslyManaged: readonly string[];
   tokens: readonly ManagedToken[];
   credentialReference: CredentialReference;
+  /** Enable Flipt's jwt method with these settings. */
+  jwtMethod: JwtMethodSettings | undefined;
+  /** Remove the jwt method (one the operator wrote, as its record says). */
+  removeJwtMethod: boolean;
 }
 
 export interface RenderResult {
@@ -32,6 +43,22 @@ export interface RenderResult {
 export class FliptConfigError extends Error {}
 
 const TOKENS_PATH = ['authentication', 'methods', 'token', 'storage', 'tokens'];
+const JWT_PATH = ['authentication', 'methods', 'jwt'];
+
+/** The authentication methods a config enables that decide whether the operator may add the jwt method. */
+export interface AuthenticationMethods {
+  /** Flipt refuses to start with both the kubernetes and the jwt method enabled. */
+  kubernetesEnabled: boolean;
+  /** The jwt method is there (someone's identity provider, if the operator did not write it). */
+  jwtPresent: boolean;
+}
+
+export function authenticationMethodsOf(source: string | undefined): AuthenticationMethods {
+  const doc = parseDocument(source ?? '');
+  if (doc.errors.length > 0) throw new FliptConfigError(`not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+  const jwt: unknown = doc.getIn(JWT_PATH);
+  return { kubernetesEnabled: doc.getIn(['authentication', 'methods', 'kubernetes', 'enabled']) === true, jwtPresent: jwt !== undefined && jwt !== null };
+}
 
 export function renderFliptConfig(input: RenderInput): RenderResult {
   const doc: Document = parseDocument(input.source ?? '');
@@ -45,22 +72,51 @@ export function renderFliptConfig(input: RenderInput): RenderResult {
   blockIfEmpty(doc.contents);
 
   let changed = false;
-  const set = (path: string[], value: unknown) => {
-    if (doc.getIn(path) === value) return;
-    ensureMaps(doc, path.slice(0, -1));
-    doc.setIn(path, value);
+  if (input.jwtMethod) {
+    const { jwksUrl, issuer, audience } = input.jwtMethod;
+    changed = setScalar(doc, [...JWT_PATH, 'enabled'], true) || changed;
+    changed = setScalar(doc, [...JWT_PATH, 'jwks_url'], jwksUrl) || changed;
+    changed = setScalar(doc, [...JWT_PATH, 'validate_claims', 'issuer'], issuer) || changed;
+    const audiences = [...JWT_PATH, 'validate_claims', 'audiences'];
+    const current: unknown = doc.getIn(audiences, true);
+    if (JSON.stringify(isCollection(current) ? current.toJSON() : current) !== JSON.stringify([audience])) {
+      const list = doc.createNode([audience]);
+      for (const item of list.items) quoteNumberLike(item);
+      doc.setIn(audiences, list);
+      changed = true;
+    }
+  } else if (input.removeJwtMethod && doc.hasIn(JWT_PATH)) {
+    doc.deleteIn(JWT_PATH);
     changed = true;
-  };
+  }
 
-  set(['authentication', 'methods', 'token', 'enabled'], true);
-  set(['authentication', 'methods', 'token', 'storage', 'type'], 'static');
-  if (input.credentialReference === 'secretFile') set(['secrets', 'providers', 'file', 'enabled'], true);
+  const managedIds: string[] = [];
+  const conflictingIds: string[] = [];
+  // With JWTs and no static token to keep, the token method is left as the config has it.
+  if (!input.jwtMethod || input.tokens.length > 0 || input.previouslyManaged.length > 0) {
+    changed = renderTokens(doc, input, managedIds, conflictingIds) || changed;
+  }
+  const authenticationRequired = doc.getIn(['authentication', 'required']) === true;
+  managedIds.sort();
+  return {
+    text: changed ? doc.toString({ lineWidth: 0 }) : (input.source ?? ''),
+    changed,
+    managedIds,
+    authenticationRequired,
+    conflictingIds,
+  };
+}
+
+/** The token method and the operator's static tokens; fills managedIds and conflictingIds; whether it changed the document. */
+function renderTokens(doc: Document, input: RenderInput, managedIds: string[], conflictingIds: string[]): boolean {
+  let changed = setScalar(doc, ['authentication', 'methods', 'token', 'enabled'], true);
+  changed = setScalar(doc, ['authentication', 'methods', 'token', 'storage', 'type'], 'static') || changed;
+  if (input.credentialReference === 'secretFile') changed = setScalar(doc, ['secrets', 'providers', 'file', 'enabled'], true) || changed;
 
   const wanted = new Map(input.tokens.map((t) => [t.id, t]));
   const previously = new Set(input.previouslyManaged);
   ensureMaps(doc, TOKENS_PATH);
   const tokensNode = doc.getIn(TOKENS_PATH) as YAMLMap;
-  const conflictingIds: string[] = [];
 
   for (const id of previously) {
     if (!wanted.has(id) && tokensNode.has(id)) {
@@ -68,7 +124,6 @@ export function renderFliptConfig(input: RenderInput): RenderResult {
       changed = true;
     }
   }
-  const managedIds: string[] = [];
   for (const token of input.tokens) {
     if (tokensNode.has(token.id) && !previously.has(token.id)) {
       conflictingIds.push(token.id);
@@ -98,15 +153,17 @@ export function renderFliptConfig(input: RenderInput): RenderResult {
     }
     changed = true;
   }
-  const authenticationRequired = doc.getIn(['authentication', 'required']) === true;
-  managedIds.sort();
-  return {
-    text: changed ? doc.toString({ lineWidth: 0 }) : (input.source ?? ''),
-    changed,
-    managedIds,
-    authenticationRequired,
-    conflictingIds,
-  };
+  return changed;
+}
+
+/** Sets a scalar, making mappings along the path; whether the document changed. */
+function setScalar(doc: Document, path: string[], value: string | boolean): boolean {
+  if (doc.getIn(path) === value) return false;
+  ensureMaps(doc, path.slice(0, -1));
+  // Setting the value (not a new node) keeps a comment on the line.
+  doc.setIn(path, value);
+  quoteNumberLike(doc.getIn(path, true));
+  return true;
 }
 
 /** Makes every collection along the path a mapping, replacing an empty (`null`) value with `{}`. */

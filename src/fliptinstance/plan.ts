@@ -6,7 +6,10 @@ import type { TargetConfig } from '../config/operator-config.ts';
 import { credentialKey, credentialReference, fingerprint, isWellFormedToken, tokenIdFor } from '../vocabulary/credentials.ts';
 import { servedBy, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { nextTokenIdFor, overlapEndsAt, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
+import { credentialKindOf } from '../vocabulary/credential-kind.ts';
 import { renderFliptConfig, type RenderResult } from './flipt-config.ts';
+import type { JwtMethodPlan } from './jwt-method.ts';
+import { oldKindStillAccepted, staticTokensOfJwtClient } from './kind-switch.ts';
 
 /** On the ConfigMap: the token ids the operator wrote, so it removes only its own. */
 export const MANAGED_TOKENS_ANNOTATION = 'flipt.io/managed-tokens';
@@ -57,8 +60,13 @@ export function desiredCredentials(
   now: number,
 ): ClientCredential[] {
   const result: ClientCredential[] = [];
+  const oldKindAccepted = oldKindStillAccepted(target, clients, now);
   for (const client of clients) {
     if (!servedBy(target, client)) continue;
+    if (credentialKindOf(client) === 'jwt') {
+      result.push(...staticTokensOfJwtClient(target, client, currentCredentials, oldKindAccepted));
+      continue;
+    }
     const { id, nextId, current, idToken, nextToken } = slotsOf(target, client, clientSecretToken(client), currentCredentials);
     if (!current) continue;
     const metadata = tokenMetadataFor(client);
@@ -114,6 +122,8 @@ export function nextRotationEvent(target: TargetConfig, clients: readonly FliptC
  * still issuing their tokens. Applying now would cost another restart as soon as they are issued.
  */
 export function clientsInFlight(target: TargetConfig, clients: readonly FliptClient[], desired: readonly ClientCredential[]): number {
+  // A new client of a JWT target never needs Flipt's config: there is no burst to wait for.
+  if (target.credentialKind === 'jwt') return 0;
   const desiredIds = new Set(desired.map((c) => c.id));
   let count = 0;
   for (const client of clients) {
@@ -139,11 +149,14 @@ export function planTarget(
   previouslyManaged: readonly string[],
   currentCredentials: Readonly<Record<string, string>>,
   desired: readonly ClientCredential[],
+  jwtMethod: JwtMethodPlan,
 ): TargetPlan {
   const render = renderFliptConfig({
     source,
     previouslyManaged,
     credentialReference: target.credentialReference,
+    jwtMethod: jwtMethod.ensure,
+    removeJwtMethod: jwtMethod.remove,
     tokens: desired.map((c) => ({ id: c.id, credential: credentialReference(target, c.id, c.token), metadata: c.metadata })),
   });
   const managed = new Set(render.managedIds);

@@ -15,6 +15,7 @@ import type { Informer } from '../runtime/informer.ts';
 import { generateToken } from '../vocabulary/credentials.ts';
 import { clientKey, MANAGED_BY, MANAGED_BY_LABEL, secretNameFor, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { sameTargetState, type TargetState } from '../vocabulary/registration.ts';
+import { MANAGED_JWT_METHOD_ANNOTATION } from './jwt-method.ts';
 import { MANAGED_TOKENS_ANNOTATION, parseManagedIds } from './plan.ts';
 import { decideTargetStep, type TargetStep } from './step.ts';
 import { CONFIG_HASH_ANNOTATION, RESTART_GENERATION_ANNOTATION, RESTARTED_AT_ANNOTATION, viewWorkload, type Workload } from './workload.ts';
@@ -62,7 +63,16 @@ export class TargetReconciler {
     const step = decideTargetStep(
       target,
       {
-        ...(configMap ? { configMap: { text: configMap.data?.[target.configMap.key], managedRecord, managedIds: parseManagedIds(managedRecord) } } : {}),
+        ...(configMap
+          ? {
+              configMap: {
+                text: configMap.data?.[target.configMap.key],
+                managedRecord,
+                managedIds: parseManagedIds(managedRecord),
+                jwtRecord: configMap.metadata?.annotations?.[MANAGED_JWT_METHOD_ANNOTATION],
+              },
+            }
+          : {}),
         credentials: decodeSecretData(credentialsSecret?.data),
         ...(workload ? { workload: viewWorkload(target.workload.kind, workload) } : {}),
         clients,
@@ -88,7 +98,7 @@ export class TargetReconciler {
     }
     if (step.credentials) await this.writeCredentials(target, credentialsSecret, step.credentials);
     if (step.config && configMap) {
-      await this.writeConfigMap(target, configMap, step.config.text, step.config.managedRecord);
+      await this.writeConfigMap(target, configMap, step.config);
       this.deps.onConfigWritten(target.name);
     }
     if (step.restart && workload) await this.restart(target, workload, step.restart.configHash, step.restart.tokens);
@@ -135,15 +145,14 @@ export class TargetReconciler {
     await core.replaceNamespacedSecret({ name: target.credentialsSecret, namespace: target.namespace, body: { ...existing, data } });
   }
 
-  private async writeConfigMap(target: TargetConfig, configMap: V1ConfigMap, text: string, managedRecord: string): Promise<void> {
+  private async writeConfigMap(target: TargetConfig, configMap: V1ConfigMap, config: NonNullable<TargetStep['config']>): Promise<void> {
+    const { [MANAGED_JWT_METHOD_ANNOTATION]: _previous, ...annotations } = configMap.metadata?.annotations ?? {};
+    annotations[MANAGED_TOKENS_ANNOTATION] = config.managedRecord;
+    if (config.jwtRecord !== undefined) annotations[MANAGED_JWT_METHOD_ANNOTATION] = config.jwtRecord;
     await this.deps.api.core.replaceNamespacedConfigMap({
       name: target.configMap.name,
       namespace: target.namespace,
-      body: {
-        ...configMap,
-        metadata: { ...configMap.metadata, annotations: { ...configMap.metadata?.annotations, [MANAGED_TOKENS_ANNOTATION]: managedRecord } },
-        data: { ...configMap.data, [target.configMap.key]: text },
-      },
+      body: { ...configMap, metadata: { ...configMap.metadata, annotations }, data: { ...configMap.data, [target.configMap.key]: config.text } },
     });
   }
 

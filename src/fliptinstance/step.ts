@@ -14,6 +14,8 @@ import { credentialKey, fingerprint, tokensEqual } from '../vocabulary/credentia
 import { clientKey, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { rolledOut, type TargetProblem, type TargetState } from '../vocabulary/registration.ts';
 import { FliptConfigError } from './flipt-config.ts';
+import { planJwtMethod, type JwtMethodPlan } from './jwt-method.ts';
+import { nextKindSwitchEvent, switchBackTokensToIssue } from './kind-switch.ts';
 import { clientsInFlight, configHash, desiredCredentials, nextRotationEvent, planTarget, rotationsToIssue } from './plan.ts';
 import type { WorkloadView } from './workload.ts';
 
@@ -24,6 +26,8 @@ export interface ObservedTarget {
     /** The ids the operator recorded as its own, as the annotation says (undefined: no record). */
     managedRecord: string | undefined;
     managedIds: readonly string[];
+    /** The jwt method settings the operator recorded writing (undefined: it wrote none). */
+    jwtRecord: string | undefined;
   };
   /** The credentials Secret's data, decoded; empty when it does not exist. */
   credentials: Readonly<Record<string, string>>;
@@ -42,8 +46,8 @@ export interface TargetStep {
   issue?: string[];
   /** Write the credentials Secret with exactly this data (creating it if needed). */
   credentials?: Record<string, string>;
-  /** Write the config and the record of managed ids. */
-  config?: { text: string; managedRecord: string };
+  /** Write the config and the records of managed ids and of the jwt method (undefined: none). */
+  config?: { text: string; managedRecord: string; jwtRecord: string | undefined };
   /** Patch the workload's pod template with this restart key. */
   restart?: { configHash: string; tokens: number };
   requeueAfterMs?: number;
@@ -59,7 +63,10 @@ export function maxHoldMs(target: TargetConfig): number {
 
 export function decideTargetStep(target: TargetConfig, observed: ObservedTarget, now: number): TargetStep {
   const step = decide(target, observed, now);
-  return { ...step, state: { ...step.state, accepted: acceptedBy(step.state, observed.previous) } };
+  // Like the tokens: once a rollout of the config the target holds has finished, its jwt method is
+  // what every pod runs; while one runs, only if the pods had it before and the config still has it.
+  const jwtAccepted = step.state.jwtConfigured && (rolledOut(step.state) || (observed.previous?.jwtAccepted ?? false));
+  return { ...step, state: { ...step.state, accepted: acceptedBy(step.state, observed.previous), jwtAccepted } };
 }
 
 /**
@@ -67,18 +74,18 @@ export function decideTargetStep(target: TargetConfig, observed: ObservedTarget,
  * finished, all of it; while one runs, what the pods accepted before and the config still holds. An
  * operator that starts during a rollout knows nothing accepted until it finishes.
  */
-function acceptedBy(state: Omit<TargetState, 'accepted'>, previous: TargetState | undefined): ReadonlySet<string> {
+function acceptedBy(state: Omit<TargetState, 'accepted' | 'jwtAccepted'>, previous: TargetState | undefined): ReadonlySet<string> {
   const registered = new Set(state.registered.values());
   if (rolledOut(state)) return registered;
   return new Set([...(previous?.accepted ?? [])].filter((fp) => registered.has(fp)));
 }
 
-type Decision = Omit<TargetStep, 'state'> & { state: Omit<TargetState, 'accepted'> };
+type Decision = Omit<TargetStep, 'state'> & { state: Omit<TargetState, 'accepted' | 'jwtAccepted'> };
 
 function decide(target: TargetConfig, observed: ObservedTarget, now: number): Decision {
   const { configMap, workload, credentials } = observed;
   const rollout = workload?.rollout ?? { done: false, detail: 'workload missing' };
-  const base: Omit<TargetState, 'accepted'> = { registered: new Map(), conflicts: new Set(), rollout, authenticationRequired: true };
+  let base: Omit<TargetState, 'accepted' | 'jwtAccepted'> = { registered: new Map(), conflicts: new Set(), rollout, authenticationRequired: true, jwtConfigured: false };
   const keepHold = observed.heldSince !== undefined ? { heldSince: observed.heldSince } : {};
   if (!configMap) return { ...keepHold, state: { ...base, problem: missing('ConfigMapMissing', `ConfigMap ${target.namespace}/${target.configMap.name}`, 'configMap') } };
   if (!workload) {
@@ -86,28 +93,44 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   }
 
   const source = configMap.text ?? '';
+  const invalid = (err: unknown): Decision => {
+    if (!(err instanceof FliptConfigError)) throw err;
+    const message = `Key ${target.configMap.key} of ConfigMap ${target.namespace}/${target.configMap.name} is ${err.message}; fix it and the operator will continue`;
+    return { state: { ...base, problem: { reason: 'InvalidFliptConfig', message } } };
+  };
+  let jwtMethod: JwtMethodPlan;
+  try {
+    jwtMethod = planJwtMethod(target, observed.clients, configMap.text, configMap.jwtRecord, now);
+  } catch (err) {
+    return invalid(err);
+  }
+  if (jwtMethod.problem) base = { ...base, jwtProblem: jwtMethod.problem };
   const tokenOf = (client: FliptClient) => observed.clientSecretTokens.get(clientKey(client.metadata.namespace, client.metadata.name));
   const desired = desiredCredentials(target, observed.clients, tokenOf, credentials, now);
-  if (desired.length === 0 && configMap.managedIds.length === 0 && Object.keys(credentials).length === 0) {
+  const jwtMethodUntouched = jwtMethod.ensure === undefined && !jwtMethod.remove;
+  if (desired.length === 0 && configMap.managedIds.length === 0 && Object.keys(credentials).length === 0 && jwtMethodUntouched) {
     // Nothing to manage yet: leave Flipt's config and pods alone until a FliptClient names this target.
     return { state: { ...base, ...currentState(target, source, [], {}), workloadHash: workload.configHash } };
   }
   const restartAllowedAt = (workload.restartedAtMs ?? 0) + target.restart.minInterval;
   /** What the target holds now, unchanged: for a step that writes nothing of the config yet. */
-  const unchanged = (nextApplyAt?: number): Omit<TargetState, 'accepted'> => ({
+  const unchanged = (nextApplyAt?: number): Omit<TargetState, 'accepted' | 'jwtAccepted'> => ({
     ...base,
     ...currentState(target, source, configMap.managedIds, credentials),
     conflicts: observed.previous?.conflicts ?? base.conflicts,
     authenticationRequired: observed.previous?.authenticationRequired ?? true,
+    jwtConfigured: jwtMethod.ensure !== undefined && configMap.jwtRecord === jwtMethod.record,
     workloadHash: workload.configHash,
     ...(nextApplyAt !== undefined ? { nextApplyAt } : {}),
   });
   const keepHoldFrom = (heldSince: number | undefined) => (heldSince !== undefined ? { heldSince } : {});
 
-  const issue = rotationsToIssue(target, observed.clients, tokenOf, credentials, now);
+  const rotations = target.credentialKind === 'staticToken' ? rotationsToIssue(target, observed.clients, tokenOf, credentials, now) : [];
+  const issue = [...rotations, ...switchBackTokensToIssue(target, observed.clients, credentials)];
   if (issue.length > 0) return { issue, requeueAfterMs: 0, ...keepHoldFrom(observed.heldSince), state: unchanged() };
 
-  const rotationAt = nextRotationEvent(target, observed.clients, credentials, now);
+  const events = [nextRotationEvent(target, observed.clients, credentials, now), nextKindSwitchEvent(target, observed.clients, now)].filter((at) => at !== undefined);
+  const rotationAt = events.length > 0 ? Math.min(...events) : undefined;
   const lookAgain = (ms: number | undefined) => {
     const candidates = [ms, rotationAt !== undefined ? rotationAt - now : undefined].filter((c): c is number => c !== undefined);
     return candidates.length > 0 ? { requeueAfterMs: Math.min(...candidates) } : {};
@@ -122,16 +145,14 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
 
   let plan;
   try {
-    plan = planTarget(target, configMap.text, configMap.managedIds, credentials, desired);
+    plan = planTarget(target, configMap.text, configMap.managedIds, credentials, desired, jwtMethod);
   } catch (err) {
-    if (!(err instanceof FliptConfigError)) throw err;
-    const message = `Key ${target.configMap.key} of ConfigMap ${target.namespace}/${target.configMap.name} is ${err.message}; fix it and the operator will continue`;
-    return { state: { ...base, problem: { reason: 'InvalidFliptConfig', message } } };
+    return invalid(err);
   }
 
   const conflicts = new Set(plan.render.conflictingIds);
   const managedRecord = JSON.stringify(plan.render.managedIds);
-  const configDiffers = plan.render.changed || configMap.managedRecord !== managedRecord;
+  const configDiffers = plan.render.changed || configMap.managedRecord !== managedRecord || configMap.jwtRecord !== jwtMethod.record;
   const credentialsMissing = Object.entries(plan.credentials).some(([k, v]) => !tokensEqual(credentials[k] ?? '', v));
   // A ConfigMap that lost our record was replaced by someone else (Flipt's chart recreates it on
   // every upgrade); if Flipt also rolled meanwhile, its pods read that config, not ours.
@@ -145,7 +166,7 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
       return { ...lookAgain(restartAllowedAt - now), state };
     }
     if (credentialsMissing) step.credentials = plan.credentials;
-    if (configDiffers) step.config = { text: plan.render.text, managedRecord };
+    if (configDiffers) step.config = { text: plan.render.text, managedRecord, jwtRecord: jwtMethod.record };
     if (restartNeeded) step.restart = { configHash: plan.configHash, tokens: desired.length };
   } else if (plan.staleCredentialKeys.length > 0 && rollout.done) {
     const stale = new Set(plan.staleCredentialKeys);
@@ -153,6 +174,8 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   }
 
   step.state = {
+    ...(jwtMethod.problem ? { jwtProblem: jwtMethod.problem } : {}),
+    jwtConfigured: jwtMethod.ensure !== undefined,
     registered: registration(target, plan.render.managedIds, plan.credentials).registered,
     conflicts,
     configHash: plan.configHash,

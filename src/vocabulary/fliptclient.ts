@@ -2,7 +2,7 @@
 // and the facts about one that every part of the operator reads the same way: which target it names,
 // its Secret, its metadata in Flipt, and whether a target serves it.
 import type { V1ObjectMeta, V1Secret } from '@kubernetes/client-node';
-import { targetAllowsNamespace, type TargetConfig } from '../config/operator-config.ts';
+import { targetAllowsNamespace, type CredentialKind, type TargetConfig } from '../config/operator-config.ts';
 
 export const GROUP = 'flipt.io';
 export const VERSION = 'v1alpha1';
@@ -48,6 +48,14 @@ export interface FliptClientStatus {
   lastRotateRequest?: string;
   /** The credential fingerprint spec.rolloutRestartTargets were last restarted for. */
   workloadsRestartedFor?: string;
+  /** What the Secret holds; absent means a static token (what every client held before JWT mode). */
+  credentialKind?: CredentialKind;
+  /** When the Secret switched to this kind of credential (absent: it never switched). */
+  credentialKindSince?: string;
+  /** A JWT's exp, when it is refreshed, and the kid of the key that signed it. */
+  expiresAt?: string;
+  refreshAt?: string;
+  keyId?: string;
 }
 
 export interface FliptClient {

@@ -13,8 +13,19 @@ export interface TargetProblem {
   message: string;
 }
 
+/** What keeps a target from configuring Flipt's jwt method; its static tokens are unaffected. */
+export interface JwtProblem {
+  reason: 'JwksUrlMissing' | 'KubernetesMethodEnabled' | 'JwtMethodConflict';
+  message: string;
+}
+
 export interface TargetState {
   problem?: TargetProblem;
+  jwtProblem?: JwtProblem;
+  /** The config the target holds now carries the operator's jwt method with the target's current settings. */
+  jwtConfigured: boolean;
+  /** Every running Flipt pod validates the operator's JWTs for this target (the config of the last finished rollout carries the method, and still does). */
+  jwtAccepted: boolean;
   /** Token id -> fingerprint of the credential the target's config and credentials Secret hold now. */
   registered: ReadonlyMap<string, string>;
   /**

@@ -39,7 +39,7 @@ async function renderAndRead(mode: TargetConfig['credentialReference'], cases: C
   const tokens = new Map(cases.map((c) => [`${c.namespace}/${c.name}`, c.token ?? generateToken()]));
   const clients = cases.map((c) => fliptClient(c, tokens.get(`${c.namespace}/${c.name}`)!));
   const desired = desiredCredentials(t, clients, (c) => tokens.get(`${c.metadata.namespace}/${c.metadata.name}`), {}, Date.now());
-  const plan = planTarget(t, source, previouslyManaged, {}, desired);
+  const plan = planTarget(t, source, previouslyManaged, {}, desired, { remove: false, record: undefined });
   return { plan, tokens, reading: await readAsFlipt(plan.render.text), target: t };
 }
 
@@ -160,6 +160,6 @@ test('second line of defence: the renderer writes line breaks, separators and a 
   const values = REFUSED_VALUES.filter((v) => !v.includes('${') && !/[\x7f-\x9f]/.test(v));
   assert.ok(values.some((v) => v.includes('\u2028')) && values.some((v) => v.includes('\n')));
   const metadata = Object.fromEntries(values.map((v, i) => [`k${i}`, v]));
-  const render = renderFliptConfig({ source: '', previouslyManaged: [], credentialReference: 'secretFile', tokens: [{ id: 'apps_raw', credential: '${secret:file:apps_raw}', metadata }] });
+  const render = renderFliptConfig({ source: '', previouslyManaged: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false, tokens: [{ id: 'apps_raw', credential: '${secret:file:apps_raw}', metadata }] });
   assert.deepEqual((await readAsFlipt(render.text)).tokens.apps_raw?.metadata, metadata);
 });

@@ -29,6 +29,8 @@ const snapshot = (over: Partial<TargetState> = {}): TargetState => ({
   conflicts: new Set(),
   rollout: { done: true, detail: 'done' },
   authenticationRequired: true,
+  jwtConfigured: false,
+  jwtAccepted: false,
   configHash: 'h',
   workloadHash: 'h',
   ...over,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { renderFliptConfig, FliptConfigError, type ManagedToken, type RenderInput, type RenderResult } from '../../src/fliptinstance/flipt-config.ts';
+import { authenticationMethodsOf, renderFliptConfig, FliptConfigError, type ManagedToken, type RenderInput, type RenderResult } from '../../src/fliptinstance/flipt-config.ts';
 import { envVarFor, fingerprint, generateToken, isWellFormedToken, tokenIdFor, tokensEqual } from '../../src/vocabulary/credentials.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
 
@@ -44,12 +44,14 @@ function tokensOf(text: string): Record<string, { credential: string; metadata?:
  * metadata keys it manages are viper-safe, and rendering the output again changes nothing at all.
  */
 function render(input: Partial<RenderInput> & { source: string | undefined }): RenderResult {
-  const full: RenderInput = { previouslyManaged: [], tokens: [], credentialReference: 'secretFile', ...input };
+  const full: RenderInput = { previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false, ...input };
   const result = renderFliptConfig(full);
   assertValidFliptConfig(result.text);
   const doc = parse(result.text) as Doc;
-  assert.equal(doc.authentication?.methods?.token?.enabled, true);
-  assert.equal(doc.authentication?.methods?.token?.storage?.type, 'static');
+  if (!full.jwtMethod || full.tokens.length > 0) {
+    assert.equal(doc.authentication?.methods?.token?.enabled, true);
+    assert.equal(doc.authentication?.methods?.token?.storage?.type, 'static');
+  }
   const tokens = tokensOf(result.text);
   for (const id of result.managedIds) {
     assert.match(id, VIPER_SAFE, `token id ${id}`);
@@ -140,7 +142,7 @@ test('rendering keeps comments, key order and hand-written tokens', () => {
 
 test('an unchanged document comes back byte-for-byte with changed=false', () => {
   const first = render({ source: helmConfig, tokens: [token('a', 'x'), token('b', 'y')] });
-  const second = renderFliptConfig({ source: first.text, previouslyManaged: first.managedIds, tokens: [token('b', 'y'), token('a', 'x')], credentialReference: 'secretFile' });
+  const second = renderFliptConfig({ source: first.text, previouslyManaged: first.managedIds, tokens: [token('b', 'y'), token('a', 'x')], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
   assert.equal(second.changed, false, 'token order in the input does not matter');
   assert.equal(second.text, first.text);
   assert.deepEqual(second.managedIds, ['a_x', 'b_y']);
@@ -162,7 +164,7 @@ test('only previously managed ids are removed', () => {
   assert.deepEqual(second.managedIds, ['a_x']);
   assert.deepEqual(Object.keys(tokensOf(second.text)), ['ci-pipeline', 'a_x']);
   // Without the record of what was ours nothing is removed.
-  const third = renderFliptConfig({ source: first.text, previouslyManaged: [], tokens: [], credentialReference: 'secretFile' });
+  const third = renderFliptConfig({ source: first.text, previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
   assert.equal(third.changed, false);
   assert.deepEqual(Object.keys(tokensOf(third.text)), ['ci-pipeline', 'a_x', 'b_y']);
   // Removing the last managed token leaves the hand-written one and a valid document.
@@ -225,7 +227,7 @@ test('empty (null) sections on the way are filled in, not refused', () => {
 
 test('a document that is not a mapping, or a non-mapping section, throws FliptConfigError', () => {
   for (const source of ['- a\n- b\n', 'just a string\n', '42\n', 'true\n']) {
-    assert.throws(() => renderFliptConfig({ source, previouslyManaged: [], tokens: [], credentialReference: 'secretFile' }), FliptConfigError, source);
+    assert.throws(() => renderFliptConfig({ source, previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }), FliptConfigError, source);
   }
   for (const [source, where] of [
     ['authentication: true\n', 'authentication'],
@@ -237,13 +239,13 @@ test('a document that is not a mapping, or a non-mapping section, throws FliptCo
     ['secrets: 1\n', 'secrets'],
   ] as const) {
     assert.throws(
-      () => renderFliptConfig({ source, previouslyManaged: [], tokens: [token('a', 'b')], credentialReference: 'secretFile' }),
+      () => renderFliptConfig({ source, previouslyManaged: [], tokens: [token('a', 'b')], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }),
       (err: unknown) => err instanceof FliptConfigError && err.message.includes(`${where} is not a mapping`),
       source,
     );
   }
-  assert.throws(() => renderFliptConfig({ source: 'a: [\n', previouslyManaged: [], tokens: [], credentialReference: 'secretFile' }), FliptConfigError);
-  assert.throws(() => renderFliptConfig({ source: 'a: 1\n---\nb: 2\n', previouslyManaged: [], tokens: [], credentialReference: 'secretFile' }), FliptConfigError);
+  assert.throws(() => renderFliptConfig({ source: 'a: [\n', previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }), FliptConfigError);
+  assert.throws(() => renderFliptConfig({ source: 'a: 1\n---\nb: 2\n', previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }), FliptConfigError);
 });
 
 test('secretFile mode enables the file secrets provider; env and inline leave secrets alone', () => {
@@ -306,7 +308,7 @@ test('authenticationRequired reflects the document and is never changed', () => 
 
 test('authenticationRequired is true only for the boolean true', () => {
   // Not a valid Flipt config (required must be a boolean), so rendered without the schema check.
-  const result = renderFliptConfig({ source: 'authentication:\n  required: "true"\n', previouslyManaged: [], tokens: [], credentialReference: 'secretFile' });
+  const result = renderFliptConfig({ source: 'authentication:\n  required: "true"\n', previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
   assert.equal(result.authenticationRequired, false);
 });
 
@@ -384,4 +386,39 @@ test('generateToken gives 64 fresh hex characters; fingerprint gives 16; tokensE
   assert.equal(isWellFormedToken(undefined), false);
   assert.equal(isWellFormedToken(t.toUpperCase()), false);
   assert.equal(isWellFormedToken(`${t}\n`), false);
+});
+
+const jwtMethod = { jwksUrl: 'http://fco.fco.svc:8443/.well-known/jwks.json', issuer: 'flipt-client-operator', audience: 'flipt:default' };
+
+test('the jwt method: added with its JWKS URL, issuer and audience, everything else left as it was; then nothing to change', () => {
+  const result = render({ source: helmConfig, jwtMethod });
+  assert.equal(result.changed, true);
+  const doc = parse(result.text) as Doc & { authentication: { methods: { jwt: unknown } } };
+  assert.deepEqual(doc.authentication.methods.jwt, { enabled: true, jwks_url: jwtMethod.jwksUrl, validate_claims: { issuer: 'flipt-client-operator', audiences: ['flipt:default'] } });
+  assert.deepEqual(Object.keys(tokensOf(result.text)), ['ci-pipeline'], 'no static token section is added or changed');
+  assert.ok(result.text.includes('level: INFO # keep it quiet') && result.text.includes('# Tokens below are for the CI pipeline; do not remove.'), 'comments stay');
+  const fresh = render({ source: 'authentication:\n  required: true\n', jwtMethod });
+  assert.equal((parse(fresh.text) as Doc).authentication?.methods?.token, undefined, 'with JWTs only, the token method is not switched on');
+  assert.equal(render({ source: fresh.text, jwtMethod }).changed, false);
+  // A number-like audience reaches Go's YAML reader as a string.
+  assert.match(render({ source: '', jwtMethod: { ...jwtMethod, audience: '1_000' } }).text, /- "1_000"/);
+});
+
+test('the jwt method beside static tokens, then removed when the operator wrote it; a hand-written one is never removed unasked', () => {
+  const both = render({ source: helmConfig, tokens: [token('a', 'x')], jwtMethod });
+  assert.deepEqual(Object.keys(tokensOf(both.text)), ['ci-pipeline', 'a_x']);
+  assert.ok((parse(both.text) as { authentication: { methods: { jwt?: unknown } } }).authentication.methods.jwt);
+  const removed = render({ source: both.text, previouslyManaged: both.managedIds, tokens: [token('a', 'x')], removeJwtMethod: true });
+  assert.equal((parse(removed.text) as { authentication: { methods: { jwt?: unknown } } }).authentication.methods.jwt, undefined);
+  assert.deepEqual(Object.keys(tokensOf(removed.text)), ['ci-pipeline', 'a_x']);
+  const untouched = render({ source: both.text, previouslyManaged: both.managedIds, tokens: [token('a', 'x')] });
+  assert.equal(untouched.changed, false, 'without the removal asked for, the jwt method stays');
+});
+
+test('authenticationMethodsOf: the kubernetes method and any jwt method in a config', () => {
+  assert.deepEqual(authenticationMethodsOf(helmConfig), { kubernetesEnabled: false, jwtPresent: false });
+  assert.deepEqual(authenticationMethodsOf('authentication:\n  methods:\n    kubernetes:\n      enabled: true\n'), { kubernetesEnabled: true, jwtPresent: false });
+  assert.deepEqual(authenticationMethodsOf('authentication:\n  methods:\n    kubernetes:\n      enabled: false\n    jwt:\n      public_key_file: /k.pem\n'), { kubernetesEnabled: false, jwtPresent: true });
+  assert.deepEqual(authenticationMethodsOf(''), { kubernetesEnabled: false, jwtPresent: false });
+  assert.throws(() => authenticationMethodsOf('a: [\n'), FliptConfigError);
 });

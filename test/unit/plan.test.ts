@@ -7,6 +7,8 @@ import { clientsInFlight, configHash, desiredCredentials, planTarget } from '../
 import { exampleTarget } from '../support/target-fixture.ts';
 
 const target: TargetConfig = exampleTarget();
+/** A static-token target: the operator leaves Flipt's jwt method alone. */
+const NO_JWT_METHOD = { remove: false, record: undefined };
 
 function client(name: string, over: Partial<FliptClient['status']> & { target?: string; deleting?: boolean; issued?: 'True' | 'False' } = {}): FliptClient {
   return {
@@ -45,13 +47,13 @@ test('clientsInFlight counts clients still being issued, not refused or deleting
 
 test('planTarget: references only, stale credentials listed, hash depends on referenced credentials only', () => {
   const a = generateToken();
-  const plan = planTarget(target, 'version: "2.0"\n', [], { apps_gone: generateToken() }, [{ id: 'apps_a', token: a, metadata: {} }]);
+  const plan = planTarget(target, 'version: "2.0"\n', [], { apps_gone: generateToken() }, [{ id: 'apps_a', token: a, metadata: {} }], NO_JWT_METHOD);
   assert.ok(!plan.render.text.includes(a));
   assert.match(plan.render.text, /\$\{secret:file:apps_a\}/);
   assert.deepEqual(plan.staleCredentialKeys, ['apps_gone']);
   assert.equal(plan.credentials.apps_a, a);
   assert.ok(plan.credentials.apps_gone, 'stale credentials stay until the rollout finished');
-  const again = planTarget(target, plan.render.text, plan.render.managedIds, { apps_a: a }, [{ id: 'apps_a', token: a, metadata: {} }]);
+  const again = planTarget(target, plan.render.text, plan.render.managedIds, { apps_a: a }, [{ id: 'apps_a', token: a, metadata: {} }], NO_JWT_METHOD);
   assert.equal(again.configHash, plan.configHash, 'a stale credential does not change the restart key');
   assert.notEqual(configHash(plan.render.text, { apps_a: generateToken() }), plan.configHash);
 });

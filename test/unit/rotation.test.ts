@@ -45,7 +45,7 @@ class World {
   private observed(): ObservedTarget {
     const ids: string[] = this.managedRecord ? JSON.parse(this.managedRecord) : [];
     return {
-      configMap: { text: this.config, managedRecord: this.managedRecord, managedIds: ids },
+      configMap: { text: this.config, managedRecord: this.managedRecord, managedIds: ids, jwtRecord: undefined },
       credentials: this.credentials,
       workload: {
         configHash: this.workload.configHash,
@@ -171,7 +171,7 @@ test('the next rotation is a requeue at its time, never a poll', () => {
   world.run(T0 + 60_000, world.assertInvariant);
   const due = Date.parse(client.status!.issuedAt!) + 720 * 3_600_000;
   assert.equal(nextRotationEvent(target, world.clients, world.credentials, world.now), due);
-  const step = decideTargetStep(target, { configMap: { text: world.config, managedRecord: world.managedRecord, managedIds: JSON.parse(world.managedRecord!) }, credentials: world.credentials, workload: { configHash: world.workload.configHash, restartedAtMs: world.workload.restartedAtMs, changedSinceOurRestart: false, rollout: { done: true, detail: '' } }, clients: world.clients, clientSecretTokens: new Map(world.secrets) }, world.now);
+  const step = decideTargetStep(target, { configMap: { text: world.config, managedRecord: world.managedRecord, managedIds: JSON.parse(world.managedRecord!), jwtRecord: undefined }, credentials: world.credentials, workload: { configHash: world.workload.configHash, restartedAtMs: world.workload.restartedAtMs, changedSinceOurRestart: false, rollout: { done: true, detail: '' } }, clients: world.clients, clientSecretTokens: new Map(world.secrets) }, world.now);
   assert.equal(step.requeueAfterMs, due - world.now, 'the target looks again exactly when the rotation is due');
   assert.deepEqual(rotationsToIssue(target, world.clients, (c) => world.secrets.get(`apps/${c.metadata.name}`), world.credentials, due - 1), []);
   assert.equal(rotationsToIssue(target, world.clients, (c) => world.secrets.get(`apps/${c.metadata.name}`), world.credentials, due).length, 1);

@@ -33,7 +33,7 @@ function fixture(issued: string[], pending: string[] = []): Fixture {
 /** A target nobody has touched yet: Flipt's own config, a finished rollout, no credentials. */
 function fresh(f: Fixture, over: Partial<ObservedTarget> = {}): ObservedTarget {
   return {
-    configMap: { text: SOURCE, managedRecord: undefined, managedIds: [] },
+    configMap: { text: SOURCE, managedRecord: undefined, managedIds: [], jwtRecord: undefined },
     credentials: {},
     workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: '1 replicas updated and available' } },
     clients: f.clients,
@@ -47,7 +47,7 @@ function afterApply(observed: ObservedTarget, step: TargetStep, now: number, rol
   const ids = step.config ? (JSON.parse(step.config.managedRecord) as string[]) : observed.configMap!.managedIds;
   return {
     ...observed,
-    configMap: step.config ? { text: step.config.text, managedRecord: step.config.managedRecord, managedIds: ids } : observed.configMap!,
+    configMap: step.config ? { text: step.config.text, managedRecord: step.config.managedRecord, managedIds: ids, jwtRecord: step.config.jwtRecord } : observed.configMap!,
     credentials: step.credentials ?? observed.credentials,
     workload: step.restart
       ? { configHash: step.restart.configHash, restartedAtMs: now, changedSinceOurRestart: false, rollout: rolledOut ? { done: true, detail: 'done' } : { done: false, detail: '0 of 1 replicas updated' } }
@@ -150,7 +150,7 @@ test('Flipt rolled on a config that is not ours (helm upgrade while we were away
   const f = fixture(['a']);
   const ours = rolledOut(afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0));
   // The chart recreated the ConfigMap (no record of ours) and rolled Flipt on it.
-  const replaced = { ...ours, configMap: { text: SOURCE, managedRecord: undefined, managedIds: [] } };
+  const replaced = { ...ours, configMap: { text: SOURCE, managedRecord: undefined, managedIds: [], jwtRecord: undefined } };
   const rolled = decideTargetStep(target, { ...replaced, workload: { ...ours.workload!, changedSinceOurRestart: true } }, T0 + 60_000);
   assert.ok(rolled.config, 'our config is written back');
   assert.ok(rolled.restart, 'and Flipt restarted so its pods read it');
@@ -182,14 +182,14 @@ test('a hand-written token with a client id: the conflict is reported, the hand-
   const f = fixture(['a']);
   const id = tokenIdFor('apps', 'a');
   const source = `authentication:\n  methods:\n    token:\n      storage:\n        tokens:\n          ${id}:\n            credential: mine\n`;
-  const step = decideTargetStep(target, fresh(f, { configMap: { text: source, managedRecord: undefined, managedIds: [] } }), T0);
+  const step = decideTargetStep(target, fresh(f, { configMap: { text: source, managedRecord: undefined, managedIds: [], jwtRecord: undefined } }), T0);
   assert.ok(step.state.conflicts.has(id));
   assert.equal(step.state.registered.has(id), false);
   assert.match(step.config?.text ?? source, /credential: mine/);
 });
 
 test('a config that is not a YAML mapping is a problem, not a crash', () => {
-  const step = decideTargetStep(target, fresh(fixture(['a']), { configMap: { text: '- a\n- b\n', managedRecord: undefined, managedIds: [] } }), T0);
+  const step = decideTargetStep(target, fresh(fixture(['a']), { configMap: { text: '- a\n- b\n', managedRecord: undefined, managedIds: [], jwtRecord: undefined } }), T0);
   assert.equal(step.state.problem?.reason, 'InvalidFliptConfig');
   assert.equal(step.restart, undefined);
 });

@@ -1,0 +1,57 @@
+// Flipt's jwt method as the operator manages it: whether to add it (with which settings), leave it, or
+// remove it, and what keeps the operator from adding it. Pure. The operator records on the ConfigMap
+// the settings it wrote, so it only ever removes a jwt method of its own and knows without parsing
+// whether the config carries its current settings.
+import type { TargetConfig } from '../config/operator-config.ts';
+import type { FliptClient } from '../vocabulary/fliptclient.ts';
+import type { JwtProblem } from '../vocabulary/registration.ts';
+import { authenticationMethodsOf, type JwtMethodSettings } from './flipt-config.ts';
+import { jwtMethodWanted } from './kind-switch.ts';
+
+/** On the ConfigMap: the jwt method settings the operator wrote (JSON), absent when it wrote none. */
+export const MANAGED_JWT_METHOD_ANNOTATION = 'flipt.io/managed-jwt-method';
+
+export interface JwtMethodPlan {
+  /** Write the jwt method with these settings. */
+  ensure?: JwtMethodSettings;
+  /** Remove the jwt method the operator wrote. */
+  remove: boolean;
+  /** What the ConfigMap's record says once the config is written. */
+  record: string | undefined;
+  problem?: JwtProblem;
+}
+
+export function recordOf(settings: JwtMethodSettings): string {
+  return JSON.stringify({ jwks_url: settings.jwksUrl, issuer: settings.issuer, audiences: [settings.audience] });
+}
+
+/**
+ * What to do with the jwt method, given the config's text and the operator's record of it. Throws
+ * FliptConfigError when the text is not YAML (the caller reports that for the whole target).
+ */
+export function planJwtMethod(target: TargetConfig, clients: readonly FliptClient[], source: string | undefined, ownedRecord: string | undefined, now: number): JwtMethodPlan {
+  if (!jwtMethodWanted(target, clients, now)) return { remove: ownedRecord !== undefined, record: undefined };
+  const leave = (problem: JwtProblem): JwtMethodPlan => ({ remove: false, record: ownedRecord, problem });
+  const { jwksUrl, issuer, audience } = target.jwt;
+  if (!jwksUrl) {
+    return leave({
+      reason: 'JwksUrlMissing',
+      message: `Target "${target.name}" uses JWTs, but the operator config does not say where Flipt fetches the operator's keys: set jwt.jwksUrl to the operator Service's exchange port, e.g. http://flipt-client-operator.flipt-client-operator.svc:8443/.well-known/jwks.json`,
+    });
+  }
+  const methods = authenticationMethodsOf(source);
+  if (methods.kubernetesEnabled) {
+    return leave({
+      reason: 'KubernetesMethodEnabled',
+      message: `Flipt's config for target "${target.name}" enables the kubernetes method, and Flipt cannot enable the jwt method beside it: set authentication.methods.kubernetes.enabled: false (the operator's exchange endpoint replaces it), or set the target's credentialKind back to staticToken`,
+    });
+  }
+  if (methods.jwtPresent && ownedRecord === undefined) {
+    return leave({
+      reason: 'JwtMethodConflict',
+      message: `Flipt's config for target "${target.name}" already configures the jwt method (another identity provider), and Flipt validates JWTs against one key set: remove authentication.methods.jwt there, or set the target's credentialKind back to staticToken`,
+    });
+  }
+  const settings = { jwksUrl, issuer, audience };
+  return { ensure: settings, remove: false, record: recordOf(settings) };
+}
