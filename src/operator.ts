@@ -13,14 +13,18 @@ import { ServiceAccountIndex, indexUpdater } from './exchange/service-account-in
 import { FliptClientReconciler } from './fliptclient/reconciler.ts';
 import { TargetReconciler } from './fliptinstance/reconciler.ts';
 import type { Workload } from './fliptinstance/workload.ts';
+import { SigningKeysReconciler } from './identity/keys-reconciler.ts';
 import { makeClients, type KubeClients } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
+import { decodeSecretData } from './kube/secret-data.ts';
 import { Metrics, listen } from './metrics.ts';
 import { systemClock } from './runtime/clock.ts';
 import { Controller } from './runtime/controller.ts';
 import { Informer } from './runtime/informer.ts';
 import { LeaderElector } from './runtime/leader-election.ts';
+import { credentialKindOf } from './vocabulary/credential-kind.ts';
 import { CLIENT_LABEL, GROUP, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, clientKey, targetNameOf, type FliptClient } from './vocabulary/fliptclient.ts';
+import { parseSigningKeys, type SigningKey } from './vocabulary/signing-keys.ts';
 
 export interface OperatorOptions {
   config: OperatorConfig;
@@ -41,12 +45,16 @@ export class Operator {
   private readonly api: KubeClients;
   private readonly fliptClients: Informer<FliptClient>;
   private readonly clientSecrets: Informer<V1Secret>;
+  /** The JWT signing keys Secret in the operator's namespace: every replica signs and publishes from it. */
+  private readonly signingKeysSecret: Informer<V1Secret>;
+  private parsedKeys: { resourceVersion: string | undefined; keys: readonly SigningKey[] } = { resourceVersion: undefined, keys: [] };
   private readonly targetCaches = new Map<string, TargetCaches>();
   private readonly serviceAccounts = new ServiceAccountIndex();
   private readonly updateServiceAccountIndex: (client: FliptClient) => void;
   private readonly targetReconciler: TargetReconciler;
   private readonly fliptClientController: Controller;
   private readonly targetController: Controller;
+  private readonly signingKeysController: Controller;
   private readonly exchange: ExchangeServer | undefined;
   private readonly elector: LeaderElector | undefined;
   private readonly servers: Server[] = [];
@@ -91,6 +99,19 @@ export class Operator {
       },
       log,
     );
+    const keysConfig = config.jwt.signingKeys;
+    const byName = `metadata.name=${keysConfig.secretName}`;
+    this.signingKeysSecret = new Informer<V1Secret>(
+      kubeConfig,
+      {
+        name: 'signing-keys',
+        path: `/api/v1/namespaces/${keysConfig.namespace}/secrets`,
+        fieldSelector: byName,
+        list: () => this.api.core.listNamespacedSecret({ namespace: keysConfig.namespace, fieldSelector: byName }),
+        onChange: () => this.signingKeysChanged(),
+      },
+      log,
+    );
     for (const target of config.targets) this.targetCaches.set(target.name, this.makeTargetCaches(target));
     this.metrics.trackFliptClients(() => this.fliptClients.list(), config.targets.map((t) => t.name));
 
@@ -123,9 +144,18 @@ export class Operator {
       clock,
       onRotated: (target, trigger) => this.metrics.rotations.inc({ target, trigger }),
     });
+    const signingKeysReconciler = new SigningKeysReconciler({
+      api: this.api,
+      config: keysConfig,
+      maxLifetime: Math.max(...config.targets.map((t) => t.jwt.lifetime)),
+      needed: () => config.targets.some((t) => t.credentialKind === 'jwt') || this.fliptClients.list().some((c) => credentialKindOf(c) === 'jwt'),
+      log,
+      clock,
+    });
     // FliptClient reconciles wait on the API server, not the CPU: many may be in flight (never two for one key).
     this.fliptClientController = new Controller('fliptclient', fliptClientReconciler.reconcile, log, clock, 16, hooks);
     this.targetController = new Controller('target', this.targetReconciler.reconcile, log, clock, 2, hooks);
+    this.signingKeysController = new Controller('signing-keys', signingKeysReconciler.reconcile, log, clock, 1, hooks);
     this.updateServiceAccountIndex = indexUpdater(
       this.serviceAccounts,
       (namespace, name) => this.fliptClients.get(name, namespace),
@@ -137,6 +167,8 @@ export class Operator {
           config: config.exchange,
           index: this.serviceAccounts,
           credentials: informerCredentialSource(this.fliptClients, this.clientSecrets),
+          // Cacheable for half the time a new key is published before it signs: a cached copy has it in time.
+          jwks: { keys: () => (this.signingKeysSecret.synced ? this.signingKeys() : undefined), maxAgeSeconds: Math.floor(keysConfig.publishAhead / 2000) },
           authentication: this.api.authentication,
           ready: () => this.fliptClients.synced && this.clientSecrets.synced,
           log: log.child({ component: 'exchange' }),
@@ -208,6 +240,7 @@ export class Operator {
     this.metrics.leader.set(1);
     this.targetController.start();
     this.fliptClientController.start();
+    this.signingKeysController.start();
     this.resync();
     this.resyncTimer = setInterval(() => this.resync(), this.options.config.resyncPeriod);
     this.resyncTimer.unref();
@@ -216,7 +249,7 @@ export class Operator {
   private async stopControllers(): Promise<void> {
     this.metrics.leader.set(0);
     clearInterval(this.resyncTimer);
-    await Promise.all([this.fliptClientController.stop(), this.targetController.stop()]);
+    await Promise.all([this.fliptClientController.stop(), this.targetController.stop(), this.signingKeysController.stop()]);
   }
 
   private get ready(): boolean {
@@ -224,7 +257,7 @@ export class Operator {
   }
 
   private informers(): Array<Pick<Informer<KubernetesObject>, 'start' | 'stop' | 'waitForSync' | 'synced'>> {
-    const all: Array<Pick<Informer<KubernetesObject>, 'start' | 'stop' | 'waitForSync' | 'synced'>> = [this.fliptClients, this.clientSecrets];
+    const all: Array<Pick<Informer<KubernetesObject>, 'start' | 'stop' | 'waitForSync' | 'synced'>> = [this.fliptClients, this.clientSecrets, this.signingKeysSecret];
     for (const caches of this.targetCaches.values()) all.push(caches.configMap, caches.credentials, caches.workload);
     return all;
   }
@@ -291,6 +324,23 @@ export class Operator {
     if (client) this.targetController.enqueue(targetNameOf(client));
   }
 
+  /** The signing keys as this replica's cache holds them, parsed once per version of the Secret. */
+  private signingKeys(): readonly SigningKey[] {
+    const secret = this.signingKeysSecret.get(this.options.config.jwt.signingKeys.secretName, this.options.config.jwt.signingKeys.namespace);
+    const resourceVersion = secret?.metadata?.resourceVersion;
+    if (resourceVersion !== this.parsedKeys.resourceVersion) this.parsedKeys = { resourceVersion, keys: parseSigningKeys(decodeSecretData(secret?.data)) };
+    return this.parsedKeys.keys;
+  }
+
+  /** A key created or retired: the schedule looks again, and clients holding or waiting for a JWT re-sign if they must. */
+  private signingKeysChanged(): void {
+    this.signingKeysController.enqueue('signing-keys');
+    const jwtTargets = new Set(this.options.config.targets.filter((t) => t.credentialKind === 'jwt').map((t) => t.name));
+    for (const client of this.fliptClients.list()) {
+      if (jwtTargets.has(targetNameOf(client)) || credentialKindOf(client) === 'jwt') this.fliptClientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
+    }
+  }
+
   private enqueueClientsOf(target: string): void {
     for (const client of this.fliptClients.list()) {
       if (targetNameOf(client) === target) this.fliptClientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
@@ -298,6 +348,7 @@ export class Operator {
   }
 
   private resync(): void {
+    this.signingKeysController.enqueue('signing-keys');
     for (const target of this.options.config.targets) this.targetController.enqueue(target.name);
     for (const client of this.fliptClients.list()) this.fliptClientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
   }

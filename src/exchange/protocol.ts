@@ -3,8 +3,10 @@
 // parser with the configured limit, and one error handler that turns every refusal, parser error or
 // routing miss into grpc-gateway's error body with the right status. Nothing a caller sends is ever
 // echoed back or logged, and bad input never yields a 500.
+import { createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
+import { jwksOf, type SigningKey } from '../vocabulary/signing-keys.ts';
 import { answerFor, serviceAccountOf } from './answer.ts';
 import type { CredentialSource } from './credentials.ts';
 import { KeyedRateLimiter, TokenBucket } from './rate-limit.ts';
@@ -27,7 +29,19 @@ export interface ProtocolOptions {
   log: Logger;
   /** Called once per request that reached the app: outcome label and latency in seconds. */
   onRequest?: (outcome: ExchangeOutcome, seconds: number) => void;
+  /** The JWT signing keys, for the JWKS at /.well-known/jwks.json. */
+  jwks?: JwksSource;
 }
+
+export interface JwksSource {
+  /** The keys as the cache holds them; undefined until it has synced (the JWKS answers 503, never an incomplete set). */
+  keys(): readonly SigningKey[] | undefined;
+  /** How long a client or proxy may cache the JWKS: well inside the time a new key is published before it signs. */
+  maxAgeSeconds: number;
+}
+
+/** Where Flipt (jwt.jwks_url) fetches the operator's public keys. */
+export const JWKS_PATH = '/.well-known/jwks.json';
 
 export interface ExchangeApp {
   app: express.Express;
@@ -117,6 +131,7 @@ export function exchangeApp(options: ProtocolOptions): ExchangeApp {
     exchange,
   );
   app.all(EXCHANGE_PATH, (_req, _res, next) => next(new ExchangeError(405, GrpcCode.Unimplemented, 'method_not_allowed', 'Method Not Allowed', { Allow: 'POST' })));
+  if (options.jwks) app.get(JWKS_PATH, jwksHandler(options.jwks));
   app.use((_req, _res, next) => next(new ExchangeError(404, GrpcCode.NotFound, 'not_found', 'Not Found')));
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const refusal = toExchangeError(err, options.maxBodyBytes);
@@ -129,6 +144,26 @@ export function exchangeApp(options: ProtocolOptions): ExchangeApp {
     finish(res, refusal.outcome, refusal);
   });
   return { app, sweepRateLimits: () => serviceAccountLimiter.sweep() };
+}
+
+/** The public keys, cacheable (Cache-Control, ETag, 304): public key material only. */
+function jwksHandler(source: JwksSource): RequestHandler {
+  return (req, res) => {
+    const keys = source.keys();
+    if (!keys) {
+      res.status(503).setHeader('Retry-After', '2').json({ code: GrpcCode.Unavailable, message: 'the signing keys are not loaded yet; retry later', details: [] });
+      return;
+    }
+    const body = JSON.stringify(jwksOf(keys, Date.now()));
+    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
+    res.setHeader('Cache-Control', `public, max-age=${source.maxAgeSeconds}`);
+    res.setHeader('ETag', etag);
+    if (req.headers['if-none-match'] === etag) {
+      res.status(304).end();
+      return;
+    }
+    res.status(200).type('application/json').send(body);
+  };
 }
 
 /** The token from a parsed body: snake_case as Flipt's gateway names it, or camelCase as protojson allows. */

@@ -6,7 +6,7 @@ import type express from 'express';
 import type { Logger } from 'pino';
 import type { ExchangeConfig } from '../config/operator-config.ts';
 import type { CredentialSource } from './credentials.ts';
-import { exchangeApp } from './protocol.ts';
+import { exchangeApp, type JwksSource } from './protocol.ts';
 import type { ServiceAccountIndex } from './service-account-index.ts';
 import type { CertificateReloader } from './tls.ts';
 import { TokenReviewer } from './token-review.ts';
@@ -27,6 +27,8 @@ export interface ExchangeServerOptions {
   onRequest?: (outcome: ExchangeOutcome, seconds: number) => void;
   /** Whether the caches behind `index` and `credentials` have synced (default: always). */
   ready?: () => boolean;
+  /** Serve these signing keys' JWKS at /.well-known/jwks.json. */
+  jwks?: JwksSource;
   /** Listen address (default: all interfaces). */
   host?: string;
   requestTimeoutMs?: number;
@@ -62,6 +64,7 @@ export class ExchangeServer {
       log,
       ...(options.ready ? { ready: options.ready } : {}),
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+      ...(options.jwks ? { jwks: options.jwks } : {}),
     });
     this.app = app;
     this.sweepRateLimits = sweepRateLimits;
