@@ -106,7 +106,7 @@ async function main(): Promise<void> {
 
     const index = new ServiceAccountIndex();
     index.upsert({ apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { namespace: NAMESPACE, name: 'web' }, spec: { target: 'default', serviceAccounts: ['app'] } });
-    const credential = { token: generateToken(), tokenId: `${NAMESPACE}_web`, ready: true, metadata: {} };
+    const credential = { kind: 'staticToken' as const, token: generateToken(), tokenId: `${NAMESPACE}_web`, ready: true, metadata: {} };
     const credentials: CredentialSource = { credentialFor: () => credential };
     server = new ExchangeServer({
       config: exchangeConfig({

@@ -22,6 +22,7 @@ import { systemClock } from './runtime/clock.ts';
 import { Controller } from './runtime/controller.ts';
 import { Informer } from './runtime/informer.ts';
 import { LeaderElector } from './runtime/leader-election.ts';
+import { JwtSigner } from './vocabulary/client-jwt.ts';
 import { credentialKindOf } from './vocabulary/credential-kind.ts';
 import { CLIENT_LABEL, GROUP, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, clientKey, targetNameOf, type FliptClient } from './vocabulary/fliptclient.ts';
 import { parseSigningKeys, type SigningKey } from './vocabulary/signing-keys.ts';
@@ -127,6 +128,7 @@ export class Operator {
       onConfigWritten: (target) => this.metrics.configWrites.inc({ target }),
       onRestart: (target) => this.metrics.restarts.inc({ target }),
     });
+    const signer = new JwtSigner(() => this.signingKeys());
     const fliptClientReconciler = new FliptClientReconciler({
       api: this.api,
       targets: config.targets,
@@ -143,6 +145,8 @@ export class Operator {
       log,
       clock,
       onRotated: (target, trigger) => this.metrics.rotations.inc({ target, trigger }),
+      signer,
+      signingKeys: () => this.signingKeys(),
     });
     const signingKeysReconciler = new SigningKeysReconciler({
       api: this.api,
@@ -166,7 +170,7 @@ export class Operator {
       ? new ExchangeServer({
           config: config.exchange,
           index: this.serviceAccounts,
-          credentials: informerCredentialSource(this.fliptClients, this.clientSecrets),
+          credentials: informerCredentialSource(this.fliptClients, this.clientSecrets, { targets: config.targets, signer }),
           // Cacheable for half the time a new key is published before it signs: a cached copy has it in time.
           jwks: { keys: () => (this.signingKeysSecret.synced ? this.signingKeys() : undefined), maxAgeSeconds: Math.floor(keysConfig.publishAhead / 2000) },
           authentication: this.api.authentication,

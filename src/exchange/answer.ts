@@ -89,7 +89,7 @@ export function answerFor(input: AnswerInput): ExchangeResponse {
     clientToken: credential.token,
     authentication: {
       id: credential.tokenId,
-      method: 'METHOD_KUBERNETES',
+      method: credential.kind === 'jwt' ? 'METHOD_JWT' : 'METHOD_KUBERNETES',
       ...(expiresAtMs !== undefined ? { expiresAt: protoTimestamp(expiresAtMs) } : {}),
       createdAt: created,
       updatedAt: created,

@@ -1,14 +1,22 @@
 // Where the exchange server gets a bound FliptClient's credential from. The operator answers from its
 // informer caches (no API call per request): the FliptClient's status (Ready condition, tokenId,
-// issuedAt, rotateAt) and the client Secret's `token` key.
+// issuedAt, rotateAt) and the client Secret's `token` key. For a client of a JWT target whose Secret
+// holds a JWT, the exchange signs a fresh JWT for the caller instead (every replica can: each has the
+// signing keys in its cache), expiring no later than the caller's service-account token.
 import type { V1Secret } from '@kubernetes/client-node';
+import type { CredentialKind, TargetConfig } from '../config/operator-config.ts';
 import { secretValue } from '../kube/secret-data.ts';
 import type { Informer } from '../runtime/informer.ts';
+import { clientClaims, readJwt, subjectFor, type JwtSigner } from '../vocabulary/client-jwt.ts';
 import { tokenIdFor } from '../vocabulary/credentials.ts';
-import { ownedBy, secretNameFor, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
+import { ownedBy, secretNameFor, targetNameOf, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { rotationOverlap } from '../vocabulary/rotation.ts';
+import type { ServiceAccountIdentity } from './token-review.ts';
+import { ExchangeError, GrpcCode, METADATA_NAMESPACE, METADATA_POD_NAME, METADATA_POD_UID, METADATA_SERVICE_ACCOUNT_NAME, METADATA_SERVICE_ACCOUNT_UID } from './wire.ts';
 
 export interface Credential {
+  /** A static token (sent as `Bearer`) or a JWT (sent as `JWT`). */
+  kind: CredentialKind;
   /** The Flipt client token; empty when there is none to give. */
   token: string;
   /** The token's id in Flipt's config (`authentication.id` in the answer, like Flipt's static tokens). */
@@ -28,6 +36,17 @@ export interface Credential {
 export interface CredentialSource {
   /** undefined when no such FliptClient is known. */
   credentialFor(namespace: string, name: string): Credential | undefined;
+  /**
+   * A JWT signed now for the caller, for a client of a JWT target (undefined for any other client),
+   * expiring no later than `notAfterMs`. Throws a 503 ExchangeError when no key may sign.
+   */
+  freshJwt?(namespace: string, name: string, caller: ServiceAccountIdentity, notAfterMs: number | undefined, nowMs: number): Promise<Credential | undefined>;
+}
+
+/** Signs JWTs for the clients of JWT targets. */
+export interface ExchangeJwtIssuer {
+  targets: readonly TargetConfig[];
+  signer: JwtSigner;
 }
 
 /**
@@ -38,7 +57,7 @@ export interface CredentialSource {
  * Secret whose controller ownerReference is this FliptClient: a same-named Secret someone else owns is
  * never handed out.
  */
-export function informerCredentialSource(fliptClients: Informer<FliptClient>, secrets: Informer<V1Secret>): CredentialSource {
+export function informerCredentialSource(fliptClients: Informer<FliptClient>, secrets: Informer<V1Secret>, jwt?: ExchangeJwtIssuer): CredentialSource {
   return {
     credentialFor(namespace, name) {
       const client = fliptClients.get(name, namespace);
@@ -46,6 +65,44 @@ export function informerCredentialSource(fliptClients: Informer<FliptClient>, se
       const secret = secrets.get(secretNameOf(client), namespace);
       return credentialFromObjects(client, secret);
     },
+    ...(jwt
+      ? {
+          async freshJwt(namespace: string, name: string, caller: ServiceAccountIdentity, notAfterMs: number | undefined, nowMs: number): Promise<Credential | undefined> {
+            const client = fliptClients.get(name, namespace);
+            const target = client && jwt.targets.find((t) => t.name === targetNameOf(client));
+            if (!client || target?.credentialKind !== 'jwt') return undefined;
+            const claims = { ...clientClaims(client), ...callerClaims(caller) };
+            const issued = await jwt.signer.sign(target.jwt, subjectFor(namespace, name), claims, nowMs, notAfterMs);
+            if (!issued) {
+              throw new ExchangeError(503, GrpcCode.Unavailable, 'not_ready', 'no signing key is published yet; retry later', { 'Retry-After': '5' });
+            }
+            return {
+              kind: 'jwt',
+              token: issued.jwt,
+              tokenId: issued.jti,
+              ready: true,
+              issuedAt: new Date(issued.issuedAt).toISOString(),
+              expiresAt: new Date(issued.expiresAt).toISOString(),
+              metadata: clientClaims(client),
+            };
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * The caller's identity as the API server confirmed it, under the names Flipt's own kubernetes method
+ * gives them: Flipt copies io.flipt.auth.* claims into the request's metadata, so policies written for
+ * that method read them the same way.
+ */
+function callerClaims(caller: ServiceAccountIdentity): Record<string, string> {
+  return {
+    [METADATA_NAMESPACE]: caller.namespace,
+    [METADATA_SERVICE_ACCOUNT_NAME]: caller.name,
+    ...(caller.uid ? { [METADATA_SERVICE_ACCOUNT_UID]: caller.uid } : {}),
+    ...(caller.podName ? { [METADATA_POD_NAME]: caller.podName } : {}),
+    ...(caller.podUid ? { [METADATA_POD_UID]: caller.podUid } : {}),
   };
 }
 
@@ -59,12 +116,14 @@ export function credentialFromObjects(client: FliptClient, secret: V1Secret | un
   const { namespace, name } = client.metadata;
   const status = client.status ?? {};
   const readyCondition = status.conditions?.find((c) => c.type === 'Ready');
-  const metadata = tokenMetadataFor(client);
+  const token = secretValue(secret, 'token') ?? '';
+  const jwt = readJwt(token);
   const base = {
-    tokenId: status.tokenId || tokenIdFor(namespace, name),
-    metadata,
+    kind: jwt ? ('jwt' as const) : ('staticToken' as const),
+    tokenId: jwt?.jti ?? (status.tokenId || tokenIdFor(namespace, name)),
+    metadata: jwt ? clientClaims(client) : tokenMetadataFor(client),
     ...(status.issuedAt ? { issuedAt: status.issuedAt } : {}),
-    ...(rotationDeadline(client) ? { expiresAt: rotationDeadline(client)! } : {}),
+    ...(jwt ? { expiresAt: new Date(jwt.expiresAt).toISOString() } : rotationDeadline(client) ? { expiresAt: rotationDeadline(client)! } : {}),
   };
   const notReady = (reason: string): Credential => ({ ...base, token: '', ready: false, reason });
 
@@ -75,7 +134,6 @@ export function credentialFromObjects(client: FliptClient, secret: V1Secret | un
   }
   if (!secret) return notReady(`Secret ${secretNameOf(client)} not found`);
   if (!ownedBy(secret, client)) return notReady(`Secret ${secretNameOf(client)} is not owned by this FliptClient`);
-  const token = secretValue(secret, 'token') ?? '';
   if (!token) return notReady(`Secret ${secretNameOf(client)} has no token`);
   return { ...base, token, ready: true };
 }

@@ -101,13 +101,14 @@ export function exchangeApp(options: ProtocolOptions): ExchangeApp {
     const limited = rateLimited(serviceAccountLimiter.take(`${sa.namespace}/${sa.name}`), `too many exchange requests from service account ${sa.namespace}/${sa.name}; retry later`);
     if (limited) throw limited;
     const bound = index.lookup(sa.namespace, sa.name);
-    const body = answerFor({
-      serviceAccount: sa,
-      bound,
-      credential: bound.kind === 'bound' ? credentials.credentialFor(bound.namespace, bound.name) : undefined,
-      tokenExpiresAtMs: review.kind === 'authenticated' ? review.expiresAtMs : undefined,
-      nowMs: Date.now(),
-    });
+    const tokenExpiresAtMs = review.kind === 'authenticated' ? review.expiresAtMs : undefined;
+    const nowMs = Date.now();
+    let credential = bound.kind === 'bound' ? credentials.credentialFor(bound.namespace, bound.name) : undefined;
+    // A Ready client holding a JWT: a JWT of the caller's own, no longer-lived than its token.
+    if (bound.kind === 'bound' && credential?.ready && credential.kind === 'jwt' && credentials.freshJwt) {
+      credential = (await credentials.freshJwt(bound.namespace, bound.name, sa, tokenExpiresAtMs, nowMs)) ?? credential;
+    }
+    const body = answerFor({ serviceAccount: sa, bound, credential, tokenExpiresAtMs, nowMs });
     if (bound.kind === 'bound') log.debug({ namespace: sa.namespace, serviceAccount: sa.name, fliptClient: bound.name }, 'exchanged a service account token');
     return body;
   }

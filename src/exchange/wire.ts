@@ -48,7 +48,8 @@ export interface ExchangeResponse {
   clientToken: string;
   authentication: {
     id: string;
-    method: 'METHOD_KUBERNETES';
+    /** METHOD_JWT: send the credential as `Authorization: JWT <clientToken>`; otherwise as `Bearer`. */
+    method: 'METHOD_KUBERNETES' | 'METHOD_JWT';
     expiresAt?: string;
     createdAt: string;
     updatedAt: string;

@@ -3,6 +3,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { targetAllowsNamespace, type TargetConfig } from '../config/operator-config.ts';
 import { encodeSecretData } from '../kube/secret-data.ts';
+import { JWT_AUTHORIZATION_SCHEME } from '../vocabulary/client-jwt.ts';
 import { fingerprint, generateToken, isWellFormedToken, tokenIdFor, tokensEqual } from '../vocabulary/credentials.ts';
 import {
   API_VERSION,
@@ -99,8 +100,11 @@ export function decideSwitch(statusFingerprint: string | undefined, registered: 
   return next;
 }
 
-/** The client Secret as it should be: our keys and labels, the user's extra labels and annotations. */
-export function desiredClientSecret(client: FliptClient, secretName: string, token: string, target: TargetConfig): V1Secret {
+/**
+ * The client Secret as it should be: our keys and labels, the user's extra labels and annotations.
+ * A JWT (given its expiry) is presented as `JWT <jwt>` and says when it expires; a static token as `Bearer <token>`.
+ */
+export function desiredClientSecret(client: FliptClient, secretName: string, token: string, target: TargetConfig, jwtExpiresAt?: number): V1Secret {
   const { name, namespace, uid } = client.metadata;
   return {
     apiVersion: 'v1',
@@ -113,7 +117,11 @@ export function desiredClientSecret(client: FliptClient, secretName: string, tok
       ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name, uid: uid!, controller: true, blockOwnerDeletion: true }],
     },
     type: 'Opaque',
-    data: encodeSecretData({ token, authorization: `Bearer ${token}`, ...(target.url ? { url: target.url } : {}) }),
+    data: encodeSecretData({
+      token,
+      ...(jwtExpiresAt === undefined ? { authorization: `Bearer ${token}` } : { authorization: `${JWT_AUTHORIZATION_SCHEME} ${token}`, expiresAt: new Date(jwtExpiresAt).toISOString() }),
+      ...(target.url ? { url: target.url } : {}),
+    }),
   };
 }
 

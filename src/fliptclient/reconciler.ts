@@ -24,7 +24,9 @@ import {
   type FliptClient,
   type FliptClientStatus,
 } from '../vocabulary/fliptclient.ts';
+import type { JwtSigner } from '../vocabulary/client-jwt.ts';
 import { accepts, type TargetState } from '../vocabulary/registration.ts';
+import type { SigningKey } from '../vocabulary/signing-keys.ts';
 import { nextTokenIdFor, overlapEndsAt, requestedRotation, ROTATE_ANNOTATION, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
 import {
   bindingVerdict,
@@ -43,6 +45,8 @@ import {
   type Verdict,
   type WorkloadRestart,
 } from './decisions.ts';
+import { credentialRoute } from './jwt-decisions.ts';
+import { JwtClientReconciler } from './jwt-reconciler.ts';
 
 export interface FliptClientReconcilerDeps {
   api: KubeClients;
@@ -59,13 +63,18 @@ export interface FliptClientReconcilerDeps {
   log: Logger;
   clock: Clock;
   onRotated: (target: string, trigger: 'request' | 'schedule') => void;
+  /** Signs JWTs with the key that signs now; the keys as every replica's cache holds them. */
+  signer: JwtSigner;
+  signingKeys: () => readonly SigningKey[];
 }
 
 export class FliptClientReconciler {
   private readonly deps: FliptClientReconcilerDeps;
+  private readonly jwt: JwtClientReconciler;
 
   constructor(deps: FliptClientReconcilerDeps) {
     this.deps = deps;
+    this.jwt = new JwtClientReconciler(deps, { ensureFinalizer: (client) => this.ensureFinalizer(client), writeStatus: (client, next, refused) => this.writeStatus(client, next, refused) });
   }
 
   reconcile = async (key: string): Promise<ReconcileResult> => {
@@ -86,6 +95,12 @@ export class FliptClientReconciler {
       // Issue a first credential only once the target has been read and can take it.
       this.deps.enqueueTarget(target.name);
       return { requeueAfterMs: 500 };
+    }
+    const route = credentialRoute(client, target, state, this.deps.signingKeys(), this.deps.clock.now());
+    if (route.jwt) {
+      // Never the static path for a client holding a JWT: it would read the JWT as a lost token.
+      if (!state) return { requeueAfterMs: 500 };
+      return this.jwt.reconcile(client, target, state);
     }
     if (!client.status?.credentialFingerprint && state?.problem) {
       // Issue nothing for a target that cannot take it yet; its state changing brings us back.
@@ -207,7 +222,8 @@ export class FliptClientReconciler {
       this.deps.log.info({ fliptClient: key, target: target.name, trigger, credentialFingerprint }, 'rotated a token');
     }
     if (!state) this.deps.enqueueTarget(target.name);
-    return;
+    // A JWT target's client switches from its static token once a key may sign.
+    return route.lookAgainAt !== undefined ? { requeueAfterMs: route.lookAgainAt - this.deps.clock.now() } : undefined;
   };
 
   /** Records a rotation's new token as the token of record, with the resourceVersion as precondition so a stale cache never rotates twice. */
@@ -308,6 +324,8 @@ export class FliptClientReconciler {
   private async writeStatus(client: FliptClient, next: Partial<FliptClientStatus>, refused?: Verdict): Promise<void> {
     const current = client.status ?? {};
     const issuedAt = next.issuedAt ?? current.issuedAt;
+    const kind = next.credentialKind ?? current.credentialKind;
+    const ofJwt = (field: 'expiresAt' | 'refreshAt' | 'keyId') => (kind === 'jwt' ? (field in next ? next[field] : current[field]) : undefined);
     const status: FliptClientStatus = {
       observedGeneration: client.metadata.generation ?? 0,
       conditions: next.conditions ?? [],
@@ -315,9 +333,14 @@ export class FliptClientReconciler {
       tokenId: next.tokenId ?? current.tokenId,
       credentialFingerprint: next.credentialFingerprint ?? current.credentialFingerprint,
       issuedAt,
-      rotateAt: rotateAtOf(client, issuedAt),
+      rotateAt: kind === 'jwt' ? undefined : rotateAtOf(client, issuedAt),
       lastRotateRequest: 'lastRotateRequest' in next ? next.lastRotateRequest : current.lastRotateRequest,
       workloadsRestartedFor: 'workloadsRestartedFor' in next ? next.workloadsRestartedFor : current.workloadsRestartedFor,
+      credentialKind: kind,
+      credentialKindSince: next.credentialKindSince ?? current.credentialKindSince,
+      expiresAt: ofJwt('expiresAt'),
+      refreshAt: ofJwt('refreshAt'),
+      keyId: ofJwt('keyId'),
     };
     if (JSON.stringify(normalise(status)) === JSON.stringify(normalise(current))) return;
     const { namespace, name } = client.metadata;

@@ -68,7 +68,7 @@ describe('exchange resilience', () => {
   const credentialToken = generateToken();
   const credentials: CredentialSource = {
     credentialFor: (namespace, name) =>
-      namespace === NAMESPACE && name === 'web' ? { token: credentialToken, tokenId: `${NAMESPACE}_web`, ready: true, metadata: {} } : undefined,
+      namespace === NAMESPACE && name === 'web' ? { kind: 'staticToken', token: credentialToken, tokenId: `${NAMESPACE}_web`, ready: true, metadata: {} } : undefined,
   };
   const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
   const logLines: string[] = [];

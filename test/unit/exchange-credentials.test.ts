@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
+import { SignJWT, generateKeyPair } from 'jose';
+import { answerFor } from '../../src/exchange/answer.ts';
 import { credentialFromObjects } from '../../src/exchange/credentials.ts';
 import { protoTimestamp } from '../../src/exchange/wire.ts';
 import type { Condition, FliptClient } from '../../src/vocabulary/fliptclient.ts';
@@ -31,6 +33,7 @@ function secret(ownerUid = 'uid-1', token: string | null = TOKEN, controller = t
 
 test('a Ready client with its own Secret gives its token, id, issue time and metadata', () => {
   assert.deepEqual(credentialFromObjects(client('True'), secret()), {
+    kind: 'staticToken',
     token: TOKEN,
     tokenId: 'team_web',
     ready: true,
@@ -70,4 +73,22 @@ test('the token id falls back to <namespace>_<name>; a scheduled rotation sets e
 test("timestamps are written the way protojson writes them", () => {
   assert.equal(protoTimestamp(Date.parse('2030-01-01T00:00:00Z')), '2030-01-01T00:00:00Z');
   assert.equal(protoTimestamp(Date.parse('2030-01-01T00:00:00.250Z')), '2030-01-01T00:00:00.250Z');
+});
+
+test('a Secret holding a JWT gives a JWT credential: its jti, its exp, the claims Flipt will see; the answer says METHOD_JWT', async () => {
+  const { privateKey } = await generateKeyPair('ES256');
+  const exp = Date.parse('2030-01-01T01:00:00Z') / 1000;
+  const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k' }).setIssuedAt(exp - 3600).setExpirationTime(exp).setJti('the-jti').sign(privateKey);
+  const credential = credentialFromObjects(client('True'), secret('uid-1', jwt));
+  assert.equal(credential.kind, 'jwt');
+  assert.equal(credential.token, jwt);
+  assert.equal(credential.tokenId, 'the-jti');
+  assert.equal(credential.expiresAt, '2030-01-01T01:00:00.000Z');
+  assert.deepEqual(credential.metadata, { 'io.flipt.auth.fliptclient.namespace': 'team', 'io.flipt.auth.fliptclient.name': 'web', 'io.flipt.auth.fliptclient.metadata.env': 'prod' });
+  const serviceAccount = { namespace: 'team', name: 'app' };
+  const answer = answerFor({ serviceAccount, bound: { kind: 'bound', namespace: 'team', name: 'web', key: 'team/web' }, credential, tokenExpiresAtMs: undefined, nowMs: Date.parse('2030-01-01T00:30:00Z') });
+  assert.equal(answer.authentication.method, 'METHOD_JWT', 'the caller sends it as `Authorization: JWT ...`');
+  assert.equal(answer.authentication.expiresAt, '2030-01-01T01:00:00Z');
+  const staticAnswer = answerFor({ serviceAccount, bound: { kind: 'bound', namespace: 'team', name: 'web', key: 'team/web' }, credential: credentialFromObjects(client('True'), secret()), tokenExpiresAtMs: undefined, nowMs: 0 });
+  assert.equal(staticAnswer.authentication.method, 'METHOD_KUBERNETES', 'a static token is a Bearer token, as from Flipt\'s own method');
 });

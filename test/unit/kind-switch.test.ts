@@ -1,0 +1,383 @@
+// JWT mode and switching a target between static tokens and JWTs, decided purely: the target step and
+// the FliptClient decisions (static and JWT) played against a simulated Flipt (its config, credentials
+// Secret and rollouts) on an injected clock. After every step the invariant holds: every credential a
+// client Secret holds is accepted by every running Flipt pod (a static token its config registers; a
+// JWT whose issuer and audience its jwt method validates, signed by a published key, not expired).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { exportJWK, generateKeyPair } from 'jose';
+import { parse } from 'yaml';
+import type { TargetConfig } from '../../src/config/operator-config.ts';
+import { decideToken } from '../../src/fliptclient/decisions.ts';
+import { credentialRoute, decideJwt } from '../../src/fliptclient/jwt-decisions.ts';
+import { decideTargetStep, type ObservedTarget } from '../../src/fliptinstance/step.ts';
+import { JwtSigner, clientClaims, readJwt, refreshAtOf, subjectFor } from '../../src/vocabulary/client-jwt.ts';
+import { credentialKey, fingerprint, isWellFormedToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
+import { credentialKindOf } from '../../src/vocabulary/credential-kind.ts';
+import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import type { TargetState } from '../../src/vocabulary/registration.ts';
+import { publishedKeys, type SigningKey } from '../../src/vocabulary/signing-keys.ts';
+import { assertValidFliptConfig } from '../support/flipt-schema.ts';
+import { exampleTarget } from '../support/target-fixture.ts';
+
+const T0 = Date.parse('2030-01-01T00:00:00Z');
+const ROLLOUT_MS = 3_000;
+const staticTarget = exampleTarget();
+const jwtTarget: TargetConfig = { ...staticTarget, credentialKind: 'jwt' };
+const HELM = 'authentication:\n  required: true\n  methods:\n    token:\n      enabled: true\n';
+
+interface JwtMethod {
+  issuer: string;
+  audiences: string[];
+  jwks_url: string;
+}
+
+/** Flipt, its objects and the clients' Secrets, as the API server and the pods would hold them. */
+class World {
+  now = T0;
+  target: TargetConfig;
+  config: string;
+  managedRecord: string | undefined;
+  jwtRecord: string | undefined;
+  credentials: Record<string, string> = {};
+  workload = { configHash: undefined as string | undefined, restartedAtMs: undefined as number | undefined, rolledOutAt: T0 };
+  /** What every running pod accepts, and what the pods of a rollout in progress will. */
+  pods: { tokens: Set<string>; jwt: JwtMethod | undefined } = { tokens: new Set(), jwt: undefined };
+  private rollingTo: World['pods'] | undefined;
+  clients: FliptClient[] = [];
+  secrets = new Map<string, string>();
+  state: TargetState | undefined;
+  heldSince: number | undefined;
+  restarts = 0;
+  configWrites = 0;
+  minted = 0;
+  keys: SigningKey[];
+  private readonly signer: JwtSigner;
+  private targetDueAt: number | undefined = T0;
+  private clientDueAt = new Map<string, number>();
+
+  constructor(target: TargetConfig, key: SigningKey, config = HELM) {
+    this.target = target;
+    this.config = config;
+    this.keys = [key];
+    this.signer = new JwtSigner(() => this.keys);
+  }
+
+  addClient(name: string, spec: FliptClient['spec'] = { target: 'default', rotation: { every: '720h', overlap: '1m' } }): FliptClient {
+    const client: FliptClient = { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { name, namespace: 'apps', annotations: {} }, spec };
+    this.clients.push(client);
+    return client;
+  }
+
+  private observed(): ObservedTarget {
+    return {
+      configMap: { text: this.config, managedRecord: this.managedRecord, managedIds: this.managedRecord ? JSON.parse(this.managedRecord) : [], jwtRecord: this.jwtRecord },
+      credentials: this.credentials,
+      workload: {
+        configHash: this.workload.configHash,
+        restartedAtMs: this.workload.restartedAtMs,
+        changedSinceOurRestart: false,
+        rollout: this.rollingTo ? { done: false, detail: 'rolling' } : { done: true, detail: 'done' },
+      },
+      clients: this.clients,
+      clientSecretTokens: new Map(this.secrets),
+      ...(this.heldSince !== undefined ? { heldSince: this.heldSince } : {}),
+      ...(this.state ? { previous: this.state } : {}),
+    };
+  }
+
+  reconcileTarget(): void {
+    const step = decideTargetStep(this.target, this.observed(), this.now);
+    // A fresh 64-hex token per key, as generateToken would give.
+    for (const key of step.issue ?? []) this.credentials = { ...this.credentials, [key]: fingerprint(`${key}@${this.now}`).repeat(4) };
+    if (step.credentials) this.credentials = step.credentials;
+    if (step.config) {
+      assertValidFliptConfig(step.config.text);
+      this.config = step.config.text;
+      this.managedRecord = step.config.managedRecord;
+      this.jwtRecord = step.config.jwtRecord;
+      this.configWrites++;
+    }
+    if (step.restart) {
+      this.workload = { configHash: step.restart.configHash, restartedAtMs: this.now, rolledOutAt: this.now + ROLLOUT_MS };
+      this.rollingTo = this.acceptedByConfig();
+      this.restarts++;
+    }
+    this.heldSince = step.heldSince;
+    this.state = step.state;
+    this.targetDueAt = step.requeueAfterMs !== undefined ? this.now + step.requeueAfterMs : undefined;
+  }
+
+  /** What the config accepts, its references resolved against the credentials Secret as the pods start. */
+  private acceptedByConfig(): World['pods'] {
+    const methods = parse(this.config)?.authentication?.methods ?? {};
+    const tokens = new Set<string>();
+    for (const entry of Object.values(methods.token?.storage?.tokens ?? {}) as Array<{ credential: string }>) {
+      const key = /^\$\{secret:file:(.+)\}$/.exec(entry.credential)?.[1];
+      if (key && this.credentials[key]) tokens.add(this.credentials[key]!);
+    }
+    const jwt = methods.jwt?.enabled ? { issuer: methods.jwt.validate_claims?.issuer, audiences: methods.jwt.validate_claims?.audiences ?? [], jwks_url: methods.jwt.jwks_url } : undefined;
+    return { tokens, jwt };
+  }
+
+  /** One FliptClient reconcile, as the reconciler (static path) or the JWT reconciler does it. */
+  async reconcileClient(client: FliptClient): Promise<void> {
+    const key = clientKey('apps', client.metadata.name);
+    const id = tokenIdFor('apps', client.metadata.name);
+    const state = this.state!;
+    if (!credentialRoute(client, this.target, state, this.keys, this.now).jwt) {
+      const decision = decideToken(client.status?.credentialFingerprint, this.secrets.get(key), { id: this.credentials[credentialKey(this.target, id)] });
+      this.secrets.set(key, decision.token);
+      if (!client.status?.credentialFingerprint) client.status = { credentialFingerprint: fingerprint(decision.token), issuedAt: new Date(this.now).toISOString() };
+      return;
+    }
+    const decision = decideJwt({ client, target: this.target, state, secretToken: this.secrets.get(key), registeredToken: this.credentials[credentialKey(this.target, id)], keys: this.keys, now: this.now });
+    const switchedNow = { credentialKindSince: new Date(this.now).toISOString() };
+    if (decision.action === 'switchToStatic') {
+      client.status = { ...client.status, credentialKind: 'staticToken', ...switchedNow, credentialFingerprint: fingerprint(decision.token), issuedAt: new Date(this.now).toISOString() };
+      this.secrets.set(key, decision.token);
+    } else if (decision.action === 'mint') {
+      const issued = (await this.signer.sign(this.target.jwt, subjectFor('apps', client.metadata.name), clientClaims(client), this.now))!;
+      const switched = credentialKindOf(client) !== 'jwt' && client.status?.credentialFingerprint !== undefined;
+      client.status = { ...client.status, credentialKind: 'jwt', ...(switched ? switchedNow : {}), credentialFingerprint: fingerprint(issued.jwt), issuedAt: new Date(issued.issuedAt).toISOString() };
+      this.secrets.set(key, issued.jwt);
+      this.clientDueAt.set(key, refreshAtOf(issued));
+      this.minted++;
+    } else if (decision.action === 'keep') {
+      this.clientDueAt.set(key, decision.refreshAt);
+    }
+  }
+
+  async run(untilMs: number, check: () => void = this.assertInvariant): Promise<void> {
+    for (let i = 0; i < 20_000 && this.now <= untilMs; i++) {
+      if (this.rollingTo && this.now >= this.workload.rolledOutAt) {
+        this.pods = this.rollingTo;
+        this.rollingTo = undefined;
+      }
+      this.reconcileTarget();
+      for (const client of this.clients) await this.reconcileClient(client);
+      this.reconcileTarget();
+      check();
+      const due = [this.targetDueAt, this.rollingTo ? this.workload.rolledOutAt : undefined, ...this.clientDueAt.values()].filter((t): t is number => t !== undefined && t > this.now);
+      if (this.targetDueAt !== undefined && this.targetDueAt <= this.now) continue;
+      if (due.length === 0 || Math.min(...due) > untilMs) return;
+      this.now = Math.min(...due);
+    }
+  }
+
+  /** Whether every running pod accepts the credential (during a rollout: old and new pods both). */
+  accepts(credential: string): boolean {
+    const generations = this.rollingTo ? [this.pods, this.rollingTo] : [this.pods];
+    return generations.every((pods) => {
+      if (isWellFormedToken(credential)) return pods.tokens.has(credential);
+      const jwt = readJwt(credential);
+      return (
+        jwt !== undefined &&
+        pods.jwt !== undefined &&
+        jwt.issuer === pods.jwt.issuer &&
+        pods.jwt.audiences.some((a) => jwt.audiences.includes(a)) &&
+        jwt.expiresAt > this.now &&
+        publishedKeys(this.keys, this.now).some((k) => k.kid === jwt.kid)
+      );
+    });
+  }
+
+  assertInvariant = (): void => {
+    // Before the first rollout Flipt knows no client: nothing to hold to yet.
+    if (this.restarts === 0 || (this.restarts === 1 && this.rollingTo)) return;
+    for (const [key, credential] of this.secrets) {
+      assert.ok(this.accepts(credential), `at +${(this.now - T0) / 1000}s the Secret of ${key} holds a ${readJwt(credential) ? 'JWT' : 'token'} a running Flipt pod does not accept`);
+    }
+  };
+
+  jwtMethod(): JwtMethod | undefined {
+    return parse(this.config)?.authentication?.methods?.jwt;
+  }
+
+  staticIds(): string[] {
+    return Object.keys(parse(this.config)?.authentication?.methods?.token?.storage?.tokens ?? {});
+  }
+}
+
+async function signingKey(): Promise<SigningKey> {
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  return { kid: 'k1', privateJwk: await exportJWK(privateKey), createdAt: T0 - 60_000, signsFrom: T0, signsUntil: T0 + 7 * 24 * 3_600_000, retireAt: T0 + 8 * 24 * 3_600_000 };
+}
+
+test('JWT mode: the jwt method in one write and one restart; then 200 clients, refreshed for hours, cost no write and no restart', async () => {
+  const world = new World(jwtTarget, await signingKey());
+  world.addClient('first');
+  await world.run(T0 + 60_000);
+  assert.equal(world.configWrites, 1);
+  assert.equal(world.restarts, 1);
+  assert.deepEqual(world.jwtMethod(), {
+    enabled: true,
+    jwks_url: jwtTarget.jwt.jwksUrl,
+    validate_claims: { issuer: jwtTarget.jwt.issuer, audiences: [jwtTarget.jwt.audience] },
+  });
+  assert.deepEqual(world.staticIds(), [], 'no static token for a JWT client');
+  assert.ok(world.state!.jwtAccepted);
+  for (let i = 0; i < 200; i++) world.addClient(`c${i}`);
+  await world.run(T0 + 5 * 3_600_000);
+  assert.equal(world.configWrites, 1, 'no ConfigMap write for clients');
+  assert.equal(world.restarts, 1, 'no restart for clients');
+  // Five hours, one-hour JWTs refreshed every 40 minutes: the first plus seven refreshes each.
+  assert.equal(world.minted, 201 * 8, `${world.minted} JWTs signed`);
+});
+
+test('a JWT target waits for Flipt: nothing is signed before every pod validates JWTs', async () => {
+  const world = new World(jwtTarget, await signingKey());
+  const client = world.addClient('a');
+  world.reconcileTarget();
+  assert.equal(world.state!.jwtConfigured, true);
+  assert.equal(world.state!.jwtAccepted, false, 'the rollout has not finished');
+  const decision = decideJwt({ client, target: jwtTarget, state: world.state!, secretToken: undefined, registeredToken: undefined, keys: world.keys, now: world.now });
+  assert.equal(decision.action, 'wait');
+  assert.equal(decision.action === 'wait' && decision.verdict.reason, 'JwtMethodPending');
+});
+
+test('static tokens -> JWTs: jwt method beside the tokens, Secrets switch once every pod validates JWTs, tokens leave together after the overlap; two restarts', async () => {
+  const world = new World(staticTarget, await signingKey());
+  for (const name of ['a', 'b', 'c']) world.addClient(name);
+  await world.run(T0 + 60_000);
+  assert.deepEqual(world.staticIds(), ['apps_a', 'apps_b', 'apps_c']);
+  const [restarts, writes] = [world.restarts, world.configWrites];
+  const before = new Map(world.clients.map((c) => [c, world.secrets.get(`apps/${c.metadata.name}`)!]));
+  world.target = jwtTarget;
+  await world.run(T0 + 30 * 60_000, () => {
+    world.assertInvariant();
+    // A pod that read its file just before the switch keeps working for the overlap (1m).
+    for (const [client, token] of before) {
+      const switchedAt = Date.parse(client.status?.credentialKindSince ?? '');
+      if (world.now < switchedAt + 60_000) assert.ok(world.accepts(token), `${client.metadata.name}'s static token is still accepted within the overlap`);
+    }
+  });
+  assert.equal(world.restarts - restarts, 2, 'one to add the jwt method, one to remove the static tokens');
+  assert.equal(world.configWrites - writes, 2);
+  assert.deepEqual(world.staticIds(), [], 'the static tokens are revoked');
+  assert.deepEqual(world.credentials, {}, 'and gone from the credentials Secret');
+  for (const client of world.clients) {
+    assert.equal(client.status?.credentialKind, 'jwt');
+    assert.ok(readJwt(world.secrets.get(`apps/${client.metadata.name}`)));
+  }
+});
+
+test('JWTs -> static tokens: tokens issued and registered beside the jwt method, Secrets switch, the jwt method leaves after the overlap; two restarts', async () => {
+  const world = new World(jwtTarget, await signingKey());
+  for (const name of ['a', 'b', 'c']) world.addClient(name);
+  await world.run(T0 + 60_000);
+  const [restarts, writes] = [world.restarts, world.configWrites];
+  world.target = staticTarget;
+  await world.run(T0 + 30 * 60_000);
+  assert.equal(world.restarts - restarts, 2, 'one to register the tokens, one to remove the jwt method');
+  assert.equal(world.configWrites - writes, 2);
+  assert.equal(world.jwtMethod(), undefined, 'the jwt method the operator wrote is gone');
+  assert.equal(world.jwtRecord, undefined);
+  assert.deepEqual(world.staticIds(), ['apps_a', 'apps_b', 'apps_c']);
+  for (const client of world.clients) {
+    const token = world.secrets.get(`apps/${client.metadata.name}`)!;
+    assert.ok(isWellFormedToken(token));
+    assert.equal(client.status?.credentialKind, 'staticToken');
+    assert.equal(world.credentials[tokenIdFor('apps', client.metadata.name)], token);
+  }
+  // And back again: the whole round trip keeps the invariant.
+  world.target = jwtTarget;
+  await world.run(T0 + 60 * 60_000);
+  assert.deepEqual(world.staticIds(), []);
+});
+
+test('a switch survives an operator that loses its memory between any two steps', async () => {
+  const key = await signingKey();
+  for (let seed = 0; seed < 6; seed++) {
+    const world = new World(staticTarget, key);
+    for (const name of ['a', 'b']) world.addClient(name);
+    await world.run(T0 + 60_000);
+    world.target = seed % 2 === 0 ? jwtTarget : staticTarget;
+    if (seed % 2 === 1) {
+      world.target = jwtTarget;
+      await world.run(T0 + 20 * 60_000);
+      world.target = staticTarget;
+    }
+    let step = 0;
+    await world.run(T0 + 60 * 60_000, () => {
+      world.assertInvariant();
+      if (step++ % 3 === seed % 3) {
+        world.state = undefined;
+        world.heldSince = undefined;
+      }
+    });
+    const kinds = world.clients.map((c) => c.status?.credentialKind);
+    assert.deepEqual(kinds, seed % 2 === 0 ? ['jwt', 'jwt'] : ['staticToken', 'staticToken'], `seed ${seed}`);
+  }
+});
+
+test('what keeps the operator from adding the jwt method is a problem of its own; static tokens keep working', async () => {
+  const kubernetes = `${HELM}    kubernetes:\n      enabled: true\n`;
+  const foreign = `${HELM}    jwt:\n      enabled: true\n      jwks_url: https://idp.example.com/jwks\n`;
+  for (const [config, target, reason] of [
+    [kubernetes, jwtTarget, 'KubernetesMethodEnabled'],
+    [foreign, jwtTarget, 'JwtMethodConflict'],
+    [HELM, { ...jwtTarget, jwt: { ...jwtTarget.jwt, jwksUrl: undefined } }, 'JwksUrlMissing'],
+  ] as const) {
+    const world = new World(staticTarget, await signingKey(), config);
+    world.addClient('a');
+    await world.run(T0 + 60_000);
+    const before = world.config;
+    world.target = target;
+    await world.run(T0 + 10 * 60_000);
+    assert.equal(world.state!.jwtProblem?.reason, reason);
+    assert.match(world.state!.jwtProblem!.message, reason === 'JwksUrlMissing' ? /set jwt\.jwksUrl/ : /authentication\.methods\.(kubernetes|jwt)/);
+    assert.equal(world.config, before, `${reason}: Flipt's config is left as it is`);
+    assert.equal(world.clients[0]!.status?.credentialKind, undefined, 'the client keeps its static token');
+    const newcomer = world.addClient('new');
+    await world.run(T0 + 20 * 60_000);
+    assert.equal(world.secrets.get('apps/new'), undefined, 'a new client gets nothing Flipt would refuse');
+    const decision = decideJwt({ client: newcomer, target, state: world.state!, secretToken: undefined, registeredToken: undefined, keys: world.keys, now: world.now });
+    assert.equal(decision.action === 'wait' && decision.verdict.reason, reason);
+  }
+});
+
+test('a JWT is replaced at two thirds of its lifetime, when its claims change, when its key is retired, and on request', async () => {
+  const world = new World(jwtTarget, await signingKey());
+  const client = world.addClient('a', { target: 'default', metadata: { team: 'x' } });
+  await world.run(T0 + 60_000);
+  const decide = () =>
+    decideJwt({ client, target: jwtTarget, state: world.state!, secretToken: world.secrets.get('apps/a'), registeredToken: undefined, keys: world.keys, now: world.now });
+  const jwt = readJwt(world.secrets.get('apps/a'))!;
+  assert.deepEqual(decide(), { action: 'keep', jwt, refreshAt: jwt.issuedAt + 40 * 60_000 });
+  world.now = jwt.issuedAt + 40 * 60_000 - 1;
+  assert.equal(decide().action, 'keep');
+  world.now += 1;
+  assert.deepEqual(decide(), { action: 'mint', reason: 'Refresh' });
+  world.now = jwt.issuedAt + 1000;
+  client.spec = { ...client.spec, metadata: { team: 'y' } };
+  assert.deepEqual(decide(), { action: 'mint', reason: 'ClaimsChanged' });
+  client.spec = { ...client.spec, metadata: { team: 'x' } };
+  client.metadata.annotations = { 'flipt.io/rotate': 'now' };
+  assert.deepEqual(decide(), { action: 'mint', reason: 'Requested' });
+  client.metadata.annotations = {};
+  const secret = world.secrets.get('apps/a')!;
+  world.secrets.set('apps/a', `${secret.slice(0, -2)}xx`);
+  assert.deepEqual(decide(), { action: 'mint', reason: 'SecretLost' }, 'a Secret edited by hand is replaced, never trusted');
+  world.secrets.set('apps/a', secret);
+  world.keys = [{ ...world.keys[0]!, retireAt: world.now }];
+  assert.equal(decide().action, 'wait', 'retired key, and no key to sign with: wait');
+});
+
+test('which way a client goes: a static-token client of a JWT target keeps its token until every pod validates JWTs and a key may sign, and looks again exactly then', async () => {
+  const key = { ...(await signingKey()), signsFrom: T0 + 5_000 };
+  const state = (jwtAccepted: boolean) => ({ registered: new Map(), accepted: new Set<string>(), conflicts: new Set<string>(), rollout: { done: true, detail: '' }, authenticationRequired: true, jwtConfigured: true, jwtAccepted }) satisfies TargetState;
+  const holding = (credentialKind?: 'jwt' | 'staticToken'): FliptClient => ({
+    apiVersion: 'flipt.io/v1alpha1',
+    kind: 'FliptClient',
+    metadata: { name: 'a', namespace: 'apps' },
+    spec: {},
+    status: { credentialFingerprint: 'f', ...(credentialKind ? { credentialKind } : {}) },
+  });
+  assert.deepEqual(credentialRoute(holding(), jwtTarget, state(false), [key], T0), { jwt: false }, 'Flipt does not validate JWTs yet: keep the token');
+  assert.deepEqual(credentialRoute(holding(), jwtTarget, state(true), [key], T0), { jwt: false, lookAgainAt: T0 + 5_000 }, 'no key may sign yet: look again when one may');
+  assert.deepEqual(credentialRoute(holding(), jwtTarget, state(true), [key], T0 + 5_000), { jwt: true });
+  assert.deepEqual(credentialRoute({ ...holding(), status: {} }, jwtTarget, undefined, [], T0), { jwt: true }, 'a new client of a JWT target never gets a static token');
+  assert.deepEqual(credentialRoute(holding('jwt'), staticTarget, state(true), [key], T0), { jwt: true }, 'a client holding a JWT keeps it refreshed until it can switch back');
+  assert.deepEqual(credentialRoute(holding('staticToken'), staticTarget, state(true), [key], T0 + 5_000), { jwt: false });
+});
