@@ -13,6 +13,8 @@ import { waitFor } from './cluster.ts';
 export interface ObjectHistory<T extends KubernetesObject> {
   /** Every version seen, oldest first; throws if the watch ever lost track. */
   readonly versions: T[];
+  /** When this process received the version (ms since the epoch): no earlier than the write. */
+  receivedAt(version: T): number;
   /** The object as the DELETED event carried it (its resourceVersion is the deletion's), once deleted. */
   readonly deleted: T | undefined;
   /** Resolves once the last recorded version is the object's current one on the server. */
@@ -23,6 +25,7 @@ export interface ObjectHistory<T extends KubernetesObject> {
 /** Records the object's versions from now on (or from resourceVersion `from`, to test the recorder itself). */
 export async function recordHistory<T extends KubernetesObject>(kubeConfig: KubeConfig, path: string, name: string, from?: string): Promise<ObjectHistory<T>> {
   const versions: T[] = [];
+  const received = new WeakMap<T, number>();
   let controller: AbortController | undefined;
   let stopped = false;
   let failure: string | undefined;
@@ -42,6 +45,7 @@ export async function recordHistory<T extends KubernetesObject>(kubeConfig: Kube
         if (type !== 'ADDED' && type !== 'MODIFIED') return;
         if (versions.some((v) => v.metadata?.resourceVersion === obj.metadata?.resourceVersion)) return;
         versions.push(obj);
+        received.set(obj, Date.now());
       },
       (err: unknown) => {
         // The server refused the watch (410 Gone, a resourceVersion it cannot serve): versions are lost.
@@ -60,6 +64,11 @@ export async function recordHistory<T extends KubernetesObject>(kubeConfig: Kube
     get versions() {
       healthy();
       return versions;
+    },
+    receivedAt(version: T) {
+      const at = received.get(version);
+      if (at === undefined) throw new Error('not a version this history recorded');
+      return at;
     },
     get deleted() {
       healthy();

@@ -13,6 +13,8 @@ const run = promisify(execFile);
 
 export interface FliptReading {
   tokens: Record<string, { credential: string; metadata: Record<string, string> | null }>;
+  jwt: { enabled: boolean; validateClaims: { issuer: string; subject: string; audiences: string[] | null }; jwksUrl: string; publicKeyFile: string };
+  kubernetesEnabled: boolean;
   /** Strings Flipt would replace with an environment variable or a secret. */
   references: string[];
   authenticationRequired: boolean;

@@ -1,8 +1,9 @@
 // A fresh Flipt target in its own namespace, an operator process managing it, and a simulated
 // Deployment controller finishing its rollouts: the common setting of the reconciliation tests.
 import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { KubernetesObject, V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { parseDuration } from '../../src/util/duration.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
 import { recordHistory, changes, type ObjectHistory } from './api-watch.ts';
@@ -22,6 +23,8 @@ export interface ScenarioOptions {
   /** Extra targets for the operator config (for refusal tests). */
   extraTargets?: Array<Record<string, unknown>>;
   autoRollout?: boolean;
+  /** How long each simulated rollout takes (default 200 ms). */
+  rolloutMs?: number;
   /**
    * Run the operator as its own ServiceAccount under deploy/'s RBAC (target-rbac.yaml applied to this
    * scenario's Flipt namespace, as a user edits it for theirs), plus these further manifests.
@@ -29,7 +32,17 @@ export interface ScenarioOptions {
   deployRbac?: { extra?: KubernetesObject[] };
   /** Serve the exchange (on this scenario's exchange port). */
   exchange?: boolean;
+  /** The target's credentialKind (default staticToken). */
+  credentialKind?: 'staticToken' | 'jwt';
+  /**
+   * JWT settings: the target's lifetime, and the signing-key schedule (keys in this scenario's
+   * namespace; published 2s before they sign unless said). `jwksUrl: false` leaves it unset.
+   */
+  jwt?: { lifetime?: string; jwksUrl?: false; rotateEvery?: string; publishAhead?: string };
 }
+
+/** The signing keys Secret's name (the operator's default). */
+export const SIGNING_KEYS_SECRET = 'flipt-client-operator-signing-keys';
 
 interface ScenarioParts {
   operatorKubeconfig: string;
@@ -41,6 +54,7 @@ interface ScenarioParts {
   configMaps: ObjectHistory<V1ConfigMap>;
   deployments: ObjectHistory<V1Deployment>;
   credentialSecrets: ObjectHistory<V1Secret>;
+  signingKeys: ObjectHistory<V1Secret>;
   operator: OperatorProcess;
   stopRollouts: () => void;
 }
@@ -58,6 +72,8 @@ export class Scenario {
   readonly configMaps: ObjectHistory<V1ConfigMap>;
   readonly deployments: ObjectHistory<V1Deployment>;
   readonly credentialSecrets: ObjectHistory<V1Secret>;
+  /** The JWT signing keys Secret (in this scenario's namespace). */
+  readonly signingKeys: ObjectHistory<V1Secret>;
   operator: OperatorProcess;
   readonly logs: string[] = [];
   private readonly stopRollouts: () => void;
@@ -74,6 +90,7 @@ export class Scenario {
     this.configMaps = fields.configMaps;
     this.deployments = fields.deployments;
     this.credentialSecrets = fields.credentialSecrets;
+    this.signingKeys = fields.signingKeys;
     this.operator = fields.operator;
     this.stopRollouts = fields.stopRollouts;
   }
@@ -91,7 +108,8 @@ export class Scenario {
     }
     const { path: configPath, ports } = writeOperatorConfig({
       ...(options.deployRbac ? { leaderElection: { enabled: true, namespace: OPERATOR_NAMESPACE, leaseName: 'flipt-client-operator' } } : {}),
-      ...(options.exchange ? { exchange: { enabled: true } } : {}),
+      // The JWKS is served on the exchange port: JWT mode needs it.
+      ...(options.exchange || options.credentialKind === 'jwt' ? { exchange: { enabled: true } } : {}),
       targets: [
         {
           name: 'default',
@@ -102,16 +120,23 @@ export class Scenario {
           credentialReference: options.credentialReference ?? 'secretFile',
           allowedNamespaces: options.allowedNamespaces ?? ['*'],
           restart: { minInterval: options.minInterval ?? '10s' },
+          credentialKind: options.credentialKind ?? 'staticToken',
+          ...(options.jwt?.lifetime ? { jwt: { lifetime: options.jwt.lifetime } } : {}),
         },
         ...(options.extraTargets ?? []),
       ],
+      jwt: {
+        ...(options.jwt?.jwksUrl === false ? {} : { jwksUrl: 'http://flipt-client-operator.flipt-client-operator.svc:8443/.well-known/jwks.json' }),
+        signingKeys: { namespace, publishAhead: options.jwt?.publishAhead ?? '2s', ...(options.jwt?.rotateEvery ? { rotateEvery: options.jwt.rotateEvery } : {}) },
+      },
     });
     const configMaps = await recordHistory<V1ConfigMap>(cluster.kubeConfig, `/api/v1/namespaces/${namespace}/configmaps`, 'flipt');
     const deployments = await recordHistory<V1Deployment>(cluster.kubeConfig, `/apis/apps/v1/namespaces/${namespace}/deployments`, 'flipt');
     const credentialSecrets = await recordHistory<V1Secret>(cluster.kubeConfig, `/api/v1/namespaces/${namespace}/secrets`, 'flipt-client-credentials');
-    const stopRollouts = options.autoRollout === false ? () => {} : simulateDeploymentController(cluster.clients, namespace, 'flipt');
+    const signingKeys = await recordHistory<V1Secret>(cluster.kubeConfig, `/api/v1/namespaces/${namespace}/secrets`, SIGNING_KEYS_SECRET);
+    const stopRollouts = options.autoRollout === false ? () => {} : simulateDeploymentController(cluster.clients, namespace, 'flipt', options.rolloutMs);
     const operator = startOperator(configPath, operatorKubeconfig);
-    return new Scenario({ operatorKubeconfig, minInterval: parseDuration(options.minInterval ?? '10s')!, ports, cluster, namespace, configPath, configMaps, deployments, credentialSecrets, operator, stopRollouts });
+    return new Scenario({ operatorKubeconfig, minInterval: parseDuration(options.minInterval ?? '10s')!, ports, cluster, namespace, configPath, configMaps, deployments, credentialSecrets, signingKeys, operator, stopRollouts });
   }
 
   /** Takes a namespace created before the scenario: stop() removes every FliptClient in it. */
@@ -136,6 +161,18 @@ export class Scenario {
     this.logs.push(this.operator.output());
     await whileStopped?.();
     this.operator = startOperator(this.configPath, this.operatorKubeconfig);
+  }
+
+  /** Edits the operator's config file and restarts the operator on it (SIGTERM, as a rollout of a new config does). */
+  async reconfigure(edit: (config: { targets: Array<Record<string, unknown>> } & Record<string, unknown>) => void): Promise<void> {
+    const config = parse(readFileSync(this.configPath, 'utf8'));
+    edit(config);
+    await this.restartOperator(false, async () => writeFileSync(this.configPath, stringify(config)));
+  }
+
+  /** Where the operator serves its JWKS (the exchange port), as Flipt would fetch it. */
+  jwksUrl(): string {
+    return `http://127.0.0.1:${this.ports.exchange}/.well-known/jwks.json`;
   }
 
   /** A sample of the running operator's /metrics, summed over label sets matching `labels` (0 when absent). */
@@ -167,6 +204,7 @@ export class Scenario {
     this.configMaps.stop();
     this.deployments.stop();
     this.credentialSecrets.stop();
+    this.signingKeys.stop();
     for (const namespace of this.appNamespaces) await removeFliptClients(this.cluster, namespace);
   }
 

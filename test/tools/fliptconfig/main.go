@@ -1,7 +1,8 @@
 // Reads a Flipt config file the way Flipt v2.11.0 does (viper v1.21.0 with its YAML decoder, then
-// mapstructure into Flipt's static-token shape) and prints, as JSON, the tokens Flipt would load and
-// every string that Flipt would resolve as a reference (${env:...} or ${secret:...}), so tests can
-// check that what the operator writes reaches Flipt unchanged and inert. Nothing is resolved here.
+// mapstructure into Flipt's static-token and jwt-method shapes) and prints, as JSON, the tokens Flipt
+// would load, its jwt method, whether the kubernetes method is on, and every string that Flipt would
+// resolve as a reference (${env:...} or ${secret:...}), so tests can check that what the operator
+// writes reaches Flipt unchanged and inert. Nothing is resolved here.
 package main
 
 import (
@@ -27,10 +28,24 @@ type staticToken struct {
 	Metadata   map[string]string `mapstructure:"metadata" json:"metadata"`
 }
 
+// The shape of authentication.methods.jwt in Flipt (internal/config/authentication.go).
+type jwtMethod struct {
+	Enabled        bool `mapstructure:"enabled" json:"enabled"`
+	ValidateClaims struct {
+		Issuer    string   `mapstructure:"issuer" json:"issuer"`
+		Subject   string   `mapstructure:"subject" json:"subject"`
+		Audiences []string `mapstructure:"audiences" json:"audiences"`
+	} `mapstructure:"validate_claims" json:"validateClaims"`
+	JWKSURL       string `mapstructure:"jwks_url" json:"jwksUrl"`
+	PublicKeyFile string `mapstructure:"public_key_file" json:"publicKeyFile"`
+}
+
 type output struct {
-	Tokens     map[string]staticToken `json:"tokens"`
-	References []string               `json:"references"`
-	Required   bool                   `json:"authenticationRequired"`
+	Tokens            map[string]staticToken `json:"tokens"`
+	JWT               jwtMethod              `json:"jwt"`
+	KubernetesEnabled bool                   `json:"kubernetesEnabled"`
+	References        []string               `json:"references"`
+	Required          bool                   `json:"authenticationRequired"`
 }
 
 func main() {
@@ -58,6 +73,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "decode:", err)
 		os.Exit(1)
 	}
+	if err := v.UnmarshalKey("authentication.methods.jwt", &out.JWT, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(record))); err != nil {
+		fmt.Fprintln(os.Stderr, "decode:", err)
+		os.Exit(1)
+	}
+	out.KubernetesEnabled = v.GetBool("authentication.methods.kubernetes.enabled")
 	out.Required = v.GetBool("authentication.required")
 	enc := json.NewEncoder(os.Stdout)
 	if err := enc.Encode(out); err != nil {

@@ -1,0 +1,61 @@
+// What keeps a JWT target from working says so, against a real API server with the operator as a real
+// process: Flipt's kubernetes method (Flipt cannot run it beside the jwt method) and an operator config
+// that does not say where Flipt fetches the JWKS. Flipt's config is left alone meanwhile, the client's
+// conditions and a Warning Event say what to do, and fixing the cause is all it takes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse } from 'yaml';
+import { waitFor } from '../support/cluster.ts';
+import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
+import { assertValidFliptConfig } from '../support/flipt-schema.ts';
+import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
+import { Scenario } from '../support/scenario.ts';
+
+const WITH_KUBERNETES = SAMPLE_FLIPT_CONFIG.replace('    token:\n', '    kubernetes:\n      enabled: true\n    token:\n');
+
+async function refusedWith(scenario: Scenario, app: string, reason: string): Promise<string> {
+  await scenario.createAppNamespace(app);
+  await createFliptClient(scenario.cluster.clients, app, 'web', {});
+  await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, app, 'web'), 'Ready')?.reason === reason, `Ready reason ${reason}`, 30_000);
+  const client = await getFliptClient(scenario.cluster.clients, app, 'web');
+  assert.equal(condition(client, 'Ready')?.status, 'False');
+  assert.equal(condition(client, 'ConfigApplied')?.reason, reason);
+  await waitFor(async () => (await scenario.cluster.clients.events.listNamespacedEvent({ namespace: app })).items.some((e) => e.reason === reason && e.type === 'Warning'), `a Warning Event ${reason}`, 10_000);
+  await scenario.quietPeriod();
+  assert.equal(scenario.configWrites(), 0, "Flipt's config is left as it is");
+  assert.equal(scenario.restarts(), 0);
+  const secret = await scenario.cluster.clients.core.readNamespacedSecret({ name: 'web-flipt', namespace: app }).catch(() => undefined);
+  assert.equal(secret, undefined, 'no credential Flipt would refuse');
+  return condition(client, 'Ready')!.message;
+}
+
+test("a Flipt config with the kubernetes method: KubernetesMethodEnabled, saying how to fix it; once it is off, the jwt method goes in and the client is Ready", async () => {
+  const scenario = await Scenario.start({ credentialKind: 'jwt', minInterval: '1s', fliptConfig: WITH_KUBERNETES });
+  try {
+    assertValidFliptConfig(WITH_KUBERNETES);
+    const app = `jwt-k8s-${Date.now().toString(36)}`;
+    const message = await refusedWith(scenario, app, 'KubernetesMethodEnabled');
+    assert.match(message, /enables the kubernetes method, and Flipt cannot enable the jwt method beside it: set authentication\.methods\.kubernetes\.enabled: false/);
+    const configMap = await scenario.cluster.clients.core.readNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
+    configMap.data!['default.yml'] = SAMPLE_FLIPT_CONFIG;
+    await scenario.cluster.clients.core.replaceNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace, body: configMap });
+    await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, app, 'web'), 'Ready')?.status === 'True', 'web Ready', 30_000);
+    const config = await scenario.fliptConfig();
+    assertValidFliptConfig(config);
+    assert.equal(parse(config).authentication.methods.jwt.enabled, true);
+    assert.equal(scenario.restarts(), 1, 'one restart, once the cause is gone');
+  } finally {
+    await scenario.stop();
+  }
+});
+
+test('an operator config without jwt.jwksUrl: JwksUrlMissing, naming the setting; nothing is written', async () => {
+  const scenario = await Scenario.start({ credentialKind: 'jwt', minInterval: '1s', jwt: { jwksUrl: false } });
+  try {
+    const message = await refusedWith(scenario, `jwt-nourl-${Date.now().toString(36)}`, 'JwksUrlMissing');
+    assert.match(message, /set jwt\.jwksUrl to the operator Service's exchange port/);
+    assert.equal(parse(await scenario.fliptConfig()).authentication.methods.jwt, undefined);
+  } finally {
+    await scenario.stop();
+  }
+});

@@ -1,0 +1,244 @@
+// JWT mode against a real API server, the operator as a real process under deploy/'s RBAC: Flipt's jwt
+// method configured in one write and one restart; FliptClients Ready with a JWT in their Secret and no
+// further write or restart; every JWT verified with jose against the JWKS fetched over HTTP from the
+// operator, with Flipt's own rules, and every forgery refused by the same check; the exchange minting a
+// fresh JWT; deletion; and no credential anywhere it should not be.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair } from 'jose';
+import type { V1Secret } from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import { readJwt } from '../../src/vocabulary/client-jwt.ts';
+import { fingerprint } from '../../src/vocabulary/credentials.ts';
+import { recordHistory, type ObjectHistory } from '../support/api-watch.ts';
+import { waitFor } from '../support/cluster.ts';
+import { acceptedByFlipt, fetchJwks, verifyAsFlipt } from '../support/flipt-jwt.ts';
+import { readAsFlipt } from '../support/flipt-reader.ts';
+import { assertValidFliptConfig } from '../support/flipt-schema.ts';
+import { condition, createFliptClient, deleteFliptClient, getFliptClient, patchFliptClientSpec } from '../support/fliptclients.ts';
+import { Scenario } from '../support/scenario.ts';
+
+const APP = `jwt-${Date.now().toString(36)}`;
+const ISSUER = 'flipt-client-operator';
+const AUDIENCE = 'flipt:default';
+const flipt = { issuer: ISSUER, audience: AUDIENCE };
+const NAMES = Array.from({ length: 20 }, (_, i) => `app-${i}`);
+let scenario: Scenario;
+const histories: Array<ObjectHistory<V1Secret>> = [];
+let enablement = { writes: 0, restarts: 0 };
+
+const secretOf = async (name: string) => scenario.cluster.clients.core.readNamespacedSecret({ name: `${name}-flipt`, namespace: APP });
+const decoded = (secret: V1Secret) => Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+const jwtOf = async (name: string) => decoded(await secretOf(name)).token!;
+const get = (name: string) => getFliptClient(scenario.cluster.clients, APP, name);
+
+before(async () => {
+  scenario = await Scenario.start({ credentialKind: 'jwt', minInterval: '2s', deployRbac: {} });
+  await scenario.createAppNamespace(APP);
+  await scenario.cluster.clients.core.createNamespacedServiceAccount({ namespace: APP, body: { metadata: { name: 'web-sa' } } });
+  for (const name of NAMES.slice(0, 3)) histories.push(await recordHistory<V1Secret>(scenario.cluster.kubeConfig, `/api/v1/namespaces/${APP}/secrets`, `${name}-flipt`));
+  // JWT mode is enabled with the operator's start: Flipt's config gets the jwt method before any client exists.
+  await waitFor(() => scenario.restarts() === 1, 'the restart that enables the jwt method', 30_000);
+  await scenario.quietPeriod();
+  enablement = { writes: scenario.configWrites(), restarts: scenario.restarts() };
+});
+
+after(async () => {
+  for (const h of histories) h.stop();
+  await scenario?.stop();
+});
+
+test("enablement: one ConfigMap write and one restart put Flipt's jwt method in place, valid for Flipt's schema and read by Flipt as written", async () => {
+  assert.deepEqual(enablement, { writes: 1, restarts: 1 });
+  const text = await scenario.fliptConfig();
+  assertValidFliptConfig(text);
+  assert.deepEqual(parse(text).authentication.methods.jwt, {
+    enabled: true,
+    jwks_url: 'http://flipt-client-operator.flipt-client-operator.svc:8443/.well-known/jwks.json',
+    validate_claims: { issuer: ISSUER, audiences: [AUDIENCE] },
+  });
+  assert.match(text, /# hand-written token: the operator must never touch it/, 'the rest of the config is as it was');
+  const reading = await readAsFlipt(text);
+  assert.deepEqual(reading.jwt, {
+    enabled: true,
+    validateClaims: { issuer: ISSUER, subject: '', audiences: [AUDIENCE] },
+    jwksUrl: 'http://flipt-client-operator.flipt-client-operator.svc:8443/.well-known/jwks.json',
+    publicKeyFile: '',
+  });
+  assert.equal(reading.kubernetesEnabled, false);
+  assert.deepEqual(reading.references, ['${env:CI_FLIPT_TOKEN}'], 'nothing of the jwt method reads as a reference');
+});
+
+test("20 FliptClients: Ready with a JWT that Flipt's check accepts against the JWKS fetched from the operator; no ConfigMap write, no restart", async () => {
+  for (const [i, name] of NAMES.entries()) {
+    await createFliptClient(scenario.cluster.clients, APP, name, {
+      metadata: { team: `team-${i % 3}`, index: String(i) },
+      ...(i === 0 ? { serviceAccounts: ['web-sa'] } : {}),
+    });
+  }
+  for (const name of NAMES) await waitFor(async () => condition(await get(name), 'Ready')?.status === 'True', `${name} Ready`, 60_000);
+  const { jwks } = await fetchJwks(scenario.jwksUrl());
+  for (const [i, name] of NAMES.entries()) {
+    const secret = decoded(await secretOf(name));
+    const jwt = secret.token!;
+    assert.equal(secret.authorization, `JWT ${jwt}`, 'presented as Flipt expects a JWT');
+    const payload = await verifyAsFlipt(jwt, jwks, flipt);
+    const header = JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString());
+    assert.equal(header.alg, 'ES256');
+    assert.ok(jwks.keys.some((k) => k.kid === header.kid), 'the kid names a published key');
+    assert.equal(payload.sub, `fliptclient:${APP}:${name}`);
+    assert.equal(payload.exp! - payload.iat!, 3600, 'the default lifetime, 1h');
+    assert.equal(payload.nbf, payload.iat);
+    assert.ok(payload.jti);
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(payload).filter(([k]) => k.startsWith('io.flipt.auth'))),
+      {
+        'io.flipt.auth.fliptclient.namespace': APP,
+        'io.flipt.auth.fliptclient.name': name,
+        'io.flipt.auth.fliptclient.metadata.team': `team-${i % 3}`,
+        'io.flipt.auth.fliptclient.metadata.index': String(i),
+      },
+      'the only claims Flipt copies into metadata: the client and its spec.metadata, as strings',
+    );
+    assert.equal(secret.expiresAt, new Date(payload.exp! * 1000).toISOString());
+    assert.equal(secret.url, `http://flipt.${scenario.namespace}:8080`);
+    const client = await get(name);
+    assert.deepEqual(
+      [client.status?.credentialKind, client.status?.keyId, client.status?.credentialFingerprint, client.status?.expiresAt],
+      ['jwt', header.kid, fingerprint(jwt), new Date(payload.exp! * 1000).toISOString()],
+    );
+    assert.equal(Date.parse(client.status!.refreshAt!), payload.iat! * 1000 + 2400_000, 'refreshed at two thirds of its lifetime');
+    assert.deepEqual(
+      ['CredentialIssued', 'ConfigApplied', 'Ready'].map((t) => condition(client, t as 'Ready')?.reason),
+      ['JwtIssued', 'JwtMethodEnabled', 'Ready'],
+    );
+    assert.equal(client.status?.rotateAt, undefined, 'spec.rotation is for static tokens');
+  }
+  await scenario.quietPeriod();
+  assert.deepEqual({ writes: scenario.configWrites(), restarts: scenario.restarts() }, enablement, 'no ConfigMap write and no restart for clients');
+  assert.deepEqual(await scenario.credentials(), {}, 'no static credential for a JWT client');
+});
+
+test('the JWKS: public key material only, cacheable, answered 304 when unchanged, on every request path Flipt uses', async () => {
+  const { jwks, response } = await fetchJwks(scenario.jwksUrl());
+  assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
+  assert.equal(response.headers.get('cache-control'), 'public, max-age=1', 'cacheable for half the 2s a key is published before it signs');
+  const etag = response.headers.get('etag');
+  assert.ok(etag);
+  const again = await fetch(scenario.jwksUrl(), { headers: { 'if-none-match': etag } });
+  assert.equal(again.status, 304);
+  assert.ok(jwks.keys.length >= 1);
+  for (const key of jwks.keys) assert.deepEqual(Object.keys(key).sort(), ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y'], 'no private part');
+  const keys = await scenario.cluster.clients.core.readNamespacedSecret({ name: 'flipt-client-operator-signing-keys', namespace: scenario.namespace });
+  assert.equal(keys.metadata?.labels?.['app.kubernetes.io/managed-by'], 'flipt-client-operator');
+  assert.deepEqual(Object.keys(keys.data ?? {}).sort(), jwks.keys.map((k) => k.kid!).sort(), 'the JWKS publishes exactly the stored keys');
+});
+
+test("forgeries are refused by the same check: tampered, expired, wrong audience, alg none, HS256, unknown kid", async () => {
+  const { jwks } = await fetchJwks(scenario.jwksUrl());
+  const jwt = await jwtOf(NAMES[1]!);
+  assert.equal(await acceptedByFlipt(jwt, jwks, flipt), true);
+  const [h, p, s] = jwt.split('.') as [string, string, string];
+  const payload = JSON.parse(Buffer.from(p, 'base64url').toString());
+  const kid = JSON.parse(Buffer.from(h, 'base64url').toString()).kid as string;
+  const tampered = `${h}.${Buffer.from(JSON.stringify({ ...payload, 'io.flipt.auth.fliptclient.namespace': 'kube-system' })).toString('base64url')}.${s}`;
+  const none = new UnsecuredJWT(payload).encode();
+  const hs256 = await new SignJWT(payload).setProtectedHeader({ alg: 'HS256', kid }).sign(new TextEncoder().encode(JSON.stringify(jwks.keys[0])));
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const unknownKid = await new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: 'not-published' }).sign(privateKey);
+  const strangerUnderOurKid = await new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid }).sign(privateKey);
+  for (const [what, forged] of Object.entries({ tampered, none, hs256, unknownKid, strangerUnderOurKid })) {
+    assert.equal(await acceptedByFlipt(forged, jwks, flipt), false, `${what} is refused`);
+  }
+  assert.equal(await acceptedByFlipt(jwt, jwks, { issuer: ISSUER, audience: 'flipt:another-target' }), false, 'another target refuses it');
+  assert.equal(await acceptedByFlipt(jwt, jwks, { issuer: 'someone-else', audience: AUDIENCE }), false, 'another issuer is refused');
+  assert.equal(await acceptedByFlipt(jwt, jwks, flipt, new Date((payload.exp + 61) * 1000)), false, 'expired (past Flipt\'s leeway)');
+  // The JWKS never serves a key that could verify the stranger's signature.
+  const stranger = await exportJWK(privateKey);
+  assert.ok(!jwks.keys.some((k) => k.x === stranger.x));
+});
+
+test('the exchange mints a fresh JWT for the bound client: METHOD_JWT, expiring no later than the service-account token', async () => {
+  const request = await scenario.cluster.clients.core.createNamespacedServiceAccountToken({
+    name: 'web-sa',
+    namespace: APP,
+    body: { spec: { audiences: ['flipt-client-operator'], expirationSeconds: 600 } },
+  });
+  const saExp = readJwt(request.status!.token)!.expiresAt;
+  let res: Response | undefined;
+  await waitFor(async () => {
+    res = await fetch(`http://127.0.0.1:${scenario.ports.exchange}/auth/v1/method/kubernetes/serviceaccount`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ service_account_token: request.status!.token }),
+    });
+    return res.status === 200;
+  }, 'the exchange to answer 200', 15_000, 250);
+  const answer = (await res!.json()) as { clientToken: string; authentication: { id: string; method: string; expiresAt: string; metadata: Record<string, string> } };
+  assert.equal(answer.authentication.method, 'METHOD_JWT', 'says the credential is a JWT: send it as `Authorization: JWT ...`');
+  assert.notEqual(answer.clientToken, await jwtOf(NAMES[0]!), 'a JWT of its own, not the Secret\'s');
+  const { jwks } = await fetchJwks(scenario.jwksUrl());
+  const payload = await verifyAsFlipt(answer.clientToken, jwks, flipt);
+  assert.ok(payload.exp! * 1000 <= saExp, 'expires no later than the service-account token');
+  assert.ok(payload.exp! - payload.iat! <= 600);
+  assert.equal(answer.authentication.id, payload.jti);
+  assert.equal(answer.authentication.expiresAt, new Date(payload.exp! * 1000).toISOString().replace('.000Z', 'Z'));
+  assert.equal(payload['io.flipt.auth.k8s.namespace'], APP, "the caller's identity, under the names Flipt's kubernetes method uses");
+  assert.equal(payload['io.flipt.auth.k8s.serviceaccount.name'], 'web-sa');
+  assert.equal(payload['io.flipt.auth.fliptclient.name'], NAMES[0]);
+  assert.equal(answer.authentication.metadata['io.flipt.auth.k8s.serviceaccount.name'], 'web-sa');
+});
+
+test('a metadata change re-issues the JWT with the new claims: still no write, no restart', async () => {
+  const before = await jwtOf(NAMES[2]!);
+  await patchFliptClientSpec(scenario.cluster.clients, APP, NAMES[2]!, { metadata: { team: 'moved' } });
+  await waitFor(async () => (await jwtOf(NAMES[2]!)) !== before, 'a new JWT', 20_000);
+  const { jwks } = await fetchJwks(scenario.jwksUrl());
+  const payload = await verifyAsFlipt(await jwtOf(NAMES[2]!), jwks, flipt);
+  assert.equal(payload['io.flipt.auth.fliptclient.metadata.team'], 'moved');
+  assert.equal(payload['io.flipt.auth.fliptclient.metadata.index'], '2', 'a merge patch keeps the other key');
+  await scenario.quietPeriod();
+  assert.deepEqual({ writes: scenario.configWrites(), restarts: scenario.restarts() }, enablement);
+});
+
+test("deleting a FliptClient: its Secret goes with it (controller ownerReference); its last JWT stays valid until exp, no longer", async () => {
+  const name = NAMES[5]!;
+  const client = await get(name);
+  const secret = await secretOf(name);
+  const owner = secret.metadata?.ownerReferences?.find((r) => r.controller);
+  assert.deepEqual([owner?.uid, owner?.kind, owner?.blockOwnerDeletion], [client.metadata.uid, 'FliptClient', true], 'garbage collection deletes the Secret with the FliptClient');
+  const jwt = decoded(secret).token!;
+  await deleteFliptClient(scenario.cluster.clients, APP, name);
+  await waitFor(async () => {
+    try {
+      await get(name);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 'the FliptClient gone', 20_000);
+  const { jwks } = await fetchJwks(scenario.jwksUrl());
+  assert.equal(await acceptedByFlipt(jwt, jwks, flipt), true, 'nothing revokes a JWT: it stays valid until its exp');
+  const exp = readJwt(jwt)!.expiresAt;
+  assert.equal(await acceptedByFlipt(jwt, jwks, flipt, new Date(exp + 61_000)), false, 'and not a moment past exp (and leeway)');
+  await scenario.quietPeriod();
+  assert.deepEqual({ writes: scenario.configWrites(), restarts: scenario.restarts() }, enablement, 'deleting costs no write and no restart either');
+});
+
+test('no JWT, token or private key in the logs, Events, statuses or ConfigMap', async () => {
+  const credentials = new Set<string>();
+  for (const h of histories) for (const v of h.versions) credentials.add(decoded(v).token!);
+  for (const name of NAMES.filter((n) => n !== NAMES[5])) credentials.add(await jwtOf(name));
+  for (const version of scenario.signingKeys.versions) {
+    for (const stored of Object.values(decoded(version))) credentials.add((JSON.parse(stored) as { jwk: { d: string } }).jwk.d);
+  }
+  assert.ok(credentials.size > 20);
+  const logs = scenario.allLogs();
+  const events = JSON.stringify((await scenario.cluster.clients.events.listNamespacedEvent({ namespace: APP })).items);
+  const statuses = JSON.stringify(await Promise.all(NAMES.filter((n) => n !== NAMES[5]).map(async (n) => (await get(n)).status)));
+  const config = await scenario.fliptConfig();
+  for (const credential of credentials) {
+    for (const [where, text] of Object.entries({ logs, events, statuses, config })) assert.ok(!text.includes(credential), `a credential in the ${where}`);
+  }
+  assert.match(logs, /created a JWT signing key/, 'the key is logged by its public kid only');
+});
