@@ -300,6 +300,20 @@ test('exchange.tls.secretName mounts the Secret and points the config at its fil
   assert.deepEqual({ ...config, exchange: { ...config.exchange, tls: undefined } }, { ...withoutTls, exchange: { ...withoutTls.exchange, tls: undefined } });
 });
 
+test("a JWT target: the config points jwt.jwksUrl at the release's Service, exchange port (https with exchange.tls), unless the values say", async () => {
+  const rel = release();
+  const target = { name: 'default', namespace: 'flipt', configMap: { name: 'flipt' }, workload: { kind: 'Deployment', name: 'flipt' }, credentialKind: 'jwt' };
+  const plainHttp = (await render(rel, { config: { targets: [target], exchange: { port: 9443 } } })).config;
+  assert.equal(plainHttp.targets[0]!.credentialKind, 'jwt');
+  assert.equal(plainHttp.jwt.jwksUrl, `http://${rel.fullname}.${rel.namespace}.svc:9443/.well-known/jwks.json`);
+  assert.equal(plainHttp.targets[0]!.jwt.jwksUrl, plainHttp.jwt.jwksUrl);
+  const tls = (await render(rel, { config: { targets: [target] }, exchange: { tls: { secretName: 'operator-exchange-tls' } } })).config;
+  assert.equal(tls.jwt.jwksUrl, `https://${rel.fullname}.${rel.namespace}.svc:8443/.well-known/jwks.json`);
+  const given = (await render(rel, { config: { targets: [target], jwt: { jwksUrl: 'https://fco.example.com/.well-known/jwks.json' } } })).config;
+  assert.equal(given.jwt.jwksUrl, 'https://fco.example.com/.well-known/jwks.json');
+  assert.equal((await render(rel)).config.jwt.jwksUrl, undefined, 'static tokens: nothing added');
+});
+
 test('serviceMonitor.enabled renders a ServiceMonitor for the metrics port; a bad target fails the render', async () => {
   const rel = release();
   const { one } = await render(rel, { serviceMonitor: { enabled: true, interval: '30s', labels: { release: 'prometheus' } } });

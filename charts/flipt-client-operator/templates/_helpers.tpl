@@ -54,7 +54,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 The operator config as written to the ConfigMap: .Values.config, plus exchange.tls pointing at the
-mounted Secret when exchange.tls.secretName is set. Fails early on what the chart itself relies on
+mounted Secret when exchange.tls.secretName is set, and jwt.jwksUrl pointing at this release's
+Service when a target uses JWTs and the values do not say. Fails early on what the chart itself relies on
 (the operator validates every other field when it starts).
 */}}
 {{- define "flipt-client-operator.config" -}}
@@ -69,6 +70,15 @@ mounted Secret when exchange.tls.secretName is set. Fails early on what the char
 {{- if not (has $t.workload.kind (list "Deployment" "StatefulSet")) }}
 {{- fail (printf "config.targets[%d].workload.kind: must be Deployment or StatefulSet (got %v)" $i $t.workload.kind) }}
 {{- end }}
+{{- end }}
+{{- /* A JWT target needs to tell Flipt where the JWKS is: this release's Service, exchange port. */}}
+{{- $jwtTarget := false }}
+{{- range $t := $config.targets }}{{ if eq ($t.credentialKind | default "staticToken") "jwt" }}{{ $jwtTarget = true }}{{ end }}{{ end }}
+{{- $jwt := default dict $config.jwt }}
+{{- if and $jwtTarget (not $jwt.jwksUrl) }}
+{{- $scheme := ternary "https" "http" (not (empty .Values.exchange.tls.secretName)) }}
+{{- $_ := set $jwt "jwksUrl" (printf "%s://%s.%s.svc:%s/.well-known/jwks.json" $scheme (include "flipt-client-operator.fullname" .) .Release.Namespace (include "flipt-client-operator.exchangePort" .)) }}
+{{- $_ := set $config "jwt" $jwt }}
 {{- end }}
 {{- with .Values.exchange.tls.secretName }}
 {{- $exchange := default dict $config.exchange }}
