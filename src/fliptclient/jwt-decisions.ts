@@ -1,7 +1,8 @@
 // Pure decisions for a FliptClient that holds, or is about to hold, a JWT: whether the JWT in its
 // Secret stays, is replaced now (and why), or cannot be replaced yet; when it switches back to a static
-// token; and what its conditions say. The JWT of record is the one the status fingerprint names: a
-// Secret edited by hand is never trusted, only replaced.
+// token; and what its conditions say. Only a JWT the operator issued is kept: the one the status
+// fingerprint names, or one a published key signed (written just before its status, which the cache
+// may not show yet). A Secret edited by hand is never trusted, only replaced.
 import type { TargetConfig } from '../config/operator-config.ts';
 import { clientClaims, readJwt, refreshAtOf, subjectFor, type JwtView } from '../vocabulary/client-jwt.ts';
 import { credentialKindOf } from '../vocabulary/credential-kind.ts';
@@ -50,6 +51,8 @@ export interface JwtInputs {
   state: TargetState;
   /** The client Secret's `token`. */
   secretToken: string | undefined;
+  /** Whether a published key signed the Secret's token (checked only when the status names another). */
+  secretTokenSigned: boolean;
   /** The static token the target's credentials Secret holds under the client's id (issued for a switch back). */
   registeredToken: string | undefined;
   keys: ReadonlyArray<KeyTimes & { kid: string }>;
@@ -64,7 +67,7 @@ export function decideJwt(input: JwtInputs): JwtDecision {
     return { action: 'switchToStatic', token };
   }
 
-  const ofRecord = input.secretToken !== undefined && fingerprint(input.secretToken) === client.status?.credentialFingerprint;
+  const ofRecord = input.secretToken !== undefined && (fingerprint(input.secretToken) === client.status?.credentialFingerprint || input.secretTokenSigned);
   const jwt = ofRecord ? readJwt(input.secretToken) : undefined;
   const stale = jwt ? staleness(jwt, client, target, keys, now) : undefined;
   if (jwt && !stale) return { action: 'keep', jwt, refreshAt: refreshAtOf(jwt) };

@@ -8,7 +8,7 @@ import type { TargetConfig } from '../config/operator-config.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import { secretValue } from '../kube/secret-data.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
-import { clientClaims, readJwt, refreshAtOf, subjectFor, type JwtView } from '../vocabulary/client-jwt.ts';
+import { clientClaims, readJwt, refreshAtOf, signedByPublishedKey, subjectFor, type JwtView } from '../vocabulary/client-jwt.ts';
 import { credentialKindOf } from '../vocabulary/credential-kind.ts';
 import { credentialKey, fingerprint, tokenIdFor } from '../vocabulary/credentials.ts';
 import { ownedBy, secretNameFor, type FliptClient, type FliptClientStatus } from '../vocabulary/fliptclient.ts';
@@ -48,20 +48,27 @@ export class JwtClientReconciler {
     if (existing && !ownedBy(existing, client)) return this.secretConflict(client, secretName);
     const id = tokenIdFor(namespace, name);
     const secretToken = secretValue(existing, 'token');
+    const keys = this.deps.signingKeys();
+    const namedByStatus = secretToken !== undefined && fingerprint(secretToken) === client.status?.credentialFingerprint;
     const decision = decideJwt({
       client,
       target,
       state,
       secretToken,
+      secretTokenSigned: !namedByStatus && secretToken !== undefined && (await signedByPublishedKey(secretToken, keys, now)),
       registeredToken: secretValue(this.deps.credentialsSecret(target.name), credentialKey(target, id)),
-      keys: this.deps.signingKeys(),
+      keys,
       now,
     });
 
     if (decision.action === 'switchToStatic') {
       await this.writes.ensureFinalizer(client);
-      // Status first: it names the static token, which the target keeps registered from now on; a
-      // crash before the Secret follows restores the Secret from the target's credentials.
+      // The Secret first: the target keeps the token registered while the status still says JWT, so a
+      // crash (or a cache that has not seen the status yet) before the status follows only repeats this.
+      if (secretToken !== decision.token) {
+        if (!(await this.putSecret(client, existing, desiredClientSecret(client, secretName, decision.token, target)))) return this.secretConflict(client, secretName);
+        void this.deps.events.record(client, 'Normal', 'SwitchedToStaticToken', `The target uses static tokens again: Secret ${secretName} holds static token ${fingerprint(decision.token)}`, 'Switch');
+      }
       await this.writes.writeStatus(client, {
         conditions: client.status?.conditions,
         credentialKind: 'staticToken',
@@ -69,9 +76,7 @@ export class JwtClientReconciler {
         credentialFingerprint: fingerprint(decision.token),
         issuedAt: new Date(now).toISOString(),
       });
-      if (!(await this.putSecret(client, existing, desiredClientSecret(client, secretName, decision.token, target)))) return this.secretConflict(client, secretName);
       this.deps.enqueueTarget(target.name);
-      void this.deps.events.record(client, 'Normal', 'SwitchedToStaticToken', `The target uses static tokens again: Secret ${secretName} holds static token ${fingerprint(decision.token)}`, 'Switch');
       return;
     }
 

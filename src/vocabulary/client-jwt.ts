@@ -7,10 +7,10 @@
 // whose names the operator fixes (a metadata key is [a-z0-9_-], never '.', so `metadata.<key>` can
 // never become another claim's name) and whose values are plain strings.
 import { randomBytes } from 'node:crypto';
-import { SignJWT, decodeJwt, decodeProtectedHeader, importJWK } from 'jose';
+import { SignJWT, compactVerify, createLocalJWKSet, decodeJwt, decodeProtectedHeader, importJWK } from 'jose';
 import type { TargetJwtConfig } from '../config/operator-config.ts';
 import type { FliptClient } from './fliptclient.ts';
-import { SIGNING_ALGORITHM, latestExpiryOf, signingKeyAt, type SigningKey } from './signing-keys.ts';
+import { SIGNING_ALGORITHM, jwksOf, latestExpiryOf, signingKeyAt, type SigningKey } from './signing-keys.ts';
 
 /** How a request presents a JWT to Flipt: `Authorization: JWT <jwt>` (not Bearer). */
 export const JWT_AUTHORIZATION_SCHEME = 'JWT';
@@ -75,6 +75,19 @@ export function readJwt(token: string | undefined): JwtView | undefined {
 /** When a JWT is replaced: at two thirds of its lifetime, so a third of it is left to spread the new one. */
 export function refreshAtOf(jwt: Pick<JwtView, 'issuedAt' | 'expiresAt'>): number {
   return jwt.issuedAt + Math.floor(((jwt.expiresAt - jwt.issuedAt) * 2) / 3);
+}
+
+/**
+ * Whether a published key signed the JWT (its claims are not checked here). A JWT that passes was
+ * issued by the operator: only it holds the private keys.
+ */
+export async function signedByPublishedKey(token: string, keys: readonly SigningKey[], now: number): Promise<boolean> {
+  try {
+    await compactVerify(token, createLocalJWKSet(jwksOf(keys, now)), { algorithms: [SIGNING_ALGORITHM] });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 type ImportedKey = Awaited<ReturnType<typeof importJWK>>;

@@ -164,6 +164,8 @@ test('after the old key is retired its JWTs no longer verify; the replicas agree
     if (held[i + 1]) assert.ok(replacedAt >= issuedAt + ((j.expiresAt - issuedAt) * 2) / 3, `JWT ${i} was replaced before two thirds of its lifetime`);
   }
   assert.ok(held.length >= 8, `${held.length} JWTs over the run`);
+  const events = (await scenario.cluster.clients.events.listNamespacedEvent({ namespace: APP })).items;
+  assert.deepEqual(events.filter((e) => e.reason === 'SecretRestored').map((e) => e.note), [], 'the operator never took its own fresh JWT for a lost Secret');
 });
 
 /** No JWT, from the leader's Secret writes or either replica's exchange, was signed by a key published less than publishAhead (3s) before. */

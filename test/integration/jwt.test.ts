@@ -241,4 +241,5 @@ test('no JWT, token or private key in the logs, Events, statuses or ConfigMap', 
     for (const [where, text] of Object.entries({ logs, events, statuses, config })) assert.ok(!text.includes(credential), `a credential in the ${where}`);
   }
   assert.match(logs, /created a JWT signing key/, 'the key is logged by its public kid only');
+  assert.ok(!events.includes('SecretRestored'), 'no JWT of its own was ever taken for a lost Secret');
 });

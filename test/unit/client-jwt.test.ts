@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair, importJWK } from 'jose';
-import { JwtSigner, clientClaims, readJwt, refreshAtOf, subjectFor } from '../../src/vocabulary/client-jwt.ts';
+import { JwtSigner, clientClaims, readJwt, refreshAtOf, signedByPublishedKey, subjectFor } from '../../src/vocabulary/client-jwt.ts';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { jwksOf, latestExpiryOf, type SigningKey } from '../../src/vocabulary/signing-keys.ts';
 import { acceptedByFlipt, verifyAsFlipt } from '../support/flipt-jwt.ts';
@@ -104,4 +104,15 @@ test('readJwt reads without verifying; refreshAt is two thirds of the lifetime',
   assert.deepEqual([view.kid, view.issuer, view.audiences, view.subject, view.issuedAt, view.expiresAt], ['k1', settings.issuer, [settings.audience], 'sub', T0, T0 + H]);
   assert.equal(refreshAtOf(view), T0 + 40 * 60_000);
   for (const notAJwt of [undefined, '', 'a'.repeat(64), 'a.b.c', 'eyJhbGciOiJub25lIn0.e30.']) assert.equal(readJwt(notAJwt), undefined, String(notAJwt));
+});
+
+test('signedByPublishedKey: true for a JWT a published key signed, whatever its claims say; false for an edited one, a stranger\'s, or a retired key\'s', async () => {
+  const key = await signingKey('k1');
+  const jwt = (await new JwtSigner(() => [key]).sign(settings, 'sub', {}, T0))!.jwt;
+  assert.equal(await signedByPublishedKey(jwt, [key], T0), true);
+  assert.equal(await signedByPublishedKey(jwt, [key], T0 + 2 * H), true, 'expiry is not its concern');
+  assert.equal(await signedByPublishedKey(`${jwt.slice(0, -2)}xx`, [key], T0), false);
+  assert.equal(await signedByPublishedKey(jwt, [await signingKey('k1')], T0), false, 'another key under the same kid');
+  assert.equal(await signedByPublishedKey(jwt, [{ ...key, retireAt: T0 }], T0), false, 'a retired key is not published');
+  assert.equal(await signedByPublishedKey('a'.repeat(64), [key], T0), false);
 });

@@ -11,7 +11,7 @@ import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { decideToken } from '../../src/fliptclient/decisions.ts';
 import { credentialRoute, decideJwt } from '../../src/fliptclient/jwt-decisions.ts';
 import { decideTargetStep, type ObservedTarget } from '../../src/fliptinstance/step.ts';
-import { JwtSigner, clientClaims, readJwt, refreshAtOf, subjectFor } from '../../src/vocabulary/client-jwt.ts';
+import { JwtSigner, clientClaims, readJwt, refreshAtOf, signedByPublishedKey, subjectFor } from '../../src/vocabulary/client-jwt.ts';
 import { credentialKey, fingerprint, isWellFormedToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { credentialKindOf } from '../../src/vocabulary/credential-kind.ts';
 import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
@@ -131,7 +131,10 @@ class World {
       if (!client.status?.credentialFingerprint) client.status = { credentialFingerprint: fingerprint(decision.token), issuedAt: new Date(this.now).toISOString() };
       return;
     }
-    const decision = decideJwt({ client, target: this.target, state, secretToken: this.secrets.get(key), registeredToken: this.credentials[credentialKey(this.target, id)], keys: this.keys, now: this.now });
+    const secretToken = this.secrets.get(key);
+    const namedByStatus = secretToken !== undefined && fingerprint(secretToken) === client.status?.credentialFingerprint;
+    const secretTokenSigned = !namedByStatus && secretToken !== undefined && (await signedByPublishedKey(secretToken, this.keys, this.now));
+    const decision = decideJwt({ client, target: this.target, state, secretToken, secretTokenSigned, registeredToken: this.credentials[credentialKey(this.target, id)], keys: this.keys, now: this.now });
     const switchedNow = { credentialKindSince: new Date(this.now).toISOString() };
     if (decision.action === 'switchToStatic') {
       client.status = { ...client.status, credentialKind: 'staticToken', ...switchedNow, credentialFingerprint: fingerprint(decision.token), issuedAt: new Date(this.now).toISOString() };
@@ -231,7 +234,7 @@ test('a JWT target waits for Flipt: nothing is signed before every pod validates
   world.reconcileTarget();
   assert.equal(world.state!.jwtConfigured, true);
   assert.equal(world.state!.jwtAccepted, false, 'the rollout has not finished');
-  const decision = decideJwt({ client, target: jwtTarget, state: world.state!, secretToken: undefined, registeredToken: undefined, keys: world.keys, now: world.now });
+  const decision = decideJwt({ client, target: jwtTarget, state: world.state!, secretToken: undefined, secretTokenSigned: false, registeredToken: undefined, keys: world.keys, now: world.now });
   assert.equal(decision.action, 'wait');
   assert.equal(decision.action === 'wait' && decision.verdict.reason, 'JwtMethodPending');
 });
@@ -332,7 +335,7 @@ test('what keeps the operator from adding the jwt method is a problem of its own
     const newcomer = world.addClient('new');
     await world.run(T0 + 20 * 60_000);
     assert.equal(world.secrets.get('apps/new'), undefined, 'a new client gets nothing Flipt would refuse');
-    const decision = decideJwt({ client: newcomer, target, state: world.state!, secretToken: undefined, registeredToken: undefined, keys: world.keys, now: world.now });
+    const decision = decideJwt({ client: newcomer, target, state: world.state!, secretToken: undefined, secretTokenSigned: false, registeredToken: undefined, keys: world.keys, now: world.now });
     assert.equal(decision.action === 'wait' && decision.verdict.reason, reason);
   }
 });
@@ -341,8 +344,8 @@ test('a JWT is replaced at two thirds of its lifetime, when its claims change, w
   const world = new World(jwtTarget, await signingKey());
   const client = world.addClient('a', { target: 'default', metadata: { team: 'x' } });
   await world.run(T0 + 60_000);
-  const decide = () =>
-    decideJwt({ client, target: jwtTarget, state: world.state!, secretToken: world.secrets.get('apps/a'), registeredToken: undefined, keys: world.keys, now: world.now });
+  const decide = (secretTokenSigned = false) =>
+    decideJwt({ client, target: jwtTarget, state: world.state!, secretToken: world.secrets.get('apps/a'), secretTokenSigned, registeredToken: undefined, keys: world.keys, now: world.now });
   const jwt = readJwt(world.secrets.get('apps/a'))!;
   assert.deepEqual(decide(), { action: 'keep', jwt, refreshAt: jwt.issuedAt + 40 * 60_000 });
   world.now = jwt.issuedAt + 40 * 60_000 - 1;
@@ -357,9 +360,17 @@ test('a JWT is replaced at two thirds of its lifetime, when its claims change, w
   assert.deepEqual(decide(), { action: 'mint', reason: 'Requested' });
   client.metadata.annotations = {};
   const secret = world.secrets.get('apps/a')!;
-  world.secrets.set('apps/a', `${secret.slice(0, -2)}xx`);
+  const edited = `${secret.slice(0, -2)}xx`;
+  world.secrets.set('apps/a', edited);
+  assert.equal(await signedByPublishedKey(edited, world.keys, world.now), false);
   assert.deepEqual(decide(), { action: 'mint', reason: 'SecretLost' }, 'a Secret edited by hand is replaced, never trusted');
   world.secrets.set('apps/a', secret);
+  // The Secret written just before its status, the status not yet in the cache: the JWT is ours, kept.
+  const recorded = client.status!.credentialFingerprint;
+  client.status = { ...client.status, credentialFingerprint: 'an-older-one' };
+  assert.equal(await signedByPublishedKey(secret, world.keys, world.now), true);
+  assert.equal(decide(true).action, 'keep');
+  client.status = { ...client.status, credentialFingerprint: recorded };
   world.keys = [{ ...world.keys[0]!, retireAt: world.now }];
   assert.equal(decide().action, 'wait', 'retired key, and no key to sign with: wait');
 });
