@@ -3,6 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { targetNameOf, type FliptClient } from './vocabulary/fliptclient.ts';
+import type { TargetState } from './vocabulary/registration.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -50,6 +51,49 @@ export class Metrics {
           if (!Number.isNaN(at) && at < (earliest.get(target) ?? Infinity)) earliest.set(target, at);
         }
         for (const [target, at] of earliest) this.set({ target }, at / 1000);
+      },
+    });
+  }
+
+  /** Each target's fill, what blocks it and how long its rollout runs, read from its last state at scrape time. */
+  trackTargets(states: () => ReadonlyMap<string, TargetState>, now: () => number): void {
+    new Gauge({
+      name: 'flipt_operator_target_fill_ratio',
+      help: "How full a target's ConfigMap and credentials Secret are, of the API server's 1 MiB object limit (the larger of data and annotations for the ConfigMap)",
+      labelNames: ['target', 'object'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [target, state] of states()) {
+          if (!state.fill) continue;
+          this.set({ target, object: 'configmap' }, state.fill.configMap);
+          this.set({ target, object: 'secret' }, state.fill.secret);
+        }
+      },
+    });
+    new Gauge({
+      name: 'flipt_operator_target_blocked',
+      help: 'Whether something keeps a target from registering clients, by reason (1 while it does)',
+      labelNames: ['target', 'reason'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [target, state] of states()) {
+          const reasons = new Set<string>([...state.refused.values()].map((r) => r.reason));
+          if (state.problem) reasons.add(state.problem.reason);
+          if (state.writeFailure) reasons.add('WriteFailed');
+          for (const reason of reasons) this.set({ target, reason }, 1);
+        }
+      },
+    });
+    new Gauge({
+      name: 'flipt_operator_target_rollout_pending_seconds',
+      help: 'Seconds since a Flipt restart was triggered whose rollout has not finished (0 when none runs)',
+      labelNames: ['target'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [target, state] of states()) this.set({ target }, state.rolloutSince === undefined ? 0 : Math.max(0, (now() - state.rolloutSince) / 1000));
       },
     });
   }

@@ -4,7 +4,7 @@
 // file only connects them, and hands every part the same clock.
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
-import type { KubeConfig, KubernetesListObject, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OperatorConfig, TargetConfig } from './config/operator-config.ts';
 import { informerCredentialSource } from './exchange/credentials.ts';
@@ -74,7 +74,7 @@ export class Operator {
       {
         name: 'fliptclients',
         path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-        list: () => this.api.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as Promise<KubernetesListObject<FliptClient>>,
+        trim: trimObject,
         onChange: (client) => this.fliptClientChanged(client),
       },
       log,
@@ -86,7 +86,7 @@ export class Operator {
         name: 'client-secrets',
         path: '/api/v1/secrets',
         labelSelector: clientSecretSelector,
-        list: () => this.api.core.listSecretForAllNamespaces({ labelSelector: clientSecretSelector }),
+        trim: trimObject,
         onChange: (secret) => this.clientSecretChanged(secret),
       },
       log,
@@ -96,6 +96,14 @@ export class Operator {
 
     this.targetReconciler = new TargetReconciler({
       api: this.api,
+      cached: (target) => {
+        const caches = this.targetCaches.get(target.name)!;
+        return {
+          configMap: caches.configMap.get(target.configMap.name, target.namespace),
+          credentialsSecret: caches.credentials.get(target.credentialsSecret, target.namespace),
+          workload: caches.workload.get(target.workload.name, target.namespace),
+        };
+      },
       targets: config.targets,
       fliptClients: this.fliptClients,
       clientSecrets: this.clientSecrets,
@@ -106,6 +114,7 @@ export class Operator {
       onConfigWritten: (target) => this.metrics.configWrites.inc({ target }),
       onRestart: (target) => this.metrics.restarts.inc({ target }),
     });
+    this.metrics.trackTargets(() => this.targetReconciler.allStates(), () => clock.now());
     const fliptClientReconciler = new FliptClientReconciler({
       api: this.api,
       targets: config.targets,
@@ -242,7 +251,7 @@ export class Operator {
           name: `${target.name}-configmap`,
           path: `/api/v1/namespaces/${namespace}/configmaps`,
           fieldSelector: byName(target.configMap.name),
-          list: () => this.api.core.listNamespacedConfigMap({ namespace, fieldSelector: byName(target.configMap.name) }),
+          trim: dropManagedFields,
           onChange: enqueue,
         },
         log,
@@ -253,7 +262,7 @@ export class Operator {
           name: `${target.name}-credentials`,
           path: `/api/v1/namespaces/${namespace}/secrets`,
           fieldSelector: byName(target.credentialsSecret),
-          list: () => this.api.core.listNamespacedSecret({ namespace, fieldSelector: byName(target.credentialsSecret) }),
+          trim: dropManagedFields,
           onChange: enqueue,
         },
         log,
@@ -264,10 +273,7 @@ export class Operator {
           name: `${target.name}-workload`,
           path: `/apis/apps/v1/namespaces/${namespace}/${workloadPlural}`,
           fieldSelector: byName(target.workload.name),
-          list: () =>
-            target.workload.kind === 'Deployment'
-              ? this.api.apps.listNamespacedDeployment({ namespace, fieldSelector: byName(target.workload.name) })
-              : this.api.apps.listNamespacedStatefulSet({ namespace, fieldSelector: byName(target.workload.name) }),
+          trim: dropManagedFields,
           onChange: enqueue,
         },
         log,
@@ -312,4 +318,18 @@ export class Operator {
       } else res.writeHead(404).end();
     });
   }
+}
+
+/** Managed fields, often the largest part of an object, are read by no part of the operator: dropped before caching. */
+function dropManagedFields(obj: KubernetesObject): void {
+  delete obj.metadata?.managedFields;
+}
+
+/**
+ * FliptClients and their Secrets are cached by the thousand: kubectl's copy of the last applied object
+ * goes too. (FliptClients are only ever patched; client Secrets are the operator's own.)
+ */
+function trimObject(obj: KubernetesObject): void {
+  dropManagedFields(obj);
+  delete obj.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration'];
 }

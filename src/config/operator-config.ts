@@ -53,6 +53,17 @@ const Target = Type.Object(
     // A namespace name or '*'; the alternation is inside the anchors so that a name is checked whole.
     allowedNamespaces: Type.Array(Type.String({ maxLength: 63, pattern: `^(?:${DNS_LABEL.slice(1, -1)}|\\*)$` }), { default: ['*'] }),
     restart: Section({ minInterval: Duration('10s') }),
+    /** Per-namespace caps, so one team cannot take a shared target's whole capacity. */
+    limits: Type.Optional(
+      Type.Object(
+        {
+          clientsPerNamespace: Type.Optional(Type.Integer({ minimum: 1 })),
+          /** Bytes of Flipt's config a namespace's tokens may take. */
+          bytesPerNamespace: Type.Optional(Type.Integer({ minimum: 1024 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

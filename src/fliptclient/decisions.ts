@@ -133,8 +133,10 @@ export function secretNeedsUpdate(existing: V1Secret, desired: V1Secret): boolea
 }
 
 /** ConfigApplied: is the client's current credential in the target's config and credentials? */
-export function registrationVerdict(id: string, credentialFingerprint: string, state: TargetState, targetName: string): Verdict {
+export function registrationVerdict(owner: string, id: string, credentialFingerprint: string, state: TargetState, targetName: string): Verdict {
   if (state.problem) return { status: 'False', reason: state.problem.reason, message: state.problem.message };
+  const refused = state.refused.get(owner);
+  if (refused) return { status: 'False', reason: refused.reason, message: refused.message };
   if (state.conflicts.has(id)) {
     return {
       status: 'False',
@@ -154,7 +156,20 @@ export function registrationVerdict(id: string, credentialFingerprint: string, s
     }
     return { status: 'True', reason: 'Registered', message: `Registered with target "${targetName}" as token ${id}` };
   }
-  const when = state.nextApplyAt ? ` at ${new Date(state.nextApplyAt).toISOString()} (restart.minInterval)` : '';
+  if (state.writeFailure) {
+    return {
+      status: 'False',
+      reason: 'TargetWriteFailed',
+      message: `Writing target "${targetName}" failed (${state.writeFailure}); the operator retries with backoff`,
+    };
+  }
+  // No time in the message: it would change (and be written again) with every step of a burst.
+  const when =
+    state.pending === 'IssuingBurst'
+      ? ' once the burst of new FliptClients being issued is complete (one Flipt restart for all of them)'
+      : state.pending === 'RestartInterval'
+        ? " with Flipt's next restart (restarts are restart.minInterval apart)"
+        : '';
   return registered
     ? { status: 'False', reason: 'UpdatePending', message: `Target "${targetName}" still holds an older credential for ${id}; the new one is applied${when || ' shortly'}` }
     : { status: 'False', reason: 'RegistrationPending', message: `Waiting for target "${targetName}" to register token ${id}${when}` };

@@ -15,6 +15,7 @@ import { credentialKey, fingerprint, tokenIdFor } from '../vocabulary/credential
 import {
   FINALIZER,
   GROUP,
+  clientKey,
   PLURAL,
   VERSION,
   ownedBy,
@@ -63,6 +64,8 @@ export interface FliptClientReconcilerDeps {
 
 export class FliptClientReconciler {
   private readonly deps: FliptClientReconcilerDeps;
+  /** The last Ready transition announced per FliptClient, so that a stale cache never announces one twice. */
+  private readonly announced = new Map<string, string>();
 
   constructor(deps: FliptClientReconcilerDeps) {
     this.deps = deps;
@@ -71,7 +74,10 @@ export class FliptClientReconciler {
   reconcile = async (key: string): Promise<ReconcileResult> => {
     const [namespace, name] = key.split('/') as [string, string];
     const cached = this.deps.fliptClients.get(name, namespace);
-    if (!cached) return;
+    if (!cached) {
+      this.announced.delete(key);
+      return;
+    }
     let client = cached;
     const target = this.deps.targets.find((t) => t.name === targetNameOf(client));
     if (client.metadata.deletionTimestamp) return this.finalize(client, target);
@@ -154,7 +160,7 @@ export class FliptClientReconciler {
     conditions = binding ? withCondition(conditions, 'ServiceAccountsBound', binding, generation, this.now()) : conditions.filter((c) => c.type !== 'ServiceAccountsBound');
     let ready: Verdict | undefined;
     if (state) {
-      const applied = registrationVerdict(id, credentialFingerprint, state, target.name);
+      const applied = registrationVerdict(key, id, credentialFingerprint, state, target.name);
       const workload = `${target.workload.kind} ${target.namespace}/${target.workload.name}`;
       ready = readinessVerdict(issued, applied, state, workload, accepts(state, credentialFingerprint), binding);
       conditions = withCondition(conditions, 'ConfigApplied', applied, generation, this.now());
@@ -266,6 +272,7 @@ export class FliptClientReconciler {
       if (!state.problem && (state.registered.has(id) || state.registered.has(nextTokenIdFor(id)) || state.configHash !== state.workloadHash)) return;
     }
     await this.patchFinalizers(client, (client.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
+    this.announced.delete(keyOf(client));
     void this.deps.events.record(client, 'Normal', 'TokenRevoked', `Token removed from target "${targetNameOf(client)}"`, 'Revoke');
     return;
   }
@@ -331,7 +338,10 @@ export class FliptClientReconciler {
     }
     const before = current.conditions?.find((c) => c.type === 'Ready');
     const after = status.conditions?.find((c) => c.type === 'Ready');
-    if (after && (before?.status !== after.status || before?.reason !== after.reason)) {
+    // The cache may not show our last write yet: a second reconcile would announce the same transition again.
+    const transition = after && `${client.metadata.uid}:${after.status}/${after.reason}`;
+    if (after && (before?.status !== after.status || before?.reason !== after.reason) && this.announced.get(keyOf(client)) !== transition) {
+      this.announced.set(keyOf(client), transition!);
       // Outcomes make Events (Ready, and what needs someone to act); progress is in the condition only.
       const warning = refused !== undefined || WARNING_REASONS.has(after.reason);
       if (warning || after.status === 'True') void this.deps.events.record(client, warning ? 'Warning' : 'Normal', after.reason, after.message);
@@ -353,8 +363,10 @@ function rotateAtOf(client: FliptClient, issuedAt: string | undefined): string |
 /** Reasons of other conditions that need someone to act, recorded as Warning Events when they appear. */
 const WARNING_CONDITION_REASONS = new Set(['AuthenticationNotRequired', 'RotationBlocked']);
 
+const keyOf = (client: FliptClient) => clientKey(client.metadata.namespace, client.metadata.name);
+
 /** Ready reasons that need someone to act, recorded as Warning Events. */
-const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing']);
+const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing', 'TargetFull', 'NamespaceLimitReached', 'TargetWriteFailed']);
 
 function refusedConditions(client: FliptClient, verdict: Verdict, now: Date): Condition[] {
   const generation = client.metadata.generation;

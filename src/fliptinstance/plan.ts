@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { TargetConfig } from '../config/operator-config.ts';
 import { credentialKey, credentialReference, fingerprint, isWellFormedToken, tokenIdFor } from '../vocabulary/credentials.ts';
-import { servedBy, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
+import { clientKey, servedBy, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { nextTokenIdFor, overlapEndsAt, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
 import { renderFliptConfig, type RenderResult } from './flipt-config.ts';
 
@@ -15,6 +15,11 @@ export interface ClientCredential {
   id: string;
   token: string;
   metadata: Record<string, string>;
+  /** What the config's `credential` says, and the credentials Secret's key that holds the token. */
+  credential: string;
+  credentialKey: string;
+  /** The FliptClient it is for ("<namespace>/<name>"), and when that was created (for admission order). */
+  owner: { key: string; namespace: string; createdAt: number };
 }
 
 /** Where a client's tokens stand at the target: its token of record, and what the credentials Secret holds for it. */
@@ -62,14 +67,24 @@ export function desiredCredentials(
     const { id, nextId, current, idToken, nextToken } = slotsOf(target, client, clientSecretToken(client), currentCredentials);
     if (!current) continue;
     const metadata = tokenMetadataFor(client);
+    const created = client.metadata.creationTimestamp;
+    const owner = { key: clientKey(client.metadata.namespace, client.metadata.name), namespace: client.metadata.namespace, createdAt: created ? new Date(created).getTime() || 0 : 0 };
+    const entry = (entryId: string, token: string): ClientCredential => ({
+      id: entryId,
+      token,
+      metadata,
+      credential: credentialReference(target, entryId, token),
+      credentialKey: credentialKey(target, entryId),
+      owner,
+    });
     if (nextToken !== undefined && nextToken !== current) {
       // Issued, not yet switched to: the client still holds `current`.
-      result.push({ id, token: current, metadata }, { id: nextId, token: nextToken, metadata });
+      result.push(entry(id, current), entry(nextId, nextToken));
     } else if (nextToken === current && idToken !== undefined && idToken !== current && now < (overlapEndsAt(client) ?? 0)) {
       // Switched: the old token stays valid for the overlap.
-      result.push({ id, token: idToken, metadata }, { id: nextId, token: current, metadata });
+      result.push(entry(id, idToken), entry(nextId, current));
     } else {
-      result.push({ id, token: current, metadata });
+      result.push(entry(id, current));
     }
   }
   return result.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -134,7 +149,7 @@ export interface TargetPlan {
 }
 
 export function planTarget(
-  target: TargetConfig,
+  target: Pick<TargetConfig, 'credentialReference'>,
   source: string | undefined,
   previouslyManaged: readonly string[],
   currentCredentials: Readonly<Record<string, string>>,
@@ -144,11 +159,11 @@ export function planTarget(
     source,
     previouslyManaged,
     credentialReference: target.credentialReference,
-    tokens: desired.map((c) => ({ id: c.id, credential: credentialReference(target, c.id, c.token), metadata: c.metadata })),
+    tokens: desired.map((c) => ({ id: c.id, credential: c.credential, metadata: c.metadata })),
   });
   const managed = new Set(render.managedIds);
   const referenced: Record<string, string> = {};
-  for (const c of desired) if (managed.has(c.id)) referenced[credentialKey(target, c.id)] = c.token;
+  for (const c of desired) if (managed.has(c.id)) referenced[c.credentialKey] = c.token;
   const credentials = { ...currentCredentials, ...referenced };
   const staleCredentialKeys = Object.keys(currentCredentials).filter((k) => !(k in referenced)).sort();
   return { render, credentials, staleCredentialKeys, configHash: configHash(render.text, referenced) };

@@ -6,12 +6,15 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   EventsV1Api,
+  HttpMethod,
   KubeConfig,
+  RequestContext,
   PatchStrategy,
   RbacAuthorizationV1Api,
   VersionApi,
   setHeaderOptions,
 } from '@kubernetes/client-node';
+import { fetch } from 'undici';
 import { statusCode } from './errors.ts';
 
 export interface KubeClients {
@@ -25,7 +28,6 @@ export interface KubeClients {
   rbac: RbacAuthorizationV1Api;
 }
 
-type RequestContext = Parameters<KubeConfig['applySecurityAuthentication']>[0];
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
 const DISPATCHER_REFRESH_MS = 10 * 60_000;
@@ -90,6 +92,16 @@ export async function checkApiServer(kubeConfig: KubeConfig): Promise<string> {
     const reason = cause?.code ?? cause?.message ?? statusCode(err) ?? (err as Error).message?.split('\n')[0];
     throw new Error(`cannot reach the Kubernetes API server at ${server}: ${reason}`);
   }
+}
+
+/** GET as the kubeconfig's user, the answer parsed as plain JSON; throws an error carrying the HTTP status. */
+export async function getJson(kubeConfig: KubeConfig, path: string): Promise<unknown> {
+  const url = `${kubeConfig.getCurrentCluster()!.server}${path}`;
+  const context = new RequestContext(url, HttpMethod.GET);
+  await kubeConfig.applySecurityAuthentication(context);
+  const res = await fetch(url, { headers: context.getHeaders(), dispatcher: context.getDispatcher() });
+  if (!res.ok) throw Object.assign(new Error(`GET ${path}: ${res.status} ${res.statusText}`), { statusCode: res.status, body: await res.text() });
+  return res.json();
 }
 
 export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);

@@ -29,6 +29,8 @@ export interface ScenarioOptions {
   deployRbac?: { extra?: KubernetesObject[] };
   /** Serve the exchange (on this scenario's exchange port). */
   exchange?: boolean;
+  /** targets[].limits of the scenario's target. */
+  limits?: { clientsPerNamespace?: number; bytesPerNamespace?: number };
 }
 
 interface ScenarioParts {
@@ -102,6 +104,7 @@ export class Scenario {
           credentialReference: options.credentialReference ?? 'secretFile',
           allowedNamespaces: options.allowedNamespaces ?? ['*'],
           restart: { minInterval: options.minInterval ?? '10s' },
+          ...(options.limits ? { limits: options.limits } : {}),
         },
         ...(options.extraTargets ?? []),
       ],

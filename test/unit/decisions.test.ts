@@ -26,6 +26,7 @@ test('decideToken keeps, adopts, restores, or issues, in that order', () => {
 const snapshot = (over: Partial<TargetState> = {}): TargetState => ({
   registered: new Map(),
   accepted: new Set(),
+  refused: new Map(),
   conflicts: new Set(),
   rollout: { done: true, detail: 'done' },
   authenticationRequired: true,
@@ -35,14 +36,20 @@ const snapshot = (over: Partial<TargetState> = {}): TargetState => ({
 });
 
 test('registrationVerdict: problem, conflict, registered, stale, pending', () => {
-  assert.equal(registrationVerdict('ns_a', 'f1', snapshot({ problem: { reason: 'ConfigMapMissing', message: 'm' } }), 't').reason, 'ConfigMapMissing');
-  assert.equal(registrationVerdict('ns_a', 'f1', snapshot({ conflicts: new Set(['ns_a']) }), 't').reason, 'TokenIdConflict');
-  assert.equal(registrationVerdict('ns_a', 'f1', snapshot({ registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'Registered');
-  assert.equal(registrationVerdict('ns_a', 'f1', snapshot({ registered: new Map([['ns_a', 'f1']]), authenticationRequired: false }), 't').reason, 'AuthenticationNotRequired');
-  assert.equal(registrationVerdict('ns_a', 'f2', snapshot({ registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'UpdatePending');
-  const pending = registrationVerdict('ns_a', 'f1', snapshot({ nextApplyAt: Date.parse('2030-01-01T00:00:00Z') }), 't');
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ problem: { reason: 'ConfigMapMissing', message: 'm' } }), 't').reason, 'ConfigMapMissing');
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ conflicts: new Set(['ns_a']) }), 't').reason, 'TokenIdConflict');
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'Registered');
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered: new Map([['ns_a', 'f1']]), authenticationRequired: false }), 't').reason, 'AuthenticationNotRequired');
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f2', snapshot({ registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'UpdatePending');
+  const pending = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ pending: 'RestartInterval' }), 't');
   assert.equal(pending.reason, 'RegistrationPending');
-  assert.match(pending.message, /2030-01-01T00:00:00.000Z/);
+  assert.match(pending.message, /restart.minInterval/);
+  assert.match(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ pending: 'IssuingBurst' }), 't').message, /burst/);
+  const full = snapshot({ refused: new Map([['ns/a', { reason: 'TargetFull' as const, message: 'Target "t" is full' }]]) });
+  assert.deepEqual([registrationVerdict('ns/a', 'ns_a', 'f1', full, 't').reason, registrationVerdict('ns/b', 'ns_b', 'f1', full, 't').reason], ['TargetFull', 'RegistrationPending']);
+  const failed = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ writeFailure: 'API 422: too large' }), 't');
+  assert.deepEqual([failed.reason, failed.message.includes('API 422: too large')], ['TargetWriteFailed', true]);
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ writeFailure: 'x', registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'Registered', 'a registered client is not affected');
 });
 
 test('readinessVerdict summarises in order and needs the rollout', () => {

@@ -43,15 +43,17 @@ test('clientsInFlight counts clients still being issued, not refused or deleting
   assert.equal(clientsInFlight(target, clients, []), 1);
 });
 
+const entry = (id: string, token: string) => ({ id, token, metadata: {}, credential: `\${secret:file:${id}}`, credentialKey: id, owner: { key: `apps/${id}`, namespace: 'apps', createdAt: 0 } });
+
 test('planTarget: references only, stale credentials listed, hash depends on referenced credentials only', () => {
   const a = generateToken();
-  const plan = planTarget(target, 'version: "2.0"\n', [], { apps_gone: generateToken() }, [{ id: 'apps_a', token: a, metadata: {} }]);
+  const plan = planTarget(target, 'version: "2.0"\n', [], { apps_gone: generateToken() }, [entry('apps_a', a)]);
   assert.ok(!plan.render.text.includes(a));
   assert.match(plan.render.text, /\$\{secret:file:apps_a\}/);
   assert.deepEqual(plan.staleCredentialKeys, ['apps_gone']);
   assert.equal(plan.credentials.apps_a, a);
   assert.ok(plan.credentials.apps_gone, 'stale credentials stay until the rollout finished');
-  const again = planTarget(target, plan.render.text, plan.render.managedIds, { apps_a: a }, [{ id: 'apps_a', token: a, metadata: {} }]);
+  const again = planTarget(target, plan.render.text, plan.render.managedIds, { apps_a: a }, [entry('apps_a', a)]);
   assert.equal(again.configHash, plan.configHash, 'a stale credential does not change the restart key');
   assert.notEqual(configHash(plan.render.text, { apps_a: generateToken() }), plan.configHash);
 });

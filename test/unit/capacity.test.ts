@@ -1,0 +1,109 @@
+// A target's capacity, decided before anything is written: what does not fit the API server's 1 MiB
+// object limit is refused alone (TargetFull), everything that fits is registered, clients already
+// registered keep their place, and a per-namespace limit keeps one team from taking it all.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse } from 'yaml';
+import { ANNOTATIONS_LIMIT_BYTES, DATA_LIMIT_BYTES, estimateBytes, fits } from '../../src/fliptinstance/capacity.ts';
+import { decideTargetStep, type ObservedTarget } from '../../src/fliptinstance/step.ts';
+import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
+import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import { exampleTarget } from '../support/target-fixture.ts';
+
+const T0 = Date.parse('2030-01-01T00:00:00Z');
+const BIG = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`key-${i}`, 'v'.repeat(256)]));
+
+interface Spec {
+  namespace: string;
+  name: string;
+  metadata?: Record<string, string>;
+  createdAt: number;
+}
+
+function observe(specs: Spec[], over: Partial<ObservedTarget> = {}): ObservedTarget {
+  const tokens = new Map<string, string>();
+  const clients: FliptClient[] = specs.map((s) => {
+    const token = generateToken();
+    tokens.set(clientKey(s.namespace, s.name), token);
+    return {
+      apiVersion: 'flipt.io/v1alpha1',
+      kind: 'FliptClient',
+      metadata: { name: s.name, namespace: s.namespace, creationTimestamp: new Date(s.createdAt) },
+      spec: { target: 'default', ...(s.metadata ? { metadata: s.metadata } : {}) },
+      status: { credentialFingerprint: fingerprint(token) },
+    };
+  });
+  return {
+    configMap: { text: 'authentication:\n  required: true\n', managedRecord: undefined, managedIds: [], otherDataBytes: 0, otherAnnotationBytes: 0 },
+    credentials: {},
+    workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: 'done' } },
+    clients,
+    clientSecretTokens: tokens,
+    ...over,
+  };
+}
+
+const bigTeam = Array.from({ length: 120 }, (_, i) => ({ namespace: 'team-big', name: `big-${i}`, metadata: BIG, createdAt: T0 + i }));
+
+test("one namespace's large clients fill the target: the ones that do not fit are refused, another team's small client is registered", () => {
+  const target = exampleTarget();
+  const small = { namespace: 'team-small', name: 'tiny', createdAt: T0 + 1_000 };
+  const step = decideTargetStep(target, observe([...bigTeam, small]), T0 + 2_000);
+  const tokens = parse(step.config!.text).authentication.methods.token.storage.tokens as Record<string, unknown>;
+  assert.ok('team-small_tiny' in tokens, 'the small client of another namespace is registered');
+  const registeredBig = bigTeam.filter((c) => `team-big_${c.name}` in tokens);
+  const refused = [...step.state.refused.keys()];
+  assert.ok(registeredBig.length > 80 && registeredBig.length < 120, `${registeredBig.length} of the large clients fit`);
+  assert.deepEqual(refused.sort(), bigTeam.filter((c) => !(`team-big_${c.name}` in tokens)).map((c) => `team-big/${c.name}`).sort(), 'exactly the ones that do not fit are refused');
+  assert.deepEqual(registeredBig.map((c) => c.name), bigTeam.slice(0, registeredBig.length).map((c) => c.name), 'the oldest are admitted first');
+  const refusal = step.state.refused.get(refused[0]!)!;
+  assert.equal(refusal.reason, 'TargetFull');
+  assert.match(refusal.message, /Target "default" is full.*1 MiB.*ConfigMap \d+% .*another target, use less metadata, or use JWT mode/);
+  assert.ok(Buffer.byteLength(step.config!.text) <= DATA_LIMIT_BYTES, 'the written config fits');
+  assert.ok(step.state.fill!.configMap > 0.9 && step.state.fill!.configMap <= 1);
+});
+
+test('clients already registered keep their place ahead of older ones that are not', () => {
+  const target = exampleTarget();
+  const first = decideTargetStep(target, observe(bigTeam.slice(60)), T0);
+  const registered = JSON.parse(first.config!.managedRecord) as string[];
+  // The 60 older ones arrive later (say, moved from another target): the registered stay.
+  const ids = JSON.parse(first.config!.managedRecord) as string[];
+  const observed = observe(bigTeam, { configMap: { text: first.config!.text, managedRecord: first.config!.managedRecord, managedIds: ids, otherDataBytes: 0, otherAnnotationBytes: 0 } });
+  const step = decideTargetStep(target, observed, T0 + 60_000);
+  const after = new Set(JSON.parse(step.config?.managedRecord ?? first.config!.managedRecord) as string[]);
+  for (const id of registered) assert.ok(after.has(id), `${id} stays registered`);
+});
+
+test('a per-namespace limit refuses only that namespace\'s extra clients', () => {
+  const target = exampleTarget({ limits: { clientsPerNamespace: 2 } });
+  const specs = [
+    { namespace: 'a', name: 'one', createdAt: T0 },
+    { namespace: 'a', name: 'two', createdAt: T0 + 1 },
+    { namespace: 'a', name: 'three', createdAt: T0 + 2 },
+    { namespace: 'b', name: 'one', createdAt: T0 + 3 },
+  ];
+  const step = decideTargetStep(target, observe(specs), T0 + 10);
+  assert.deepEqual([...step.state.refused.keys()], ['a/three']);
+  assert.equal(step.state.refused.get('a/three')!.reason, 'NamespaceLimitReached');
+  assert.match(step.state.refused.get('a/three')!.message, /at most 2 FliptClients per namespace.*namespace a/);
+  assert.deepEqual(JSON.parse(step.config!.managedRecord), ['a_one', 'a_two', 'b_one']);
+
+  const bytes = exampleTarget({ limits: { bytesPerNamespace: 20_000 } });
+  const byBytes = decideTargetStep(bytes, observe([...bigTeam.slice(0, 5), { namespace: 'b', name: 'one', createdAt: T0 + 9 }]), T0 + 10);
+  assert.deepEqual([...byBytes.state.refused.values()].map((r) => r.reason), ['NamespaceLimitReached', 'NamespaceLimitReached', 'NamespaceLimitReached']);
+  assert.ok(JSON.parse(byBytes.config!.managedRecord).includes('b_one'));
+});
+
+test('the estimate of an entry is an upper bound of what it adds to the rendered config', () => {
+  const target = exampleTarget();
+  for (const metadata of [{}, { team: 'x' }, BIG, { a: 'ünïcödé ✓ "quoted" \\ back', '1_0': '0x1F' }]) {
+    const without = decideTargetStep(target, observe([{ namespace: 'n', name: 'other', createdAt: T0 }]), T0);
+    const withIt = decideTargetStep(target, observe([{ namespace: 'n', name: 'other', createdAt: T0 }, { namespace: 'n', name: 'c', metadata, createdAt: T0 }]), T0);
+    const added = Buffer.byteLength(withIt.config!.text) - Buffer.byteLength(without.config!.text);
+    const estimate = estimateBytes({ id: 'n_c', token: 'x'.repeat(64), metadata: { ...metadata, 'fliptclient-namespace': 'n', 'fliptclient-name': 'c' }, credential: '${secret:file:n_c}', credentialKey: 'n_c', owner: { key: 'n/c', namespace: 'n', createdAt: 0 } });
+    assert.ok(estimate.configMap >= added, `estimate ${estimate.configMap} >= ${added} bytes added`);
+  }
+  assert.equal(fits({ configMap: DATA_LIMIT_BYTES, annotations: ANNOTATIONS_LIMIT_BYTES, secret: DATA_LIMIT_BYTES }), true);
+  assert.equal(fits({ configMap: DATA_LIMIT_BYTES, annotations: ANNOTATIONS_LIMIT_BYTES + 1, secret: 0 }), false, 'the record of managed ids counts too');
+});
