@@ -2,6 +2,7 @@
 // reconciles (FliptClients, targets), the events between them, leader election, the exchange, probes
 // and metrics. Everything domain-specific lives in fliptclient/, fliptinstance/ and exchange/; this
 // file only connects them, and hands every part the same clock.
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { KubeConfig, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
@@ -11,16 +12,24 @@ import { informerCredentialSource } from './exchange/credentials.ts';
 import { ExchangeServer } from './exchange/server.ts';
 import { ServiceAccountIndex, indexUpdater } from './exchange/service-account-index.ts';
 import { FliptClientReconciler } from './fliptclient/reconciler.ts';
+import { targetInputsOf } from './fliptinstance/plan.ts';
 import { TargetReconciler } from './fliptinstance/reconciler.ts';
 import type { Workload } from './fliptinstance/workload.ts';
 import { makeClients, type KubeClients } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
+import { secretValue } from './kube/secret-data.ts';
 import { Metrics, listen } from './metrics.ts';
 import { systemClock } from './runtime/clock.ts';
 import { Controller } from './runtime/controller.ts';
 import { Informer } from './runtime/informer.ts';
 import { LeaderElector } from './runtime/leader-election.ts';
 import { CLIENT_LABEL, GROUP, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, clientKey, targetNameOf, type FliptClient } from './vocabulary/fliptclient.ts';
+
+/**
+ * Client changes wake a target within this long, not at once: a target reconcile reads every client,
+ * and a burst of thousands of changes shares a few of them instead of paying one each.
+ */
+const TARGET_COALESCE_MS = 250;
 
 export interface OperatorOptions {
   config: OperatorConfig;
@@ -42,6 +51,8 @@ export class Operator {
   private readonly fliptClients: Informer<FliptClient>;
   private readonly clientSecrets: Informer<V1Secret>;
   private readonly targetCaches = new Map<string, TargetCaches>();
+  /** A digest of what targets read of each client and client Secret, to wake them only when it changes. */
+  private readonly targetInputs = new Map<string, string>();
   private readonly serviceAccounts = new ServiceAccountIndex();
   private readonly updateServiceAccountIndex: (client: FliptClient) => void;
   private readonly targetReconciler: TargetReconciler;
@@ -282,10 +293,13 @@ export class Operator {
   }
 
   private fliptClientChanged(client: FliptClient): void {
+    const key = clientKey(client.metadata.namespace, client.metadata.name);
     this.updateServiceAccountIndex(client);
-    this.fliptClientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
-    // Any target may gain or lose this client (spec.target can change), and targets are few.
-    for (const target of this.options.config.targets) this.targetController.enqueue(target.name);
+    this.fliptClientController.enqueue(key);
+    // Targets wake only for what they read of a client (not for each status write of a burst). Any
+    // target may gain or lose this client (spec.target can change), and targets are few.
+    const live = this.fliptClients.get(client.metadata.name, client.metadata.namespace);
+    if (this.remember(`client:${key}`, live && targetInputsOf(live))) for (const target of this.options.config.targets) this.targetController.enqueueWithin(target.name, TARGET_COALESCE_MS);
   }
 
   private clientSecretChanged(secret: V1Secret): void {
@@ -294,7 +308,17 @@ export class Operator {
     if (!name || !namespace) return;
     this.fliptClientController.enqueue(clientKey(namespace, name));
     const client = this.fliptClients.get(name, namespace);
-    if (client) this.targetController.enqueue(targetNameOf(client));
+    const live = this.clientSecrets.get(secret.metadata!.name!, namespace);
+    if (client && this.remember(`secret:${namespace}/${secret.metadata!.name}`, live && secretValue(live, 'token'))) this.targetController.enqueueWithin(targetNameOf(client), TARGET_COALESCE_MS);
+  }
+
+  /** Records what targets last saw of an object (undefined: gone); true when that changed. */
+  private remember(key: string, inputs: string | undefined): boolean {
+    const digest = inputs === undefined ? undefined : createHash('sha256').update(inputs).digest('base64');
+    if (this.targetInputs.get(key) === digest) return false;
+    if (digest === undefined) this.targetInputs.delete(key);
+    else this.targetInputs.set(key, digest);
+    return true;
   }
 
   private enqueueClientsOf(target: string): void {

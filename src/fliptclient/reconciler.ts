@@ -201,14 +201,14 @@ export class FliptClientReconciler {
 
     if (decision.action === 'issue') {
       const why = decision.reason === 'FirstIssue' ? 'Generated a new token' : 'The Secret was lost and its token was not registered; generated a new token';
-      void this.deps.events.record(client, 'Normal', 'TokenIssued', `${why} (${credentialFingerprint}) in Secret ${secretName}`, 'Issue');
+      this.deps.events.record(client, 'Normal', 'TokenIssued', `${why} (${credentialFingerprint}) in Secret ${secretName}`, 'Issue');
     } else if (decision.action === 'restore') {
-      void this.deps.events.record(client, 'Warning', 'SecretRestored', `Secret ${secretName} was deleted or edited; restored its token from target "${target.name}"`, 'Restore');
+      this.deps.events.record(client, 'Warning', 'SecretRestored', `Secret ${secretName} was deleted or edited; restored its token from target "${target.name}"`, 'Restore');
     }
     if (switchTo) {
       const until = overlapEndsAt(client);
       const note = `Rotated the token (${trigger === 'request' ? 'on request' : 'on schedule'}): Secret ${secretName} holds ${credentialFingerprint}; the previous token stays valid until ${until !== undefined ? new Date(until).toISOString() : 'the overlap ends'}`;
-      void this.deps.events.record(client, 'Normal', 'Rotated', note, 'Rotate');
+      this.deps.events.record(client, 'Normal', 'Rotated', note, 'Rotate');
       this.deps.onRotated(target.name, trigger!);
       this.deps.log.info({ fliptClient: key, target: target.name, trigger, credentialFingerprint }, 'rotated a token');
     }
@@ -257,7 +257,7 @@ export class FliptClientReconciler {
       }
     }
     const verdict = workloadsVerdict(namespace, results, credentialFingerprint);
-    if (verdict.status !== 'True') void this.deps.events.record(client, 'Warning', verdict.reason, verdict.message, 'Restart');
+    if (verdict.status !== 'True') this.deps.events.record(client, 'Warning', verdict.reason, verdict.message, 'Restart');
     return verdict;
   }
 
@@ -273,7 +273,7 @@ export class FliptClientReconciler {
     }
     await this.patchFinalizers(client, (client.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
     this.announced.delete(keyOf(client));
-    void this.deps.events.record(client, 'Normal', 'TokenRevoked', `Token removed from target "${targetNameOf(client)}"`, 'Revoke');
+    this.deps.events.record(client, 'Normal', 'TokenRevoked', `Token removed from target "${targetNameOf(client)}"`, 'Revoke');
     return;
   }
 
@@ -344,12 +344,12 @@ export class FliptClientReconciler {
       this.announced.set(keyOf(client), transition!);
       // Outcomes make Events (Ready, and what needs someone to act); progress is in the condition only.
       const warning = refused !== undefined || WARNING_REASONS.has(after.reason);
-      if (warning || after.status === 'True') void this.deps.events.record(client, warning ? 'Warning' : 'Normal', after.reason, after.message);
+      if (warning || after.status === 'True') this.deps.events.record(client, warning ? 'Warning' : 'Normal', after.reason, after.message);
     }
     for (const type of ['ConfigApplied', 'Rotating'] as const) {
       const now = status.conditions?.find((c) => c.type === type);
       const then = current.conditions?.find((c) => c.type === type);
-      if (now && WARNING_CONDITION_REASONS.has(now.reason) && then?.reason !== now.reason) void this.deps.events.record(client, 'Warning', now.reason === 'RotationBlocked' ? 'RotationFailed' : now.reason, now.message);
+      if (now && WARNING_CONDITION_REASONS.has(now.reason) && then?.reason !== now.reason) this.deps.events.record(client, 'Warning', now.reason === 'RotationBlocked' ? 'RotationFailed' : now.reason, now.message);
     }
   }
 }

@@ -5,8 +5,27 @@ import { createHash } from 'node:crypto';
 import type { TargetConfig } from '../config/operator-config.ts';
 import { credentialKey, credentialReference, fingerprint, isWellFormedToken, tokenIdFor } from '../vocabulary/credentials.ts';
 import { clientKey, servedBy, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
-import { nextTokenIdFor, overlapEndsAt, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
+import { nextTokenIdFor, overlapEndsAt, ROTATE_ANNOTATION, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
 import { renderFliptConfig, type RenderResult } from './flipt-config.ts';
+
+/**
+ * Everything of a FliptClient a target's step reads, as one string: a change to anything else (its
+ * conditions, most of its status) need not wake the target, which matters when thousands of clients
+ * are written in a burst.
+ */
+export function targetInputsOf(client: FliptClient): string {
+  const { metadata, spec, status } = client;
+  return JSON.stringify([
+    metadata.creationTimestamp,
+    metadata.deletionTimestamp,
+    metadata.annotations?.[ROTATE_ANNOTATION],
+    spec,
+    status?.credentialFingerprint,
+    status?.issuedAt,
+    status?.lastRotateRequest,
+    status?.conditions?.find((c) => c.type === 'CredentialIssued')?.status,
+  ]);
+}
 
 /** On the ConfigMap: the token ids the operator wrote, so it removes only its own. */
 export const MANAGED_TOKENS_ANNOTATION = 'flipt.io/managed-tokens';
@@ -125,16 +144,14 @@ export function nextRotationEvent(target: TargetConfig, clients: readonly FliptC
 }
 
 /**
- * Clients the target serves that are not in `desired` yet and have not been refused: the operator is
- * still issuing their tokens. Applying now would cost another restart as soon as they are issued.
+ * Served clients not issued a token yet and not refused: the operator is still issuing them. Applying
+ * now would cost another restart as soon as they are issued.
  */
-export function clientsInFlight(target: TargetConfig, clients: readonly FliptClient[], desired: readonly ClientCredential[]): number {
-  const desiredIds = new Set(desired.map((c) => c.id));
+export function clientsInFlight(served: readonly FliptClient[]): number {
   let count = 0;
-  for (const client of clients) {
-    if (!servedBy(target, client) || desiredIds.has(tokenIdFor(client.metadata.namespace, client.metadata.name))) continue;
-    const issued = client.status?.conditions?.find((c) => c.type === 'CredentialIssued');
-    if (issued?.status !== 'False') count++;
+  for (const client of served) {
+    if (client.status?.credentialFingerprint) continue;
+    if (client.status?.conditions?.find((c) => c.type === 'CredentialIssued')?.status !== 'False') count++;
   }
   return count;
 }

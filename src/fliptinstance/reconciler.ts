@@ -13,7 +13,7 @@ import type { Clock } from '../runtime/clock.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
 import type { Informer } from '../runtime/informer.ts';
 import { generateToken } from '../vocabulary/credentials.ts';
-import { clientKey, MANAGED_BY, MANAGED_BY_LABEL, secretNameFor, type FliptClient } from '../vocabulary/fliptclient.ts';
+import { MANAGED_BY, MANAGED_BY_LABEL, secretNameFor, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { sameTargetState, type TargetState } from '../vocabulary/registration.ts';
 import { MANAGED_TOKENS_ANNOTATION, parseManagedIds } from './plan.ts';
 import { decideTargetStep, type BurstHold, type ObservedTarget, type TargetStep } from './step.ts';
@@ -90,11 +90,6 @@ export class TargetReconciler {
 
   private decide(target: TargetConfig, { configMap, credentialsSecret, workload }: TargetObjects): TargetStep {
     const clients = this.deps.fliptClients.list();
-    const clientSecretTokens = new Map<string, string>();
-    for (const client of clients) {
-      const token = secretValue(this.deps.clientSecrets.get(secretNameFor(client), client.metadata.namespace), 'token');
-      if (token) clientSecretTokens.set(clientKey(client.metadata.namespace, client.metadata.name), token);
-    }
     const hold = this.holds.get(target.name);
     const previous = this.states.get(target.name);
     return decideTargetStep(
@@ -104,7 +99,7 @@ export class TargetReconciler {
         credentials: decodeSecretData(credentialsSecret?.data),
         ...(workload ? { workload: viewWorkload(target.workload.kind, workload) } : {}),
         clients,
-        clientSecretTokens,
+        clientSecretToken: (client) => secretValue(this.deps.clientSecrets.get(secretNameFor(client), client.metadata.namespace), 'token'),
         ...(hold ? { hold } : {}),
         ...(previous ? { previous } : {}),
       },
@@ -201,7 +196,7 @@ export class TargetReconciler {
     this.deps.onRestart(target.name);
     const note = `Restarting Flipt to apply its config (${tokens} managed tokens, config hash ${hash.slice(0, 12)})`;
     this.deps.log.info({ target: target.name, configHash: hash.slice(0, 12), tokens }, 'restarting Flipt');
-    void this.deps.events.record({ apiVersion: 'apps/v1', kind: target.workload.kind, metadata: workload.metadata }, 'Normal', 'ConfigChanged', note, 'Restart');
+    this.deps.events.record({ apiVersion: 'apps/v1', kind: target.workload.kind, metadata: workload.metadata }, 'Normal', 'ConfigChanged', note, 'Restart');
   }
 }
 

@@ -4,9 +4,9 @@
 // credentials, then the config that refers to them, then the restart; credentials no config refers to
 // any more are dropped only once Flipt has rolled out without them. The gate, in order:
 //   1. nothing to do without a ConfigMap, a workload, or anything to manage;
-//   2. new tokens for rotations that fall due are issued (persisted) first, in a step of their own;
-//   3. while a burst of clients is still being issued and issuing makes progress, hold (bounded), so
+//   2. while a burst of clients is still being issued and issuing makes progress, hold (bounded), so
 //      the burst costs one restart however fast the machine issues;
+//   3. new tokens for rotations that fall due are issued (persisted) first, in a step of their own;
 //   4. only the clients that fit the API server's object limits (and their namespace's limit) are
 //      registered, every one that fits is (capacity.ts);
 //   5. restarts are at least restart.minInterval apart, measured from the workload's own annotation;
@@ -14,7 +14,7 @@
 // The step also says when to look again: the next scheduled rotation or the end of an overlap.
 import type { TargetConfig } from '../config/operator-config.ts';
 import { credentialKey, fingerprint, tokensEqual } from '../vocabulary/credentials.ts';
-import { clientKey, type FliptClient } from '../vocabulary/fliptclient.ts';
+import { servedBy, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { rolledOut, type Refusal, type TargetProblem, type TargetState } from '../vocabulary/registration.ts';
 import { admitWithin, byPriority, fillRatio, fits, type TargetSizes } from './capacity.ts';
 import { FliptConfigError } from './flipt-config.ts';
@@ -35,9 +35,9 @@ export interface ObservedTarget {
   /** The credentials Secret's data, decoded; empty when it does not exist. */
   credentials: Readonly<Record<string, string>>;
   workload?: WorkloadView;
-  /** Every FliptClient, and the token each one's Secret holds ("<namespace>/<name>" -> token). */
+  /** Every FliptClient, and the token a client's Secret holds (read only for the clients the step needs). */
   clients: readonly FliptClient[];
-  clientSecretTokens: ReadonlyMap<string, string>;
+  clientSecretToken: (client: FliptClient) => string | undefined;
   /** The burst hold in progress (kept in memory between steps). */
   hold?: BurstHold;
   /** What the last step published, for what a held step cannot know yet. */
@@ -105,9 +105,10 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   }
 
   const source = configMap.text ?? '';
-  const tokenOf = (client: FliptClient) => observed.clientSecretTokens.get(clientKey(client.metadata.namespace, client.metadata.name));
-  const desired = desiredCredentials(target, observed.clients, tokenOf, credentials, now);
-  if (desired.length === 0 && configMap.managedIds.length === 0 && Object.keys(credentials).length === 0) {
+  // The cheap part first: a burst is held while it lasts, and this runs on every step of it.
+  const served = observed.clients.filter((client) => servedBy(target, client));
+  const issued = served.filter((client) => client.status?.credentialFingerprint).length;
+  if (issued === 0 && configMap.managedIds.length === 0 && Object.keys(credentials).length === 0) {
     // Nothing to manage yet: leave Flipt's config and pods alone until a FliptClient names this target.
     return { state: { ...base, ...currentState(target, source, [], {}), workloadHash: workload.configHash } };
   }
@@ -123,22 +124,24 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
     ...(pending ? { pending } : {}),
   });
 
-  const issue = rotationsToIssue(target, observed.clients, tokenOf, credentials, now);
-  if (issue.length > 0) return { issue, requeueAfterMs: 0, ...keepHold, state: unchanged() };
+  if (clientsInFlight(served) > 0) {
+    // A burst is being issued: wait for it while it makes progress (bounded), so it costs one restart.
+    const previous = observed.hold ?? { since: now, progressAt: now, issued };
+    const hold = issued > previous.issued ? { ...previous, progressAt: now, issued } : previous;
+    const until = Math.min(hold.progressAt + progressWindowMs(target), hold.since + maxHoldMs(target));
+    if (until > now) return { hold, requeueAfterMs: until - now, state: unchanged('IssuingBurst') };
+  }
 
-  const rotationAt = nextRotationEvent(target, observed.clients, credentials, now);
+  const tokenOf = observed.clientSecretToken;
+  const issue = rotationsToIssue(target, served, tokenOf, credentials, now);
+  if (issue.length > 0) return { issue, requeueAfterMs: 0, state: unchanged() };
+
+  const desired = desiredCredentials(target, served, tokenOf, credentials, now);
+  const rotationAt = nextRotationEvent(target, served, credentials, now);
   const lookAgain = (ms: number | undefined) => {
     const candidates = [ms, rotationAt !== undefined ? rotationAt - now : undefined].filter((c): c is number => c !== undefined);
     return candidates.length > 0 ? { requeueAfterMs: Math.min(...candidates) } : {};
   };
-
-  if (clientsInFlight(target, observed.clients, desired) > 0) {
-    // A burst is being issued: wait for it while it makes progress (bounded), so it costs one restart.
-    const previous = observed.hold ?? { since: now, progressAt: now, issued: desired.length };
-    const hold = desired.length > previous.issued ? { ...previous, progressAt: now, issued: desired.length } : previous;
-    const until = Math.min(hold.progressAt + progressWindowMs(target), hold.since + maxHoldMs(target));
-    if (until > now) return { hold, ...lookAgain(until - now), state: unchanged('IssuingBurst') };
-  }
 
   let planned;
   try {

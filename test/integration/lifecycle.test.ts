@@ -181,6 +181,8 @@ test('two FliptClients claiming one service account: neither is served, both say
   for (const name of ['checkout', 'rival']) {
     await waitFor(async () => condition(await getFliptClient(cluster.clients, appNamespace, name), 'ServiceAccountsBound')?.reason === 'ServiceAccountConflict', `${name} reports the conflict`);
   }
+  const rivalSecret = await cluster.clients.core.readNamespacedSecret({ name: 'rival-flipt', namespace: appNamespace });
+  seenTokens.push(Buffer.from(rivalSecret.data!.token!, 'base64').toString());
   const checkout = await getFliptClient(cluster.clients, appNamespace, 'checkout');
   assert.match(condition(checkout, 'ServiceAccountsBound')!.message, /checkout \(also claimed by rival\)/);
   assert.equal(condition(checkout, 'Ready')?.reason, 'ServiceAccountConflict');

@@ -38,7 +38,7 @@ function observe(specs: Spec[], over: Partial<ObservedTarget> = {}): ObservedTar
     credentials: {},
     workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: 'done' } },
     clients,
-    clientSecretTokens: tokens,
+    clientSecretToken: (c) => tokens.get(clientKey(c.metadata.namespace, c.metadata.name)),
     ...over,
   };
 }

@@ -38,9 +38,11 @@ test('desiredCredentials: issued clients of this target, token from the Secret o
   assert.equal(desiredCredentials({ ...target, allowedNamespaces: ['other'] }, clients, (c) => secretTokens[c.metadata.name], {}, Date.now()).length, 0);
 });
 
-test('clientsInFlight counts clients still being issued, not refused or deleting ones', () => {
-  const clients = [client('new'), client('refused', { issued: 'False' }), client('leaving', { deleting: true }), client('other', { target: 'x' })];
-  assert.equal(clientsInFlight(target, clients, []), 1);
+test('clientsInFlight counts served clients still being issued, not refused ones; deleting ones and others are not served', () => {
+  const clients = [client('new'), client('issued', { credentialFingerprint: 'f' }), client('refused', { issued: 'False' }), client('leaving', { deleting: true }), client('other', { target: 'x' })];
+  const served = clients.filter((c) => servedBy(target, c));
+  assert.deepEqual(served.map((c) => c.metadata.name), ['new', 'issued', 'refused']);
+  assert.equal(clientsInFlight(served), 1);
 });
 
 const entry = (id: string, token: string) => ({ id, token, metadata: {}, credential: `\${secret:file:${id}}`, credentialKey: id, owner: { key: `apps/${id}`, namespace: 'apps', createdAt: 0 } });
@@ -66,7 +68,7 @@ test('desiredCredentials leaves out clients with metadata Flipt would interpret,
   assert.deepEqual(clients.filter((c) => servedBy(target, c)).map((c) => c.metadata.name), ['good']);
   const desired = desiredCredentials(target, clients, (c) => (c.metadata.name === 'good' ? good : evil), {}, Date.now());
   assert.deepEqual(desired.map((d) => d.id), ['apps_good']);
-  assert.equal(clientsInFlight(target, [client('evil-new')].map((c) => ({ ...c, spec: { ...c.spec, metadata: { x: '${env:A}' } } })), []), 0, 'a refused client does not hold the burst');
+  assert.equal([client('evil-new')].map((c) => ({ ...c, spec: { ...c.spec, metadata: { x: '${env:A}' } } })).filter((c) => servedBy(target, c)).length, 0, 'a refused client is not served, so it never holds the burst');
   const notOurs = '${env:SOMETHING}';
   const forged = client('forged', { credentialFingerprint: fingerprint(notOurs) });
   assert.deepEqual(desiredCredentials(target, [forged], () => notOurs, {}, Date.now()), [], 'only a token of our own shape is written anywhere');

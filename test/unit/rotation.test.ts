@@ -54,7 +54,7 @@ class World {
         rollout: this.rollingTo ? { done: false, detail: 'rolling' } : { done: true, detail: 'done' },
       },
       clients: this.clients,
-      clientSecretTokens: new Map([...this.secrets].map(([k, v]) => [k, v])),
+      clientSecretToken: (c) => this.secrets.get(clientKey(c.metadata.namespace, c.metadata.name)),
       ...(this.hold !== undefined ? { hold: this.hold } : {}),
       ...(this.state ? { previous: this.state } : {}),
     };
@@ -171,7 +171,7 @@ test('the next rotation is a requeue at its time, never a poll', () => {
   world.run(T0 + 60_000, world.assertInvariant);
   const due = Date.parse(client.status!.issuedAt!) + 720 * 3_600_000;
   assert.equal(nextRotationEvent(target, world.clients, world.credentials, world.now), due);
-  const step = decideTargetStep(target, { configMap: { text: world.config, managedRecord: world.managedRecord, managedIds: JSON.parse(world.managedRecord!), otherDataBytes: 0, otherAnnotationBytes: 0 }, credentials: world.credentials, workload: { configHash: world.workload.configHash, restartedAtMs: world.workload.restartedAtMs, changedSinceOurRestart: false, rollout: { done: true, detail: '' } }, clients: world.clients, clientSecretTokens: new Map(world.secrets) }, world.now);
+  const step = decideTargetStep(target, { configMap: { text: world.config, managedRecord: world.managedRecord, managedIds: JSON.parse(world.managedRecord!), otherDataBytes: 0, otherAnnotationBytes: 0 }, credentials: world.credentials, workload: { configHash: world.workload.configHash, restartedAtMs: world.workload.restartedAtMs, changedSinceOurRestart: false, rollout: { done: true, detail: '' } }, clients: world.clients, clientSecretToken: (c) => world.secrets.get(clientKey(c.metadata.namespace, c.metadata.name)) }, world.now);
   assert.equal(step.requeueAfterMs, due - world.now, 'the target looks again exactly when the rotation is due');
   assert.deepEqual(rotationsToIssue(target, world.clients, (c) => world.secrets.get(`apps/${c.metadata.name}`), world.credentials, due - 1), []);
   assert.equal(rotationsToIssue(target, world.clients, (c) => world.secrets.get(`apps/${c.metadata.name}`), world.credentials, due).length, 1);

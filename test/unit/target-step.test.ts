@@ -37,7 +37,7 @@ function fresh(f: Fixture, over: Partial<ObservedTarget> = {}): ObservedTarget {
     credentials: {},
     workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: '1 replicas updated and available' } },
     clients: f.clients,
-    clientSecretTokens: f.tokens,
+    clientSecretToken: (c) => f.tokens.get(clientKey(c.metadata.namespace, c.metadata.name)),
     ...over,
   };
 }
@@ -104,7 +104,7 @@ test('restarts are restart.minInterval apart: a change inside the interval waits
   const f = fixture(['a']);
   const first = afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0, true);
   const more = fixture(['b']);
-  const withB = { ...first, clients: [...f.clients, ...more.clients], clientSecretTokens: new Map([...f.tokens, ...more.tokens]) };
+  const withB = { ...first, clients: [...f.clients, ...more.clients], clientSecretToken: (c: FliptClient) => f.tokens.get(clientKey(c.metadata.namespace, c.metadata.name)) ?? more.tokens.get(clientKey(c.metadata.namespace, c.metadata.name)) };
   const held = decideTargetStep(target, withB, T0 + 4_000);
   assert.deepEqual([held.credentials, held.config, held.restart], [undefined, undefined, undefined], 'nothing written inside the interval');
   assert.equal(held.requeueAfterMs, 6_000);
