@@ -121,15 +121,19 @@ function describe(sizes: TargetSizes): string {
 }
 
 /**
- * An upper bound of the bytes one entry adds: its config lines (JSON is longer than the YAML for the
- * same strings, plus the YAML's indentation), its id in the record, and its credential in the Secret.
+ * An upper bound of the bytes one entry adds: its lines in the config (as the renderer writes them: two
+ * spaces an indentation level, tokens five levels deep, every string at most as long as its JSON
+ * form), its id in the record, and its credential in the Secret.
  */
 export function estimateBytes(entry: ClientCredential): TargetSizes {
-  const json = Buffer.byteLength(JSON.stringify({ [entry.id]: { credential: entry.credential, metadata: entry.metadata } }));
-  const lines = 3 + Object.keys(entry.metadata).length;
+  const quoted = (text: string) => Buffer.byteLength(JSON.stringify(text));
+  let configMap = 10 + quoted(entry.id) + 2; // "<id>:\n"
+  configMap += 12 + 'credential: '.length + quoted(entry.credential) + 1;
+  configMap += 12 + 'metadata:'.length + 1;
+  for (const [key, value] of Object.entries(entry.metadata)) configMap += 14 + quoted(key) + 2 + quoted(value) + 1;
   return {
-    configMap: json + 16 * lines,
-    annotations: Buffer.byteLength(JSON.stringify(entry.id)) + 1,
+    configMap,
+    annotations: quoted(entry.id) + 1,
     secret: Buffer.byteLength(entry.credentialKey) + entry.token.length,
   };
 }

@@ -107,3 +107,15 @@ test('the estimate of an entry is an upper bound of what it adds to the rendered
   assert.equal(fits({ configMap: DATA_LIMIT_BYTES, annotations: ANNOTATIONS_LIMIT_BYTES, secret: DATA_LIMIT_BYTES }), true);
   assert.equal(fits({ configMap: DATA_LIMIT_BYTES, annotations: ANNOTATIONS_LIMIT_BYTES + 1, secret: 0 }), false, 'the record of managed ids counts too');
 });
+
+test('how many clients one target holds with ordinary metadata (the figure the README gives)', () => {
+  const target = exampleTarget();
+  // Names like a real cluster's: a 12-character namespace, a 16-character name, one metadata value.
+  const specs = Array.from({ length: 9_000 }, (_, i) => ({ namespace: `team-${String(i % 50).padStart(7, '0')}`, name: `service-${String(i).padStart(8, '0')}`, metadata: { team: 'payments' }, createdAt: T0 + i }));
+  const step = decideTargetStep(target, observe(specs), T0 + 10_000);
+  const registered = (JSON.parse(step.config!.managedRecord) as string[]).length;
+  process.stdout.write(`# one target holds ${registered} FliptClients with a 12-character namespace, a 16-character name and one metadata value (ConfigMap ${Math.round(step.state.fill!.configMap * 100)}%, credentials Secret ${Math.round(step.state.fill!.secret * 100)}%)\n`);
+  assert.ok(registered > 3_500 && registered < 9_000, `${registered}`);
+  assert.ok(step.state.fill!.configMap > 0.9, "the estimates leave little of the limit unused");
+  assert.equal(step.state.refused.size, specs.length - registered);
+});
