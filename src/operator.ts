@@ -157,7 +157,7 @@ export class Operator {
           config: config.exchange,
           index: this.serviceAccounts,
           credentials: informerCredentialSource(this.fliptClients, this.clientSecrets),
-          authentication: this.api.authentication,
+          kubeConfig,
           ready: () => this.fliptClients.synced && this.clientSecrets.synced,
           log: log.child({ component: 'exchange' }),
           onRequest: (outcome, seconds) => {

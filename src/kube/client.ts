@@ -95,12 +95,33 @@ export async function checkApiServer(kubeConfig: KubeConfig): Promise<string> {
 }
 
 /** GET as the kubeconfig's user, the answer parsed as plain JSON; throws an error carrying the HTTP status. */
-export async function getJson(kubeConfig: KubeConfig, path: string): Promise<unknown> {
+export function getJson(kubeConfig: KubeConfig, path: string): Promise<unknown> {
+  return requestJson(kubeConfig, HttpMethod.GET, path);
+}
+
+/**
+ * POST a JSON body as the kubeconfig's user, the answer parsed as plain JSON: for a hot path (the
+ * exchange's TokenReviews), without client-node's serializer, which builds a class instance per field.
+ */
+export function postJson(kubeConfig: KubeConfig, path: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
+  return requestJson(kubeConfig, HttpMethod.POST, path, body, signal);
+}
+
+async function requestJson(kubeConfig: KubeConfig, method: HttpMethod, path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
   const url = `${kubeConfig.getCurrentCluster()!.server}${path}`;
-  const context = new RequestContext(url, HttpMethod.GET);
+  const context = new RequestContext(url, method);
   await kubeConfig.applySecurityAuthentication(context);
-  const res = await fetch(url, { headers: context.getHeaders(), dispatcher: context.getDispatcher() });
-  if (!res.ok) throw Object.assign(new Error(`GET ${path}: ${res.status} ${res.statusText}`), { statusCode: res.status, body: await res.text() });
+  const res = await fetch(url, {
+    method,
+    headers: { ...context.getHeaders(), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    dispatcher: context.getDispatcher(),
+    ...(signal ? { signal } : {}),
+  });
+  if (!res.ok) {
+    const headers = Object.fromEntries(res.headers);
+    throw Object.assign(new Error(`${method} ${path}: ${res.status} ${res.statusText}`), { statusCode: res.status, headers, body: await res.text() });
+  }
   return res.json();
 }
 

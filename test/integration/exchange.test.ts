@@ -295,7 +295,7 @@ describe('exchange service against a real API server', () => {
       config: exchangeConfig(),
       index: fx.index,
       credentials: fx.credentials,
-      authentication: fx.clients.authentication,
+      kubeConfig: fx.clients.kubeConfig,
       log: log(),
       host: '127.0.0.1',
       requestTimeoutMs: 1500,
@@ -560,7 +560,7 @@ describe('exchange service against a real API server', () => {
       config: exchangeConfig({ cache: { ttl: 300, negativeTtl: 300, maxEntries: 10 } }),
       index: fx.index,
       credentials: fx.credentials,
-      authentication: fx.clients.authentication,
+      kubeConfig: fx.clients.kubeConfig,
       log: log(),
       host: '127.0.0.1',
     });
