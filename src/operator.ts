@@ -103,7 +103,8 @@ export class Operator {
       log,
     );
     for (const target of config.targets) this.targetCaches.set(target.name, this.makeTargetCaches(target));
-    this.metrics.trackFliptClients(() => this.fliptClients.list(), config.targets.map((t) => t.name));
+    const targetNames = config.targets.map((t) => t.name);
+    this.metrics.trackFliptClients(() => this.fliptClients.list().filter((c) => targetNames.includes(targetNameOf(c))), targetNames);
 
     this.targetReconciler = new TargetReconciler({
       api: this.api,
@@ -142,6 +143,7 @@ export class Operator {
       log,
       clock,
       onRotated: (target, trigger) => this.metrics.rotations.inc({ target, trigger }),
+      installation: config.installation,
     });
     // FliptClient reconciles wait on the API server, not the CPU: many may be in flight (never two for one key).
     this.fliptClientController = new Controller('fliptclient', fliptClientReconciler.reconcile, log, clock, 16, hooks);

@@ -71,6 +71,16 @@ const Target = Type.Object(
 const Schema = Type.Object(
   {
     targets: Type.Array(Target, { minItems: 1 }),
+    /**
+     * Several installations can share a cluster, each serving the FliptClients that name one of its
+     * targets and leaving every other FliptClient, and its status, alone.
+     */
+    installation: Section({
+      /** Recorded in the status of every FliptClient it serves (status.installation). */
+      name: Type.String({ pattern: DNS_LABEL, maxLength: 63, default: 'default' }),
+      /** Whether FliptClients that no installation serves get UnknownTarget from this one: true on exactly one installation per cluster. */
+      reportUnknownTargets: Type.Boolean({ default: true }),
+    }),
     exchange: Section({
       enabled: Type.Boolean({ default: true }),
       port: Port(8443),

@@ -3,7 +3,7 @@
 // Secret and which conditions are decided in decisions.ts; this file only reads caches and writes.
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { TargetConfig } from '../config/operator-config.ts';
+import type { OperatorConfig, TargetConfig } from '../config/operator-config.ts';
 import { mergePatch, type KubeClients } from '../kube/client.ts';
 import { isConflict, isForbidden, isNotFound } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
@@ -38,6 +38,7 @@ import {
   restartAnnotationFor,
   rotationVerdict,
   secretNeedsUpdate,
+  statusEvents,
   withCondition,
   workloadsVerdict,
   type RegisteredTokens,
@@ -60,6 +61,7 @@ export interface FliptClientReconcilerDeps {
   log: Logger;
   clock: Clock;
   onRotated: (target: string, trigger: 'request' | 'schedule') => void;
+  installation: OperatorConfig['installation'];
 }
 
 export class FliptClientReconciler {
@@ -80,7 +82,16 @@ export class FliptClientReconciler {
     }
     let client = cached;
     const target = this.deps.targets.find((t) => t.name === targetNameOf(client));
+    // Another installation's FliptClient (its target is not ours): left alone, status and finalizer included.
+    const ours = target !== undefined || client.status?.installation === this.deps.installation.name;
+    if (!ours && (client.status?.installation !== undefined || !this.deps.installation.reportUnknownTargets)) return;
     if (client.metadata.deletionTimestamp) return this.finalize(client, target);
+    if (!ours) {
+      // The installation that owns the target claims a new FliptClient within moments: give it that
+      // long before calling the target unknown, so that no client ever shows UnknownTarget in passing.
+      const age = this.deps.clock.now() - new Date(client.metadata.creationTimestamp ?? 0).getTime();
+      if (age < UNKNOWN_TARGET_GRACE_MS) return { requeueAfterMs: UNKNOWN_TARGET_GRACE_MS - age };
+    }
 
     const refused = refusal(client, target, this.deps.targets.map((t) => t.name));
     if (refused || !target) {
@@ -325,6 +336,7 @@ export class FliptClientReconciler {
       rotateAt: rotateAtOf(client, issuedAt),
       lastRotateRequest: 'lastRotateRequest' in next ? next.lastRotateRequest : current.lastRotateRequest,
       workloadsRestartedFor: 'workloadsRestartedFor' in next ? next.workloadsRestartedFor : current.workloadsRestartedFor,
+      installation: this.deps.installation.name,
     };
     if (JSON.stringify(normalise(status)) === JSON.stringify(normalise(current))) return;
     const { namespace, name } = client.metadata;
@@ -336,21 +348,9 @@ export class FliptClientReconciler {
       if (isNotFound(err)) return;
       throw err;
     }
-    const before = current.conditions?.find((c) => c.type === 'Ready');
-    const after = status.conditions?.find((c) => c.type === 'Ready');
-    // The cache may not show our last write yet: a second reconcile would announce the same transition again.
-    const transition = after && `${client.metadata.uid}:${after.status}/${after.reason}`;
-    if (after && (before?.status !== after.status || before?.reason !== after.reason) && this.announced.get(keyOf(client)) !== transition) {
-      this.announced.set(keyOf(client), transition!);
-      // Outcomes make Events (Ready, and what needs someone to act); progress is in the condition only.
-      const warning = refused !== undefined || WARNING_REASONS.has(after.reason);
-      if (warning || after.status === 'True') this.deps.events.record(client, warning ? 'Warning' : 'Normal', after.reason, after.message);
-    }
-    for (const type of ['ConfigApplied', 'Rotating'] as const) {
-      const now = status.conditions?.find((c) => c.type === type);
-      const then = current.conditions?.find((c) => c.type === type);
-      if (now && WARNING_CONDITION_REASONS.has(now.reason) && then?.reason !== now.reason) this.deps.events.record(client, 'Warning', now.reason === 'RotationBlocked' ? 'RotationFailed' : now.reason, now.message);
-    }
+    const { events, announced } = statusEvents(client.metadata.uid ?? '', current.conditions ?? [], status.conditions ?? [], refused !== undefined, this.announced.get(keyOf(client)));
+    if (announced) this.announced.set(keyOf(client), announced);
+    for (const event of events) this.deps.events.record(client, event.type, event.reason, event.message);
   }
 }
 
@@ -360,13 +360,10 @@ function rotateAtOf(client: FliptClient, issuedAt: string | undefined): string |
   return at !== undefined ? new Date(at).toISOString() : undefined;
 }
 
-/** Reasons of other conditions that need someone to act, recorded as Warning Events when they appear. */
-const WARNING_CONDITION_REASONS = new Set(['AuthenticationNotRequired', 'RotationBlocked']);
+/** How long a FliptClient whose target no installation knows waits, unclaimed, before it is reported UnknownTarget. */
+const UNKNOWN_TARGET_GRACE_MS = 10_000;
 
 const keyOf = (client: FliptClient) => clientKey(client.metadata.namespace, client.metadata.name);
-
-/** Ready reasons that need someone to act, recorded as Warning Events. */
-const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing', 'TargetFull', 'NamespaceLimitReached', 'TargetWriteFailed']);
 
 function refusedConditions(client: FliptClient, verdict: Verdict, now: Date): Condition[] {
   const generation = client.metadata.generation;

@@ -48,6 +48,8 @@ export interface FliptClientStatus {
   lastRotateRequest?: string;
   /** The credential fingerprint spec.rolloutRestartTargets were last restarted for. */
   workloadsRestartedFor?: string;
+  /** The operator installation that serves the FliptClient (operator config installation.name). */
+  installation?: string;
 }
 
 export interface FliptClient {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bindingVerdict, decideToken, readinessVerdict, refusal, registrationVerdict, withCondition } from '../../src/fliptclient/decisions.ts';
+import { bindingVerdict, decideToken, readinessVerdict, refusal, registrationVerdict, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { metadataProblems, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
@@ -122,4 +122,25 @@ test('refusal: metadata Flipt would interpret first, naming the key; then the ta
   assert.equal(refusal(withMetadata({}), undefined, ['default'])?.reason, 'UnknownTarget');
   assert.equal(refusal(withMetadata({}, 'elsewhere'), target, ['default'])?.reason, 'NamespaceNotAllowed');
   assert.deepEqual(metadataProblems(undefined), []);
+});
+
+test('statusEvents: a Ready transition is announced once, even when the next reconcile sees the stale status', () => {
+  const at = '2026-01-01T00:00:00Z';
+  const rolling = [{ type: 'Ready' as const, status: 'False' as const, reason: 'RolloutInProgress', message: 'waiting', lastTransitionTime: at }];
+  const ready = [{ type: 'Ready' as const, status: 'True' as const, reason: 'Ready', message: 'Flipt runs with this credential', lastTransitionTime: at }];
+  const first = statusEvents('uid-1', rolling, ready, false, undefined);
+  assert.deepEqual(first.events, [{ type: 'Normal', reason: 'Ready', message: 'Flipt runs with this credential' }]);
+  // The cache still shows RolloutInProgress: the same transition again announces nothing.
+  assert.deepEqual(statusEvents('uid-1', rolling, ready, false, first.announced).events, []);
+  // Progress is no Event; a later Ready transition is one again; a recreated client (new uid) is new.
+  const progress = statusEvents('uid-1', ready, rolling, false, first.announced);
+  assert.deepEqual(progress.events, []);
+  assert.deepEqual(statusEvents('uid-1', rolling, ready, false, progress.announced).events.map((e) => e.reason), ['Ready']);
+  assert.deepEqual(statusEvents('uid-2', rolling, ready, false, first.announced).events.map((e) => e.reason), ['Ready']);
+  // A refusal and a warning reason are Warnings; a warning of another condition is announced as it appears.
+  const refused = [{ type: 'Ready' as const, status: 'False' as const, reason: 'UnknownTarget', message: 'no such target', lastTransitionTime: at }];
+  assert.deepEqual(statusEvents('uid-3', [], refused, true, undefined).events.map((e) => `${e.type}/${e.reason}`), ['Warning/UnknownTarget']);
+  const blocked = [...ready, { type: 'Rotating' as const, status: 'False' as const, reason: 'RotationBlocked', message: 'target full', lastTransitionTime: at }];
+  assert.deepEqual(statusEvents('uid-1', ready, blocked, false, first.announced).events.map((e) => `${e.type}/${e.reason}`), ['Warning/RotationFailed']);
+  assert.deepEqual(statusEvents('uid-1', blocked, blocked, false, first.announced).events, []);
 });
