@@ -12,6 +12,44 @@ export class Metrics {
   readonly exchangeRequests = new Counter({ name: 'flipt_operator_exchange_requests_total', help: 'Exchange requests by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly exchangeDuration = new Histogram({ name: 'flipt_operator_exchange_request_duration_seconds', help: 'Exchange request latency', labelNames: ['outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry] });
   readonly leader = new Gauge({ name: 'flipt_operator_leader', help: '1 while this replica leads', registers: [this.registry] });
+  // Target and client state, for alerts and the dashboard. Registered (so /metrics names them) but not
+  // set anywhere yet: the reconcilers will report them.
+  readonly fliptClients = new Gauge({
+    name: 'flipt_operator_fliptclients',
+    help: 'FliptClients per target by readiness (ready="true"|"false"), as seen by the leader',
+    labelNames: ['target', 'ready'],
+    registers: [this.registry],
+  });
+  readonly targetBlocked = new Gauge({
+    name: 'flipt_operator_target_blocked',
+    help: '1 while a target cannot apply its changes, by reason (ConfigMapMissing, WorkloadMissing, InvalidFliptConfig, WriteFailed, TargetFull); 0 otherwise',
+    labelNames: ['target', 'reason'],
+    registers: [this.registry],
+  });
+  readonly rolloutPending = new Gauge({
+    name: 'flipt_operator_target_rollout_pending_seconds',
+    help: "Seconds since a restart of the target's Flipt workload was triggered whose rollout has not finished; 0 when done",
+    labelNames: ['target'],
+    registers: [this.registry],
+  });
+  readonly fillRatio = new Gauge({
+    name: 'flipt_operator_target_fill_ratio',
+    help: "Bytes used by the target's Flipt config ConfigMap (object=\"configmap\") or credentials Secret (object=\"secret\") over the API server's 1 MiB object limit",
+    labelNames: ['target', 'object'],
+    registers: [this.registry],
+  });
+  readonly nextRotation = new Gauge({
+    name: 'flipt_operator_next_rotation_timestamp_seconds',
+    help: "Earliest scheduled credential rotation among the target's FliptClients, as a Unix timestamp in seconds",
+    labelNames: ['target'],
+    registers: [this.registry],
+  });
+  readonly rotations = new Counter({
+    name: 'flipt_operator_rotations_total',
+    help: 'Credential rotations started, by target and trigger (schedule: rotation.every; request: the flipt.io/rotate annotation)',
+    labelNames: ['target', 'trigger'],
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
