@@ -93,3 +93,11 @@ mounted Secret when exchange.tls.secretName is set. Fails early on what the char
 {{- define "flipt-client-operator.healthPort" -}}
 {{- (.Values.config.health | default dict).port | default 8081 | int }}
 {{- end }}
+
+{{/*
+PromQL label matchers selecting this installation's metrics: prometheusRule.selector, or by default
+the job label a ServiceMonitor gives them (the Service's name).
+*/}}
+{{- define "flipt-client-operator.metricsSelector" -}}
+{{- .Values.prometheusRule.selector | default (printf "job=%q" (include "flipt-client-operator.fullname" .)) }}
+{{- end }}
