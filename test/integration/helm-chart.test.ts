@@ -14,6 +14,8 @@ import {
   type V1ClusterRoleBinding,
   type V1ConfigMap,
   type V1Deployment,
+  type V1LabelSelector,
+  type V1PodDisruptionBudget,
   type V1PolicyRule,
   type V1Role,
   type V1RoleBinding,
@@ -132,8 +134,8 @@ test('default values render what deploy/ installs: same RBAC rules, same config,
   }
   assert.deepEqual(
     objects.map((o) => o.kind).sort(),
-    ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'Deployment', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount'],
-    'what deploy/ installs, less the Namespace (helm install --create-namespace)',
+    ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'Deployment', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount'],
+    'what deploy/ installs, less the Namespace (helm install --create-namespace), plus a PodDisruptionBudget for the two replicas',
   );
   assert.equal(one<KubernetesObject>('ServiceAccount').metadata!.name, rel.serviceAccount);
 
@@ -383,4 +385,57 @@ test('the API server accepts everything the chart renders, and the RBAC grants w
     assert.equal(await can(rel, { namespace: 'kube-system', resource: 'secrets', verb: 'delete', name: 'anything' }), false, `${rel.name}: no Secret deletion`);
   }
   assert.equal(await can(basic, { namespace: edgeNamespace, group: 'apps', resource: 'statefulsets', verb: 'patch', name: 'flipt-edge' }), false, "one release's account gets nothing from the other's targets");
+});
+
+// ---- Chart polish: disruption budget, topology spread ----
+
+/** Whether a label selector selects these labels (matchLabels and matchExpressions, as Kubernetes reads them). */
+function matches(selector: V1LabelSelector, labels: Record<string, string>): boolean {
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) if (labels[key] !== value) return false;
+  for (const e of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, e.key);
+    const value = labels[e.key];
+    if (e.operator === 'In' && !(has && e.values!.includes(value!))) return false;
+    if (e.operator === 'NotIn' && has && e.values!.includes(value!)) return false;
+    if (e.operator === 'Exists' && !has) return false;
+    if (e.operator === 'DoesNotExist' && has) return false;
+    if (!['In', 'NotIn', 'Exists', 'DoesNotExist'].includes(e.operator)) throw new Error(`unknown operator ${e.operator}`);
+  }
+  return true;
+}
+
+test('a PodDisruptionBudget lets one of two replicas move at a time and never waits on a crash-looping one; none for one replica', async () => {
+  const rel = release();
+  const { one } = await render(rel);
+  const pdb = one<V1PodDisruptionBudget>('PodDisruptionBudget');
+  const deployment = one<V1Deployment>('Deployment');
+  assert.equal(pdb.metadata!.namespace, rel.namespace);
+  assert.deepEqual(plain(pdb.spec!.selector), plain(deployment.spec!.selector), 'it covers exactly the operator pods');
+  assert.equal(pdb.spec!.maxUnavailable, 1, 'with 2 replicas: one drained at a time, the other serves the exchange and takes the lease');
+  assert.equal(pdb.spec!.minAvailable, undefined);
+  assert.equal(pdb.spec!.unhealthyPodEvictionPolicy, 'AlwaysAllow');
+  assert.equal((await render(rel, { replicaCount: 1 })).ofKind('PodDisruptionBudget').length, 0, 'one replica: no budget (it would block every drain)');
+  assert.equal((await render(rel, { podDisruptionBudget: { enabled: false } })).ofKind('PodDisruptionBudget').length, 0);
+  const byPercent = (await render(rel, { replicaCount: 4, podDisruptionBudget: { minAvailable: '50%' } })).one<V1PodDisruptionBudget>('PodDisruptionBudget');
+  assert.equal(byPercent.spec!.minAvailable, '50%');
+  assert.equal(byPercent.spec!.maxUnavailable, undefined, 'minAvailable replaces maxUnavailable');
+});
+
+test('topology spread: replicas prefer distinct nodes and zones but are never left unscheduled on one node', async () => {
+  const rel = release();
+  const deployment = (await render(rel)).one<V1Deployment>('Deployment');
+  const constraints = deployment.spec!.template.spec!.topologySpreadConstraints ?? [];
+  assert.deepEqual(constraints.map((c) => c.topologyKey), ['kubernetes.io/hostname', 'topology.kubernetes.io/zone']);
+  for (const c of constraints) {
+    assert.equal(c.whenUnsatisfiable, 'ScheduleAnyway', `${c.topologyKey}: a preference, so a one-node cluster still runs every replica`);
+    assert.equal(c.maxSkew, 1);
+    assert.deepEqual(plain(c.labelSelector), { matchLabels: deployment.spec!.selector.matchLabels }, 'the release pods');
+    assert.ok(matches(c.labelSelector!, deployment.spec!.template.metadata!.labels!), 'which select the pod template');
+    assert.deepEqual(c.matchLabelKeys, ['pod-template-hash'], 'during a rolling update, the new pods are spread among themselves');
+  }
+  const own = { maxSkew: 2, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { team: 'platform' } } };
+  const custom = (await render(rel, { topologySpreadConstraints: [own] })).one<V1Deployment>('Deployment');
+  assert.deepEqual(plain(custom.spec!.template.spec!.topologySpreadConstraints), [own], 'an entry with its own labelSelector is kept as given');
+  const off = (await render(rel, { topologySpreadConstraints: [] })).one<V1Deployment>('Deployment');
+  assert.equal(off.spec!.template.spec!.topologySpreadConstraints, undefined);
 });
