@@ -3,7 +3,7 @@
 // test/tools/fliptconfig (Flipt's own config reader: viper and its YAML decoder) and test/tools/promtool
 // (Prometheus' promtool and PromQL parser, for the chart's alerts) are modules of their own.
 import { fileURLToPath } from 'node:url';
-import { buildPromtool } from '../test/support/promtool.ts';
+import { buildPromtool, downloadPrometheusOperator } from '../test/support/promtool.ts';
 import { runWithProgress } from './lib/run-with-progress.ts';
 
 const tools = fileURLToPath(new URL('../test/tools/', import.meta.url));
@@ -14,4 +14,6 @@ await runWithProgress('test tools', 'go', ['build', '-o', '/dev/null', 'helm.sh/
 await runWithProgress('test tools', 'go', ['build', '-o', '/dev/null', '.'], { cwd: `${tools}fliptconfig/`, env });
 // promtool and promql-selectors into test/tools/promtool/bin/, unless up to date.
 await buildPromtool();
+// The Prometheus Operator's CRDs, to apply the chart's PrometheusRule and ServiceMonitor to the API server.
+await downloadPrometheusOperator();
 console.log(`test tools: ready in ${Math.round((Date.now() - started) / 1000)}s`);

@@ -7,7 +7,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { runWithProgress } from '../../scripts/lib/run-with-progress.ts';
 
@@ -36,6 +38,9 @@ export async function buildPromtool(): Promise<number> {
   writeFileSync(STAMP, digest);
   return seconds;
 }
+
+/** The Prometheus Operator release whose CRDs (PrometheusRule, ServiceMonitor) the chart's objects are applied against. */
+export const PROMETHEUS_OPERATOR_MODULE = 'github.com/prometheus-operator/prometheus-operator@v0.85.0';
 
 export interface ToolResult {
   code: number;
@@ -79,4 +84,16 @@ export async function analysePromql(exprs: string[]): Promise<ExpressionUse[]> {
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   if (code !== 0) throw new Error(`promql-selectors exited ${code}: ${stderr}`);
   return JSON.parse(stdout) as ExpressionUse[];
+}
+
+/** Downloads the pinned Prometheus Operator module into Go's module cache (a no-op once there). */
+export async function downloadPrometheusOperator(): Promise<void> {
+  await promisify(execFile)('go', ['mod', 'download', PROMETHEUS_OPERATOR_MODULE], { cwd: PROMTOOL_MODULE_DIR, env: GO_ENV });
+}
+
+/** A CRD file of the pinned Prometheus Operator release (downloaded once into Go's module cache). */
+export async function prometheusOperatorCrd(file: string): Promise<string> {
+  const { stdout } = await promisify(execFile)('go', ['mod', 'download', '-json', PROMETHEUS_OPERATOR_MODULE], { cwd: PROMTOOL_MODULE_DIR, env: GO_ENV });
+  const { Dir } = JSON.parse(stdout) as { Dir: string };
+  return readFile(join(Dir, 'example', 'prometheus-operator-crd', file), 'utf8');
 }
