@@ -732,9 +732,9 @@ test('the API server accepts every optional object as rendered: PDB, NetworkPoli
   const kinds = new Set(objects.map((o) => o.kind));
   for (const kind of ['PodDisruptionBudget', 'NetworkPolicy', 'PrometheusRule', 'ServiceMonitor', 'Pod']) assert.ok(kinds.has(kind), `renders a ${kind}`);
   assert.ok(objects.some((o) => o.metadata?.labels?.grafana_dashboard === '1'), 'renders the dashboard ConfigMap');
-  await ensureNamespace(cluster, rel.namespace);
   const api = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
   const applied = objects.filter((o) => o.kind !== 'CustomResourceDefinition');
+  for (const ns of new Set(applied.map((o) => o.metadata?.namespace).filter((n): n is string => !!n))) await ensureNamespace(cluster, ns);
   t.after(async () => {
     for (const obj of [...applied].reverse()) await api.delete(obj).catch(() => {});
   });
