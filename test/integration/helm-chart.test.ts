@@ -766,7 +766,8 @@ test('helm install, then helm test: the hook Pod helm creates passes or fails wi
   const valuesFile = join(dir, 'values.json');
   writeFileSync(valuesFile, JSON.stringify({ ...EVERYTHING, replicaCount: 1, config: { targets: [target] } }));
   const kube = ['--namespace', rel.namespace, '--kubeconfig', cluster.kubeconfigPath];
-  await helm(['install', rel.name, chartPath(), ...kube, '--create-namespace', '--values', valuesFile]);
+  const install = await helm(['install', rel.name, chartPath(), ...kube, '--create-namespace', '--values', valuesFile]);
+  assert.ok(install.stdout.includes(`helm test ${rel.name} -n ${rel.namespace}`), `the notes say how to run the test:\n${install.stdout}`);
   t.after(() => helm(['uninstall', rel.name, ...kube, '--wait=false']).catch(() => {}));
   const installed = await cluster.clients.apps.readNamespacedDeployment({ name: rel.fullname, namespace: rel.namespace });
   assert.equal(installed.spec!.replicas, 1);
