@@ -68,7 +68,8 @@ const Target = Type.Object(
   { additionalProperties: false },
 );
 
-const Schema = Type.Object(
+/** The config file's shape; the Helm chart's values.schema.json mirrors it (a test compares them). */
+export const OperatorConfigSchema = Type.Object(
   {
     targets: Type.Array(Target, { minItems: 1 }),
     /**
@@ -114,7 +115,7 @@ const Schema = Type.Object(
   { additionalProperties: false },
 );
 
-type Decoded = StaticDecode<typeof Schema>;
+type Decoded = StaticDecode<typeof OperatorConfigSchema>;
 export type CredentialReference = Decoded['targets'][number]['credentialReference'];
 /** A target as loaded: durations in milliseconds, the credentials Secret's name filled in. */
 export type TargetConfig = Decoded['targets'][number] & { credentialsSecret: string };
@@ -127,7 +128,7 @@ export type OperatorConfig = Omit<Decoded, 'targets' | 'leaderElection'> & {
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
 ajv.addFormat('duration', { type: 'string', validate: DURATION });
-const validate = ajv.compile(Schema as TSchema);
+const validate = ajv.compile(OperatorConfigSchema as TSchema);
 
 /** Reads and validates the operator configuration file; every error names the file and the field. */
 export async function loadOperatorConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<OperatorConfig> {
@@ -162,7 +163,7 @@ export function parseOperatorConfig(text: string, source: string, env: NodeJS.Pr
   }
   let decoded: Decoded;
   try {
-    decoded = Value.Decode(Schema, raw);
+    decoded = Value.Decode(OperatorConfigSchema, raw);
   } catch (err) {
     if (!(err instanceof TransformDecodeError)) throw err;
     throw new ConfigError(`${source}: invalid operator config: ${fieldOf(err.path)}: ${err.error.message}`);
@@ -200,7 +201,7 @@ function describeError(error: ErrorObject): string {
 function allowedValuesAt(schemaPath: string): unknown[] | undefined {
   const parts = schemaPath.replace(/^#\//, '').split('/');
   const anyOf = parts.indexOf('anyOf');
-  let node: unknown = Schema;
+  let node: unknown = OperatorConfigSchema;
   for (const part of parts.slice(0, anyOf === -1 ? parts.length : anyOf + 1)) node = (node as Record<string, unknown> | undefined)?.[part];
   return Array.isArray(node) ? node.map((option) => (option as { const?: unknown }).const) : undefined;
 }
