@@ -1,7 +1,12 @@
 # syntax=docker/dockerfile:1
-# Build: compile TypeScript with the project's pinned toolchain.
-# Debian-based: the `node` devDependency that pins npm scripts to Node 24 ships a glibc binary.
-FROM node:24-slim AS build
+# Base images are build arguments, so the image can be built where no registry serves them (see the
+# README, "Build the image without Docker": a local Node 24 base made from Debian packages).
+# Build: Debian-based, since the `node` devDependency that pins npm scripts to Node 24 ships a glibc binary.
+ARG BUILD_IMAGE=node:24-slim
+# Run: Debian-based too (see the README for why not Alpine): the libc the build stage and the tests use.
+ARG RUNTIME_IMAGE=node:24-slim
+
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -10,7 +15,7 @@ COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
 # Run: only the compiled JavaScript and production dependencies, as the unprivileged `node` user.
-FROM node:24-alpine
+FROM ${RUNTIME_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /src/package.json ./

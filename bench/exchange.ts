@@ -115,7 +115,7 @@ async function main(): Promise<void> {
       }),
       index,
       credentials,
-      authentication: clients.authentication,
+      kubeConfig: clients.kubeConfig,
       log: pino({ level: 'error' }), // plain HTTP on loopback: skip the start-up warning
       host: '127.0.0.1',
     });

@@ -1,36 +1,55 @@
-// npm run bench:reconcile -- N [jwt]   (default 1000, static tokens)
-// Applies N FliptClients to the project's own control plane with the operator running as a process,
-// and prints: time until all are Ready, ConfigMap writes and restarts (counted from the API server's
-// watch), the operator's peak RSS; and, as a baseline measured in the same run against the same API
-// server with the same client, the time to create N plain Secrets. With `jwt` the target uses JWTs:
-// the clock starts once the operator has enabled Flipt's jwt method, and the counts are those after it.
-import { readFileSync } from 'node:fs';
-import type { KubeClients } from '../src/kube/client.ts';
+// npm run bench:reconcile -- [--targets K] N [N ...] [jwt]     (default: 1000, static tokens)
+// For each N, on a fresh control plane of the project's own: applies N FliptClients (spread over K
+// targets) with the operator running as a process, as the image runs it (dist/ when built), and prints
+//   - where the time goes: issuing, the burst hold, the restart, the rollout, the status writes;
+//   - time to all Ready, against a floor measured in the same run on the same API server: a bare
+//     client doing the writes the design cannot avoid (finalizer, Secret, one status write per
+//     FliptClient, one ConfigMap write and one restart per target) at the operator's concurrency;
+//   - ConfigMap writes and Flipt restarts, counted from the API server's watch;
+//   - API requests per FliptClient by verb and resource, from the API server's own metrics;
+//   - the operator's peak RSS;
+//   - a restart of the operator with every client Ready: time until it is ready and leading, and the
+//     writes it makes (none expected).
+// Readiness is followed with a watch, so the benchmark itself does not load the API server. With `jwt`
+// the targets use JWTs: the clock starts once the operator has enabled Flipt's jwt method on every
+// target (one ConfigMap write and one restart each, reported apart), the counts are those after it, and
+// the floor leaves out the ConfigMap write and restart that JWT clients never cost.
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Watch, type KubeConfig, type V1ConfigMap, type V1Deployment } from '@kubernetes/client-node';
+import { mergePatch, type KubeClients } from '../src/kube/client.ts';
 import type { FliptClient } from '../src/vocabulary/fliptclient.ts';
-import { changes, recordHistory } from '../test/support/api-watch.ts';
+import { changes, recordHistory, type ObjectHistory } from '../test/support/api-watch.ts';
 import { clusterFor, installCrd } from '../test/support/cluster.ts';
 import { startControlPlane } from '../test/support/controlplane.ts';
-import { createFliptTarget, simulateDeploymentController } from '../test/support/flipt-target.ts';
+import { createFliptTarget, finishRollout, simulateDeploymentController } from '../test/support/flipt-target.ts';
 import { startOperator, writeOperatorConfig } from '../test/support/operator-process.ts';
-import type { V1ConfigMap, V1Deployment } from '@kubernetes/client-node';
 
-const N = Number(process.argv[2] ?? 1000);
-if (!Number.isInteger(N) || N < 1 || N > 20_000) {
-  process.stderr.write('usage: npm run bench:reconcile -- N   (1..20000)\n');
+const args = process.argv.slice(2);
+const jwtFlag = args.indexOf('jwt');
+const JWT = jwtFlag >= 0;
+if (JWT) args.splice(jwtFlag, 1);
+const targetsFlag = args.indexOf('--targets');
+const TARGETS = targetsFlag >= 0 ? Number(args.splice(targetsFlag, 2)[1]) : 1;
+const SIZES = (args.length > 0 ? args : ['1000']).map(Number);
+if (!SIZES.every((n) => Number.isInteger(n) && n >= 1 && n <= 20_000) || !(TARGETS >= 1 && TARGETS <= 20)) {
+  process.stderr.write('usage: npm run bench:reconcile -- [--targets K] N [N ...] [jwt]   (N in 1..20000, K in 1..20)\n');
   process.exit(2);
 }
-const JWT = process.argv[3] === 'jwt';
-const CONCURRENCY = 25;
+const CREATE_CONCURRENCY = 25;
+const OPERATOR_CONCURRENCY = 16;
 const NAMESPACES = 10;
 const log = (line: string) => process.stdout.write(`${line}\n`);
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-async function inBatches<T>(items: T[], run: (item: T) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < items.length; i += CONCURRENCY) await Promise.all(items.slice(i, i + CONCURRENCY).map(run));
-}
+// As the image runs: the compiled build when there is one, Node's heap capped at 256 MiB.
+const dist = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+process.env.FCO_OPERATOR_ENTRY ??= existsSync(dist) ? dist : '';
+if (!process.env.FCO_OPERATOR_ENTRY) delete process.env.FCO_OPERATOR_ENTRY;
+process.env.FCO_OPERATOR_NODE_ARGS ??= '--max-old-space-size=256';
 
-async function countReady(clients: KubeClients): Promise<number> {
-  const list = (await clients.custom.listClusterCustomObject({ group: 'flipt.io', version: 'v1alpha1', plural: 'fliptclients' })) as { items: FliptClient[] };
-  return list.items.filter((c) => c.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True')).length;
+async function inBatches<T>(items: T[], concurrency: number, run: (item: T) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += concurrency) await Promise.all(items.slice(i, i + concurrency).map(run));
 }
 
 function peakRssMb(pid: number): number {
@@ -38,80 +57,234 @@ function peakRssMb(pid: number): number {
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
-const controlPlane = await startControlPlane();
-const { kubeConfig, clients } = clusterFor(controlPlane.kubeconfigPath);
-let stopRollouts = () => {};
-let operator: ReturnType<typeof startOperator> | undefined;
-try {
-  await installCrd(kubeConfig);
-  const namespaces = Array.from({ length: NAMESPACES }, (_, i) => `bench-${i}`);
-  for (const name of [...namespaces, 'baseline']) await clients.core.createNamespace({ body: { metadata: { name } } });
-
-  log(`baseline: creating ${N} plain Secrets (${CONCURRENCY} at a time)...`);
-  const baselineStart = performance.now();
-  await inBatches(Array.from({ length: N }, (_, i) => i), (i) =>
-    clients.core.createNamespacedSecret({ namespace: 'baseline', body: { metadata: { name: `plain-${i}` }, stringData: { token: 'x'.repeat(64) } } }),
-  );
-  const baselineSeconds = (performance.now() - baselineStart) / 1000;
-
-  await createFliptTarget(clients, { namespace: 'flipt', configMap: 'flipt', deployment: 'flipt' });
-  const configMaps = await recordHistory<V1ConfigMap>(kubeConfig, '/api/v1/namespaces/flipt/configmaps', 'flipt');
-  const deployments = await recordHistory<V1Deployment>(kubeConfig, '/apis/apps/v1/namespaces/flipt/deployments', 'flipt');
-  stopRollouts = simulateDeploymentController(clients, 'flipt', 'flipt');
-  const { path } = writeOperatorConfig({
-    targets: [{ name: 'default', namespace: 'flipt', configMap: { name: 'flipt' }, workload: { kind: 'Deployment', name: 'flipt' }, ...(JWT ? { credentialKind: 'jwt' } : {}) }],
-    ...(JWT ? { exchange: { enabled: true }, jwt: { jwksUrl: 'http://flipt-client-operator.flipt-client-operator.svc:8443/.well-known/jwks.json', signingKeys: { namespace: 'flipt', publishAhead: '2s' } } } : {}),
-  });
-  operator = startOperator(path, controlPlane.kubeconfigPath, { LOG_LEVEL: 'info' });
-  while (!operator.output().includes('became leader')) await new Promise((r) => setTimeout(r, 100));
-  const restartsOf = () => changes(deployments, (d) => d.spec?.template?.metadata?.annotations?.['flipt.io/restarted-at'] ?? null);
-  if (JWT) {
-    log('operator: waiting for it to enable the jwt method in Flipt (one write, one restart)...');
-    while (restartsOf() < 1) await new Promise((r) => setTimeout(r, 100));
-  }
-  const enablement = { writes: configMaps.versions.length - 1, restarts: restartsOf() };
-
-  log(`operator: applying ${N} FliptClients (${CONCURRENCY} at a time, ${NAMESPACES} namespaces)...`);
-  const started = performance.now();
-  await inBatches(Array.from({ length: N }, (_, i) => i), (i) =>
-    clients.custom.createNamespacedCustomObject({
-      group: 'flipt.io',
-      version: 'v1alpha1',
-      plural: 'fliptclients',
-      namespace: namespaces[i % NAMESPACES]!,
-      body: { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { name: `app-${i}` }, spec: { metadata: { index: String(i) } } },
-    }),
-  );
-  const appliedSeconds = (performance.now() - started) / 1000;
-  let ready = 0;
-  let lastReport = performance.now();
-  while (ready < N) {
-    await new Promise((r) => setTimeout(r, 500));
-    ready = await countReady(clients);
-    if (performance.now() - lastReport > 10_000) {
-      log(`  ${ready}/${N} Ready after ${((performance.now() - started) / 1000).toFixed(0)} s`);
-      lastReport = performance.now();
+/** apiserver_request_total by "VERB resource", summed over every other label. */
+async function requestCounts(kubeConfig: KubeConfig): Promise<Map<string, number>> {
+  const { Agent, request } = await import('undici');
+  const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
+  try {
+    const res = await request(`${kubeConfig.getCurrentCluster()!.server}/metrics`, { headers: { authorization: `Bearer ${kubeConfig.getCurrentUser()!.token}` }, dispatcher });
+    const counts = new Map<string, number>();
+    for (const line of (await res.body.text()).split('\n')) {
+      if (!line.startsWith('apiserver_request_total{')) continue;
+      const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+      const key = `${labels.verb} ${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''}`;
+      counts.set(key, (counts.get(key) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
     }
-    if (operator.child.exitCode !== null) throw new Error(`operator exited:\n${operator.output().slice(-2000)}`);
+    return counts;
+  } finally {
+    await dispatcher.close();
   }
-  const readySeconds = (performance.now() - started) / 1000;
-  const writes = configMaps.versions.length - 1 - enablement.writes;
-  const restarts = restartsOf() - enablement.restarts;
-  const rss = peakRssMb(operator.child.pid!);
-  configMaps.stop();
-  deployments.stop();
-
-  log('');
-  log(`N = ${N}, ${JWT ? `JWTs (enabling the jwt method cost ${enablement.writes} ConfigMap write and ${enablement.restarts} restart before the clock started)` : 'static tokens'}`);
-  log(`  FliptClients applied in           ${appliedSeconds.toFixed(1)} s`);
-  log(`  all Ready after                   ${readySeconds.toFixed(1)} s`);
-  log(`  ConfigMap writes                  ${writes}`);
-  log(`  Flipt restarts                    ${restarts}`);
-  log(`  operator peak RSS                 ${rss.toFixed(0)} MiB`);
-  log(`  baseline: ${N} plain Secrets       ${baselineSeconds.toFixed(1)} s`);
-  log(`  all Ready / baseline              ${(readySeconds / baselineSeconds).toFixed(1)}x`);
-} finally {
-  stopRollouts();
-  await operator?.stop();
-  await controlPlane.stop();
 }
+
+/** Follows every FliptClient with a watch: when it was first issued a token, and first Ready. */
+class Progress {
+  readonly issuedAt = new Map<string, number>();
+  readonly readyAt = new Map<string, number>();
+  /** Updates of FliptClients seen (finalizers, status). */
+  readonly statusWrites = { count: 0 };
+  private controller: AbortController | undefined;
+  private stopped = false;
+  private resourceVersion: string | undefined;
+
+  async start(kubeConfig: KubeConfig): Promise<void> {
+    const watch = async () => {
+      this.controller = await new Watch(kubeConfig).watch(
+        '/apis/flipt.io/v1alpha1/fliptclients',
+        { allowWatchBookmarks: true, ...(this.resourceVersion ? { resourceVersion: this.resourceVersion } : {}) },
+        (type, obj: FliptClient) => {
+          this.resourceVersion = obj.metadata?.resourceVersion ?? this.resourceVersion;
+          if (type !== 'ADDED' && type !== 'MODIFIED') return;
+          const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
+          if (type === 'MODIFIED') this.statusWrites.count++;
+          if (obj.status?.credentialFingerprint && !this.issuedAt.has(key)) this.issuedAt.set(key, performance.now());
+          if (obj.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && !this.readyAt.has(key)) this.readyAt.set(key, performance.now());
+        },
+        () => {
+          if (!this.stopped) setTimeout(() => void watch(), 100);
+        },
+      );
+    };
+    await watch();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.controller?.abort();
+  }
+}
+
+interface Target {
+  name: string;
+  namespace: string;
+  configMaps: ObjectHistory<V1ConfigMap>;
+  deployments: ObjectHistory<V1Deployment>;
+  stopRollouts: () => void;
+}
+
+async function createTargets(kubeConfig: KubeConfig, clients: KubeClients, count: number): Promise<Target[]> {
+  const targets: Target[] = [];
+  for (let t = 0; t < count; t++) {
+    const namespace = `flipt-${t}`;
+    await createFliptTarget(clients, { namespace, configMap: 'flipt', deployment: 'flipt' });
+    targets.push({
+      name: t === 0 ? 'default' : `target-${t}`,
+      namespace,
+      configMaps: await recordHistory<V1ConfigMap>(kubeConfig, `/api/v1/namespaces/${namespace}/configmaps`, 'flipt'),
+      deployments: await recordHistory<V1Deployment>(kubeConfig, `/apis/apps/v1/namespaces/${namespace}/deployments`, 'flipt'),
+      stopRollouts: simulateDeploymentController(clients, namespace, 'flipt'),
+    });
+  }
+  return targets;
+}
+
+const fliptClient = (namespace: string, name: string, target: string) => ({
+  group: 'flipt.io',
+  version: 'v1alpha1',
+  plural: 'fliptclients',
+  namespace,
+  body: { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { name }, spec: { target, metadata: { index: name } } },
+});
+
+/** The writes the design cannot avoid, done by a bare client at the operator's concurrency. */
+async function floor(clients: KubeClients, n: number): Promise<number> {
+  const namespace = 'floor';
+  await clients.core.createNamespace({ body: { metadata: { name: namespace } } });
+  await createFliptTarget(clients, { namespace: 'floor-flipt', configMap: 'flipt', deployment: 'flipt' });
+  const started = performance.now();
+  const names = Array.from({ length: n }, (_, i) => `floor-${i}`);
+  await inBatches(names, CREATE_CONCURRENCY, (name) => clients.custom.createNamespacedCustomObject(fliptClient(namespace, name, 'floor')));
+  const ref = { group: 'flipt.io', version: 'v1alpha1', plural: 'fliptclients', namespace };
+  await inBatches(names, OPERATOR_CONCURRENCY, async (name) => {
+    await clients.custom.patchNamespacedCustomObject({ ...ref, name, body: { metadata: { finalizers: ['flipt.io/revoke-token'] } } }, mergePatch);
+    await clients.core.createNamespacedSecret({ namespace, body: { metadata: { name: `${name}-flipt` }, stringData: { token: 'x'.repeat(64), authorization: `Bearer ${'x'.repeat(64)}` } } });
+    await clients.custom.patchNamespacedCustomObjectStatus({ ...ref, name, body: { status: { credentialFingerprint: 'f'.repeat(16), conditions: [] } } }, mergePatch);
+  });
+  // A JWT client costs Flipt's config nothing: no ConfigMap write, no restart.
+  if (!JWT) {
+    const config = names.map((name) => `  ${name}: {credential: "\${secret:file:${name}}"}`).join('\n');
+    await clients.core.replaceNamespacedConfigMap({ name: 'flipt', namespace: 'floor-flipt', body: { metadata: { name: 'flipt' }, data: { 'default.yml': `tokens:\n${config}\n` } } });
+    await clients.apps.patchNamespacedDeployment(
+      { name: 'flipt', namespace: 'floor-flipt', body: { spec: { template: { metadata: { annotations: { 'flipt.io/config-hash': 'floor' } } } } } },
+      mergePatch,
+    );
+    await new Promise((r) => setTimeout(r, 200)); // the simulated rollout's delay
+    await finishRollout(clients, 'floor-flipt', 'flipt');
+  }
+  const ms = performance.now() - started;
+  // Out of the way of the operator, which watches every namespace.
+  await inBatches(names, CREATE_CONCURRENCY, async (name) => {
+    await clients.custom.patchNamespacedCustomObject({ ...ref, name, body: { metadata: { finalizers: null } } }, mergePatch);
+    await clients.custom.deleteNamespacedCustomObject({ ...ref, name });
+  });
+  return ms;
+}
+
+async function run(n: number): Promise<void> {
+  const controlPlane = await startControlPlane();
+  const { kubeConfig, clients } = clusterFor(controlPlane.kubeconfigPath);
+  let operator: ReturnType<typeof startOperator> | undefined;
+  let targets: Target[] = [];
+  const progress = new Progress();
+  try {
+    await installCrd(kubeConfig);
+    log(`N = ${n}: floor (a bare client doing the unavoidable writes)...`);
+    const floorMs = await floor(clients, n);
+
+    const namespaces = Array.from({ length: NAMESPACES }, (_, i) => `bench-${i}`);
+    for (const name of namespaces) await clients.core.createNamespace({ body: { metadata: { name } } });
+    targets = await createTargets(kubeConfig, clients, TARGETS);
+    const written = writeOperatorConfig({
+      targets: targets.map((t) => ({ name: t.name, namespace: t.namespace, configMap: { name: 'flipt' }, workload: { kind: 'Deployment', name: 'flipt' }, ...(JWT ? { credentialKind: 'jwt' } : {}) })),
+      exchange: { enabled: true },
+      ...(JWT ? { jwt: { jwksUrl: 'http://flipt-client-operator.flipt-client-operator.svc:8443/.well-known/jwks.json', signingKeys: { namespace: targets[0]!.namespace, publishAhead: '2s' } } } : {}),
+    });
+    operator = startOperator(written.path, controlPlane.kubeconfigPath, { LOG_LEVEL: 'info' });
+    while (!operator.output().includes('became leader')) await new Promise((r) => setTimeout(r, 100));
+    await progress.start(kubeConfig);
+    const restartsOf = (t: Target) => changes(t.deployments, (d) => d.spec?.template?.metadata?.annotations?.['flipt.io/restarted-at'] ?? null);
+    if (JWT) {
+      log(`N = ${n}: waiting for the operator to enable the jwt method in Flipt (one write and one restart per target)...`);
+      while (!targets.every((t) => restartsOf(t) >= 1)) await new Promise((r) => setTimeout(r, 100));
+    }
+    const enablement = { writes: targets.reduce((sum, t) => sum + t.configMaps.versions.length - 1, 0), restarts: targets.reduce((sum, t) => sum + restartsOf(t), 0) };
+
+    log(`N = ${n}: applying ${n} FliptClients (${CREATE_CONCURRENCY} at a time, ${NAMESPACES} namespaces, ${TARGETS} target(s))...`);
+    const before = await requestCounts(kubeConfig);
+    const started = performance.now();
+    await inBatches(Array.from({ length: n }, (_, i) => i), CREATE_CONCURRENCY, (i) =>
+      clients.custom.createNamespacedCustomObject(fliptClient(namespaces[i % NAMESPACES]!, `app-${i}`, targets[i % TARGETS]!.name)),
+    );
+    const appliedMs = performance.now() - started;
+    let lastReport = performance.now();
+    while (progress.readyAt.size < n) {
+      await new Promise((r) => setTimeout(r, 200));
+      if (performance.now() - lastReport > 10_000) {
+        log(`  ${progress.readyAt.size}/${n} Ready, ${progress.issuedAt.size} issued, after ${seconds(performance.now() - started)}`);
+        lastReport = performance.now();
+      }
+      if (operator.child.exitCode !== null) throw new Error(`operator exited:\n${operator.output().slice(-2000)}`);
+    }
+    const readyMs = performance.now() - started;
+    const after = await requestCounts(kubeConfig);
+    const rss = peakRssMb(operator.child.pid!);
+
+    // Where the time went (the first target's timeline).
+    const lastIssued = Math.max(...progress.issuedAt.values()) - started;
+    const firstTarget = targets[0]!;
+    const writes = targets.reduce((sum, t) => sum + t.configMaps.versions.length - 1, 0) - enablement.writes;
+    const restarts = targets.reduce((sum, t) => sum + restartsOf(t), 0) - enablement.restarts;
+    const restartedAt = Date.parse(firstTarget.deployments.versions.at(-1)?.spec?.template?.metadata?.annotations?.['flipt.io/restarted-at'] ?? '') || NaN;
+    const wallStart = Date.now() - (performance.now() - started);
+    const restartMs = restartedAt - wallStart;
+    const firstReady = Math.min(...progress.readyAt.values()) - started;
+
+    log('');
+    log(`N = ${n} (${TARGETS} target(s)), operator ${process.env.FCO_OPERATOR_ENTRY ? 'dist/main.js' : 'src/main.ts'} ${process.env.FCO_OPERATOR_NODE_ARGS}`);
+    if (JWT) log(`  JWTs: enabling the jwt method cost ${enablement.writes} ConfigMap write(s) and ${enablement.restarts} restart(s) before the clock started`);
+    log(`  FliptClients applied in            ${seconds(appliedMs)}`);
+    log(`  all issued after                   ${seconds(lastIssued)}`);
+    if (!JWT) log(`  Flipt restarted after              ${seconds(restartMs)}   (the burst hold ends when issuing stops making progress)`);
+    log(`  first Ready after                  ${seconds(firstReady)}`);
+    log(`  all Ready after                    ${seconds(readyMs)}   (status writes after the rollout: ${seconds(readyMs - firstReady)})`);
+    log(`  floor, same API server             ${seconds(floorMs)}`);
+    log(`  all Ready / floor                  ${(readyMs / floorMs).toFixed(2)}x`);
+    log(`  ConfigMap writes                   ${writes}`);
+    log(`  Flipt restarts                     ${restarts}`);
+    log(`  operator peak RSS                  ${rss.toFixed(0)} MiB`);
+    log('  API requests per FliptClient (the benchmark\'s own creates and watches excluded):');
+    const rows = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([k, v]) => v > 0 && !/^(WATCH|LIST) /.test(k));
+    for (const [k, v] of rows.sort((a, b) => b[1] - a[1])) {
+      const own = k === 'POST fliptclients' ? n : 0;
+      if (v - own > 0) log(`    ${k.padEnd(34)} ${((v - own) / n).toFixed(2)}`);
+    }
+
+    // A restart with every client Ready: how soon it leads and serves, and that it writes nothing.
+    const writesBefore = { statuses: progress.statusWrites.count, configMaps: writes + enablement.writes, restarts: restarts + enablement.restarts };
+    await operator.stop();
+    const restarted = performance.now();
+    operator = startOperator(written.path, controlPlane.kubeconfigPath, { LOG_LEVEL: 'info' });
+    const readyz = async () => (await fetch(`http://127.0.0.1:${written.ports.health}/readyz`).catch(() => undefined))?.status === 200;
+    while (!(await readyz()) || !operator.output().includes('became leader')) await new Promise((r) => setTimeout(r, 50));
+    const leadingMs = performance.now() - restarted;
+    await new Promise((r) => setTimeout(r, 15_000));
+    const newWrites = {
+      statuses: progress.statusWrites.count - writesBefore.statuses,
+      configMaps: targets.reduce((sum, t) => sum + t.configMaps.versions.length - 1, 0) - writesBefore.configMaps,
+      restarts: targets.reduce((sum, t) => sum + restartsOf(t), 0) - writesBefore.restarts,
+    };
+    log(`  operator restarted: ready and leading after ${seconds(leadingMs)}; in the next 15 s: ${newWrites.statuses} FliptClient writes, ${newWrites.configMaps} ConfigMap writes, ${newWrites.restarts} restarts`);
+    log(`  operator peak RSS after the restart ${peakRssMb(operator.child.pid!).toFixed(0)} MiB`);
+    log('');
+  } finally {
+    progress.stop();
+    for (const t of targets) {
+      t.stopRollouts();
+      t.configMaps.stop();
+      t.deployments.stop();
+    }
+    await operator?.stop();
+    await controlPlane.stop();
+  }
+}
+
+for (const n of SIZES) await run(n);

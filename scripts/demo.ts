@@ -1,7 +1,8 @@
 // The operator's main job on a machine with no cluster: start the project's own control plane,
 // install the CRD, create a Flipt target like the Helm chart's (config ConfigMap + Deployment), run
-// the operator as a real process with deploy/config.yaml, apply examples/fliptclients.yaml, and show
-// the Secrets, Flipt's config and the statuses. With --keep it stays up for kubectl.
+// the operator as a real process with deploy/config.yaml, apply examples/fliptclients.yaml, show the
+// Secrets, Flipt's config and the statuses, then trade a service account's token for its credential
+// at the exchange, as a pod would. With --keep it stays up for kubectl.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,13 +39,14 @@ try {
   stopRollouts = simulateDeploymentController(clients, target.namespace, target.workload.name);
   say(`[${elapsed()}] (no kube-controller-manager here: the demo reports each Flipt rollout finished, as the Deployment controller would)`);
 
-  const { path: configPath } = writeOperatorConfig({
+  const { path: configPath, ports } = writeOperatorConfig({
     targets: example.targets,
     leaderElection: { enabled: true, namespace: 'default', leaseName: 'flipt-client-operator' },
+    exchange: { enabled: true },
   });
   const logDir = mkdtempSync(join(tmpdir(), 'fco-demo-'));
   operator = startOperator(configPath, controlPlane.kubeconfigPath, { LOG_LEVEL: 'info' });
-  say(`[${elapsed()}] started the operator (pid ${operator.child.pid}) with deploy/config.yaml's targets`);
+  say(`[${elapsed()}] started the operator (pid ${operator.child.pid}) with deploy/config.yaml's targets, the exchange on port ${ports.exchange} (plain HTTP here; set exchange.tls on a cluster)`);
 
   const samples = loadAllYaml(readFileSync(new URL('../examples/fliptclients.yaml', import.meta.url), 'utf8')) as FliptClient[];
   const namespaces = [...new Set(samples.map((s) => s.metadata.namespace))];
@@ -78,6 +80,27 @@ try {
   say(`\nCredentials Secret ${target.namespace}/flipt-client-credentials (mount it at Flipt's secrets base path): keys ${Object.keys(credentials.data!).sort().join(', ')}`);
   const deployment = await clients.apps.readNamespacedDeployment({ name: target.workload.name, namespace: target.namespace });
   say(`Deployment ${target.namespace}/${target.workload.name} pod template annotations: ${JSON.stringify(deployment.spec!.template.metadata!.annotations)}`);
+
+  const bound = samples.find((s) => s.spec.serviceAccounts?.length)!;
+  const serviceAccount = bound.spec.serviceAccounts![0]!;
+  const namespace = bound.metadata.namespace;
+  await clients.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: serviceAccount } } });
+  say(`\n[${elapsed()}] the exchange: a pod of ServiceAccount ${namespace}/${serviceAccount} (listed in FliptClient ${bound.metadata.name}'s spec.serviceAccounts) trades its token for the credential`);
+  const projected = await clients.core.createNamespacedServiceAccountToken({
+    name: serviceAccount,
+    namespace,
+    body: { spec: { audiences: ['flipt-client-operator'], expirationSeconds: 600 } },
+  });
+  say(`$ curl -s -X POST http://127.0.0.1:${ports.exchange}/auth/v1/method/kubernetes/serviceaccount -d '{"service_account_token":"<projected token, audience flipt-client-operator>"}'`);
+  const exchanged = await fetch(`http://127.0.0.1:${ports.exchange}/auth/v1/method/kubernetes/serviceaccount`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ service_account_token: projected.status!.token }),
+  });
+  const answer = (await exchanged.json()) as Record<string, unknown>;
+  if (typeof answer.clientToken === 'string') answer.clientToken = `<${answer.clientToken.length} characters, redacted>`;
+  say(`HTTP ${exchanged.status}`);
+  say(JSON.stringify(answer, null, 2));
 
   const logFile = join(logDir, 'operator.log');
   writeFileSync(logFile, operator.output());

@@ -11,7 +11,7 @@ function scrubCredentials(line: string): string {
 export function createLogger(level = process.env.LOG_LEVEL ?? 'info'): Logger {
   return pino({
     level,
-    base: { component: 'flipt-client-operator' },
+    name: 'flipt-client-operator',
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     redact: { paths: ['token', '*.token', 'authorization', '*.authorization', 'clientToken', 'serviceAccountToken'], censor: '[REDACTED]' },

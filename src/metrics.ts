@@ -3,6 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { targetNameOf, type FliptClient } from './vocabulary/fliptclient.ts';
+import type { TargetState } from './vocabulary/registration.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -16,12 +17,15 @@ export class Metrics {
   readonly exchangeDuration = new Histogram({ name: 'flipt_operator_exchange_request_duration_seconds', help: 'Exchange request latency', labelNames: ['outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry] });
   readonly leader = new Gauge({ name: 'flipt_operator_leader', help: '1 while this replica leads', registers: [this.registry] });
 
+  /** What the scrape-time gauges read; set once the operator's caches and target reconciler exist. */
+  private fliptClientSource?: { clients: () => readonly FliptClient[]; targets: readonly string[] };
+  private targetSource?: { states: () => ReadonlyMap<string, TargetState>; now: () => number };
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
-  }
-
-  /** FliptClients per target by readiness, and each target's next scheduled rotation, read from the cache at scrape time. */
-  trackFliptClients(clients: () => readonly FliptClient[], targets: readonly string[]): void {
+    // Declared here, read at scrape time: every name is served from the start (the alerts rely on the
+    // names and labels), and costs nothing between scrapes.
+    const metrics = this;
     new Gauge({
       name: 'flipt_operator_fliptclients',
       help: 'FliptClients by target and whether they are Ready',
@@ -29,8 +33,10 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const target of targets) for (const ready of ['true', 'false']) this.set({ target, ready }, 0);
-        for (const client of clients()) {
+        const source = metrics.fliptClientSource;
+        if (!source) return;
+        for (const target of source.targets) for (const ready of ['true', 'false']) this.set({ target, ready }, 0);
+        for (const client of source.clients()) {
           const ready = client.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? 'true' : 'false';
           this.inc({ target: targetNameOf(client), ready });
         }
@@ -44,7 +50,7 @@ export class Metrics {
       collect() {
         this.reset();
         const earliest = new Map<string, number>();
-        for (const client of clients()) {
+        for (const client of metrics.fliptClientSource?.clients() ?? []) {
           const at = client.status?.rotateAt ? Date.parse(client.status.rotateAt) : NaN;
           const target = targetNameOf(client);
           if (!Number.isNaN(at) && at < (earliest.get(target) ?? Infinity)) earliest.set(target, at);
@@ -52,6 +58,59 @@ export class Metrics {
         for (const [target, at] of earliest) this.set({ target }, at / 1000);
       },
     });
+    new Gauge({
+      name: 'flipt_operator_target_fill_ratio',
+      help: "How full a target's ConfigMap and credentials Secret are, of the API server's 1 MiB object limit (the larger of data and annotations for the ConfigMap)",
+      labelNames: ['target', 'object'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [target, state] of metrics.targetSource?.states() ?? []) {
+          if (!state.fill) continue;
+          this.set({ target, object: 'configmap' }, state.fill.configMap);
+          this.set({ target, object: 'secret' }, state.fill.secret);
+        }
+      },
+    });
+    new Gauge({
+      name: 'flipt_operator_target_blocked',
+      help: 'Whether something keeps a target from registering clients, by reason (1 while it does)',
+      labelNames: ['target', 'reason'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [target, state] of metrics.targetSource?.states() ?? []) {
+          const reasons = new Set<string>([...state.refused.values()].map((r) => r.reason));
+          if (state.problem) reasons.add(state.problem.reason);
+          // A JWT target that cannot configure Flipt's jwt method registers no JWT client either.
+          if (state.jwtProblem) reasons.add(state.jwtProblem.reason);
+          if (state.writeFailure) reasons.add('WriteFailed');
+          for (const reason of reasons) this.set({ target, reason }, 1);
+        }
+      },
+    });
+    new Gauge({
+      name: 'flipt_operator_target_rollout_pending_seconds',
+      help: 'Seconds since a Flipt restart was triggered whose rollout has not finished (0 when none runs)',
+      labelNames: ['target'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const source = metrics.targetSource;
+        if (!source) return;
+        for (const [target, state] of source.states()) this.set({ target }, state.rolloutSince === undefined ? 0 : Math.max(0, (source.now() - state.rolloutSince) / 1000));
+      },
+    });
+  }
+
+  /** FliptClients per target by readiness, and each target's next scheduled rotation, read from the cache at scrape time. */
+  trackFliptClients(clients: () => readonly FliptClient[], targets: readonly string[]): void {
+    this.fliptClientSource = { clients, targets };
+  }
+
+  /** Each target's fill, what blocks it and how long its rollout runs, read from its last state at scrape time. */
+  trackTargets(states: () => ReadonlyMap<string, TargetState>, now: () => number): void {
+    this.targetSource = { states, now };
   }
 
   serve(port: number): Promise<Server> {

@@ -2,21 +2,23 @@
 // reconciles (FliptClients, targets), the events between them, leader election, the exchange, probes
 // and metrics. Everything domain-specific lives in fliptclient/, fliptinstance/ and exchange/; this
 // file only connects them, and hands every part the same clock.
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
-import type { KubeConfig, KubernetesListObject, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OperatorConfig, TargetConfig } from './config/operator-config.ts';
 import { informerCredentialSource } from './exchange/credentials.ts';
 import { ExchangeServer } from './exchange/server.ts';
 import { ServiceAccountIndex, indexUpdater } from './exchange/service-account-index.ts';
 import { FliptClientReconciler } from './fliptclient/reconciler.ts';
+import { targetInputsOf } from './fliptinstance/plan.ts';
 import { TargetReconciler } from './fliptinstance/reconciler.ts';
 import type { Workload } from './fliptinstance/workload.ts';
 import { SigningKeysReconciler } from './identity/keys-reconciler.ts';
 import { makeClients, type KubeClients } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
-import { decodeSecretData } from './kube/secret-data.ts';
+import { decodeSecretData, secretValue } from './kube/secret-data.ts';
 import { Metrics, listen } from './metrics.ts';
 import { systemClock } from './runtime/clock.ts';
 import { Controller } from './runtime/controller.ts';
@@ -26,6 +28,12 @@ import { JwtSigner } from './vocabulary/client-jwt.ts';
 import { credentialKindOf } from './vocabulary/credential-kind.ts';
 import { CLIENT_LABEL, GROUP, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, clientKey, targetNameOf, type FliptClient } from './vocabulary/fliptclient.ts';
 import { parseSigningKeys, type SigningKey } from './vocabulary/signing-keys.ts';
+
+/**
+ * Client changes wake a target within this long, not at once: a target reconcile reads every client,
+ * and a burst of thousands of changes shares a few of them instead of paying one each.
+ */
+const TARGET_COALESCE_MS = 250;
 
 export interface OperatorOptions {
   config: OperatorConfig;
@@ -50,6 +58,8 @@ export class Operator {
   private readonly signingKeysSecret: Informer<V1Secret>;
   private parsedKeys: { resourceVersion: string | undefined; keys: readonly SigningKey[] } = { resourceVersion: undefined, keys: [] };
   private readonly targetCaches = new Map<string, TargetCaches>();
+  /** A digest of what targets read of each client and client Secret, to wake them only when it changes. */
+  private readonly targetInputs = new Map<string, string>();
   private readonly serviceAccounts = new ServiceAccountIndex();
   private readonly updateServiceAccountIndex: (client: FliptClient) => void;
   private readonly targetReconciler: TargetReconciler;
@@ -83,7 +93,7 @@ export class Operator {
       {
         name: 'fliptclients',
         path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-        list: () => this.api.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as Promise<KubernetesListObject<FliptClient>>,
+        trim: trimObject,
         onChange: (client) => this.fliptClientChanged(client),
       },
       log,
@@ -95,7 +105,7 @@ export class Operator {
         name: 'client-secrets',
         path: '/api/v1/secrets',
         labelSelector: clientSecretSelector,
-        list: () => this.api.core.listSecretForAllNamespaces({ labelSelector: clientSecretSelector }),
+        trim: trimObject,
         onChange: (secret) => this.clientSecretChanged(secret),
       },
       log,
@@ -108,16 +118,25 @@ export class Operator {
         name: 'signing-keys',
         path: `/api/v1/namespaces/${keysConfig.namespace}/secrets`,
         fieldSelector: byName,
-        list: () => this.api.core.listNamespacedSecret({ namespace: keysConfig.namespace, fieldSelector: byName }),
+        trim: dropManagedFields,
         onChange: () => this.signingKeysChanged(),
       },
       log,
     );
     for (const target of config.targets) this.targetCaches.set(target.name, this.makeTargetCaches(target));
-    this.metrics.trackFliptClients(() => this.fliptClients.list(), config.targets.map((t) => t.name));
+    const targetNames = config.targets.map((t) => t.name);
+    this.metrics.trackFliptClients(() => this.fliptClients.list().filter((c) => targetNames.includes(targetNameOf(c))), targetNames);
 
     this.targetReconciler = new TargetReconciler({
       api: this.api,
+      cached: (target) => {
+        const caches = this.targetCaches.get(target.name)!;
+        return {
+          configMap: caches.configMap.get(target.configMap.name, target.namespace),
+          credentialsSecret: caches.credentials.get(target.credentialsSecret, target.namespace),
+          workload: caches.workload.get(target.workload.name, target.namespace),
+        };
+      },
       targets: config.targets,
       fliptClients: this.fliptClients,
       clientSecrets: this.clientSecrets,
@@ -129,6 +148,7 @@ export class Operator {
       onRestart: (target) => this.metrics.restarts.inc({ target }),
     });
     const signer = new JwtSigner(() => this.signingKeys());
+    this.metrics.trackTargets(() => this.targetReconciler.allStates(), () => clock.now());
     const fliptClientReconciler = new FliptClientReconciler({
       api: this.api,
       targets: config.targets,
@@ -147,6 +167,7 @@ export class Operator {
       onRotated: (target, trigger) => this.metrics.rotations.inc({ target, trigger }),
       signer,
       signingKeys: () => this.signingKeys(),
+      installation: config.installation,
     });
     const signingKeysReconciler = new SigningKeysReconciler({
       api: this.api,
@@ -173,7 +194,7 @@ export class Operator {
           credentials: informerCredentialSource(this.fliptClients, this.clientSecrets, { targets: config.targets, signer }),
           // Cacheable for half the time a new key is published before it signs: a cached copy has it in time.
           jwks: { keys: () => (this.signingKeysSecret.synced ? this.signingKeys() : undefined), maxAgeSeconds: Math.floor(keysConfig.publishAhead / 2000) },
-          authentication: this.api.authentication,
+          kubeConfig,
           ready: () => this.fliptClients.synced && this.clientSecrets.synced,
           log: log.child({ component: 'exchange' }),
           onRequest: (outcome, seconds) => {
@@ -279,7 +300,7 @@ export class Operator {
           name: `${target.name}-configmap`,
           path: `/api/v1/namespaces/${namespace}/configmaps`,
           fieldSelector: byName(target.configMap.name),
-          list: () => this.api.core.listNamespacedConfigMap({ namespace, fieldSelector: byName(target.configMap.name) }),
+          trim: dropManagedFields,
           onChange: enqueue,
         },
         log,
@@ -290,7 +311,7 @@ export class Operator {
           name: `${target.name}-credentials`,
           path: `/api/v1/namespaces/${namespace}/secrets`,
           fieldSelector: byName(target.credentialsSecret),
-          list: () => this.api.core.listNamespacedSecret({ namespace, fieldSelector: byName(target.credentialsSecret) }),
+          trim: dropManagedFields,
           onChange: enqueue,
         },
         log,
@@ -301,10 +322,7 @@ export class Operator {
           name: `${target.name}-workload`,
           path: `/apis/apps/v1/namespaces/${namespace}/${workloadPlural}`,
           fieldSelector: byName(target.workload.name),
-          list: () =>
-            target.workload.kind === 'Deployment'
-              ? this.api.apps.listNamespacedDeployment({ namespace, fieldSelector: byName(target.workload.name) })
-              : this.api.apps.listNamespacedStatefulSet({ namespace, fieldSelector: byName(target.workload.name) }),
+          trim: dropManagedFields,
           onChange: enqueue,
         },
         log,
@@ -313,10 +331,13 @@ export class Operator {
   }
 
   private fliptClientChanged(client: FliptClient): void {
+    const key = clientKey(client.metadata.namespace, client.metadata.name);
     this.updateServiceAccountIndex(client);
-    this.fliptClientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
-    // Any target may gain or lose this client (spec.target can change), and targets are few.
-    for (const target of this.options.config.targets) this.targetController.enqueue(target.name);
+    this.fliptClientController.enqueue(key);
+    // Targets wake only for what they read of a client (not for each status write of a burst). Any
+    // target may gain or lose this client (spec.target can change), and targets are few.
+    const live = this.fliptClients.get(client.metadata.name, client.metadata.namespace);
+    if (this.remember(`client:${key}`, live && targetInputsOf(live))) for (const target of this.options.config.targets) this.targetController.enqueueWithin(target.name, TARGET_COALESCE_MS);
   }
 
   private clientSecretChanged(secret: V1Secret): void {
@@ -325,7 +346,17 @@ export class Operator {
     if (!name || !namespace) return;
     this.fliptClientController.enqueue(clientKey(namespace, name));
     const client = this.fliptClients.get(name, namespace);
-    if (client) this.targetController.enqueue(targetNameOf(client));
+    const live = this.clientSecrets.get(secret.metadata!.name!, namespace);
+    if (client && this.remember(`secret:${namespace}/${secret.metadata!.name}`, live && secretValue(live, 'token'))) this.targetController.enqueueWithin(targetNameOf(client), TARGET_COALESCE_MS);
+  }
+
+  /** Records what targets last saw of an object (undefined: gone); true when that changed. */
+  private remember(key: string, inputs: string | undefined): boolean {
+    const digest = inputs === undefined ? undefined : createHash('sha256').update(inputs).digest('base64');
+    if (this.targetInputs.get(key) === digest) return false;
+    if (digest === undefined) this.targetInputs.delete(key);
+    else this.targetInputs.set(key, digest);
+    return true;
   }
 
   /** The signing keys as this replica's cache holds them, parsed once per version of the Secret. */
@@ -367,4 +398,18 @@ export class Operator {
       } else res.writeHead(404).end();
     });
   }
+}
+
+/** Managed fields, often the largest part of an object, are read by no part of the operator: dropped before caching. */
+function dropManagedFields(obj: KubernetesObject): void {
+  delete obj.metadata?.managedFields;
+}
+
+/**
+ * FliptClients and their Secrets are cached by the thousand: kubectl's copy of the last applied object
+ * goes too. (FliptClients are only ever patched; client Secrets are the operator's own.)
+ */
+function trimObject(obj: KubernetesObject): void {
+  dropManagedFields(obj);
+  delete obj.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration'];
 }

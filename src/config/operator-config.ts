@@ -63,13 +63,35 @@ const Target = Type.Object(
       audience: Type.Optional(Type.String({ minLength: 1 })),
       lifetime: Duration('1h'),
     }),
+    /** Per-namespace caps, so one team cannot take a shared target's whole capacity. */
+    limits: Type.Optional(
+      Type.Object(
+        {
+          clientsPerNamespace: Type.Optional(Type.Integer({ minimum: 1 })),
+          /** Bytes of Flipt's config a namespace's tokens may take. */
+          bytesPerNamespace: Type.Optional(Type.Integer({ minimum: 1024 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
 
-const Schema = Type.Object(
+/** The config file's shape; the Helm chart's values.schema.json mirrors it (a test compares them). */
+export const OperatorConfigSchema = Type.Object(
   {
     targets: Type.Array(Target, { minItems: 1 }),
+    /**
+     * Several installations can share a cluster, each serving the FliptClients that name one of its
+     * targets and leaving every other FliptClient, and its status, alone.
+     */
+    installation: Section({
+      /** Recorded in the status of every FliptClient it serves (status.installation). */
+      name: Type.String({ pattern: DNS_LABEL, maxLength: 63, default: 'default' }),
+      /** Whether FliptClients that no installation serves get UnknownTarget from this one: true on exactly one installation per cluster. */
+      reportUnknownTargets: Type.Boolean({ default: true }),
+    }),
     exchange: Section({
       enabled: Type.Boolean({ default: true }),
       port: Port(8443),
@@ -116,7 +138,7 @@ const Schema = Type.Object(
   { additionalProperties: false },
 );
 
-type Decoded = StaticDecode<typeof Schema>;
+type Decoded = StaticDecode<typeof OperatorConfigSchema>;
 export type CredentialReference = Decoded['targets'][number]['credentialReference'];
 export type CredentialKind = Decoded['targets'][number]['credentialKind'];
 /**
@@ -142,7 +164,7 @@ export type OperatorConfig = Omit<Decoded, 'targets' | 'leaderElection' | 'jwt'>
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
 ajv.addFormat('duration', { type: 'string', validate: DURATION });
-const validate = ajv.compile(Schema as TSchema);
+const validate = ajv.compile(OperatorConfigSchema as TSchema);
 
 /** Reads and validates the operator configuration file; every error names the file and the field. */
 export async function loadOperatorConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<OperatorConfig> {
@@ -177,7 +199,7 @@ export function parseOperatorConfig(text: string, source: string, env: NodeJS.Pr
   }
   let decoded: Decoded;
   try {
-    decoded = Value.Decode(Schema, raw);
+    decoded = Value.Decode(OperatorConfigSchema, raw);
   } catch (err) {
     if (!(err instanceof TransformDecodeError)) throw err;
     throw new ConfigError(`${source}: invalid operator config: ${fieldOf(err.path)}: ${err.error.message}`);
@@ -215,7 +237,7 @@ function describeError(error: ErrorObject): string {
 function allowedValuesAt(schemaPath: string): unknown[] | undefined {
   const parts = schemaPath.replace(/^#\//, '').split('/');
   const anyOf = parts.indexOf('anyOf');
-  let node: unknown = Schema;
+  let node: unknown = OperatorConfigSchema;
   for (const part of parts.slice(0, anyOf === -1 ? parts.length : anyOf + 1)) node = (node as Record<string, unknown> | undefined)?.[part];
   return Array.isArray(node) ? node.map((option) => (option as { const?: unknown }).const) : undefined;
 }

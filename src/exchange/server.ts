@@ -1,7 +1,7 @@
 // The exchange endpoint: a pod POSTs its projected service-account token and gets its FliptClient's
 // credential back, in Flipt's own wire format (wire.ts). This puts the parts together: the TokenReview
 // cache, the protocol (protocol.ts, with the pure answer of answer.ts) and the transport.
-import type { AuthenticationV1Api } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type express from 'express';
 import type { Logger } from 'pino';
 import type { ExchangeConfig } from '../config/operator-config.ts';
@@ -19,9 +19,9 @@ export interface ExchangeServerOptions {
   index: ServiceAccountIndex;
   credentials: CredentialSource;
   log: Logger;
-  /** A ready-made reviewer (shared between servers); otherwise one is built from `authentication` and config. */
+  /** A ready-made reviewer (shared between servers); otherwise one is built from `kubeConfig` and config. */
   reviewer?: TokenReviewer;
-  authentication?: AuthenticationV1Api;
+  kubeConfig?: KubeConfig;
   /** TokenReview request timeout when the reviewer is built here (default 5000). */
   reviewTimeoutMs?: number;
   onRequest?: (outcome: ExchangeOutcome, seconds: number) => void;
@@ -46,15 +46,15 @@ export class ExchangeServer {
   constructor(options: ExchangeServerOptions) {
     const { config, log } = options;
     if (options.reviewer) this.reviewer = options.reviewer;
-    else if (options.authentication) {
+    else if (options.kubeConfig) {
       this.reviewer = new TokenReviewer({
         audiences: config.audiences,
         cache: config.cache,
-        authentication: options.authentication,
+        kubeConfig: options.kubeConfig,
         log,
         ...(options.reviewTimeoutMs !== undefined ? { timeoutMs: options.reviewTimeoutMs } : {}),
       });
-    } else throw new Error('ExchangeServer needs `reviewer` or `authentication`');
+    } else throw new Error('ExchangeServer needs `reviewer` or `kubeConfig`');
     const { app, sweepRateLimits } = exchangeApp({
       reviewer: this.reviewer,
       index: options.index,

@@ -12,11 +12,12 @@
 // - "The API server could not answer" (network, timeout, 5xx, 429, our own credentials refused) is a
 //   ReviewUnavailableError (the exchange answers 503); "the token is not good" is a result (401).
 import { createHash } from 'node:crypto';
-import { Observable, type AuthenticationV1Api, type ConfigurationOptions, type RequestContext, type V1TokenReviewStatus } from '@kubernetes/client-node';
+import type { KubeConfig, V1TokenReview, V1TokenReviewStatus } from '@kubernetes/client-node';
 import { decodeJwt } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { ExchangeConfig } from '../config/operator-config.ts';
+import { postJson } from '../kube/client.ts';
 import { statusCode } from '../kube/errors.ts';
 
 export type UnauthenticatedReason = 'malformed' | 'expired' | 'audience' | 'invalid';
@@ -57,8 +58,8 @@ export type ReviewFunction = (token: string, audiences: string[], signal: AbortS
 export interface TokenReviewerOptions {
   audiences: string[];
   cache: ExchangeConfig['cache'];
-  /** How TokenReviews are sent: the API client, or a function (tests). */
-  authentication?: AuthenticationV1Api;
+  /** How TokenReviews are sent: to the API server of this kubeconfig, or by a function (tests). */
+  kubeConfig?: KubeConfig;
   review?: ReviewFunction;
   /** Abandon a review after this long and answer 503 (default 5000). */
   timeoutMs?: number;
@@ -127,8 +128,8 @@ export class TokenReviewer {
     this.positive = cache();
     this.negative = cache();
     if (options.review) this.send = options.review;
-    else if (options.authentication) this.send = apiReview(options.authentication);
-    else throw new Error('TokenReviewer needs either `authentication` (an AuthenticationV1Api) or `review`');
+    else if (options.kubeConfig) this.send = apiReview(options.kubeConfig);
+    else throw new Error('TokenReviewer needs either `kubeConfig` or `review`');
   }
 
   /** Reviews the token (from the cache when possible). Throws ReviewUnavailableError when the API server cannot answer. */
@@ -288,25 +289,11 @@ function classify(
   return { reason: `network error (${String(detail ?? 'unknown')})`, retryAfterSeconds: defaultRetryAfter, invalidRequest: false };
 }
 
-/** A ReviewFunction over client-node's AuthenticationV1Api, aborting on the signal. */
-function apiReview(authentication: AuthenticationV1Api): ReviewFunction {
+/** A ReviewFunction that sends the TokenReview as plain JSON, aborting on the signal. */
+function apiReview(kubeConfig: KubeConfig): ReviewFunction {
   return async (token, audiences, signal) => {
-    const options: ConfigurationOptions = {
-      middleware: [
-        {
-          pre: (context: RequestContext) => {
-            context.setSignal(signal);
-            return new Observable(Promise.resolve(context));
-          },
-          post: (response) => new Observable(Promise.resolve(response)),
-        },
-      ],
-      middlewareMergeStrategy: 'append',
-    };
-    const review = await authentication.createTokenReview(
-      { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences } } },
-      options,
-    );
+    const body = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences } };
+    const review = (await postJson(kubeConfig, '/apis/authentication.k8s.io/v1/tokenreviews', body, signal)) as V1TokenReview;
     return review.status;
   };
 }

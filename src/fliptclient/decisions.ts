@@ -141,8 +141,10 @@ export function secretNeedsUpdate(existing: V1Secret, desired: V1Secret): boolea
 }
 
 /** ConfigApplied: is the client's current credential in the target's config and credentials? */
-export function registrationVerdict(id: string, credentialFingerprint: string, state: TargetState, targetName: string): Verdict {
+export function registrationVerdict(owner: string, id: string, credentialFingerprint: string, state: TargetState, targetName: string): Verdict {
   if (state.problem) return { status: 'False', reason: state.problem.reason, message: state.problem.message };
+  const refused = state.refused.get(owner);
+  if (refused) return { status: 'False', reason: refused.reason, message: refused.message };
   if (state.conflicts.has(id)) {
     return {
       status: 'False',
@@ -162,7 +164,20 @@ export function registrationVerdict(id: string, credentialFingerprint: string, s
     }
     return { status: 'True', reason: 'Registered', message: `Registered with target "${targetName}" as token ${id}` };
   }
-  const when = state.nextApplyAt ? ` at ${new Date(state.nextApplyAt).toISOString()} (restart.minInterval)` : '';
+  if (state.writeFailure) {
+    return {
+      status: 'False',
+      reason: 'TargetWriteFailed',
+      message: `Writing target "${targetName}" failed (${state.writeFailure}); the operator retries with backoff`,
+    };
+  }
+  // No time in the message: it would change (and be written again) with every step of a burst.
+  const when =
+    state.pending === 'IssuingBurst'
+      ? ' once the burst of new FliptClients being issued is complete (one Flipt restart for all of them)'
+      : state.pending === 'RestartInterval'
+        ? " with Flipt's next restart (restarts are restart.minInterval apart)"
+        : '';
   return registered
     ? { status: 'False', reason: 'UpdatePending', message: `Target "${targetName}" still holds an older credential for ${id}; the new one is applied${when || ' shortly'}` }
     : { status: 'False', reason: 'RegistrationPending', message: `Waiting for target "${targetName}" to register token ${id}${when}` };
@@ -291,4 +306,49 @@ export function withCondition(conditions: readonly Condition[], type: ConditionT
   };
   const order: ConditionType[] = ['Ready', 'CredentialIssued', 'ConfigApplied', 'ServiceAccountsBound', 'Rotating', 'WorkloadsRestarted'];
   return [...conditions.filter((c) => c.type !== type), next].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
+}
+
+/** Ready reasons that need someone to act, recorded as Warning Events. */
+const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing', 'TargetFull', 'NamespaceLimitReached', 'TargetWriteFailed']);
+
+/** Reasons of other conditions that need someone to act, recorded as Warning Events when they appear. */
+const WARNING_CONDITION_REASONS = new Set(['AuthenticationNotRequired', 'RotationBlocked']);
+
+export interface StatusEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+/**
+ * The Events a status write announces: outcomes (Ready, and what needs someone to act), never
+ * progress. A Ready transition is announced once: `lastAnnounced` is the transition this process
+ * announced last for the client, because the cache may not show that write yet and the next
+ * reconcile would see the same transition again. Returns the transition to remember, if any.
+ */
+export function statusEvents(
+  uid: string,
+  before: readonly Condition[],
+  after: readonly Condition[],
+  refused: boolean,
+  lastAnnounced: string | undefined,
+): { events: StatusEvent[]; announced?: string } {
+  const events: StatusEvent[] = [];
+  let announced: string | undefined;
+  const was = before.find((c) => c.type === 'Ready');
+  const is = after.find((c) => c.type === 'Ready');
+  const transition = is && `${uid}:${is.status}/${is.reason}`;
+  if (is && (was?.status !== is.status || was?.reason !== is.reason) && lastAnnounced !== transition) {
+    announced = transition;
+    const warning = refused || WARNING_REASONS.has(is.reason);
+    if (warning || is.status === 'True') events.push({ type: warning ? 'Warning' : 'Normal', reason: is.reason, message: is.message });
+  }
+  for (const type of ['ConfigApplied', 'Rotating'] as const) {
+    const now = after.find((c) => c.type === type);
+    const then = before.find((c) => c.type === type);
+    if (now && WARNING_CONDITION_REASONS.has(now.reason) && then?.reason !== now.reason) {
+      events.push({ type: 'Warning', reason: now.reason === 'RotationBlocked' ? 'RotationFailed' : now.reason, message: now.message });
+    }
+  }
+  return { events, ...(announced ? { announced } : {}) };
 }

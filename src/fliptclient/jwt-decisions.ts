@@ -76,7 +76,15 @@ export function decideJwt(input: JwtInputs): JwtDecision {
   if (state.problem) return wait({ status: 'False', reason: state.problem.reason, message: state.problem.message }, stillGood);
   if (state.jwtProblem) return wait({ status: 'False', reason: state.jwtProblem.reason, message: state.jwtProblem.message }, stillGood);
   if (!state.jwtAccepted) {
-    const when = state.nextApplyAt ? ` (changes are applied at ${new Date(state.nextApplyAt).toISOString()})` : '';
+    // No time in the message: it would change (and be written again) with every step of a hold.
+    const when =
+      state.writeFailure !== undefined
+        ? ` (writing the target failed: ${state.writeFailure}; the operator retries with backoff)`
+        : state.pending === 'RestartInterval'
+          ? " with Flipt's next restart (restarts are restart.minInterval apart)"
+          : state.pending === 'IssuingBurst'
+            ? ' once the burst of new FliptClients being issued is complete'
+            : '';
     const message = state.jwtConfigured
       ? `Waiting for Flipt (target "${target.name}") to roll out with the jwt method: ${state.rollout.detail}`
       : `Waiting for target "${target.name}" to add the jwt method to Flipt's config${when}`;
@@ -121,14 +129,25 @@ export function jwtIssuedVerdict(jwt: Pick<JwtView, 'kid' | 'expiresAt'>, creden
   };
 }
 
-/** ConfigApplied for a client holding a JWT: does the target's Flipt config validate the operator's JWTs? */
-export function jwtAppliedVerdict(state: TargetState, target: TargetConfig): Verdict {
+/**
+ * ConfigApplied for a client holding a JWT: does the target's Flipt config validate the operator's JWTs?
+ * `owner` ("<namespace>/<name>") names the client, for a static token of a switch back that the target has no room for.
+ */
+export function jwtAppliedVerdict(state: TargetState, target: TargetConfig, owner?: string): Verdict {
   if (state.problem) return { status: 'False', reason: state.problem.reason, message: state.problem.message };
   if (!state.jwtConfigured) {
     if (state.jwtProblem) return { status: 'False', reason: state.jwtProblem.reason, message: state.jwtProblem.message };
     return { status: 'False', reason: 'JwtMethodPending', message: `Waiting for target "${target.name}" to add the jwt method to Flipt's config` };
   }
   if (target.credentialKind === 'staticToken') {
+    const refused = owner !== undefined ? state.refused.get(owner) : undefined;
+    if (refused) {
+      return {
+        status: 'True',
+        reason: 'SwitchingToStaticToken',
+        message: `Target "${target.name}" uses static tokens again, but cannot register this client's (${refused.reason}: ${refused.message}); the client keeps its JWT meanwhile`,
+      };
+    }
     return {
       status: 'True',
       reason: 'SwitchingToStaticToken',

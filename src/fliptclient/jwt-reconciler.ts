@@ -11,7 +11,7 @@ import type { ReconcileResult } from '../runtime/controller.ts';
 import { clientClaims, readJwt, refreshAtOf, signedByPublishedKey, subjectFor, type JwtView } from '../vocabulary/client-jwt.ts';
 import { credentialKindOf } from '../vocabulary/credential-kind.ts';
 import { credentialKey, fingerprint, tokenIdFor } from '../vocabulary/credentials.ts';
-import { ownedBy, secretNameFor, type FliptClient, type FliptClientStatus } from '../vocabulary/fliptclient.ts';
+import { clientKey, ownedBy, secretNameFor, type FliptClient, type FliptClientStatus } from '../vocabulary/fliptclient.ts';
 import type { TargetState } from '../vocabulary/registration.ts';
 import { ROTATE_ANNOTATION } from '../vocabulary/rotation.ts';
 import { bindingVerdict, desiredClientSecret, readinessVerdict, secretNeedsUpdate, withCondition, type Verdict } from './decisions.ts';
@@ -67,7 +67,7 @@ export class JwtClientReconciler {
       // crash (or a cache that has not seen the status yet) before the status follows only repeats this.
       if (secretToken !== decision.token) {
         if (!(await this.putSecret(client, existing, desiredClientSecret(client, secretName, decision.token, target)))) return this.secretConflict(client, secretName);
-        void this.deps.events.record(client, 'Normal', 'SwitchedToStaticToken', `The target uses static tokens again: Secret ${secretName} holds static token ${fingerprint(decision.token)}`, 'Switch');
+        this.deps.events.record(client, 'Normal', 'SwitchedToStaticToken', `The target uses static tokens again: Secret ${secretName} holds static token ${fingerprint(decision.token)}`, 'Switch');
       }
       await this.writes.writeStatus(client, {
         conditions: client.status?.conditions,
@@ -85,7 +85,7 @@ export class JwtClientReconciler {
       if (!decision.keep || !secretToken) {
         const conditions = [
           ['CredentialIssued', decision.verdict],
-          ['ConfigApplied', jwtAppliedVerdict(state, target)],
+          ['ConfigApplied', jwtAppliedVerdict(state, target, clientKey(namespace, name))],
           ['Ready', decision.verdict],
         ] as const;
         let next = client.status?.conditions ?? [];
@@ -114,7 +114,7 @@ export class JwtClientReconciler {
     const answered = decision.reason === 'Requested' || decision.reason === 'FirstIssue' ? { lastRotateRequest: client.metadata.annotations?.[ROTATE_ANNOTATION] } : {};
     await this.record(client, target, state, jwt, issued.jwt, secretName, answered);
     const event = MINT_EVENTS[decision.reason];
-    if (event) void this.deps.events.record(client, event.type, event.reason, `${event.note} (${fingerprint(issued.jwt)}, key ${issued.kid}) in Secret ${secretName}`, 'Issue');
+    if (event) this.deps.events.record(client, event.type, event.reason, `${event.note} (${fingerprint(issued.jwt)}, key ${issued.kid}) in Secret ${secretName}`, 'Issue');
     return { requeueAfterMs: Math.max(0, refreshAtOf(jwt) - now) };
   }
 
@@ -125,7 +125,7 @@ export class JwtClientReconciler {
     const credentialFingerprint = fingerprint(jwtText);
     const refreshAt = refreshAtOf(jwt);
     const issued = jwtIssuedVerdict(jwt, credentialFingerprint, secretName, refreshAt);
-    const applied = jwtAppliedVerdict(state, target);
+    const applied = jwtAppliedVerdict(state, target, clientKey(client.metadata.namespace, client.metadata.name));
     const serviceAccounts = client.spec.serviceAccounts ?? [];
     const binding = serviceAccounts.length > 0 ? bindingVerdict(serviceAccounts, this.deps.serviceAccountConflicts(client.metadata.namespace, client.metadata.name)) : undefined;
     const workload = `${target.workload.kind} ${target.namespace}/${target.workload.name}`;

@@ -3,7 +3,7 @@
 // Secret and which conditions are decided in decisions.ts; this file only reads caches and writes.
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { TargetConfig } from '../config/operator-config.ts';
+import type { OperatorConfig, TargetConfig } from '../config/operator-config.ts';
 import { mergePatch, type KubeClients } from '../kube/client.ts';
 import { isConflict, isForbidden, isNotFound } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
@@ -15,6 +15,7 @@ import { credentialKey, fingerprint, tokenIdFor } from '../vocabulary/credential
 import {
   FINALIZER,
   GROUP,
+  clientKey,
   PLURAL,
   VERSION,
   ownedBy,
@@ -39,6 +40,7 @@ import {
   restartAnnotationFor,
   rotationVerdict,
   secretNeedsUpdate,
+  statusEvents,
   withCondition,
   workloadsVerdict,
   type RegisteredTokens,
@@ -66,11 +68,14 @@ export interface FliptClientReconcilerDeps {
   /** Signs JWTs with the key that signs now; the keys as every replica's cache holds them. */
   signer: JwtSigner;
   signingKeys: () => readonly SigningKey[];
+  installation: OperatorConfig['installation'];
 }
 
 export class FliptClientReconciler {
   private readonly deps: FliptClientReconcilerDeps;
   private readonly jwt: JwtClientReconciler;
+  /** The last Ready transition announced per FliptClient, so that a stale cache never announces one twice. */
+  private readonly announced = new Map<string, string>();
 
   constructor(deps: FliptClientReconcilerDeps) {
     this.deps = deps;
@@ -80,10 +85,22 @@ export class FliptClientReconciler {
   reconcile = async (key: string): Promise<ReconcileResult> => {
     const [namespace, name] = key.split('/') as [string, string];
     const cached = this.deps.fliptClients.get(name, namespace);
-    if (!cached) return;
+    if (!cached) {
+      this.announced.delete(key);
+      return;
+    }
     let client = cached;
     const target = this.deps.targets.find((t) => t.name === targetNameOf(client));
+    // Another installation's FliptClient (its target is not ours): left alone, status and finalizer included.
+    const ours = target !== undefined || client.status?.installation === this.deps.installation.name;
+    if (!ours && (client.status?.installation !== undefined || !this.deps.installation.reportUnknownTargets)) return;
     if (client.metadata.deletionTimestamp) return this.finalize(client, target);
+    if (!ours) {
+      // The installation that owns the target claims a new FliptClient within moments: give it that
+      // long before calling the target unknown, so that no client ever shows UnknownTarget in passing.
+      const age = this.deps.clock.now() - new Date(client.metadata.creationTimestamp ?? 0).getTime();
+      if (age < UNKNOWN_TARGET_GRACE_MS) return { requeueAfterMs: UNKNOWN_TARGET_GRACE_MS - age };
+    }
 
     const refused = refusal(client, target, this.deps.targets.map((t) => t.name));
     if (refused || !target) {
@@ -169,7 +186,7 @@ export class FliptClientReconciler {
     conditions = binding ? withCondition(conditions, 'ServiceAccountsBound', binding, generation, this.now()) : conditions.filter((c) => c.type !== 'ServiceAccountsBound');
     let ready: Verdict | undefined;
     if (state) {
-      const applied = registrationVerdict(id, credentialFingerprint, state, target.name);
+      const applied = registrationVerdict(key, id, credentialFingerprint, state, target.name);
       const workload = `${target.workload.kind} ${target.namespace}/${target.workload.name}`;
       ready = readinessVerdict(issued, applied, state, workload, accepts(state, credentialFingerprint), binding);
       conditions = withCondition(conditions, 'ConfigApplied', applied, generation, this.now());
@@ -210,14 +227,14 @@ export class FliptClientReconciler {
 
     if (decision.action === 'issue') {
       const why = decision.reason === 'FirstIssue' ? 'Generated a new token' : 'The Secret was lost and its token was not registered; generated a new token';
-      void this.deps.events.record(client, 'Normal', 'TokenIssued', `${why} (${credentialFingerprint}) in Secret ${secretName}`, 'Issue');
+      this.deps.events.record(client, 'Normal', 'TokenIssued', `${why} (${credentialFingerprint}) in Secret ${secretName}`, 'Issue');
     } else if (decision.action === 'restore') {
-      void this.deps.events.record(client, 'Warning', 'SecretRestored', `Secret ${secretName} was deleted or edited; restored its token from target "${target.name}"`, 'Restore');
+      this.deps.events.record(client, 'Warning', 'SecretRestored', `Secret ${secretName} was deleted or edited; restored its token from target "${target.name}"`, 'Restore');
     }
     if (switchTo) {
       const until = overlapEndsAt(client);
       const note = `Rotated the token (${trigger === 'request' ? 'on request' : 'on schedule'}): Secret ${secretName} holds ${credentialFingerprint}; the previous token stays valid until ${until !== undefined ? new Date(until).toISOString() : 'the overlap ends'}`;
-      void this.deps.events.record(client, 'Normal', 'Rotated', note, 'Rotate');
+      this.deps.events.record(client, 'Normal', 'Rotated', note, 'Rotate');
       this.deps.onRotated(target.name, trigger!);
       this.deps.log.info({ fliptClient: key, target: target.name, trigger, credentialFingerprint }, 'rotated a token');
     }
@@ -267,7 +284,7 @@ export class FliptClientReconciler {
       }
     }
     const verdict = workloadsVerdict(namespace, results, credentialFingerprint);
-    if (verdict.status !== 'True') void this.deps.events.record(client, 'Warning', verdict.reason, verdict.message, 'Restart');
+    if (verdict.status !== 'True') this.deps.events.record(client, 'Warning', verdict.reason, verdict.message, 'Restart');
     return verdict;
   }
 
@@ -282,7 +299,8 @@ export class FliptClientReconciler {
       if (!state.problem && (state.registered.has(id) || state.registered.has(nextTokenIdFor(id)) || state.configHash !== state.workloadHash)) return;
     }
     await this.patchFinalizers(client, (client.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
-    void this.deps.events.record(client, 'Normal', 'TokenRevoked', `Token removed from target "${targetNameOf(client)}"`, 'Revoke');
+    this.announced.delete(keyOf(client));
+    this.deps.events.record(client, 'Normal', 'TokenRevoked', `Token removed from target "${targetNameOf(client)}"`, 'Revoke');
     return;
   }
 
@@ -341,6 +359,7 @@ export class FliptClientReconciler {
       expiresAt: ofJwt('expiresAt'),
       refreshAt: ofJwt('refreshAt'),
       keyId: ofJwt('keyId'),
+      installation: this.deps.installation.name,
     };
     if (JSON.stringify(normalise(status)) === JSON.stringify(normalise(current))) return;
     const { namespace, name } = client.metadata;
@@ -352,18 +371,9 @@ export class FliptClientReconciler {
       if (isNotFound(err)) return;
       throw err;
     }
-    const before = current.conditions?.find((c) => c.type === 'Ready');
-    const after = status.conditions?.find((c) => c.type === 'Ready');
-    if (after && (before?.status !== after.status || before?.reason !== after.reason)) {
-      // Outcomes make Events (Ready, and what needs someone to act); progress is in the condition only.
-      const warning = refused !== undefined || WARNING_REASONS.has(after.reason);
-      if (warning || after.status === 'True') void this.deps.events.record(client, warning ? 'Warning' : 'Normal', after.reason, after.message);
-    }
-    for (const type of ['ConfigApplied', 'Rotating'] as const) {
-      const now = status.conditions?.find((c) => c.type === type);
-      const then = current.conditions?.find((c) => c.type === type);
-      if (now && WARNING_CONDITION_REASONS.has(now.reason) && then?.reason !== now.reason) void this.deps.events.record(client, 'Warning', now.reason === 'RotationBlocked' ? 'RotationFailed' : now.reason, now.message);
-    }
+    const { events, announced } = statusEvents(client.metadata.uid ?? '', current.conditions ?? [], status.conditions ?? [], refused !== undefined, this.announced.get(keyOf(client)));
+    if (announced) this.announced.set(keyOf(client), announced);
+    for (const event of events) this.deps.events.record(client, event.type, event.reason, event.message);
   }
 }
 
@@ -373,11 +383,10 @@ function rotateAtOf(client: FliptClient, issuedAt: string | undefined): string |
   return at !== undefined ? new Date(at).toISOString() : undefined;
 }
 
-/** Reasons of other conditions that need someone to act, recorded as Warning Events when they appear. */
-const WARNING_CONDITION_REASONS = new Set(['AuthenticationNotRequired', 'RotationBlocked']);
+/** How long a FliptClient whose target no installation knows waits, unclaimed, before it is reported UnknownTarget. */
+const UNKNOWN_TARGET_GRACE_MS = 10_000;
 
-/** Ready reasons that need someone to act, recorded as Warning Events. */
-const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing']);
+const keyOf = (client: FliptClient) => clientKey(client.metadata.namespace, client.metadata.name);
 
 function refusedConditions(client: FliptClient, verdict: Verdict, now: Date): Condition[] {
   const generation = client.metadata.generation;

@@ -1,7 +1,7 @@
 // What Flipt's config file should say, given what it says now and which tokens the operator manages.
 // Pure: text in, text out. Only the operator's own keys change; comments, key order and every other
 // setting stay as they were, and an unchanged document comes back byte-for-byte.
-import { isCollection, isMap, isScalar, parseDocument, type Document, type YAMLMap } from 'yaml';
+import { isCollection, isMap, isNode, isScalar, parseDocument, type Document, type Pair, type YAMLMap } from 'yaml';
 import type { CredentialReference } from '../config/operator-config.ts';
 
 export interface ManagedToken {
@@ -118,22 +118,31 @@ function renderTokens(doc: Document, input: RenderInput, managedIds: string[], c
   ensureMaps(doc, TOKENS_PATH);
   const tokensNode = doc.getIn(TOKENS_PATH) as YAMLMap;
 
-  for (const id of previously) {
-    if (!wanted.has(id) && tokensNode.has(id)) {
-      tokensNode.delete(id);
-      changed = true;
-    }
+  // The map's own lookups are linear: with thousands of tokens, one index keeps a render linear too.
+  const removed = tokensNode.items.filter((pair) => {
+    const id = keyOf(pair.key);
+    return id !== undefined && previously.has(id) && !wanted.has(id);
+  });
+  if (removed.length > 0) {
+    const drop = new Set(removed);
+    tokensNode.items = tokensNode.items.filter((pair) => !drop.has(pair));
+    changed = true;
+  }
+  const pairs = new Map<string, Pair>();
+  for (const pair of tokensNode.items) {
+    const id = keyOf(pair.key);
+    if (id !== undefined) pairs.set(id, pair as Pair);
   }
   for (const token of input.tokens) {
-    if (tokensNode.has(token.id) && !previously.has(token.id)) {
+    const existing = pairs.get(token.id);
+    if (existing && !previously.has(token.id)) {
       conflictingIds.push(token.id);
       continue;
     }
     managedIds.push(token.id);
     const desired = { credential: token.credential, metadata: sortedRecord(token.metadata) };
-    const existing = tokensNode.get(token.id, true);
-    const existingJs = existing && typeof existing === 'object' && 'toJSON' in existing ? (existing as { toJSON(): unknown }).toJSON() : existing;
-    if (JSON.stringify(existingJs) === JSON.stringify(desired)) continue;
+    const existingJs = isNode(existing?.value) ? existing.value.toJSON() : existing?.value;
+    if (existing && JSON.stringify(existingJs) === JSON.stringify(desired)) continue;
     const node = doc.createNode(desired) as YAMLMap;
     quoteNumberLike(node.get('credential', true));
     const metadataNode: unknown = node.get('metadata', true);
@@ -144,12 +153,14 @@ function renderTokens(doc: Document, input: RenderInput, managedIds: string[], c
         quoteBeyondAscii(pair.value);
       }
     }
-    if (tokensNode.has(token.id)) {
-      tokensNode.set(token.id, node);
+    if (existing) {
+      existing.value = node;
     } else {
       const key = doc.createNode(token.id);
       quoteNumberLike(key);
-      tokensNode.add(doc.createPair(key, node));
+      const pair = doc.createPair(key, node);
+      tokensNode.items.push(pair);
+      pairs.set(token.id, pair);
     }
     changed = true;
   }
@@ -164,6 +175,12 @@ function setScalar(doc: Document, path: string[], value: string | boolean): bool
   doc.setIn(path, value);
   quoteNumberLike(doc.getIn(path, true));
   return true;
+}
+
+/** A mapping key as the string it is (ids are strings; a key that is not a scalar is no id of ours). */
+function keyOf(key: unknown): string | undefined {
+  const value = isScalar(key) ? key.value : key;
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
 }
 
 /** Makes every collection along the path a mapping, replacing an empty (`null`) value with `{}`. */

@@ -4,12 +4,34 @@
 import { createHash } from 'node:crypto';
 import type { TargetConfig } from '../config/operator-config.ts';
 import { credentialKey, credentialReference, fingerprint, isWellFormedToken, tokenIdFor } from '../vocabulary/credentials.ts';
-import { servedBy, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
-import { nextTokenIdFor, overlapEndsAt, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
+import { clientKey, servedBy, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
+import { nextTokenIdFor, overlapEndsAt, ROTATE_ANNOTATION, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
 import { credentialKindOf } from '../vocabulary/credential-kind.ts';
 import { renderFliptConfig, type RenderResult } from './flipt-config.ts';
 import type { JwtMethodPlan } from './jwt-method.ts';
 import { oldKindStillAccepted, staticTokensOfJwtClient } from './kind-switch.ts';
+
+/**
+ * Everything of a FliptClient a target's step reads, as one string: a change to anything else (its
+ * conditions, most of its status) need not wake the target, which matters when thousands of clients
+ * are written in a burst.
+ */
+export function targetInputsOf(client: FliptClient): string {
+  const { metadata, spec, status } = client;
+  return JSON.stringify([
+    metadata.creationTimestamp,
+    metadata.deletionTimestamp,
+    metadata.annotations?.[ROTATE_ANNOTATION],
+    spec,
+    status?.credentialFingerprint,
+    status?.issuedAt,
+    status?.lastRotateRequest,
+    status?.conditions?.find((c) => c.type === 'CredentialIssued')?.status,
+    // Which kind it holds, and since when: the static tokens a target keeps while its clients switch.
+    status?.credentialKind,
+    status?.credentialKindSince,
+  ]);
+}
 
 /** On the ConfigMap: the token ids the operator wrote, so it removes only its own. */
 export const MANAGED_TOKENS_ANNOTATION = 'flipt.io/managed-tokens';
@@ -18,6 +40,11 @@ export interface ClientCredential {
   id: string;
   token: string;
   metadata: Record<string, string>;
+  /** What the config's `credential` says, and the credentials Secret's key that holds the token. */
+  credential: string;
+  credentialKey: string;
+  /** The FliptClient it is for ("<namespace>/<name>"), and when that was created (for admission order). */
+  owner: { key: string; namespace: string; createdAt: number };
 }
 
 /** Where a client's tokens stand at the target: its token of record, and what the credentials Secret holds for it. */
@@ -63,24 +90,33 @@ export function desiredCredentials(
   const oldKindAccepted = oldKindStillAccepted(target, clients, now);
   for (const client of clients) {
     if (!servedBy(target, client)) continue;
+    const entry = entriesOf(target, client);
     if (credentialKindOf(client) === 'jwt') {
-      result.push(...staticTokensOfJwtClient(target, client, currentCredentials, oldKindAccepted));
+      // A JWT takes no room in Flipt's config: only the static tokens kept for a switch are entries.
+      result.push(...staticTokensOfJwtClient(target, client, currentCredentials, oldKindAccepted).map((t) => entry(t.id, t.token)));
       continue;
     }
     const { id, nextId, current, idToken, nextToken } = slotsOf(target, client, clientSecretToken(client), currentCredentials);
     if (!current) continue;
-    const metadata = tokenMetadataFor(client);
     if (nextToken !== undefined && nextToken !== current) {
       // Issued, not yet switched to: the client still holds `current`.
-      result.push({ id, token: current, metadata }, { id: nextId, token: nextToken, metadata });
+      result.push(entry(id, current), entry(nextId, nextToken));
     } else if (nextToken === current && idToken !== undefined && idToken !== current && now < (overlapEndsAt(client) ?? 0)) {
       // Switched: the old token stays valid for the overlap.
-      result.push({ id, token: idToken, metadata }, { id: nextId, token: current, metadata });
+      result.push(entry(id, idToken), entry(nextId, current));
     } else {
-      result.push({ id, token: current, metadata });
+      result.push(entry(id, current));
     }
   }
   return result.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** Makes a client's entries: its metadata, the config's reference and the Secret's key, and the client they are for. */
+function entriesOf(target: TargetConfig, client: FliptClient): (id: string, token: string) => ClientCredential {
+  const metadata = tokenMetadataFor(client);
+  const created = client.metadata.creationTimestamp;
+  const owner = { key: clientKey(client.metadata.namespace, client.metadata.name), namespace: client.metadata.namespace, createdAt: created ? new Date(created).getTime() || 0 : 0 };
+  return (id, token) => ({ id, token, metadata, credential: credentialReference(target, id, token), credentialKey: credentialKey(target, id), owner });
 }
 
 /**
@@ -118,18 +154,14 @@ export function nextRotationEvent(target: TargetConfig, clients: readonly FliptC
 }
 
 /**
- * Clients the target serves that are not in `desired` yet and have not been refused: the operator is
- * still issuing their tokens. Applying now would cost another restart as soon as they are issued.
+ * Served clients not issued a token yet and not refused: the operator is still issuing them. Applying
+ * now would cost another restart as soon as they are issued.
  */
-export function clientsInFlight(target: TargetConfig, clients: readonly FliptClient[], desired: readonly ClientCredential[]): number {
-  // A new client of a JWT target never needs Flipt's config: there is no burst to wait for.
-  if (target.credentialKind === 'jwt') return 0;
-  const desiredIds = new Set(desired.map((c) => c.id));
+export function clientsInFlight(served: readonly FliptClient[]): number {
   let count = 0;
-  for (const client of clients) {
-    if (!servedBy(target, client) || desiredIds.has(tokenIdFor(client.metadata.namespace, client.metadata.name))) continue;
-    const issued = client.status?.conditions?.find((c) => c.type === 'CredentialIssued');
-    if (issued?.status !== 'False') count++;
+  for (const client of served) {
+    if (client.status?.credentialFingerprint) continue;
+    if (client.status?.conditions?.find((c) => c.type === 'CredentialIssued')?.status !== 'False') count++;
   }
   return count;
 }
@@ -144,7 +176,7 @@ export interface TargetPlan {
 }
 
 export function planTarget(
-  target: TargetConfig,
+  target: Pick<TargetConfig, 'credentialReference'>,
   source: string | undefined,
   previouslyManaged: readonly string[],
   currentCredentials: Readonly<Record<string, string>>,
@@ -157,11 +189,11 @@ export function planTarget(
     credentialReference: target.credentialReference,
     jwtMethod: jwtMethod.ensure,
     removeJwtMethod: jwtMethod.remove,
-    tokens: desired.map((c) => ({ id: c.id, credential: credentialReference(target, c.id, c.token), metadata: c.metadata })),
+    tokens: desired.map((c) => ({ id: c.id, credential: c.credential, metadata: c.metadata })),
   });
   const managed = new Set(render.managedIds);
   const referenced: Record<string, string> = {};
-  for (const c of desired) if (managed.has(c.id)) referenced[credentialKey(target, c.id)] = c.token;
+  for (const c of desired) if (managed.has(c.id)) referenced[c.credentialKey] = c.token;
   const credentials = { ...currentCredentials, ...referenced };
   const staleCredentialKeys = Object.keys(currentCredentials).filter((k) => !(k in referenced)).sort();
   return { render, credentials, staleCredentialKeys, configHash: configHash(render.text, referenced) };

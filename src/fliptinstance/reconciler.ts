@@ -1,27 +1,36 @@
-// Reconciles one target (a Flipt instance): reads its ConfigMap, credentials Secret and workload fresh
-// from the API server, asks decideTargetStep what to do, and does it: credentials first, then the
-// config that refers to them, then the restart. What the step found is published for the FliptClient
-// reconciles to read.
+// Reconciles one target (a Flipt instance): reads its ConfigMap, credentials Secret and workload (from
+// the caches, and fresh from the API server before writing), asks decideTargetStep what to do, and
+// does it: credentials first, then the config that refers to them, then the restart. What the step
+// found is published for the FliptClient reconciles to read.
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { TargetConfig } from '../config/operator-config.ts';
 import { mergePatch, type KubeClients } from '../kube/client.ts';
-import { isNotFound } from '../kube/errors.ts';
+import { describeError, isNotFound } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { decodeSecretData, encodeSecretData, secretValue } from '../kube/secret-data.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
 import type { Informer } from '../runtime/informer.ts';
 import { generateToken } from '../vocabulary/credentials.ts';
-import { clientKey, MANAGED_BY, MANAGED_BY_LABEL, secretNameFor, type FliptClient } from '../vocabulary/fliptclient.ts';
+import { MANAGED_BY, MANAGED_BY_LABEL, secretNameFor, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { sameTargetState, type TargetState } from '../vocabulary/registration.ts';
 import { MANAGED_JWT_METHOD_ANNOTATION } from './jwt-method.ts';
 import { MANAGED_TOKENS_ANNOTATION, parseManagedIds } from './plan.ts';
-import { decideTargetStep, type TargetStep } from './step.ts';
+import { decideTargetStep, type BurstHold, type ObservedTarget, type TargetStep } from './step.ts';
 import { CONFIG_HASH_ANNOTATION, RESTART_GENERATION_ANNOTATION, RESTARTED_AT_ANNOTATION, viewWorkload, type Workload } from './workload.ts';
+
+/** A target's objects: its config ConfigMap, its credentials Secret and its Flipt workload (undefined: missing). */
+export interface TargetObjects {
+  configMap: V1ConfigMap | undefined;
+  credentialsSecret: V1Secret | undefined;
+  workload: Workload | undefined;
+}
 
 export interface TargetReconcilerDeps {
   api: KubeClients;
+  /** The target's objects as the caches hold them. */
+  cached: (target: TargetConfig) => TargetObjects;
   targets: readonly TargetConfig[];
   fliptClients: Informer<FliptClient>;
   clientSecrets: Informer<V1Secret>;
@@ -36,7 +45,7 @@ export interface TargetReconcilerDeps {
 export class TargetReconciler {
   private readonly deps: TargetReconcilerDeps;
   private readonly states = new Map<string, TargetState>();
-  private readonly heldSince = new Map<string, number>();
+  private readonly holds = new Map<string, BurstHold>();
 
   constructor(deps: TargetReconcilerDeps) {
     this.deps = deps;
@@ -47,47 +56,62 @@ export class TargetReconciler {
     return this.states.get(target);
   }
 
+  /** Every target's last state, for the metrics. */
+  allStates(): ReadonlyMap<string, TargetState> {
+    return this.states;
+  }
+
   reconcile = async (name: string): Promise<ReconcileResult> => {
     const target = this.deps.targets.find((t) => t.name === name);
     if (!target) return;
-    const [configMap, credentialsSecret, workload] = await Promise.all([this.readConfigMap(target), this.readCredentialsSecret(target), this.readWorkload(target)]);
-    const clients = this.deps.fliptClients.list();
-    const clientSecretTokens = new Map<string, string>();
-    for (const client of clients) {
-      const token = secretValue(this.deps.clientSecrets.get(secretNameFor(client), client.metadata.namespace), 'token');
-      if (token) clientSecretTokens.set(clientKey(client.metadata.namespace, client.metadata.name), token);
+    // Decided from the caches; a step that writes is decided again from fresh reads, so that writes
+    // carry current resourceVersions (a burst reconciles the target often, and writes rarely).
+    let objects = this.deps.cached(target);
+    let step = this.decide(target, objects);
+    if (step.issue || step.credentials || step.config || step.restart) {
+      objects = await this.read(target);
+      step = this.decide(target, objects);
     }
-    const managedRecord = configMap?.metadata?.annotations?.[MANAGED_TOKENS_ANNOTATION];
-    const heldSince = this.heldSince.get(name);
+    const { configMap, credentialsSecret, workload } = objects;
     const previous = this.states.get(name);
-    const step = decideTargetStep(
+    if (step.hold) this.holds.set(name, step.hold);
+    else this.holds.delete(name);
+    try {
+      await this.apply(target, step, configMap, credentialsSecret, workload);
+    } catch (err) {
+      // Never silent: the clients waiting for this write say why, the log says so, and the controller retries with backoff.
+      const reason = describeError(err);
+      this.deps.log.error({ target: name, err: reason }, 'writing the target failed; retrying');
+      this.publish(name, { ...(previous ?? step.state), writeFailure: reason });
+      throw err;
+    }
+    this.publish(name, step.state);
+    return step.requeueAfterMs !== undefined ? { requeueAfterMs: step.requeueAfterMs } : undefined;
+  };
+
+  private decide(target: TargetConfig, { configMap, credentialsSecret, workload }: TargetObjects): TargetStep {
+    const clients = this.deps.fliptClients.list();
+    const hold = this.holds.get(target.name);
+    const previous = this.states.get(target.name);
+    return decideTargetStep(
       target,
       {
-        ...(configMap
-          ? {
-              configMap: {
-                text: configMap.data?.[target.configMap.key],
-                managedRecord,
-                managedIds: parseManagedIds(managedRecord),
-                jwtRecord: configMap.metadata?.annotations?.[MANAGED_JWT_METHOD_ANNOTATION],
-              },
-            }
-          : {}),
+        ...(configMap ? { configMap: observeConfigMap(target, configMap) } : {}),
         credentials: decodeSecretData(credentialsSecret?.data),
         ...(workload ? { workload: viewWorkload(target.workload.kind, workload) } : {}),
         clients,
-        clientSecretTokens,
-        ...(heldSince !== undefined ? { heldSince } : {}),
+        clientSecretToken: (client) => secretValue(this.deps.clientSecrets.get(secretNameFor(client), client.metadata.namespace), 'token'),
+        ...(hold ? { hold } : {}),
         ...(previous ? { previous } : {}),
       },
       this.deps.clock.now(),
     );
-    if (step.heldSince === undefined) this.heldSince.delete(name);
-    else this.heldSince.set(name, step.heldSince);
-    await this.apply(target, step, configMap, credentialsSecret, workload);
-    this.publish(name, step.state);
-    return step.requeueAfterMs !== undefined ? { requeueAfterMs: step.requeueAfterMs } : undefined;
-  };
+  }
+
+  private async read(target: TargetConfig): Promise<TargetObjects> {
+    const [configMap, credentialsSecret, workload] = await Promise.all([this.readConfigMap(target), this.readCredentialsSecret(target), this.readWorkload(target)]);
+    return { configMap, credentialsSecret, workload };
+  }
 
   private async apply(target: TargetConfig, step: TargetStep, configMap?: V1ConfigMap, credentialsSecret?: V1Secret, workload?: Workload): Promise<void> {
     if (step.issue) {
@@ -172,8 +196,24 @@ export class TargetReconciler {
     this.deps.onRestart(target.name);
     const note = `Restarting Flipt to apply its config (${tokens} managed tokens, config hash ${hash.slice(0, 12)})`;
     this.deps.log.info({ target: target.name, configHash: hash.slice(0, 12), tokens }, 'restarting Flipt');
-    void this.deps.events.record({ apiVersion: 'apps/v1', kind: target.workload.kind, metadata: workload.metadata }, 'Normal', 'ConfigChanged', note, 'Restart');
+    this.deps.events.record({ apiVersion: 'apps/v1', kind: target.workload.kind, metadata: workload.metadata }, 'Normal', 'ConfigChanged', note, 'Restart');
   }
+}
+
+/** The ConfigMap as the step reads it: our config key and records, and the bytes of everything else it holds. */
+function observeConfigMap(target: TargetConfig, configMap: V1ConfigMap): NonNullable<ObservedTarget['configMap']> {
+  const managedRecord = configMap.metadata?.annotations?.[MANAGED_TOKENS_ANNOTATION];
+  const bytes = (record: Record<string, string> | undefined, ours: readonly string[]) =>
+    Object.entries(record ?? {}).reduce((n, [k, v]) => (ours.includes(k) ? n : n + Buffer.byteLength(k) + Buffer.byteLength(v)), 0);
+  return {
+    text: configMap.data?.[target.configMap.key],
+    managedRecord,
+    managedIds: parseManagedIds(managedRecord),
+    jwtRecord: configMap.metadata?.annotations?.[MANAGED_JWT_METHOD_ANNOTATION],
+    otherDataBytes: bytes(configMap.data, [target.configMap.key]) + Object.values(configMap.binaryData ?? {}).reduce((n, v) => n + Buffer.byteLength(v, 'base64'), 0),
+    // Both records are the step's to size: it knows what they will say once the config is written.
+    otherAnnotationBytes: bytes(configMap.metadata?.annotations, [MANAGED_TOKENS_ANNOTATION, MANAGED_JWT_METHOD_ANNOTATION]),
+  };
 }
 
 async function orUndefined<T>(request: Promise<T>): Promise<T | undefined> {

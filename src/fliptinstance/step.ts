@@ -4,19 +4,27 @@
 // credentials, then the config that refers to them, then the restart; credentials no config refers to
 // any more are dropped only once Flipt has rolled out without them. The gate, in order:
 //   1. nothing to do without a ConfigMap, a workload, or anything to manage;
-//   2. new tokens for rotations that fall due are issued (persisted) first, in a step of their own;
-//   3. while a burst of clients is still being issued, hold (bounded) so the burst costs one restart;
-//   4. restarts are at least restart.minInterval apart, measured from the workload's own annotation;
-//   5. restart when the restart key differs, or when Flipt rolled on a config that is not ours.
-// The step also says when to look again: the next scheduled rotation or the end of an overlap.
+//   2. while a burst of clients is still being issued and issuing makes progress, hold (bounded), so
+//      the burst costs one restart however fast the machine issues (never for a JWT target: its new
+//      clients need no config change);
+//   3. new tokens for rotations that fall due, and static tokens for a switch back from JWTs, are
+//      issued (persisted) first, in a step of their own;
+//   4. only the clients that fit the API server's object limits (and their namespace's limit) are
+//      registered, every one that fits is (capacity.ts); the operator's jwt method counts toward
+//      them, and a client holding a JWT has no entry, so it is never refused;
+//   5. restarts are at least restart.minInterval apart, measured from the workload's own annotation;
+//   6. restart when the restart key differs, or when Flipt rolled on a config that is not ours.
+// The step also says when to look again: the next scheduled rotation, the end of an overlap, or the
+// end of a switch between static tokens and JWTs.
 import type { TargetConfig } from '../config/operator-config.ts';
 import { credentialKey, fingerprint, tokensEqual } from '../vocabulary/credentials.ts';
-import { clientKey, type FliptClient } from '../vocabulary/fliptclient.ts';
-import { rolledOut, type TargetProblem, type TargetState } from '../vocabulary/registration.ts';
+import { servedBy, type FliptClient } from '../vocabulary/fliptclient.ts';
+import { rolledOut, type Refusal, type TargetProblem, type TargetState } from '../vocabulary/registration.ts';
+import { admitWithin, byPriority, fillRatio, fits, type TargetSizes } from './capacity.ts';
 import { FliptConfigError } from './flipt-config.ts';
-import { planJwtMethod, type JwtMethodPlan } from './jwt-method.ts';
+import { MANAGED_JWT_METHOD_ANNOTATION, planJwtMethod, type JwtMethodPlan } from './jwt-method.ts';
 import { nextKindSwitchEvent, switchBackTokensToIssue } from './kind-switch.ts';
-import { clientsInFlight, configHash, desiredCredentials, nextRotationEvent, planTarget, rotationsToIssue } from './plan.ts';
+import { clientsInFlight, configHash, desiredCredentials, MANAGED_TOKENS_ANNOTATION, nextRotationEvent, planTarget, rotationsToIssue, type ClientCredential, type TargetPlan } from './plan.ts';
 import type { WorkloadView } from './workload.ts';
 
 export interface ObservedTarget {
@@ -28,15 +36,18 @@ export interface ObservedTarget {
     managedIds: readonly string[];
     /** The jwt method settings the operator recorded writing (undefined: it wrote none). */
     jwtRecord: string | undefined;
+    /** Bytes of what the ConfigMap holds besides the config key and the records (its other data and annotations). */
+    otherDataBytes: number;
+    otherAnnotationBytes: number;
   };
   /** The credentials Secret's data, decoded; empty when it does not exist. */
   credentials: Readonly<Record<string, string>>;
   workload?: WorkloadView;
-  /** Every FliptClient, and the token each one's Secret holds ("<namespace>/<name>" -> token). */
+  /** Every FliptClient, and the token a client's Secret holds (read only for the clients the step needs). */
   clients: readonly FliptClient[];
-  clientSecretTokens: ReadonlyMap<string, string>;
-  /** When the current burst hold began (kept in memory between steps). */
-  heldSince?: number;
+  clientSecretToken: (client: FliptClient) => string | undefined;
+  /** The burst hold in progress (kept in memory between steps). */
+  hold?: BurstHold;
   /** What the last step published, for what a held step cannot know yet. */
   previous?: TargetState;
 }
@@ -52,13 +63,25 @@ export interface TargetStep {
   restart?: { configHash: string; tokens: number };
   requeueAfterMs?: number;
   /** The burst hold to carry to the next step (undefined: none). */
-  heldSince?: number;
+  hold?: BurstHold;
   state: TargetState;
 }
 
-/** The longest a target's changes wait for clients still being issued. */
+/** A burst being waited for: since when, and when issuing last made progress (how many were issued then). */
+export interface BurstHold {
+  since: number;
+  progressAt: number;
+  issued: number;
+}
+
+/** A burst is waited for while some client was issued within this long... */
+export function progressWindowMs(target: TargetConfig): number {
+  return Math.max(target.restart.minInterval, 5_000);
+}
+
+/** ...and never longer than this in all. */
 export function maxHoldMs(target: TargetConfig): number {
-  return Math.max(3 * target.restart.minInterval, 5000);
+  return Math.max(30 * target.restart.minInterval, 300_000);
 }
 
 export function decideTargetStep(target: TargetConfig, observed: ObservedTarget, now: number): TargetStep {
@@ -85,8 +108,8 @@ type Decision = Omit<TargetStep, 'state'> & { state: Omit<TargetState, 'accepted
 function decide(target: TargetConfig, observed: ObservedTarget, now: number): Decision {
   const { configMap, workload, credentials } = observed;
   const rollout = workload?.rollout ?? { done: false, detail: 'workload missing' };
-  let base: Omit<TargetState, 'accepted' | 'jwtAccepted'> = { registered: new Map(), conflicts: new Set(), rollout, authenticationRequired: true, jwtConfigured: false };
-  const keepHold = observed.heldSince !== undefined ? { heldSince: observed.heldSince } : {};
+  let base: Omit<TargetState, 'accepted' | 'jwtAccepted'> = { registered: new Map(), conflicts: new Set(), refused: new Map(), rollout, authenticationRequired: true, jwtConfigured: false };
+  const keepHold = observed.hold !== undefined ? { hold: observed.hold } : {};
   if (!configMap) return { ...keepHold, state: { ...base, problem: missing('ConfigMapMissing', `ConfigMap ${target.namespace}/${target.configMap.name}`, 'configMap') } };
   if (!workload) {
     return { ...keepHold, state: { ...base, problem: missing('WorkloadMissing', `${target.workload.kind} ${target.namespace}/${target.workload.name}`, 'workload') } };
@@ -98,57 +121,66 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
     const message = `Key ${target.configMap.key} of ConfigMap ${target.namespace}/${target.configMap.name} is ${err.message}; fix it and the operator will continue`;
     return { state: { ...base, problem: { reason: 'InvalidFliptConfig', message } } };
   };
+  // The cheap part first: a burst is held while it lasts, and this runs on every step of it.
+  const served = observed.clients.filter((client) => servedBy(target, client));
+  // The config is parsed only for a target that wants the jwt method (JWT mode, or a switch back not
+  // complete), and such a target holds no burst.
   let jwtMethod: JwtMethodPlan;
   try {
-    jwtMethod = planJwtMethod(target, observed.clients, configMap.text, configMap.jwtRecord, now);
+    jwtMethod = planJwtMethod(target, served, configMap.text, configMap.jwtRecord, now);
   } catch (err) {
     return invalid(err);
   }
   if (jwtMethod.problem) base = { ...base, jwtProblem: jwtMethod.problem };
-  const tokenOf = (client: FliptClient) => observed.clientSecretTokens.get(clientKey(client.metadata.namespace, client.metadata.name));
-  const desired = desiredCredentials(target, observed.clients, tokenOf, credentials, now);
+  const issued = served.filter((client) => client.status?.credentialFingerprint).length;
   const jwtMethodUntouched = jwtMethod.ensure === undefined && !jwtMethod.remove;
-  if (desired.length === 0 && configMap.managedIds.length === 0 && Object.keys(credentials).length === 0 && jwtMethodUntouched) {
+  if (issued === 0 && configMap.managedIds.length === 0 && Object.keys(credentials).length === 0 && jwtMethodUntouched) {
     // Nothing to manage yet: leave Flipt's config and pods alone until a FliptClient names this target.
     return { state: { ...base, ...currentState(target, source, [], {}), workloadHash: workload.configHash } };
   }
   const restartAllowedAt = (workload.restartedAtMs ?? 0) + target.restart.minInterval;
   /** What the target holds now, unchanged: for a step that writes nothing of the config yet. */
-  const unchanged = (nextApplyAt?: number): Omit<TargetState, 'accepted' | 'jwtAccepted'> => ({
+  const unchanged = (pending?: TargetState['pending']): Omit<TargetState, 'accepted' | 'jwtAccepted'> => ({
     ...base,
     ...currentState(target, source, configMap.managedIds, credentials),
     conflicts: observed.previous?.conflicts ?? base.conflicts,
+    refused: observed.previous?.refused ?? base.refused,
     authenticationRequired: observed.previous?.authenticationRequired ?? true,
     jwtConfigured: jwtMethod.ensure !== undefined && configMap.jwtRecord === jwtMethod.record,
     workloadHash: workload.configHash,
-    ...(nextApplyAt !== undefined ? { nextApplyAt } : {}),
+    ...(pending ? { pending } : {}),
   });
-  const keepHoldFrom = (heldSince: number | undefined) => (heldSince !== undefined ? { heldSince } : {});
 
-  const rotations = target.credentialKind === 'staticToken' ? rotationsToIssue(target, observed.clients, tokenOf, credentials, now) : [];
-  const issue = [...rotations, ...switchBackTokensToIssue(target, observed.clients, credentials)];
-  if (issue.length > 0) return { issue, requeueAfterMs: 0, ...keepHoldFrom(observed.heldSince), state: unchanged() };
+  // A new client of a JWT target never needs Flipt's config (no entry, no restart): no burst to wait for.
+  if (target.credentialKind !== 'jwt' && clientsInFlight(served) > 0) {
+    // A burst is being issued: wait for it while it makes progress (bounded), so it costs one restart.
+    const previous = observed.hold ?? { since: now, progressAt: now, issued };
+    const hold = issued > previous.issued ? { ...previous, progressAt: now, issued } : previous;
+    const until = Math.min(hold.progressAt + progressWindowMs(target), hold.since + maxHoldMs(target));
+    if (until > now) return { hold, requeueAfterMs: until - now, state: unchanged('IssuingBurst') };
+  }
 
-  const events = [nextRotationEvent(target, observed.clients, credentials, now), nextKindSwitchEvent(target, observed.clients, now)].filter((at) => at !== undefined);
+  const tokenOf = observed.clientSecretToken;
+  // A JWT target's clients are not rotated (their JWTs are refreshed); a switch back issues static tokens.
+  const rotations = target.credentialKind === 'staticToken' ? rotationsToIssue(target, served, tokenOf, credentials, now) : [];
+  const issue = [...rotations, ...switchBackTokensToIssue(target, served, credentials)];
+  if (issue.length > 0) return { issue, requeueAfterMs: 0, state: unchanged() };
+
+  const desired = desiredCredentials(target, served, tokenOf, credentials, now);
+  const events = [nextRotationEvent(target, served, credentials, now), nextKindSwitchEvent(target, served, now)].filter((at) => at !== undefined);
   const rotationAt = events.length > 0 ? Math.min(...events) : undefined;
   const lookAgain = (ms: number | undefined) => {
     const candidates = [ms, rotationAt !== undefined ? rotationAt - now : undefined].filter((c): c is number => c !== undefined);
     return candidates.length > 0 ? { requeueAfterMs: Math.min(...candidates) } : {};
   };
 
-  if (clientsInFlight(target, observed.clients, desired) > 0) {
-    const heldSince = observed.heldSince ?? now;
-    const until = heldSince + maxHoldMs(target);
-    // A burst is being issued: wait for it (bounded) so that it costs one restart, not several.
-    if (until > now) return { heldSince, ...lookAgain(until - now), state: unchanged(Math.max(until, restartAllowedAt)) };
-  }
-
-  let plan;
+  let planned;
   try {
-    plan = planTarget(target, configMap.text, configMap.managedIds, credentials, desired, jwtMethod);
+    planned = planWithinCapacity(target, configMap, credentials, desired, jwtMethod);
   } catch (err) {
     return invalid(err);
   }
+  const { plan, refused, sizes, admitted } = planned;
 
   const conflicts = new Set(plan.render.conflictingIds);
   const managedRecord = JSON.stringify(plan.render.managedIds);
@@ -162,12 +194,12 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   const step: Decision = { ...lookAgain(undefined), state: base };
   if (configDiffers || credentialsMissing || restartNeeded) {
     if (restartNeeded && restartAllowedAt > now) {
-      const state = { ...unchanged(restartAllowedAt), conflicts, authenticationRequired: plan.render.authenticationRequired };
+      const state = { ...unchanged('RestartInterval'), conflicts, refused, fill: fillRatio(sizes), authenticationRequired: plan.render.authenticationRequired };
       return { ...lookAgain(restartAllowedAt - now), state };
     }
     if (credentialsMissing) step.credentials = plan.credentials;
     if (configDiffers) step.config = { text: plan.render.text, managedRecord, jwtRecord: jwtMethod.record };
-    if (restartNeeded) step.restart = { configHash: plan.configHash, tokens: desired.length };
+    if (restartNeeded) step.restart = { configHash: plan.configHash, tokens: admitted };
   } else if (plan.staleCredentialKeys.length > 0 && rollout.done) {
     const stale = new Set(plan.staleCredentialKeys);
     step.credentials = Object.fromEntries(Object.entries(credentials).filter(([k]) => !stale.has(k)));
@@ -178,12 +210,54 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
     jwtConfigured: jwtMethod.ensure !== undefined,
     registered: registration(target, plan.render.managedIds, plan.credentials).registered,
     conflicts,
+    refused,
+    fill: fillRatio(sizes),
     configHash: plan.configHash,
     workloadHash: plan.configHash,
     rollout: restartNeeded ? { done: false, detail: 'restart triggered' } : rollout,
     authenticationRequired: plan.render.authenticationRequired,
   };
+  const rolloutSince = restartNeeded ? now : rollout.done ? undefined : workload.restartedAtMs;
+  if (rolloutSince !== undefined) step.state.rolloutSince = rolloutSince;
   return step;
+}
+
+/**
+ * The plan for every desired credential that fits: in the common case all of them (one render);
+ * when they do not fit, those admitted in priority order within the room the rest of the target
+ * leaves, the others refused, and the result measured again. The jwt method is part of that rest:
+ * its lines count toward the ConfigMap, and a client holding a JWT has no entry to refuse.
+ */
+function planWithinCapacity(
+  target: TargetConfig,
+  configMap: NonNullable<ObservedTarget['configMap']>,
+  credentials: Readonly<Record<string, string>>,
+  desired: readonly ClientCredential[],
+  jwtMethod: JwtMethodPlan,
+): { plan: TargetPlan; refused: Map<string, Refusal>; sizes: TargetSizes; admitted: number } {
+  const { candidates, refused } = byPriority(target, desired, new Set(configMap.managedIds));
+  const within = candidates.flatMap((c) => c.entries);
+  const plan = planTarget(target, configMap.text, configMap.managedIds, credentials, within, jwtMethod);
+  const sizes = sizesOf(target, plan, configMap, jwtMethod);
+  if (fits(sizes)) return { plan, refused, sizes, admitted: candidates.length };
+  // Over: measure what the target holds besides the candidates, and admit what fits beside it.
+  const empty = planTarget(target, configMap.text, configMap.managedIds, {}, [], jwtMethod);
+  const candidateKeys = new Set(within.map((e) => e.credentialKey));
+  const otherCredentials = Object.entries(credentials).filter(([k]) => !candidateKeys.has(k));
+  const overhead = { ...sizesOf(target, empty, configMap, jwtMethod), secret: otherCredentials.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0) };
+  const admitted = admitWithin(target, candidates, overhead, refused);
+  const fitted = planTarget(target, configMap.text, configMap.managedIds, credentials, admitted, jwtMethod);
+  return { plan: fitted, refused, sizes: sizesOf(target, fitted, configMap, jwtMethod), admitted: new Set(admitted.map((e) => e.owner.key)).size };
+}
+
+/** The bytes the target's objects would hold with this plan written (the records of managed ids and of the jwt method included). */
+function sizesOf(target: TargetConfig, plan: TargetPlan, configMap: NonNullable<ObservedTarget['configMap']>, jwtMethod: JwtMethodPlan): TargetSizes {
+  const jwtRecord = jwtMethod.record !== undefined ? MANAGED_JWT_METHOD_ANNOTATION.length + Buffer.byteLength(jwtMethod.record) : 0;
+  return {
+    configMap: configMap.otherDataBytes + Buffer.byteLength(target.configMap.key) + Buffer.byteLength(plan.render.text),
+    annotations: configMap.otherAnnotationBytes + MANAGED_TOKENS_ANNOTATION.length + Buffer.byteLength(JSON.stringify(plan.render.managedIds)) + jwtRecord,
+    secret: Object.entries(plan.credentials).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0),
+  };
 }
 
 /** The registered set and restart key as the target stands, before pending changes are applied. */

@@ -6,12 +6,15 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   EventsV1Api,
+  HttpMethod,
   KubeConfig,
+  RequestContext,
   PatchStrategy,
   RbacAuthorizationV1Api,
   VersionApi,
   setHeaderOptions,
 } from '@kubernetes/client-node';
+import { fetch } from 'undici';
 import { statusCode } from './errors.ts';
 
 export interface KubeClients {
@@ -25,7 +28,6 @@ export interface KubeClients {
   rbac: RbacAuthorizationV1Api;
 }
 
-type RequestContext = Parameters<KubeConfig['applySecurityAuthentication']>[0];
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
 const DISPATCHER_REFRESH_MS = 10 * 60_000;
@@ -90,6 +92,37 @@ export async function checkApiServer(kubeConfig: KubeConfig): Promise<string> {
     const reason = cause?.code ?? cause?.message ?? statusCode(err) ?? (err as Error).message?.split('\n')[0];
     throw new Error(`cannot reach the Kubernetes API server at ${server}: ${reason}`);
   }
+}
+
+/** GET as the kubeconfig's user, the answer parsed as plain JSON; throws an error carrying the HTTP status. */
+export function getJson(kubeConfig: KubeConfig, path: string): Promise<unknown> {
+  return requestJson(kubeConfig, HttpMethod.GET, path);
+}
+
+/**
+ * POST a JSON body as the kubeconfig's user, the answer parsed as plain JSON: for a hot path (the
+ * exchange's TokenReviews), without client-node's serializer, which builds a class instance per field.
+ */
+export function postJson(kubeConfig: KubeConfig, path: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
+  return requestJson(kubeConfig, HttpMethod.POST, path, body, signal);
+}
+
+async function requestJson(kubeConfig: KubeConfig, method: HttpMethod, path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
+  const url = `${kubeConfig.getCurrentCluster()!.server}${path}`;
+  const context = new RequestContext(url, method);
+  await kubeConfig.applySecurityAuthentication(context);
+  const res = await fetch(url, {
+    method,
+    headers: { ...context.getHeaders(), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    dispatcher: context.getDispatcher(),
+    ...(signal ? { signal } : {}),
+  });
+  if (!res.ok) {
+    const headers = Object.fromEntries(res.headers);
+    throw Object.assign(new Error(`${method} ${path}: ${res.status} ${res.statusText}`), { statusCode: res.status, headers, body: await res.text() });
+  }
+  return res.json();
 }
 
 export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);

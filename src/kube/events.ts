@@ -1,6 +1,7 @@
 // Kubernetes Events (events.k8s.io/v1) about our objects, so `kubectl describe` tells the story.
 // Messages are written by our own code and never carry credentials. Failures to record an Event are
-// logged and otherwise ignored: an Event is a courtesy, never a reason to fail a reconcile.
+// logged and otherwise ignored: an Event is a courtesy, never a reason to fail a reconcile, or to
+// compete with reconciles for the API server in a burst.
 import { randomBytes } from 'node:crypto';
 import { V1MicroTime, type EventsV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -14,37 +15,63 @@ export interface EventSubject {
 
 export type EventType = 'Normal' | 'Warning';
 
+/** Events being sent at once, and waiting at most: an Event is best effort, a burst must not flood the API server. */
+const CONCURRENCY = 4;
+const MAX_WAITING = 1_000;
+
 export class EventRecorder {
   private readonly api: EventsV1Api;
   private readonly log: Logger;
-  private readonly instance: string;
+  private readonly instance = process.env.POD_NAME ?? 'flipt-client-operator';
+  private readonly waiting: Array<() => Promise<void>> = [];
+  private sending = 0;
+  private dropped = 0;
 
-  constructor(api: EventsV1Api, log: Logger, instance = process.env.POD_NAME ?? 'flipt-client-operator') {
+  constructor(api: EventsV1Api, log: Logger) {
     this.api = api;
     this.log = log;
-    this.instance = instance;
   }
 
-  async record(subject: EventSubject, type: EventType, reason: string, note: string, action = reason): Promise<void> {
+  /** Queues the Event; it is sent a few at a time, and dropped (counted in a log line) when too many wait. */
+  record(subject: EventSubject, type: EventType, reason: string, note: string, action = reason): void {
     const { name, namespace, uid } = subject.metadata ?? {};
     if (!name || !namespace) return;
-    try {
-      await this.api.createNamespacedEvent({
-        namespace,
-        body: {
-          metadata: { name: `${name}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`, namespace },
-          eventTime: new V1MicroTime(),
-          reportingController: 'flipt.io/flipt-client-operator',
-          reportingInstance: this.instance,
-          action,
-          reason,
-          note: note.slice(0, 1024),
-          type,
-          regarding: { apiVersion: subject.apiVersion, kind: subject.kind, name, namespace, ...(uid ? { uid } : {}) },
-        },
+    if (this.waiting.length >= MAX_WAITING) {
+      if (this.dropped++ % 100 === 0) this.log.warn({ dropped: this.dropped }, 'too many Events waiting to be sent; dropping some');
+      return;
+    }
+    const eventTime = new V1MicroTime();
+    this.waiting.push(async () => {
+      try {
+        await this.api.createNamespacedEvent({
+          namespace,
+          body: {
+            metadata: { name: `${name}.${eventTime.getTime().toString(16)}${randomBytes(3).toString('hex')}`, namespace },
+            eventTime,
+            reportingController: 'flipt.io/flipt-client-operator',
+            reportingInstance: this.instance,
+            action,
+            reason,
+            note: note.slice(0, 1024),
+            type,
+            regarding: { apiVersion: subject.apiVersion, kind: subject.kind, name, namespace, ...(uid ? { uid } : {}) },
+          },
+        });
+      } catch (err) {
+        this.log.debug({ err: describeError(err), reason, object: `${namespace}/${name}` }, 'could not record event');
+      }
+    });
+    this.sendMore();
+  }
+
+  private sendMore(): void {
+    while (this.sending < CONCURRENCY && this.waiting.length > 0) {
+      const send = this.waiting.shift()!;
+      this.sending++;
+      void send().finally(() => {
+        this.sending--;
+        this.sendMore();
       });
-    } catch (err) {
-      this.log.debug({ err: describeError(err), reason, object: `${namespace}/${name}` }, 'could not record event');
     }
   }
 }

@@ -11,6 +11,13 @@ export function decodeSecretData(data: Readonly<Record<string, string>> | undefi
 
 /** One decoded value, or undefined when the Secret or the key is missing. */
 export function secretValue(secret: V1Secret | undefined, key: string): string | undefined {
-  const value = secret?.data?.[key];
-  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+  const data = secret?.data;
+  if (!data) return undefined;
+  // Cached Secrets are read again and again (a target reads every client's on each reconcile).
+  let decoded = decodedData.get(data);
+  if (!decoded) decodedData.set(data, (decoded = new Map()));
+  if (!decoded.has(key)) decoded.set(key, data[key] === undefined ? undefined : Buffer.from(data[key], 'base64').toString('utf8'));
+  return decoded.get(key);
 }
+
+const decodedData = new WeakMap<object, Map<string, string | undefined>>();

@@ -47,6 +47,11 @@ export class Controller {
     this.queue.add(key);
   }
 
+  /** Enqueues the key within `ms` at the latest: everything that asks meanwhile shares one reconcile. */
+  enqueueWithin(key: string, ms: number): void {
+    this.queue.addAfter(key, ms);
+  }
+
   /** Starts the workers; a stopped controller starts again with an empty queue (a resync refills it). */
   start(): void {
     if (this.workers.length > 0) return;

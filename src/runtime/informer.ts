@@ -1,17 +1,21 @@
 // A list-watch cache that keeps going. client-node's ListWatch reconnects after a watch times out or
 // expires (410), but on any other error (API server down, RBAC denied, a failed list) it calls its
 // error handlers and stops for good; this wrapper restarts it with exponential backoff. Kept here: the
-// restart is exactly what client-node lacks, and its ListWatch does the rest.
+// restart is exactly what client-node lacks, and its ListWatch does the rest. Lists are read as plain
+// JSON (client-node's typed lists build a class instance per object and field, which costs time and
+// memory in proportion to the cluster), and `trim` drops what the cache need not keep.
 import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { getJson } from '../kube/client.ts';
 import { describeError } from '../kube/errors.ts';
 
 export interface InformerOptions<T extends KubernetesObject> {
   name: string;
   path: string;
-  list: () => Promise<KubernetesListObject<T>>;
   labelSelector?: string;
   fieldSelector?: string;
+  /** Removes, in place, what the cache need not keep (it runs before any handler sees the object). */
+  trim?: (obj: T) => void;
   onChange: (obj: T) => void;
 }
 
@@ -32,14 +36,18 @@ export class Informer<T extends KubernetesObject> {
   constructor(kubeConfig: KubeConfig, options: InformerOptions<T>, log: Logger) {
     this.options = options;
     this.log = log;
-    this.listWatch = new ListWatch<T>(
-      options.path,
-      new Watch(kubeConfig),
-      options.list,
-      false,
-      options.labelSelector,
-      options.fieldSelector,
-    );
+    const query = new URLSearchParams({ ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}), ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}) });
+    const list = async () => {
+      const result = (await getJson(kubeConfig, `${options.path}?${query}`)) as KubernetesListObject<T>;
+      if (options.trim) for (const item of result.items) options.trim(item);
+      return result;
+    };
+    this.listWatch = new ListWatch<T>(options.path, new Watch(kubeConfig), list, false, options.labelSelector, options.fieldSelector);
+    // Watched objects reach the cache before any handler: trimming them in the first one trims the cache.
+    if (options.trim) {
+      this.listWatch.on('add', options.trim);
+      this.listWatch.on('update', options.trim);
+    }
     this.listWatch.on('add', options.onChange);
     this.listWatch.on('update', options.onChange);
     this.listWatch.on('delete', options.onChange);

@@ -10,6 +10,16 @@ export const DURATION_PATTERN = WHOLE.source;
  * milliseconds than a number holds exactly (Go refuses an overflowing duration too).
  */
 export function parseDuration(text: string): number | undefined {
+  if (parsed.has(text)) return parsed.get(text);
+  const ms = parse(text);
+  if (parsed.size < 1_000) parsed.set(text, ms);
+  return ms;
+}
+
+/** Specs repeat a few durations thousands of times. */
+const parsed = new Map<string, number | undefined>();
+
+function parse(text: string): number | undefined {
   if (!WHOLE.test(text)) return undefined;
   let total = 0;
   for (const [, amount, unit] of text.matchAll(PART)) total += Number(amount) * UNIT_MS[unit!]!;

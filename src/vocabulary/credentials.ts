@@ -1,6 +1,7 @@
 // Tokens, their fingerprints, their ids in Flipt's configuration, and how a target's config and
 // credentials Secret refer to them.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { CredentialReference, TargetConfig } from '../config/operator-config.ts';
 
 const TOKEN = /^[0-9a-f]{64}$/;
@@ -16,8 +17,13 @@ export function isWellFormedToken(value: string | undefined): value is string {
 
 /** A short sha256 prefix that identifies a token in status and logs without revealing it. */
 export function fingerprint(token: string): string {
-  return createHash('sha256').update(token).digest('hex').slice(0, 16);
+  let value = fingerprints.get(token);
+  if (value === undefined) fingerprints.set(token, (value = createHash('sha256').update(token).digest('hex').slice(0, 16)));
+  return value;
 }
+
+/** A target compares every client's token with its fingerprint on each of its reconciles. */
+const fingerprints = new LRUCache<string, string>({ max: 20_000 });
 
 export function tokensEqual(a: string, b: string): boolean {
   const left = Buffer.from(a);

@@ -56,6 +56,8 @@ export interface FliptClientStatus {
   expiresAt?: string;
   refreshAt?: string;
   keyId?: string;
+  /** The operator installation that serves the FliptClient (operator config installation.name). */
+  installation?: string;
 }
 
 export interface FliptClient {
@@ -112,7 +114,17 @@ const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]/;
  * read by Go's YAML parser as a line break, would stop Flipt from starting for every team.
  */
 export function metadataProblems(metadata: Readonly<Record<string, unknown>> | undefined): string[] {
-  const entries = Object.entries(metadata ?? {});
+  if (!metadata) return [];
+  // A target reads every client on each of its reconciles: checked once per cached metadata object.
+  let problems = checkedMetadata.get(metadata);
+  if (!problems) checkedMetadata.set(metadata, (problems = checkMetadata(metadata)));
+  return problems;
+}
+
+const checkedMetadata = new WeakMap<object, string[]>();
+
+function checkMetadata(metadata: Readonly<Record<string, unknown>>): string[] {
+  const entries = Object.entries(metadata);
   const problems: string[] = [];
   if (entries.length > MAX_METADATA_KEYS) problems.push(`more than ${MAX_METADATA_KEYS} keys`);
   for (const [key, value] of entries) {

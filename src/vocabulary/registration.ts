@@ -19,6 +19,12 @@ export interface JwtProblem {
   message: string;
 }
 
+/** Why a target does not register a client that it otherwise serves: no room for it. */
+export interface Refusal {
+  reason: 'TargetFull' | 'NamespaceLimitReached';
+  message: string;
+}
+
 export interface TargetState {
   problem?: TargetProblem;
   jwtProblem?: JwtProblem;
@@ -26,6 +32,16 @@ export interface TargetState {
   jwtConfigured: boolean;
   /** Every running Flipt pod validates the operator's JWTs for this target (the config of the last finished rollout carries the method, and still does). */
   jwtAccepted: boolean;
+  /** Clients ("<namespace>/<name>") the target has no room for, and why. */
+  refused: ReadonlyMap<string, Refusal>;
+  /** Why changes wait: a burst of new clients still being issued, or restart.minInterval. */
+  pending?: 'IssuingBurst' | 'RestartInterval';
+  /** The last write to the target failed (the API server's reason): changes wait for the retry. */
+  writeFailure?: string;
+  /** How full the target is (of the API server's limits), for the metric. */
+  fill?: { configMap: number; secret: number };
+  /** When the restart whose rollout is still running was triggered (epoch ms). */
+  rolloutSince?: number;
   /** Token id -> fingerprint of the credential the target's config and credentials Secret hold now. */
   registered: ReadonlyMap<string, string>;
   /**
@@ -42,8 +58,6 @@ export interface TargetState {
   workloadHash?: string;
   rollout: RolloutState;
   authenticationRequired: boolean;
-  /** Epoch ms when changes held back (a burst, restart.minInterval) will be applied. */
-  nextApplyAt?: number;
 }
 
 /** Whether Flipt runs the config the target holds now. */
@@ -58,6 +72,7 @@ export function accepts(state: TargetState, fingerprint: string): boolean {
 
 export function sameTargetState(a: TargetState | undefined, b: TargetState): boolean {
   if (!a) return false;
-  const flat = (s: TargetState) => JSON.stringify({ ...s, registered: [...s.registered].sort(), accepted: [...s.accepted].sort(), conflicts: [...s.conflicts].sort() });
+  const flat = (s: TargetState) =>
+    JSON.stringify({ ...s, registered: [...s.registered].sort(), accepted: [...s.accepted].sort(), conflicts: [...s.conflicts].sort(), refused: [...s.refused].sort() });
   return flat(a) === flat(b);
 }

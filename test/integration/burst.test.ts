@@ -52,6 +52,25 @@ test(`${CLIENTS} FliptClients applied at once: at most 10 ConfigMap writes and 2
   await assertConsistent(scenario, names);
 });
 
+test('each FliptClient of the burst has exactly one Ready Event (kubectl describe shows it once)', async () => {
+  const readyEvents = async () => {
+    const counts = new Map<string, number>();
+    for (const ns of NAMESPACES) {
+      for (const e of (await scenario.cluster.clients.events.listNamespacedEvent({ namespace: ns })).items) {
+        if (e.reason !== 'Ready' || e.regarding?.kind !== 'FliptClient') continue;
+        const key = `${ns}/${e.regarding.name}`;
+        counts.set(key, (counts.get(key) ?? 0) + (e.series?.count ?? e.deprecatedCount ?? 1));
+      }
+    }
+    return counts;
+  };
+  await waitFor(async () => (await readyEvents()).size === CLIENTS, 'a Ready Event for every client', 60_000, 500);
+  await scenario.quietPeriod();
+  const counts = await readyEvents();
+  const repeated = [...counts].filter(([, count]) => count !== 1);
+  assert.deepEqual(repeated, [], 'clients with more than one Ready Event');
+});
+
 test('a restarted operator with nothing changed writes nothing and restarts nothing', async () => {
   const versions = { configMap: scenario.configMaps.versions.length, deployment: scenario.deployments.versions.length, credentials: scenario.credentialSecrets.versions.length };
   const fingerprints = new Map<string, string | undefined>();

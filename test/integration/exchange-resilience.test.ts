@@ -120,7 +120,7 @@ describe('exchange resilience', () => {
       config: exchangeConfig({ cache: { ttl: 60_000, negativeTtl: 600_000, maxEntries: 1000 } }),
       index,
       credentials,
-      authentication: clients.authentication,
+      kubeConfig: clients.kubeConfig,
       reviewTimeoutMs: 1000,
       log,
       host: '127.0.0.1',
@@ -209,7 +209,7 @@ describe('exchange resilience', () => {
       config: exchangeConfig({ tls: { certFile: join(mount, 'tls.crt'), keyFile: join(mount, 'tls.key') } }),
       index,
       credentials,
-      authentication: clients.authentication,
+      kubeConfig: clients.kubeConfig,
       log: pino({ level: 'info' }, { write: (line: string) => void reloads.push(line) }),
       host: '127.0.0.1',
       tlsReloadIntervalMs: 200,
@@ -244,7 +244,7 @@ describe('exchange resilience', () => {
       await server.stop();
       rmSync(mount, { recursive: true, force: true });
     }
-    const plain = new ExchangeServer({ config: exchangeConfig(), index, credentials, authentication: clients.authentication, log, host: '127.0.0.1' });
+    const plain = new ExchangeServer({ config: exchangeConfig(), index, credentials, kubeConfig: clients.kubeConfig, log, host: '127.0.0.1' });
     await plain.start();
     await plain.stop();
     const warning = logLines.map((l) => JSON.parse(l) as { level: number; msg: string }).find((l) => l.msg.includes('plain HTTP'));

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import type { KubernetesListObject, KubeConfig, V1Secret } from '@kubernetes/client-node';
+import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import { SignJWT, generateKeyPair } from 'jose';
 import { pino } from 'pino';
 import { Agent, request } from 'undici';
@@ -63,8 +63,6 @@ async function setUp(): Promise<Fixture> {
     {
       name: 'fliptclients',
       path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-      list: async () =>
-        (await clients.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as KubernetesListObject<FliptClient>,
       onChange: indexUpdater(index, (ns, name) => fliptClients.get(name, ns)),
     },
     informerLog,
@@ -76,7 +74,6 @@ async function setUp(): Promise<Fixture> {
       name: 'secrets',
       path: '/api/v1/secrets',
       labelSelector: selector,
-      list: () => clients.core.listSecretForAllNamespaces({ labelSelector: selector }),
       onChange: () => {},
     },
     informerLog,
@@ -298,7 +295,7 @@ describe('exchange service against a real API server', () => {
       config: exchangeConfig(),
       index: fx.index,
       credentials: fx.credentials,
-      authentication: fx.clients.authentication,
+      kubeConfig: fx.clients.kubeConfig,
       log: log(),
       host: '127.0.0.1',
       requestTimeoutMs: 1500,
@@ -563,7 +560,7 @@ describe('exchange service against a real API server', () => {
       config: exchangeConfig({ cache: { ttl: 300, negativeTtl: 300, maxEntries: 10 } }),
       index: fx.index,
       credentials: fx.credentials,
-      authentication: fx.clients.authentication,
+      kubeConfig: fx.clients.kubeConfig,
       log: log(),
       host: '127.0.0.1',
     });

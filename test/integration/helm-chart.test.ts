@@ -6,6 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   AuthorizationV1Api,
   KubernetesObjectApi,
@@ -14,16 +18,25 @@ import {
   type V1ClusterRoleBinding,
   type V1ConfigMap,
   type V1Deployment,
+  type V1LabelSelector,
+  type V1NetworkPolicy,
+  type V1NetworkPolicyPeer,
+  type V1Pod,
+  type V1PodDisruptionBudget,
   type V1PolicyRule,
   type V1Role,
   type V1RoleBinding,
   type V1Service,
 } from '@kubernetes/client-node';
-import { parseOperatorConfig, type OperatorConfig } from '../../src/config/operator-config.ts';
+import { parse, stringify } from 'yaml';
+import { ConfigError, OperatorConfigSchema, parseOperatorConfig, type OperatorConfig } from '../../src/config/operator-config.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
-import { testCluster, type TestCluster } from '../support/cluster.ts';
+import { installCrd, testCluster, waitFor, type TestCluster } from '../support/cluster.ts';
 import { applyObjects, deployManifest } from '../support/deploy-rbac.ts';
-import { helmTemplate } from '../support/helm.ts';
+import { createFliptTarget } from '../support/flipt-target.ts';
+import { helm, helmTemplate } from '../support/helm.ts';
+import { startOperator, writeOperatorConfig } from '../support/operator-process.ts';
+import { prometheusOperatorCrd } from '../support/promtool.ts';
 
 const CHART = 'charts/flipt-client-operator';
 const CONFIG_DIR = '/etc/flipt-client-operator';
@@ -132,8 +145,8 @@ test('default values render what deploy/ installs: same RBAC rules, same config,
   }
   assert.deepEqual(
     objects.map((o) => o.kind).sort(),
-    ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'Deployment', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount'],
-    'what deploy/ installs, less the Namespace (helm install --create-namespace)',
+    ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'Deployment', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount'],
+    'what deploy/ installs, less the Namespace (helm install --create-namespace), plus a PodDisruptionBudget for the two replicas',
   );
   assert.equal(one<KubernetesObject>('ServiceAccount').metadata!.name, rel.serviceAccount);
 
@@ -397,4 +410,456 @@ test('the API server accepts everything the chart renders, and the RBAC grants w
     assert.equal(await can(rel, { namespace: 'kube-system', resource: 'secrets', verb: 'delete', name: 'anything' }), false, `${rel.name}: no Secret deletion`);
   }
   assert.equal(await can(basic, { namespace: edgeNamespace, group: 'apps', resource: 'statefulsets', verb: 'patch', name: 'flipt-edge' }), false, "one release's account gets nothing from the other's targets");
+});
+
+// ---- Chart polish: disruption budget, topology spread, values schema, NetworkPolicy, helm test hook ----
+
+/** Whether a label selector selects these labels (matchLabels and matchExpressions, as Kubernetes reads them). */
+function matches(selector: V1LabelSelector, labels: Record<string, string>): boolean {
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) if (labels[key] !== value) return false;
+  for (const e of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, e.key);
+    const value = labels[e.key];
+    if (e.operator === 'In' && !(has && e.values!.includes(value!))) return false;
+    if (e.operator === 'NotIn' && has && e.values!.includes(value!)) return false;
+    if (e.operator === 'Exists' && !has) return false;
+    if (e.operator === 'DoesNotExist' && has) return false;
+    if (!['In', 'NotIn', 'Exists', 'DoesNotExist'].includes(e.operator)) throw new Error(`unknown operator ${e.operator}`);
+  }
+  return true;
+}
+
+test('a PodDisruptionBudget lets one of two replicas move at a time and never waits on a crash-looping one; none for one replica', async () => {
+  const rel = release();
+  const { one } = await render(rel);
+  const pdb = one<V1PodDisruptionBudget>('PodDisruptionBudget');
+  const deployment = one<V1Deployment>('Deployment');
+  assert.equal(pdb.metadata!.namespace, rel.namespace);
+  assert.deepEqual(plain(pdb.spec!.selector), plain(deployment.spec!.selector), 'it covers exactly the operator pods');
+  assert.equal(pdb.spec!.maxUnavailable, 1, 'with 2 replicas: one drained at a time, the other serves the exchange and takes the lease');
+  assert.equal(pdb.spec!.minAvailable, undefined);
+  assert.equal(pdb.spec!.unhealthyPodEvictionPolicy, 'AlwaysAllow');
+  assert.equal((await render(rel, { replicaCount: 1 })).ofKind('PodDisruptionBudget').length, 0, 'one replica: no budget (it would block every drain)');
+  assert.equal((await render(rel, { podDisruptionBudget: { enabled: false } })).ofKind('PodDisruptionBudget').length, 0);
+  const byPercent = (await render(rel, { replicaCount: 4, podDisruptionBudget: { minAvailable: '50%' } })).one<V1PodDisruptionBudget>('PodDisruptionBudget');
+  assert.equal(byPercent.spec!.minAvailable, '50%');
+  assert.equal(byPercent.spec!.maxUnavailable, undefined, 'minAvailable replaces maxUnavailable');
+});
+
+test('topology spread: replicas prefer distinct nodes and zones but are never left unscheduled on one node', async () => {
+  const rel = release();
+  const deployment = (await render(rel)).one<V1Deployment>('Deployment');
+  const constraints = deployment.spec!.template.spec!.topologySpreadConstraints ?? [];
+  assert.deepEqual(constraints.map((c) => c.topologyKey), ['kubernetes.io/hostname', 'topology.kubernetes.io/zone']);
+  for (const c of constraints) {
+    assert.equal(c.whenUnsatisfiable, 'ScheduleAnyway', `${c.topologyKey}: a preference, so a one-node cluster still runs every replica`);
+    assert.equal(c.maxSkew, 1);
+    assert.deepEqual(plain(c.labelSelector), { matchLabels: deployment.spec!.selector.matchLabels }, 'the release pods');
+    assert.ok(matches(c.labelSelector!, deployment.spec!.template.metadata!.labels!), 'which select the pod template');
+    assert.deepEqual(c.matchLabelKeys, ['pod-template-hash'], 'during a rolling update, the new pods are spread among themselves');
+  }
+  const own = { maxSkew: 2, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { team: 'platform' } } };
+  const custom = (await render(rel, { topologySpreadConstraints: [own] })).one<V1Deployment>('Deployment');
+  assert.deepEqual(plain(custom.spec!.template.spec!.topologySpreadConstraints), [own], 'an entry with its own labelSelector is kept as given');
+  const off = (await render(rel, { topologySpreadConstraints: [] })).one<V1Deployment>('Deployment');
+  assert.equal(off.spec!.template.spec!.topologySpreadConstraints, undefined);
+});
+
+const TARGET = { name: 'main', namespace: 'flipt', configMap: { name: 'flipt' }, workload: { kind: 'Deployment', name: 'flipt' } };
+
+/** Values the schema refuses, and the message helm gives (it names the field). */
+const BAD_VALUES: Array<[what: string, values: object, message: RegExp]> = [
+  ['replicaCount as text', { replicaCount: 'two' }, /at '\/replicaCount': got string, want integer/],
+  ['a misspelt top-level key', { replicas: 3 }, /additional properties 'replicas' not allowed/],
+  ['an unknown pull policy', { image: { pullPolicy: 'Sometimes' } }, /at '\/image\/pullPolicy': value must be one of/],
+  ['a log level pino does not have', { logLevel: 'verbose' }, /at '\/logLevel': value must be one of/],
+  ['a spread constraint without whenUnsatisfiable', { topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname' }] }, /at '\/topologySpreadConstraints\/0': missing property 'whenUnsatisfiable'/],
+  ['a disruption budget of "half"', { podDisruptionBudget: { maxUnavailable: 'half' } }, /at '\/podDisruptionBudget\/maxUnavailable'/],
+  ['a NetworkPolicy peer with a misspelt selector', { networkPolicy: { exchange: { from: [{ namespaceSelectr: {} }] } } }, /at '\/networkPolicy\/exchange\/from\/0'.*'namespaceSelectr' not allowed/s],
+  ['an alert `for` that is not a Prometheus duration', { prometheusRule: { alerts: { noLeader: { for: 'five minutes' } } } }, /at '\/prometheusRule\/alerts\/noLeader\/for': 'five minutes' does not match pattern/],
+  ['a fill ratio given in percent', { prometheusRule: { alerts: { targetNearCapacity: { ratio: 80 } } } }, /at '\/prometheusRule\/alerts\/targetNearCapacity\/ratio': maximum: got 80, want 1/],
+  ['a rate window of 0', { prometheusRule: { alerts: { exchangeErrors: { window: '0' } } } }, /at '\/prometheusRule\/alerts\/exchangeErrors\/window'/],
+  ['a metrics selector in braces', { prometheusRule: { selector: '{job="ops"}' } }, /at '\/prometheusRule\/selector'/],
+  ['a dashboard namespace in upper case', { grafanaDashboard: { namespace: 'Grafana' } }, /at '\/grafanaDashboard\/namespace'/],
+];
+
+/** Operator configs the schema refuses: the operator refuses each too, so the chart fails at install, not in a crash loop. */
+const BAD_CONFIGS: Array<[what: string, config: object, message: RegExp]> = [
+  ['an unknown credentialReference', { targets: [{ ...TARGET, credentialReference: 'vault' }] }, /at '\/config\/targets\/0\/credentialReference': value must be one of/],
+  ['a target name in upper case', { targets: [{ ...TARGET, name: 'Main' }] }, /at '\/config\/targets\/0\/name': 'Main' does not match pattern/],
+  ['a target without a workload', { targets: [{ name: 'main', namespace: 'flipt', configMap: { name: 'flipt' } }] }, /at '\/config\/targets\/0': missing property 'workload'/],
+  ['a restart interval without a unit', { targets: [{ ...TARGET, restart: { minInterval: '10' } }] }, /at '\/config\/targets\/0\/restart\/minInterval'/],
+  ['a url without a scheme', { targets: [{ ...TARGET, url: 'flipt.flipt.svc:8080' }] }, /at '\/config\/targets\/0\/url'/],
+  ['an exchange port out of range', { targets: [TARGET], exchange: { port: 70000 } }, /at '\/config\/exchange\/port': maximum: got 70,000, want 65,535/],
+  ['a misspelt config section', { targets: [TARGET], leaderElecton: { enabled: false } }, /at '\/config': additional properties 'leaderElecton' not allowed/],
+  ['no audience', { targets: [TARGET], exchange: { audiences: [] } }, /at '\/config\/exchange\/audiences': minItems: got 0, want 1/],
+];
+
+/** Helm's merge of a values file into the chart's values: maps merge, anything else replaces. */
+function mergeValues(base: unknown, over: unknown): unknown {
+  if (typeof base !== 'object' || base === null || Array.isArray(base) || typeof over !== 'object' || over === null || Array.isArray(over)) return over;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(over)) out[key] = key in out ? mergeValues(out[key], value) : value;
+  return out;
+}
+
+test('rolloutRestart.enabled grants what deploy/components/rollout-restart grants, bound to the release, and nothing by default', async () => {
+  const rel = release();
+  const { ofKind } = await render(rel, { rolloutRestart: { enabled: true } });
+  const component = deployManifest('components/rollout-restart/rbac.yaml');
+  const role = ofKind<V1ClusterRole>('ClusterRole').find((r) => r.metadata!.name!.endsWith('-rollout-restart'));
+  assert.ok(role, 'a rollout-restart ClusterRole');
+  assert.deepEqual(grants(role.rules), grants(byName<V1ClusterRole>(component, 'ClusterRole', 'flipt-client-operator-rollout-restart').rules));
+  const binding = ofKind<V1ClusterRoleBinding>('ClusterRoleBinding').find((b) => b.roleRef.name === role.metadata!.name)!;
+  assertBoundToOperator(binding, rel);
+  const byDefault = await render(rel);
+  assert.ok(!byDefault.ofKind<V1ClusterRole>('ClusterRole').some((r) => r.metadata!.name!.endsWith('-rollout-restart')), 'off by default');
+});
+
+/** Every property path a JSON schema names, arrays' items included (`targets[].name`). */
+function schemaPaths(schema: Record<string, any>, prefix = ''): string[] {
+  const paths: string[] = [];
+  for (const [key, child] of Object.entries<Record<string, any>>(schema.properties ?? {})) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    paths.push(path);
+    paths.push(...schemaPaths(child, path));
+    if (child.items) paths.push(...schemaPaths(child.items, `${path}[]`));
+  }
+  return paths.sort();
+}
+
+test("values.schema.json's config names exactly the fields of the operator's config", () => {
+  const chart = JSON.parse(readFileSync(`${CHART}/values.schema.json`, 'utf8')) as Record<string, any>;
+  assert.deepEqual(schemaPaths(chart.properties.config), schemaPaths(OperatorConfigSchema as unknown as Record<string, any>));
+});
+
+test('values.schema.json: helm template and helm install refuse bad values with a message naming the field', async () => {
+  const rel = release();
+  for (const [what, values, message] of BAD_VALUES) {
+    await assert.rejects(helmTemplate(CHART, values, rel.namespace, rel.name), (err: Error) => {
+      assert.match(err.message, /values don't meet the specifications of the schema/, what);
+      assert.match(err.message, message, what);
+      return true;
+    });
+  }
+  const chartValues = parse(readFileSync(new URL(`../../${CHART}/values.yaml`, import.meta.url), 'utf8')) as { config: object };
+  for (const [what, config, message] of BAD_CONFIGS) {
+    await assert.rejects(helmTemplate(CHART, { config }, rel.namespace, rel.name), message, what);
+    const effective = mergeValues(chartValues.config, config);
+    assert.throws(() => parseOperatorConfig(stringify(effective), 'values', { POD_NAMESPACE: rel.namespace }), ConfigError, `the operator refuses ${what} too`);
+  }
+  // Every value the chart documents passes its own schema (the default render above), and so do these.
+  for (const values of [
+    twoTargets('flipt-edge'),
+    { podDisruptionBudget: { minAvailable: 1 }, replicaCount: 3 },
+    { networkPolicy: { enabled: true, prometheus: { namespaceSelector: null } }, prometheusRule: { enabled: true, selector: 'job="ops", namespace="operators"' } },
+  ]) {
+    await helmTemplate(CHART, values, rel.namespace, rel.name);
+  }
+  // `helm install` checks the same schema before it touches the cluster.
+  const cluster = await testCluster();
+  const dir = mkdtempSync(join(tmpdir(), 'fco-helm-install-'));
+  writeFileSync(join(dir, 'values.json'), JSON.stringify({ replicaCount: 'two' }));
+  await assert.rejects(
+    helm(['install', rel.name, chartPath(), '--namespace', rel.namespace, '--kubeconfig', cluster.kubeconfigPath, '--values', join(dir, 'values.json')]),
+    /at '\/replicaCount': got string, want integer/,
+  );
+  await assert.rejects(cluster.clients.core.readNamespace({ name: rel.namespace }), (err) => isNotFound(err), 'nothing was installed');
+});
+
+const chartPath = () => new URL(`../../${CHART}`, import.meta.url).pathname;
+
+interface Source {
+  namespace: string;
+  labels: Record<string, string>;
+}
+
+/** Whether the policy admits ingress from `source` to the named port of the pods it selects (NetworkPolicy semantics). */
+function admits(policy: V1NetworkPolicy, source: Source, port: string): boolean {
+  const namespaceLabels = { 'kubernetes.io/metadata.name': source.namespace };
+  const peerAdmits = (peer: V1NetworkPolicyPeer) => {
+    if (peer.ipBlock) return false;
+    const namespaceOk = peer.namespaceSelector ? matches(peer.namespaceSelector, namespaceLabels) : source.namespace === policy.metadata!.namespace;
+    return namespaceOk && (peer.podSelector ? matches(peer.podSelector, source.labels) : true);
+  };
+  return (policy.spec!.ingress ?? []).some(
+    (rule) => (!rule.ports?.length || rule.ports.some((p) => p.port === port)) && (!rule._from?.length || rule._from.some(peerAdmits)),
+  );
+}
+
+test('NetworkPolicy: the exchange only from allowed namespaces and Flipt (JWKS), metrics only from Prometheus, probes only from the helm test', async () => {
+  const rel = release();
+  const values = {
+    config: {
+      targets: [
+        { ...TARGET, allowedNamespaces: ['team-a', 'team-b'] },
+        { name: 'edge', namespace: 'flipt-edge', configMap: { name: 'flipt' }, workload: { kind: 'StatefulSet', name: 'flipt' }, allowedNamespaces: ['team-c'] },
+      ],
+    },
+    networkPolicy: { enabled: true, jwks: { fliptPodSelector: { matchLabels: { 'app.kubernetes.io/name': 'flipt' } } } },
+  };
+  const objects = await helmTemplate(CHART, values, rel.namespace, rel.name, { tests: true });
+  const policy = objects.find((o) => o.kind === 'NetworkPolicy') as V1NetworkPolicy;
+  assert.ok(policy, 'a NetworkPolicy');
+  const deployment = objects.find((o) => o.kind === 'Deployment') as V1Deployment;
+  const testPod = objects.find((o) => o.kind === 'Pod') as V1Pod;
+  assert.ok(matches(policy.spec!.podSelector!, deployment.spec!.template.metadata!.labels!), 'it isolates the operator pods');
+  assert.ok(!matches(policy.spec!.podSelector!, testPod.metadata!.labels!), 'and not the helm test pod');
+  assert.deepEqual(policy.spec!.policyTypes, ['Ingress'], 'egress stays open: the API server');
+  const containerPorts = deployment.spec!.template.spec!.containers[0]!.ports!.map((p) => p.name);
+  for (const rule of policy.spec!.ingress!) {
+    assert.ok(rule.ports?.length && rule._from?.length, 'no rule admits every port or every source');
+    for (const p of rule.ports!) assert.ok(containerPorts.includes(p.port as string), `port ${p.port} is a container port of the operator`);
+  }
+
+  const app = (namespace: string): Source => ({ namespace, labels: { app: 'checkout' } });
+  const flipt = (namespace: string): Source => ({ namespace, labels: { 'app.kubernetes.io/name': 'flipt' } });
+  const prometheus: Source = { namespace: 'monitoring', labels: { 'app.kubernetes.io/name': 'prometheus' } };
+  const helmTest: Source = { namespace: rel.namespace, labels: testPod.metadata!.labels! };
+  const expected: Array<[string, Source, string, boolean]> = [
+    ['an app of an allowed namespace', app('team-a'), 'exchange', true],
+    ["an app of another target's allowed namespace", app('team-c'), 'exchange', true],
+    ['an app of a namespace no target allows', app('team-z'), 'exchange', false],
+    ['an app, on the metrics port', app('team-a'), 'metrics', false],
+    ['an app, on the probe port', app('team-a'), 'health', false],
+    ["Flipt, for the JWKS", flipt('flipt'), 'exchange', true],
+    ["the other target's Flipt", flipt('flipt-edge'), 'exchange', true],
+    ["another pod in Flipt's namespace", app('flipt'), 'exchange', false],
+    ['Flipt-labelled pod elsewhere', flipt('team-z'), 'exchange', false],
+    ['Prometheus, on the metrics port', prometheus, 'metrics', true],
+    ['Prometheus, on the exchange port', prometheus, 'exchange', false],
+    ['Grafana beside Prometheus', { namespace: 'monitoring', labels: { 'app.kubernetes.io/name': 'grafana' } }, 'metrics', false],
+    ['a Prometheus-labelled pod in an app namespace', { namespace: 'team-a', labels: prometheus.labels }, 'metrics', false],
+    ['the helm test pod, on the probe port', helmTest, 'health', true],
+    ['the helm test pod, on the metrics port', helmTest, 'metrics', false],
+  ];
+  for (const [who, source, port, allowed] of expected) assert.equal(admits(policy, source, port), allowed, `${who} -> ${port}`);
+
+  // allowedNamespaces "*" (the default): every namespace's pods reach the exchange, and still nothing else.
+  const open = (await helmTemplate(CHART, { networkPolicy: { enabled: true } }, rel.namespace, rel.name)).find((o) => o.kind === 'NetworkPolicy') as V1NetworkPolicy;
+  assert.equal(admits(open, app('team-z'), 'exchange'), true);
+  assert.equal(admits(open, app('team-z'), 'metrics'), false);
+  // Extra peers; no exchange rule when the exchange is off; no probe rule without helm test or extra peers.
+  const extra = (await helmTemplate(CHART, { networkPolicy: { enabled: true, exchange: { from: [{ ipBlock: { cidr: '10.10.0.0/16' } }] } } }, rel.namespace, rel.name)).find(
+    (o) => o.kind === 'NetworkPolicy',
+  ) as V1NetworkPolicy;
+  assert.ok(extra.spec!.ingress![0]!._from!.some((p) => p.ipBlock?.cidr === '10.10.0.0/16'));
+  const closed = (
+    await helmTemplate(CHART, { config: { targets: [TARGET], exchange: { enabled: false } }, helmTest: { enabled: false }, networkPolicy: { enabled: true } }, rel.namespace, rel.name)
+  ).find((o) => o.kind === 'NetworkPolicy') as V1NetworkPolicy;
+  assert.deepEqual(closed.spec!.ingress!.map((r) => r.ports!.map((p) => p.port)), [['metrics']]);
+  assert.equal((await render(rel)).ofKind('NetworkPolicy').length, 0, 'opt-in');
+});
+
+/** Runs a `helm test` Pod's command here, with the Pod's environment and these overrides. */
+function runPodCommand(pod: V1Pod, overrides: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const container = pod.spec!.containers[0]!;
+  assert.equal(container.command![0], 'node', 'the command runs the image’s node');
+  const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? '']));
+  const child = spawn(process.execPath, container.command!.slice(1), { env: { PATH: process.env.PATH, ...env, ...overrides }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, output })));
+}
+
+/** A kubeconfig for a new ServiceAccount that nothing grants anything: an operator with it never syncs its caches. */
+async function unauthorizedKubeconfig(cluster: TestCluster, namespace: string): Promise<string> {
+  await cluster.clients.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'nobody' } } });
+  const request = await cluster.clients.core.createNamespacedServiceAccountToken({ name: 'nobody', namespace, body: { spec: { audiences: [], expirationSeconds: 600 } } });
+  const server = cluster.kubeConfig.getCurrentCluster()!.server;
+  const path = join(mkdtempSync(join(tmpdir(), 'fco-nobody-')), 'kubeconfig');
+  writeFileSync(
+    path,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'test', cluster: { server, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'nobody', user: { token: request.status!.token } }],
+      contexts: [{ name: 'nobody', context: { cluster: 'test', user: 'nobody' } }],
+      'current-context': 'nobody',
+    }),
+    { mode: 0o600 },
+  );
+  return path;
+}
+
+test('the helm test hook: a headless Service and a Pod whose command passes against a ready operator, and says why otherwise', async (t) => {
+  const rel = release();
+  const objects = await helmTemplate(CHART, {}, rel.namespace, rel.name, { tests: true });
+  const hooks = objects.filter((o) => o.metadata?.annotations?.['helm.sh/hook'] === 'test');
+  assert.deepEqual(hooks.map((o) => o.kind), ['Service', 'Pod']);
+  const [service, pod] = hooks as [V1Service, V1Pod];
+  for (const hook of hooks) assert.equal(hook.metadata!.annotations!['helm.sh/hook-delete-policy'], 'before-hook-creation,hook-succeeded', `${hook.kind}: removed once the test passes`);
+  assert.ok(Number(service.metadata!.annotations!['helm.sh/hook-weight']) < Number(pod.metadata!.annotations!['helm.sh/hook-weight']), 'the Service exists before the Pod');
+  const deployment = objects.find((o) => o.kind === 'Deployment') as V1Deployment;
+  const config = parseOperatorConfig((objects.find((o) => o.kind === 'ConfigMap') as V1ConfigMap).data!['config.yaml']!, 'chart', { POD_NAMESPACE: rel.namespace });
+
+  assert.equal(service.spec!.clusterIP, 'None', 'headless: DNS answers with every pod');
+  assert.equal(service.spec!.publishNotReadyAddresses, true, 'not-ready pods too, so each says why');
+  assert.deepEqual(plain(service.spec!.selector), plain(deployment.spec!.selector.matchLabels));
+  assert.deepEqual(service.spec!.ports!.map((p) => [p.port, p.targetPort]), [[config.health.port, 'health']]);
+
+  const container = pod.spec!.containers[0]!;
+  const operatorContainer = deployment.spec!.template.spec!.containers[0]!;
+  assert.ok(!matches(deployment.spec!.selector, pod.metadata!.labels!), 'the Deployment never adopts the test Pod');
+  assert.equal(pod.spec!.restartPolicy, 'Never');
+  assert.equal(pod.spec!.automountServiceAccountToken, false, 'it needs no API access');
+  assert.equal(container.image, operatorContainer.image, "the operator's own image: nothing else to pull");
+  assert.deepEqual(pod.spec!.securityContext, deployment.spec!.template.spec!.securityContext);
+  assert.deepEqual(container.securityContext, operatorContainer.securityContext);
+  const env = Object.fromEntries(container.env!.map((e) => [e.name, e.value]));
+  assert.equal(env.READYZ_HOST, `${service.metadata!.name}.${rel.namespace}.svc`);
+  assert.equal(env.READYZ_PORT, String(config.health.port));
+  assert.equal(env.EXPECTED_REPLICAS, String(deployment.spec!.replicas));
+
+  // The API server accepts both, as `helm test` creates them.
+  const cluster = await testCluster();
+  await ensureNamespace(cluster, rel.namespace);
+  await applyObjects(cluster, hooks);
+  t.after(async () => {
+    const api = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
+    for (const hook of hooks) await api.delete(hook).catch(() => {});
+  });
+
+  // Its command against real operator processes (here: the host and port of one process).
+  const namespace = unique('fco-helm-readyz');
+  await createFliptTarget(cluster.clients, { namespace, configMap: 'flipt', deployment: 'flipt' });
+  const target = { name: 'default', namespace, configMap: { name: 'flipt' }, workload: { kind: 'Deployment', name: 'flipt' } };
+  const ready = writeOperatorConfig({ targets: [target] });
+  const operator = startOperator(ready.path, cluster.kubeconfigPath);
+  t.after(() => operator.stop());
+  const here = { READYZ_HOST: '127.0.0.1', READYZ_PORT: String(ready.ports.health), EXPECTED_REPLICAS: '1' };
+  const passed = await runPodCommand(pod, here);
+  assert.equal(passed.code, 0, passed.output);
+  assert.match(passed.output, /http:\/\/127\.0\.0\.1:\d+\/readyz: 200/);
+  assert.match(passed.output, /ready: 1 replica\(s\)/);
+
+  const missing = await runPodCommand(pod, { ...here, EXPECTED_REPLICAS: '2', READYZ_TIMEOUT_SECONDS: '3' });
+  assert.equal(missing.code, 1, missing.output);
+  assert.match(missing.output, /1 of 2 replicas found at 127\.0\.0\.1/);
+
+  // An operator that cannot list FliptClients (no RBAC) runs but never syncs: /readyz says 503.
+  const stuck = writeOperatorConfig({ targets: [target] });
+  const unready = startOperator(stuck.path, await unauthorizedKubeconfig(cluster, namespace));
+  t.after(() => unready.stop());
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${stuck.ports.health}/healthz`)).ok, 'the unauthorized operator to serve probes');
+  const notReady = await runPodCommand(pod, { ...here, READYZ_PORT: String(stuck.ports.health), READYZ_TIMEOUT_SECONDS: '3' });
+  assert.equal(notReady.code, 1, notReady.output);
+  assert.match(notReady.output, /not ready: http:\/\/127\.0\.0\.1:\d+\/readyz: 503/);
+
+  await operator.stop();
+  const down = await runPodCommand(pod, { ...here, READYZ_TIMEOUT_SECONDS: '3' });
+  assert.equal(down.code, 1, down.output);
+  assert.match(down.output, /not ready: .*ECONNREFUSED/);
+});
+
+/** The Prometheus Operator's CRDs for PrometheusRule and ServiceMonitor, so the API server validates those objects too. */
+async function installMonitoringCrds(cluster: TestCluster): Promise<void> {
+  for (const file of ['monitoring.coreos.com_prometheusrules.yaml', 'monitoring.coreos.com_servicemonitors.yaml']) {
+    await installCrd(cluster.kubeConfig, await prometheusOperatorCrd(file));
+  }
+}
+
+const EVERYTHING = {
+  serviceMonitor: { enabled: true },
+  prometheusRule: { enabled: true, runbookUrl: 'https://runbooks.example/flipt' },
+  grafanaDashboard: { enabled: true },
+  networkPolicy: { enabled: true },
+};
+
+test('the API server accepts every optional object as rendered: PDB, NetworkPolicy, PrometheusRule, ServiceMonitor, dashboard, test hooks', async (t) => {
+  const cluster = await testCluster();
+  await installMonitoringCrds(cluster);
+  const rel = release();
+  const objects = await helmTemplate(CHART, EVERYTHING, rel.namespace, rel.name, { tests: true });
+  const kinds = new Set(objects.map((o) => o.kind));
+  for (const kind of ['PodDisruptionBudget', 'NetworkPolicy', 'PrometheusRule', 'ServiceMonitor', 'Pod']) assert.ok(kinds.has(kind), `renders a ${kind}`);
+  assert.ok(objects.some((o) => o.metadata?.labels?.grafana_dashboard === '1'), 'renders the dashboard ConfigMap');
+  const api = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
+  const applied = objects.filter((o) => o.kind !== 'CustomResourceDefinition');
+  for (const ns of new Set(applied.map((o) => o.metadata?.namespace).filter((n): n is string => !!n))) await ensureNamespace(cluster, ns);
+  t.after(async () => {
+    for (const obj of [...applied].reverse()) await api.delete(obj).catch(() => {});
+  });
+  await applyObjects(cluster, applied);
+  const read = (o: KubernetesObject) => api.read({ apiVersion: o.apiVersion!, kind: o.kind!, metadata: { name: o.metadata!.name!, namespace: o.metadata?.namespace } });
+  for (const obj of applied) await read(obj);
+  // Stored as rendered (the CRD's schema keeps every field it knows, so nothing was pruned).
+  const rule = objects.find((o) => o.kind === 'PrometheusRule') as KubernetesObject & { spec: unknown };
+  assert.deepEqual(((await read(rule)) as unknown as { spec: unknown }).spec, rule.spec);
+  const policy = objects.find((o) => o.kind === 'NetworkPolicy') as V1NetworkPolicy;
+  assert.deepEqual(plain(((await read(policy)) as V1NetworkPolicy).spec!.ingress), plain(policy.spec!.ingress));
+  // The namespace labels the policy's namespaceSelectors rely on are the API server's own.
+  assert.equal((await cluster.clients.core.readNamespace({ name: rel.namespace })).metadata!.labels!['kubernetes.io/metadata.name'], rel.namespace);
+  // An alert `for` the Prometheus Operator would not accept is refused by its CRD (the chart's schema refuses it first).
+  await assert.rejects(
+    applyObjects(cluster, [{ ...rule, metadata: { ...rule.metadata, name: `${rule.metadata!.name}-bad` }, spec: { groups: [{ name: 'x', rules: [{ alert: 'X', expr: 'up', for: 'five minutes' }] }] } } as KubernetesObject]),
+    /for/,
+  );
+});
+
+test('helm install, then helm test: the hook Pod helm creates passes or fails with its command, run against a real operator', async (t) => {
+  const cluster = await testCluster();
+  await installMonitoringCrds(cluster);
+  const rel = release();
+  const fliptNamespace = unique('fco-helm-flipt');
+  await createFliptTarget(cluster.clients, { namespace: fliptNamespace, configMap: 'flipt', deployment: 'flipt' });
+  const target = { name: 'default', namespace: fliptNamespace, configMap: { name: 'flipt' }, workload: { kind: 'Deployment', name: 'flipt' } };
+  const dir = mkdtempSync(join(tmpdir(), 'fco-helm-install-'));
+  const valuesFile = join(dir, 'values.json');
+  writeFileSync(valuesFile, JSON.stringify({ ...EVERYTHING, replicaCount: 1, config: { targets: [target] } }));
+  const kube = ['--namespace', rel.namespace, '--kubeconfig', cluster.kubeconfigPath];
+  const install = await helm(['install', rel.name, chartPath(), ...kube, '--create-namespace', '--values', valuesFile]);
+  assert.ok(install.stdout.includes(`helm test ${rel.name} -n ${rel.namespace}`), `the notes say how to run the test:\n${install.stdout}`);
+  t.after(() => helm(['uninstall', rel.name, ...kube, '--wait=false']).catch(() => {}));
+  const installed = await cluster.clients.apps.readNamespacedDeployment({ name: rel.fullname, namespace: rel.namespace });
+  assert.equal(installed.spec!.replicas, 1);
+
+  // No kubelet runs pods here: this test plays it for the hook Pod, running the Pod's command against a
+  // real operator process and reporting the exit code as the Pod's phase, which is what `helm test` waits on.
+  const written = writeOperatorConfig({ targets: [target] });
+  let operator = startOperator(written.path, cluster.kubeconfigPath);
+  t.after(() => operator.stop());
+  const podName = `${rel.fullname}-test-readyz`;
+  const helmTest = async (overrides: Record<string, string>) => {
+    const run = helm(['test', rel.name, ...kube, '--timeout', '2m']).then(
+      (r) => ({ ok: true, output: r.stdout + r.stderr }),
+      (err: Error & { stdout?: string }) => ({ ok: false, output: `${err.message}\n${err.stdout ?? ''}` }),
+    );
+    let pod: V1Pod | undefined;
+    await waitFor(async () => {
+      pod = await cluster.clients.core.readNamespacedPod({ name: podName, namespace: rel.namespace });
+      return !pod.status?.phase || pod.status.phase === 'Pending';
+    }, 'helm test to create its Pod');
+    const ran = await runPodCommand(pod!, { READYZ_HOST: '127.0.0.1', READYZ_PORT: String(written.ports.health), ...overrides });
+    await cluster.clients.core.replaceNamespacedPodStatus({
+      name: podName,
+      namespace: rel.namespace,
+      body: { ...pod!, status: { phase: ran.code === 0 ? 'Succeeded' : 'Failed' } },
+    });
+    return { ran, helm: await run };
+  };
+
+  const passed = await helmTest({});
+  assert.equal(passed.ran.code, 0, passed.ran.output);
+  assert.ok(passed.helm.ok, passed.helm.output);
+  assert.match(passed.helm.output, new RegExp(`TEST SUITE:\\s+${podName}[\\s\\S]*Phase:\\s+Succeeded`));
+  // hook-succeeded: the Pod and the Service are gone.
+  await waitFor(async () => {
+    const pods = await cluster.clients.core.listNamespacedPod({ namespace: rel.namespace });
+    const services = await cluster.clients.core.listNamespacedService({ namespace: rel.namespace });
+    return !pods.items.some((p) => p.metadata!.name === podName) && !services.items.some((s) => s.metadata!.name === `${rel.fullname}-readyz`);
+  }, 'the test hooks to be removed after success');
+
+  await operator.stop();
+  const failed = await helmTest({ READYZ_TIMEOUT_SECONDS: '3' });
+  assert.equal(failed.ran.code, 1, failed.ran.output);
+  assert.ok(!failed.helm.ok, failed.helm.output);
+  assert.match(failed.helm.output, /failed/);
+  // A failed test keeps its Pod for `kubectl logs`; the next `helm test` replaces it (before-hook-creation).
+  await cluster.clients.core.readNamespacedPod({ name: podName, namespace: rel.namespace });
+  operator = startOperator(written.path, cluster.kubeconfigPath);
+  const again = await helmTest({});
+  assert.ok(again.helm.ok, again.helm.output);
 });

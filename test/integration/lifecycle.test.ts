@@ -181,6 +181,8 @@ test('two FliptClients claiming one service account: neither is served, both say
   for (const name of ['checkout', 'rival']) {
     await waitFor(async () => condition(await getFliptClient(cluster.clients, appNamespace, name), 'ServiceAccountsBound')?.reason === 'ServiceAccountConflict', `${name} reports the conflict`);
   }
+  const rivalSecret = await cluster.clients.core.readNamespacedSecret({ name: 'rival-flipt', namespace: appNamespace });
+  seenTokens.push(Buffer.from(rivalSecret.data!.token!, 'base64').toString());
   const checkout = await getFliptClient(cluster.clients, appNamespace, 'checkout');
   assert.match(condition(checkout, 'ServiceAccountsBound')!.message, /checkout \(also claimed by rival\)/);
   assert.equal(condition(checkout, 'Ready')?.reason, 'ServiceAccountConflict');
@@ -268,4 +270,15 @@ test('no token ever appears in the operator logs', async () => {
     .split('\n')
     .filter((l) => /cannot (get|list|watch|create|update|patch|delete) resource/.test(l) || (l.includes('watch failed') && l.includes('403')));
   assert.deepEqual(denied, [], 'the operator hit an RBAC denial under deploy/ RBAC');
+});
+
+test('every log line is one JSON object with no key written twice (parsers disagree on which wins)', () => {
+  const lines = operator.output().split('\n').filter((l) => l.startsWith('{'));
+  assert.ok(lines.length > 10, 'logs were captured');
+  // Written without a repeated key, a line is exactly what JSON.stringify makes of its parse.
+  const repeated = lines.filter((l) => JSON.stringify(JSON.parse(l)) !== l);
+  assert.deepEqual(repeated, [], 'lines with a key written twice');
+  const exchangeLines = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.component === 'exchange');
+  assert.ok(exchangeLines.length > 0, 'the exchange logs with component "exchange"');
+  assert.ok(exchangeLines.every((l) => l.name === 'flipt-client-operator'));
 });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG, createFliptTarget, simulateDeploymentController } from '../support/flipt-target.ts';
 import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
+import { printedRows } from '../support/printed-columns.ts';
 import { Scenario } from '../support/scenario.ts';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 
@@ -69,6 +70,18 @@ test('a namespace the target does not allow is refused', async () => {
   assert.match(condition(client, 'Ready')!.message, /allowedNamespaces/);
   assert.equal(await secretExists('outsider-flipt'), false);
   await warningEvent('outsider', 'NamespaceNotAllowed');
+});
+
+test('kubectl get fc -o wide says what is wrong with each client: reason and message columns', async () => {
+  await settled('lost', 'UnknownTarget');
+  await settled('outsider', 'NamespaceNotAllowed');
+  const rows = new Map((await printedRows(scenario.cluster.kubeConfig, APP)).map((row) => [row.Name, row]));
+  assert.equal(rows.get('lost')?.Ready, 'False');
+  assert.equal(rows.get('lost')?.Reason, 'UnknownTarget');
+  assert.match(rows.get('lost')?.Message ?? '', /"nope".*known: default/);
+  assert.equal(rows.get('outsider')?.Reason, 'NamespaceNotAllowed');
+  assert.match(rows.get('outsider')?.Message ?? '', /allowedNamespaces/);
+  assert.equal(rows.get('outsider')?.Installation, 'default');
 });
 
 test('a pre-existing Secret the operator does not own is never overwritten', async () => {

@@ -1,7 +1,7 @@
 // A Flipt instance as the operator sees it: the Helm chart's config ConfigMap and a Deployment. With
 // no kube-controller-manager in the test control plane, a finished rollout is simulated by writing
 // the Deployment's status subresource, as the Deployment controller would.
-import type { V1Deployment } from '@kubernetes/client-node';
+import { Watch, type V1Deployment } from '@kubernetes/client-node';
 import type { KubeClients } from '../../src/kube/client.ts';
 
 export const SAMPLE_FLIPT_CONFIG = `# Flipt configuration (as rendered by the Helm chart)
@@ -78,27 +78,48 @@ export async function finishRollout(clients: KubeClients, namespace: string, nam
 
 /**
  * Plays the Deployment controller for one Deployment: whenever its template changes (a new
- * generation), the rollout is reported finished after `delayMs`. Returns a stop function.
+ * generation), the rollout is reported finished after `delayMs`. Follows the Deployment with a watch
+ * (a poll would load the API server the tests measure). Returns a stop function.
  */
 export function simulateDeploymentController(clients: KubeClients, namespace: string, name: string, delayMs = 200): () => void {
   let stopped = false;
-  const loop = async () => {
-    while (!stopped) {
-      try {
-        const d = await clients.apps.readNamespacedDeployment({ name, namespace });
-        if ((d.status?.observedGeneration ?? 0) < (d.metadata?.generation ?? 0)) {
-          await new Promise((r) => setTimeout(r, delayMs));
-          await finishRollout(clients, namespace, name);
+  let controller: AbortController | undefined;
+  let pending: Promise<void> | undefined;
+  const finish = () => {
+    pending ??= (async () => {
+      // Until the status has caught up with the template, however many changes land meanwhile.
+      for (let stale = true; stale && !stopped; ) {
+        await new Promise((r) => setTimeout(r, delayMs));
+        try {
+          const d = await clients.apps.readNamespacedDeployment({ name, namespace });
+          stale = (d.status?.observedGeneration ?? 0) < (d.metadata?.generation ?? 0);
+          if (stale) await finishRollout(clients, namespace, name);
+        } catch {
+          // the API server may be restarting, or the object replaced: look again
         }
-      } catch {
-        // the API server may be restarting or the object replaced; try again
       }
-      await new Promise((r) => setTimeout(r, 100));
+      pending = undefined;
+    })();
+  };
+  const watch = async () => {
+    if (stopped) return;
+    try {
+      controller = await new Watch(clients.kubeConfig).watch(
+        `/apis/apps/v1/namespaces/${namespace}/deployments`,
+        { fieldSelector: `metadata.name=${name}` },
+        (_type, d: V1Deployment) => {
+          if ((d.status?.observedGeneration ?? 0) < (d.metadata?.generation ?? 0)) finish();
+        },
+        () => setTimeout(() => void watch(), 200),
+      );
+    } catch {
+      setTimeout(() => void watch(), 200);
     }
   };
-  void loop();
+  void watch();
   return () => {
     stopped = true;
+    controller?.abort();
   };
 }
 

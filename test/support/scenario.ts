@@ -39,6 +39,8 @@ export interface ScenarioOptions {
    * namespace; published 2s before they sign unless said). `jwksUrl: false` leaves it unset.
    */
   jwt?: { lifetime?: string; jwksUrl?: false; rotateEvery?: string; publishAhead?: string };
+  /** targets[].limits of the scenario's target. */
+  limits?: { clientsPerNamespace?: number; bytesPerNamespace?: number };
 }
 
 /** The signing keys Secret's name (the operator's default). */
@@ -122,6 +124,7 @@ export class Scenario {
           restart: { minInterval: options.minInterval ?? '10s' },
           credentialKind: options.credentialKind ?? 'staticToken',
           ...(options.jwt?.lifetime ? { jwt: { lifetime: options.jwt.lifetime } } : {}),
+          ...(options.limits ? { limits: options.limits } : {}),
         },
         ...(options.extraTargets ?? []),
       ],

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bindingVerdict, decideToken, readinessVerdict, refusal, registrationVerdict, withCondition } from '../../src/fliptclient/decisions.ts';
+import { bindingVerdict, decideToken, readinessVerdict, refusal, registrationVerdict, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { metadataProblems, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
@@ -26,6 +26,7 @@ test('decideToken keeps, adopts, restores, or issues, in that order', () => {
 const snapshot = (over: Partial<TargetState> = {}): TargetState => ({
   registered: new Map(),
   accepted: new Set(),
+  refused: new Map(),
   conflicts: new Set(),
   rollout: { done: true, detail: 'done' },
   authenticationRequired: true,
@@ -37,14 +38,20 @@ const snapshot = (over: Partial<TargetState> = {}): TargetState => ({
 });
 
 test('registrationVerdict: problem, conflict, registered, stale, pending', () => {
-  assert.equal(registrationVerdict('ns_a', 'f1', snapshot({ problem: { reason: 'ConfigMapMissing', message: 'm' } }), 't').reason, 'ConfigMapMissing');
-  assert.equal(registrationVerdict('ns_a', 'f1', snapshot({ conflicts: new Set(['ns_a']) }), 't').reason, 'TokenIdConflict');
-  assert.equal(registrationVerdict('ns_a', 'f1', snapshot({ registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'Registered');
-  assert.equal(registrationVerdict('ns_a', 'f1', snapshot({ registered: new Map([['ns_a', 'f1']]), authenticationRequired: false }), 't').reason, 'AuthenticationNotRequired');
-  assert.equal(registrationVerdict('ns_a', 'f2', snapshot({ registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'UpdatePending');
-  const pending = registrationVerdict('ns_a', 'f1', snapshot({ nextApplyAt: Date.parse('2030-01-01T00:00:00Z') }), 't');
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ problem: { reason: 'ConfigMapMissing', message: 'm' } }), 't').reason, 'ConfigMapMissing');
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ conflicts: new Set(['ns_a']) }), 't').reason, 'TokenIdConflict');
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'Registered');
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered: new Map([['ns_a', 'f1']]), authenticationRequired: false }), 't').reason, 'AuthenticationNotRequired');
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f2', snapshot({ registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'UpdatePending');
+  const pending = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ pending: 'RestartInterval' }), 't');
   assert.equal(pending.reason, 'RegistrationPending');
-  assert.match(pending.message, /2030-01-01T00:00:00.000Z/);
+  assert.match(pending.message, /restart.minInterval/);
+  assert.match(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ pending: 'IssuingBurst' }), 't').message, /burst/);
+  const full = snapshot({ refused: new Map([['ns/a', { reason: 'TargetFull' as const, message: 'Target "t" is full' }]]) });
+  assert.deepEqual([registrationVerdict('ns/a', 'ns_a', 'f1', full, 't').reason, registrationVerdict('ns/b', 'ns_b', 'f1', full, 't').reason], ['TargetFull', 'RegistrationPending']);
+  const failed = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ writeFailure: 'API 422: too large' }), 't');
+  assert.deepEqual([failed.reason, failed.message.includes('API 422: too large')], ['TargetWriteFailed', true]);
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ writeFailure: 'x', registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'Registered', 'a registered client is not affected');
 });
 
 test('readinessVerdict summarises in order and needs the rollout', () => {
@@ -117,4 +124,25 @@ test('refusal: metadata Flipt would interpret first, naming the key; then the ta
   assert.equal(refusal(withMetadata({}), undefined, ['default'])?.reason, 'UnknownTarget');
   assert.equal(refusal(withMetadata({}, 'elsewhere'), target, ['default'])?.reason, 'NamespaceNotAllowed');
   assert.deepEqual(metadataProblems(undefined), []);
+});
+
+test('statusEvents: a Ready transition is announced once, even when the next reconcile sees the stale status', () => {
+  const at = '2026-01-01T00:00:00Z';
+  const rolling = [{ type: 'Ready' as const, status: 'False' as const, reason: 'RolloutInProgress', message: 'waiting', lastTransitionTime: at }];
+  const ready = [{ type: 'Ready' as const, status: 'True' as const, reason: 'Ready', message: 'Flipt runs with this credential', lastTransitionTime: at }];
+  const first = statusEvents('uid-1', rolling, ready, false, undefined);
+  assert.deepEqual(first.events, [{ type: 'Normal', reason: 'Ready', message: 'Flipt runs with this credential' }]);
+  // The cache still shows RolloutInProgress: the same transition again announces nothing.
+  assert.deepEqual(statusEvents('uid-1', rolling, ready, false, first.announced).events, []);
+  // Progress is no Event; a later Ready transition is one again; a recreated client (new uid) is new.
+  const progress = statusEvents('uid-1', ready, rolling, false, first.announced);
+  assert.deepEqual(progress.events, []);
+  assert.deepEqual(statusEvents('uid-1', rolling, ready, false, progress.announced).events.map((e) => e.reason), ['Ready']);
+  assert.deepEqual(statusEvents('uid-2', rolling, ready, false, first.announced).events.map((e) => e.reason), ['Ready']);
+  // A refusal and a warning reason are Warnings; a warning of another condition is announced as it appears.
+  const refused = [{ type: 'Ready' as const, status: 'False' as const, reason: 'UnknownTarget', message: 'no such target', lastTransitionTime: at }];
+  assert.deepEqual(statusEvents('uid-3', [], refused, true, undefined).events.map((e) => `${e.type}/${e.reason}`), ['Warning/UnknownTarget']);
+  const blocked = [...ready, { type: 'Rotating' as const, status: 'False' as const, reason: 'RotationBlocked', message: 'target full', lastTransitionTime: at }];
+  assert.deepEqual(statusEvents('uid-1', ready, blocked, false, first.announced).events.map((e) => `${e.type}/${e.reason}`), ['Warning/RotationFailed']);
+  assert.deepEqual(statusEvents('uid-1', blocked, blocked, false, first.announced).events, []);
 });

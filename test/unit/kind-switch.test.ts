@@ -9,8 +9,8 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { parse } from 'yaml';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { decideToken } from '../../src/fliptclient/decisions.ts';
-import { credentialRoute, decideJwt } from '../../src/fliptclient/jwt-decisions.ts';
-import { decideTargetStep, type ObservedTarget } from '../../src/fliptinstance/step.ts';
+import { credentialRoute, decideJwt, jwtAppliedVerdict } from '../../src/fliptclient/jwt-decisions.ts';
+import { decideTargetStep, type BurstHold, type ObservedTarget } from '../../src/fliptinstance/step.ts';
 import { JwtSigner, clientClaims, readJwt, refreshAtOf, signedByPublishedKey, subjectFor } from '../../src/vocabulary/client-jwt.ts';
 import { credentialKey, fingerprint, isWellFormedToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { credentialKindOf } from '../../src/vocabulary/credential-kind.ts';
@@ -47,7 +47,7 @@ class World {
   clients: FliptClient[] = [];
   secrets = new Map<string, string>();
   state: TargetState | undefined;
-  heldSince: number | undefined;
+  hold: BurstHold | undefined;
   restarts = 0;
   configWrites = 0;
   minted = 0;
@@ -71,7 +71,7 @@ class World {
 
   private observed(): ObservedTarget {
     return {
-      configMap: { text: this.config, managedRecord: this.managedRecord, managedIds: this.managedRecord ? JSON.parse(this.managedRecord) : [], jwtRecord: this.jwtRecord },
+      configMap: { text: this.config, managedRecord: this.managedRecord, managedIds: this.managedRecord ? JSON.parse(this.managedRecord) : [], jwtRecord: this.jwtRecord, otherDataBytes: 0, otherAnnotationBytes: 0 },
       credentials: this.credentials,
       workload: {
         configHash: this.workload.configHash,
@@ -80,8 +80,8 @@ class World {
         rollout: this.rollingTo ? { done: false, detail: 'rolling' } : { done: true, detail: 'done' },
       },
       clients: this.clients,
-      clientSecretTokens: new Map(this.secrets),
-      ...(this.heldSince !== undefined ? { heldSince: this.heldSince } : {}),
+      clientSecretToken: (c) => this.secrets.get(clientKey(c.metadata.namespace, c.metadata.name)),
+      ...(this.hold !== undefined ? { hold: this.hold } : {}),
       ...(this.state ? { previous: this.state } : {}),
     };
   }
@@ -103,7 +103,7 @@ class World {
       this.rollingTo = this.acceptedByConfig();
       this.restarts++;
     }
-    this.heldSince = step.heldSince;
+    this.hold = step.hold;
     this.state = step.state;
     this.targetDueAt = step.requeueAfterMs !== undefined ? this.now + step.requeueAfterMs : undefined;
   }
@@ -306,7 +306,7 @@ test('a switch survives an operator that loses its memory between any two steps'
       world.assertInvariant();
       if (step++ % 3 === seed % 3) {
         world.state = undefined;
-        world.heldSince = undefined;
+        world.hold = undefined;
       }
     });
     const kinds = world.clients.map((c) => c.status?.credentialKind);
@@ -377,7 +377,7 @@ test('a JWT is replaced at two thirds of its lifetime, when its claims change, w
 
 test('which way a client goes: a static-token client of a JWT target keeps its token until every pod validates JWTs and a key may sign, and looks again exactly then', async () => {
   const key = { ...(await signingKey()), signsFrom: T0 + 5_000 };
-  const state = (jwtAccepted: boolean) => ({ registered: new Map(), accepted: new Set<string>(), conflicts: new Set<string>(), rollout: { done: true, detail: '' }, authenticationRequired: true, jwtConfigured: true, jwtAccepted }) satisfies TargetState;
+  const state = (jwtAccepted: boolean) => ({ registered: new Map(), accepted: new Set<string>(), conflicts: new Set<string>(), refused: new Map(), rollout: { done: true, detail: '' }, authenticationRequired: true, jwtConfigured: true, jwtAccepted }) satisfies TargetState;
   const holding = (credentialKind?: 'jwt' | 'staticToken'): FliptClient => ({
     apiVersion: 'flipt.io/v1alpha1',
     kind: 'FliptClient',
@@ -391,4 +391,14 @@ test('which way a client goes: a static-token client of a JWT target keeps its t
   assert.deepEqual(credentialRoute({ ...holding(), status: {} }, jwtTarget, undefined, [], T0), { jwt: true }, 'a new client of a JWT target never gets a static token');
   assert.deepEqual(credentialRoute(holding('jwt'), staticTarget, state(true), [key], T0), { jwt: true }, 'a client holding a JWT keeps it refreshed until it can switch back');
   assert.deepEqual(credentialRoute(holding('staticToken'), staticTarget, state(true), [key], T0 + 5_000), { jwt: false });
+});
+
+test('a switch back the target has no room for: the client keeps its JWT, and ConfigApplied says why', () => {
+  const state = (refused: TargetState['refused']): TargetState => ({ registered: new Map(), accepted: new Set(), conflicts: new Set(), refused, rollout: { done: true, detail: '' }, authenticationRequired: true, jwtConfigured: true, jwtAccepted: true });
+  const full = state(new Map([['apps/a', { reason: 'TargetFull' as const, message: 'Target "default" is full' }]]));
+  const refused = jwtAppliedVerdict(full, staticTarget, 'apps/a');
+  assert.deepEqual([refused.status, refused.reason], ['True', 'SwitchingToStaticToken'], 'its JWT is still accepted');
+  assert.match(refused.message, /cannot register this client's \(TargetFull: Target "default" is full\); the client keeps its JWT/);
+  assert.doesNotMatch(jwtAppliedVerdict(full, staticTarget, 'apps/b').message, /TargetFull/, 'another client is not affected');
+  assert.equal(jwtAppliedVerdict(full, jwtTarget, 'apps/a').reason, 'JwtMethodEnabled', 'a JWT target refuses no JWT client');
 });

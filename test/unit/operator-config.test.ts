@@ -82,6 +82,13 @@ test('a minimal file loads with every default filled in', () => {
   });
 });
 
+test('an installation is named "default" and reports unknown targets unless the file says otherwise', () => {
+  assert.deepEqual(parseOperatorConfig(minimal, SOURCE, {}).installation, { name: 'default', reportUnknownTargets: true });
+  const team = parseOperatorConfig(`${minimal}installation: {name: team-a, reportUnknownTargets: false}\n`, SOURCE, {});
+  assert.deepEqual(team.installation, { name: 'team-a', reportUnknownTargets: false });
+  assertRejected(`${minimal}installation: {name: Team_A}\n`, 'installation.name');
+});
+
 test('the lease namespace comes from POD_NAMESPACE unless the file names one', () => {
   assert.equal(parseOperatorConfig(minimal, SOURCE, { POD_NAMESPACE: 'ops' }).leaderElection.namespace, 'ops');
   const named = `${minimal}leaderElection:\n  namespace: elsewhere\n`;

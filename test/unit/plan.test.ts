@@ -40,20 +40,24 @@ test('desiredCredentials: issued clients of this target, token from the Secret o
   assert.equal(desiredCredentials({ ...target, allowedNamespaces: ['other'] }, clients, (c) => secretTokens[c.metadata.name], {}, Date.now()).length, 0);
 });
 
-test('clientsInFlight counts clients still being issued, not refused or deleting ones', () => {
-  const clients = [client('new'), client('refused', { issued: 'False' }), client('leaving', { deleting: true }), client('other', { target: 'x' })];
-  assert.equal(clientsInFlight(target, clients, []), 1);
+test('clientsInFlight counts served clients still being issued, not refused ones; deleting ones and others are not served', () => {
+  const clients = [client('new'), client('issued', { credentialFingerprint: 'f' }), client('refused', { issued: 'False' }), client('leaving', { deleting: true }), client('other', { target: 'x' })];
+  const served = clients.filter((c) => servedBy(target, c));
+  assert.deepEqual(served.map((c) => c.metadata.name), ['new', 'issued', 'refused']);
+  assert.equal(clientsInFlight(served), 1);
 });
+
+const entry = (id: string, token: string) => ({ id, token, metadata: {}, credential: `\${secret:file:${id}}`, credentialKey: id, owner: { key: `apps/${id}`, namespace: 'apps', createdAt: 0 } });
 
 test('planTarget: references only, stale credentials listed, hash depends on referenced credentials only', () => {
   const a = generateToken();
-  const plan = planTarget(target, 'version: "2.0"\n', [], { apps_gone: generateToken() }, [{ id: 'apps_a', token: a, metadata: {} }], NO_JWT_METHOD);
+  const plan = planTarget(target, 'version: "2.0"\n', [], { apps_gone: generateToken() }, [entry('apps_a', a)], NO_JWT_METHOD);
   assert.ok(!plan.render.text.includes(a));
   assert.match(plan.render.text, /\$\{secret:file:apps_a\}/);
   assert.deepEqual(plan.staleCredentialKeys, ['apps_gone']);
   assert.equal(plan.credentials.apps_a, a);
   assert.ok(plan.credentials.apps_gone, 'stale credentials stay until the rollout finished');
-  const again = planTarget(target, plan.render.text, plan.render.managedIds, { apps_a: a }, [{ id: 'apps_a', token: a, metadata: {} }], NO_JWT_METHOD);
+  const again = planTarget(target, plan.render.text, plan.render.managedIds, { apps_a: a }, [entry('apps_a', a)], NO_JWT_METHOD);
   assert.equal(again.configHash, plan.configHash, 'a stale credential does not change the restart key');
   assert.notEqual(configHash(plan.render.text, { apps_a: generateToken() }), plan.configHash);
 });
@@ -66,7 +70,7 @@ test('desiredCredentials leaves out clients with metadata Flipt would interpret,
   assert.deepEqual(clients.filter((c) => servedBy(target, c)).map((c) => c.metadata.name), ['good']);
   const desired = desiredCredentials(target, clients, (c) => (c.metadata.name === 'good' ? good : evil), {}, Date.now());
   assert.deepEqual(desired.map((d) => d.id), ['apps_good']);
-  assert.equal(clientsInFlight(target, [client('evil-new')].map((c) => ({ ...c, spec: { ...c.spec, metadata: { x: '${env:A}' } } })), []), 0, 'a refused client does not hold the burst');
+  assert.equal([client('evil-new')].map((c) => ({ ...c, spec: { ...c.spec, metadata: { x: '${env:A}' } } })).filter((c) => servedBy(target, c)).length, 0, 'a refused client is not served, so it never holds the burst');
   const notOurs = '${env:SOMETHING}';
   const forged = client('forged', { credentialFingerprint: fingerprint(notOurs) });
   assert.deepEqual(desiredCredentials(target, [forged], () => notOurs, {}, Date.now()), [], 'only a token of our own shape is written anywhere');

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { decideSwitch, decideToken, rotationVerdict } from '../../src/fliptclient/decisions.ts';
-import { decideTargetStep, type ObservedTarget } from '../../src/fliptinstance/step.ts';
+import { decideTargetStep, type BurstHold, type ObservedTarget } from '../../src/fliptinstance/step.ts';
 import { nextRotationEvent, rotationsToIssue } from '../../src/fliptinstance/plan.ts';
 import { credentialKey, fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
@@ -30,7 +30,7 @@ class World {
   clients: FliptClient[] = [];
   secrets = new Map<string, string>();
   state: TargetState | undefined;
-  heldSince: number | undefined;
+  hold: BurstHold | undefined;
   restarts = 0;
   issued = 0;
   rotations = 0;
@@ -45,7 +45,7 @@ class World {
   private observed(): ObservedTarget {
     const ids: string[] = this.managedRecord ? JSON.parse(this.managedRecord) : [];
     return {
-      configMap: { text: this.config, managedRecord: this.managedRecord, managedIds: ids, jwtRecord: undefined },
+      configMap: { text: this.config, managedRecord: this.managedRecord, managedIds: ids, jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 },
       credentials: this.credentials,
       workload: {
         configHash: this.workload.configHash,
@@ -54,8 +54,8 @@ class World {
         rollout: this.rollingTo ? { done: false, detail: 'rolling' } : { done: true, detail: 'done' },
       },
       clients: this.clients,
-      clientSecretTokens: new Map([...this.secrets].map(([k, v]) => [k, v])),
-      ...(this.heldSince !== undefined ? { heldSince: this.heldSince } : {}),
+      clientSecretToken: (c) => this.secrets.get(clientKey(c.metadata.namespace, c.metadata.name)),
+      ...(this.hold !== undefined ? { hold: this.hold } : {}),
       ...(this.state ? { previous: this.state } : {}),
     };
   }
@@ -77,7 +77,7 @@ class World {
       this.rollingTo = this.tokensOfConfig();
       this.restarts++;
     }
-    this.heldSince = step.heldSince;
+    this.hold = step.hold;
     this.state = step.state;
     this.targetDueAt = step.requeueAfterMs !== undefined ? this.now + step.requeueAfterMs : undefined;
   }
@@ -171,7 +171,7 @@ test('the next rotation is a requeue at its time, never a poll', () => {
   world.run(T0 + 60_000, world.assertInvariant);
   const due = Date.parse(client.status!.issuedAt!) + 720 * 3_600_000;
   assert.equal(nextRotationEvent(target, world.clients, world.credentials, world.now), due);
-  const step = decideTargetStep(target, { configMap: { text: world.config, managedRecord: world.managedRecord, managedIds: JSON.parse(world.managedRecord!), jwtRecord: undefined }, credentials: world.credentials, workload: { configHash: world.workload.configHash, restartedAtMs: world.workload.restartedAtMs, changedSinceOurRestart: false, rollout: { done: true, detail: '' } }, clients: world.clients, clientSecretTokens: new Map(world.secrets) }, world.now);
+  const step = decideTargetStep(target, { configMap: { text: world.config, managedRecord: world.managedRecord, managedIds: JSON.parse(world.managedRecord!), jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 }, credentials: world.credentials, workload: { configHash: world.workload.configHash, restartedAtMs: world.workload.restartedAtMs, changedSinceOurRestart: false, rollout: { done: true, detail: '' } }, clients: world.clients, clientSecretToken: (c) => world.secrets.get(clientKey(c.metadata.namespace, c.metadata.name)) }, world.now);
   assert.equal(step.requeueAfterMs, due - world.now, 'the target looks again exactly when the rotation is due');
   assert.deepEqual(rotationsToIssue(target, world.clients, (c) => world.secrets.get(`apps/${c.metadata.name}`), world.credentials, due - 1), []);
   assert.equal(rotationsToIssue(target, world.clients, (c) => world.secrets.get(`apps/${c.metadata.name}`), world.credentials, due).length, 1);
@@ -245,7 +245,7 @@ test('an operator that loses its memory (a crash) between any two steps still co
       // A restarted operator starts without the previous state or the hold; it lists everything again.
       if (step++ % 3 === seed % 3) {
         world.state = undefined;
-        world.heldSince = undefined;
+        world.hold = undefined;
       }
     });
     assert.equal(world.rotations, 1, `seed ${seed}`);

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
-import { decideTargetStep, maxHoldMs, type ObservedTarget, type TargetStep } from '../../src/fliptinstance/step.ts';
+import { targetInputsOf } from '../../src/fliptinstance/plan.ts';
+import { decideTargetStep, maxHoldMs, progressWindowMs, type ObservedTarget, type TargetStep } from '../../src/fliptinstance/step.ts';
 import { fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
@@ -33,11 +34,11 @@ function fixture(issued: string[], pending: string[] = []): Fixture {
 /** A target nobody has touched yet: Flipt's own config, a finished rollout, no credentials. */
 function fresh(f: Fixture, over: Partial<ObservedTarget> = {}): ObservedTarget {
   return {
-    configMap: { text: SOURCE, managedRecord: undefined, managedIds: [], jwtRecord: undefined },
+    configMap: { text: SOURCE, managedRecord: undefined, managedIds: [], jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 },
     credentials: {},
     workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: '1 replicas updated and available' } },
     clients: f.clients,
-    clientSecretTokens: f.tokens,
+    clientSecretToken: (c) => f.tokens.get(clientKey(c.metadata.namespace, c.metadata.name)),
     ...over,
   };
 }
@@ -47,12 +48,12 @@ function afterApply(observed: ObservedTarget, step: TargetStep, now: number, rol
   const ids = step.config ? (JSON.parse(step.config.managedRecord) as string[]) : observed.configMap!.managedIds;
   return {
     ...observed,
-    configMap: step.config ? { text: step.config.text, managedRecord: step.config.managedRecord, managedIds: ids, jwtRecord: step.config.jwtRecord } : observed.configMap!,
+    configMap: step.config ? { text: step.config.text, managedRecord: step.config.managedRecord, managedIds: ids, jwtRecord: step.config.jwtRecord, otherDataBytes: 0, otherAnnotationBytes: 0 } : observed.configMap!,
     credentials: step.credentials ?? observed.credentials,
     workload: step.restart
       ? { configHash: step.restart.configHash, restartedAtMs: now, changedSinceOurRestart: false, rollout: rolledOut ? { done: true, detail: 'done' } : { done: false, detail: '0 of 1 replicas updated' } }
       : observed.workload!,
-    ...(step.heldSince !== undefined ? { heldSince: step.heldSince } : {}),
+    ...(step.hold !== undefined ? { hold: step.hold } : {}),
     previous: step.state,
   };
 }
@@ -104,11 +105,11 @@ test('restarts are restart.minInterval apart: a change inside the interval waits
   const f = fixture(['a']);
   const first = afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0, true);
   const more = fixture(['b']);
-  const withB = { ...first, clients: [...f.clients, ...more.clients], clientSecretTokens: new Map([...f.tokens, ...more.tokens]) };
+  const withB = { ...first, clients: [...f.clients, ...more.clients], clientSecretToken: (c: FliptClient) => f.tokens.get(clientKey(c.metadata.namespace, c.metadata.name)) ?? more.tokens.get(clientKey(c.metadata.namespace, c.metadata.name)) };
   const held = decideTargetStep(target, withB, T0 + 4_000);
   assert.deepEqual([held.credentials, held.config, held.restart], [undefined, undefined, undefined], 'nothing written inside the interval');
   assert.equal(held.requeueAfterMs, 6_000);
-  assert.equal(held.state.nextApplyAt, T0 + 10_000);
+  assert.equal(held.state.pending, 'RestartInterval');
   assert.equal(held.state.registered.has(tokenIdFor('apps', 'b')), false);
   assert.equal(held.state.registered.has(tokenIdFor('apps', 'a')), true, 'what is registered stays reported');
   const due = decideTargetStep(target, withB, T0 + 10_000);
@@ -116,27 +117,34 @@ test('restarts are restart.minInterval apart: a change inside the interval waits
   assert.equal(due.restart.tokens, 2);
 });
 
-test('a burst still being issued is held, so it costs one restart; the hold is bounded', () => {
-  const f = fixture(['a', 'b'], ['c', 'd']);
+test('a burst still being issued is held while issuing makes progress, however slow; the hold is bounded', () => {
+  const window = progressWindowMs(target);
+  assert.equal(window, 10_000, 'restart.minInterval, at least 5 s');
+  assert.equal(progressWindowMs({ ...target, restart: { minInterval: 1_000 } }), 5_000);
+  const f = fixture(['a', 'b'], ['c', 'd', 'e']);
   const held = decideTargetStep(target, fresh(f), T0);
   assert.deepEqual([held.credentials, held.config, held.restart], [undefined, undefined, undefined]);
-  assert.equal(held.heldSince, T0);
-  assert.equal(held.requeueAfterMs, maxHoldMs(target));
-  assert.equal(held.state.nextApplyAt, T0 + maxHoldMs(target));
-  // Still held later in the burst, counted from when the hold began.
-  const later = decideTargetStep(target, { ...fresh(f), heldSince: T0 }, T0 + 5_000);
-  assert.equal(later.restart, undefined);
-  assert.equal(later.requeueAfterMs, maxHoldMs(target) - 5_000);
-  // Once everything is issued, one step applies all of it.
-  const done = fixture(['a', 'b', 'c', 'd']);
-  const all = decideTargetStep(target, { ...fresh(done), heldSince: T0 }, T0 + 6_000);
-  assert.equal(all.restart?.tokens, 4);
-  assert.equal(all.heldSince, undefined, 'the hold ends');
-  // A client that never finishes issuing holds the target no longer than the bound.
-  const bounded = decideTargetStep(target, { ...fresh(f), heldSince: T0 }, T0 + maxHoldMs(target));
-  assert.equal(bounded.restart?.tokens, 2, 'applied without the stragglers');
-  assert.equal(maxHoldMs(target), 30_000);
-  assert.equal(maxHoldMs({ ...target, restart: { minInterval: 1_000 } }), 5_000, 'never shorter than 5 s');
+  assert.deepEqual(held.hold, { since: T0, progressAt: T0, issued: 2 });
+  assert.equal(held.requeueAfterMs, window);
+  assert.equal(held.state.pending, 'IssuingBurst');
+  // One more client issued 9 s later (a slow machine): still held, the window starts again.
+  const slower = fixture(['a', 'b', 'c'], ['d', 'e']);
+  const progressed = decideTargetStep(target, { ...fresh(slower), hold: held.hold! }, T0 + 9_000);
+  assert.equal(progressed.restart, undefined);
+  assert.deepEqual(progressed.hold, { since: T0, progressAt: T0 + 9_000, issued: 3 });
+  assert.equal(progressed.requeueAfterMs, window);
+  // Once everything is issued, one step applies all of it, and the hold ends.
+  const done = fixture(['a', 'b', 'c', 'd', 'e']);
+  const all = decideTargetStep(target, { ...fresh(done), hold: progressed.hold! }, T0 + 12_000);
+  assert.equal(all.restart?.tokens, 5);
+  assert.equal(all.hold, undefined);
+  // Issuing stalls (clients that never finish): applied without them once the window passes with no progress.
+  const stalled = decideTargetStep(target, { ...fresh(slower), hold: progressed.hold! }, T0 + 9_000 + window);
+  assert.equal(stalled.restart?.tokens, 3, 'applied without the stragglers');
+  // Progress that never ends is bounded too.
+  const endless = { since: T0, progressAt: T0 + maxHoldMs(target) - 1, issued: 2 };
+  assert.equal(decideTargetStep(target, { ...fresh(f), hold: endless }, T0 + maxHoldMs(target)).restart?.tokens, 2);
+  assert.equal(maxHoldMs(target), 300_000);
 });
 
 test('a refused client never holds the burst', () => {
@@ -146,11 +154,31 @@ test('a refused client never holds the burst', () => {
   assert.equal(decideTargetStep(target, fresh(f), T0).restart?.tokens, 1);
 });
 
+test('a JWT target holds no burst: its new clients need no config write and no restart', () => {
+  const jwtTarget = exampleTarget({ credentialKind: 'jwt' });
+  const f = fixture([], ['c', 'd', 'e']);
+  const step = decideTargetStep(jwtTarget, fresh(f), T0);
+  assert.equal(step.hold, undefined);
+  assert.equal(step.state.pending, undefined);
+  assert.match(step.config?.text ?? '', /jwks_url:/, 'the jwt method is written at once');
+  assert.ok(step.restart);
+});
+
+test("what wakes a target includes a client's credential kind and when it switched (the static tokens kept for a switch depend on them)", () => {
+  const f = fixture(['a']);
+  const client = f.clients[0]!;
+  const before = targetInputsOf(client);
+  const switched: FliptClient = { ...client, status: { ...client.status, credentialKind: 'jwt' } };
+  assert.notEqual(targetInputsOf(switched), before);
+  assert.notEqual(targetInputsOf({ ...switched, status: { ...switched.status, credentialKindSince: new Date(T0).toISOString() } }), targetInputsOf(switched));
+  assert.equal(targetInputsOf({ ...client, status: { ...client.status, expiresAt: new Date(T0).toISOString() } }), before, 'a JWT refresh time alone does not');
+});
+
 test('Flipt rolled on a config that is not ours (helm upgrade while we were away): one restart; replaced alone: none', () => {
   const f = fixture(['a']);
   const ours = rolledOut(afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0));
   // The chart recreated the ConfigMap (no record of ours) and rolled Flipt on it.
-  const replaced = { ...ours, configMap: { text: SOURCE, managedRecord: undefined, managedIds: [], jwtRecord: undefined } };
+  const replaced = { ...ours, configMap: { text: SOURCE, managedRecord: undefined, managedIds: [], jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 } };
   const rolled = decideTargetStep(target, { ...replaced, workload: { ...ours.workload!, changedSinceOurRestart: true } }, T0 + 60_000);
   assert.ok(rolled.config, 'our config is written back');
   assert.ok(rolled.restart, 'and Flipt restarted so its pods read it');
@@ -182,14 +210,14 @@ test('a hand-written token with a client id: the conflict is reported, the hand-
   const f = fixture(['a']);
   const id = tokenIdFor('apps', 'a');
   const source = `authentication:\n  methods:\n    token:\n      storage:\n        tokens:\n          ${id}:\n            credential: mine\n`;
-  const step = decideTargetStep(target, fresh(f, { configMap: { text: source, managedRecord: undefined, managedIds: [], jwtRecord: undefined } }), T0);
+  const step = decideTargetStep(target, fresh(f, { configMap: { text: source, managedRecord: undefined, managedIds: [], jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 } }), T0);
   assert.ok(step.state.conflicts.has(id));
   assert.equal(step.state.registered.has(id), false);
   assert.match(step.config?.text ?? source, /credential: mine/);
 });
 
 test('a config that is not a YAML mapping is a problem, not a crash', () => {
-  const step = decideTargetStep(target, fresh(fixture(['a']), { configMap: { text: '- a\n- b\n', managedRecord: undefined, managedIds: [], jwtRecord: undefined } }), T0);
+  const step = decideTargetStep(target, fresh(fixture(['a']), { configMap: { text: '- a\n- b\n', managedRecord: undefined, managedIds: [], jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 } }), T0);
   assert.equal(step.state.problem?.reason, 'InvalidFliptConfig');
   assert.equal(step.restart, undefined);
 });

@@ -103,3 +103,27 @@ Service when a target uses JWTs and the values do not say. Fails early on what t
 {{- define "flipt-client-operator.healthPort" -}}
 {{- (.Values.config.health | default dict).port | default 8081 | int }}
 {{- end }}
+
+{{/*
+PromQL label matchers selecting this installation's metrics: prometheusRule.selector, or by default
+the job label a ServiceMonitor gives them (the Service's name).
+*/}}
+{{- define "flipt-client-operator.metricsSelector" -}}
+{{- .Values.prometheusRule.selector | default (printf "job=%q" (include "flipt-client-operator.fullname" .)) }}
+{{- end }}
+
+{{/*
+Labels of the `helm test` Pod: this release's, but never both selector labels, so that the
+Deployment's ReplicaSet never adopts it and the Services never route to it.
+*/}}
+{{- define "flipt-client-operator.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "flipt-client-operator.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+{{- define "flipt-client-operator.testLabels" -}}
+helm.sh/chart: {{ include "flipt-client-operator.chart" . }}
+{{ include "flipt-client-operator.testSelectorLabels" . }}
+app.kubernetes.io/component: helm-test
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}

@@ -1,0 +1,139 @@
+// How many clients one target can register, decided before anything is written: Flipt's ConfigMap and
+// the credentials Secret are API objects of at most 1 MiB of data (and 256 KiB of annotations, where
+// the record of managed ids lives). Clients already registered keep their place; new ones are admitted
+// oldest first while they fit, so a client that does not fit is refused alone (TargetFull) and every
+// other client, existing or new, is still registered. A per-namespace limit keeps one team from taking
+// a shared target's whole capacity (NamespaceLimitReached). Pure.
+import type { TargetConfig } from '../config/operator-config.ts';
+import type { Refusal } from '../vocabulary/registration.ts';
+import type { ClientCredential } from './plan.ts';
+
+/** The API server's limits (ConfigMap and Secret data, all annotations of an object). */
+export const DATA_LIMIT_BYTES = 1024 * 1024;
+export const ANNOTATIONS_LIMIT_BYTES = 256 * 1024;
+
+export interface TargetSizes {
+  /** Bytes of the ConfigMap's data (keys and values), its annotations, and the credentials Secret's data. */
+  configMap: number;
+  annotations: number;
+  secret: number;
+}
+
+/** How full the target is: the largest share of any of its limits. */
+export function fillRatio(sizes: TargetSizes): { configMap: number; secret: number } {
+  return {
+    configMap: Math.max(sizes.configMap / DATA_LIMIT_BYTES, sizes.annotations / ANNOTATIONS_LIMIT_BYTES),
+    secret: sizes.secret / DATA_LIMIT_BYTES,
+  };
+}
+
+export function fits(sizes: TargetSizes): boolean {
+  return sizes.configMap <= DATA_LIMIT_BYTES && sizes.annotations <= ANNOTATIONS_LIMIT_BYTES && sizes.secret <= DATA_LIMIT_BYTES;
+}
+
+/** The entries of one client (two during a rotation), admitted or refused together. */
+interface Candidate {
+  owner: string;
+  namespace: string;
+  registered: boolean;
+  createdAt: number;
+  entries: ClientCredential[];
+  /** An upper bound of the bytes its entries add to the config, the record and the credentials Secret. */
+  bytes: TargetSizes;
+}
+
+/**
+ * Orders clients by priority (already registered first, then oldest), applies the per-namespace
+ * limits, and returns the entries in that order with the clients refused so far.
+ */
+export function byPriority(
+  target: TargetConfig,
+  desired: readonly ClientCredential[],
+  registeredIds: ReadonlySet<string>,
+): { candidates: Candidate[]; refused: Map<string, Refusal> } {
+  const byOwner = new Map<string, Candidate>();
+  for (const entry of desired) {
+    const candidate = byOwner.get(entry.owner.key) ?? {
+      owner: entry.owner.key,
+      namespace: entry.owner.namespace,
+      registered: false,
+      createdAt: entry.owner.createdAt,
+      entries: [],
+      bytes: { configMap: 0, annotations: 0, secret: 0 },
+    };
+    candidate.entries.push(entry);
+    candidate.registered ||= registeredIds.has(entry.id);
+    const estimate = estimateBytes(entry);
+    candidate.bytes = { configMap: candidate.bytes.configMap + estimate.configMap, annotations: candidate.bytes.annotations + estimate.annotations, secret: candidate.bytes.secret + estimate.secret };
+    byOwner.set(entry.owner.key, candidate);
+  }
+  const ordered = [...byOwner.values()].sort(
+    (a, b) => Number(b.registered) - Number(a.registered) || a.createdAt - b.createdAt || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0),
+  );
+  const refused = new Map<string, Refusal>();
+  const limits = target.limits;
+  if (!limits) return { candidates: ordered, refused };
+  const used = new Map<string, { clients: number; bytes: number }>();
+  const admitted: Candidate[] = [];
+  for (const candidate of ordered) {
+    const usage = used.get(candidate.namespace) ?? { clients: 0, bytes: 0 };
+    const overClients = limits.clientsPerNamespace !== undefined && usage.clients + 1 > limits.clientsPerNamespace;
+    const overBytes = limits.bytesPerNamespace !== undefined && usage.bytes + candidate.bytes.configMap > limits.bytesPerNamespace;
+    if (overClients || overBytes) {
+      const what = overClients ? `${limits.clientsPerNamespace} FliptClients` : `${limits.bytesPerNamespace} bytes of Flipt's config`;
+      refused.set(candidate.owner, {
+        reason: 'NamespaceLimitReached',
+        message: `Target "${target.name}" registers at most ${what} per namespace (targets[].limits), and namespace ${candidate.namespace} uses that already; delete a FliptClient there, use less metadata, or ask the platform team for another target`,
+      });
+      continue;
+    }
+    used.set(candidate.namespace, { clients: usage.clients + 1, bytes: usage.bytes + candidate.bytes.configMap });
+    admitted.push(candidate);
+  }
+  return { candidates: admitted, refused };
+}
+
+/**
+ * The candidates that fit beside `overhead` (what the target holds besides them), in priority order;
+ * every later one is refused. Estimates are upper bounds, so what is admitted fits.
+ */
+export function admitWithin(target: TargetConfig, candidates: readonly Candidate[], overhead: TargetSizes, refused: Map<string, Refusal>): ClientCredential[] {
+  let total = { ...overhead };
+  const admitted: ClientCredential[] = [];
+  for (const candidate of candidates) {
+    const next = { configMap: total.configMap + candidate.bytes.configMap, annotations: total.annotations + candidate.bytes.annotations, secret: total.secret + candidate.bytes.secret };
+    if (!fits(next)) {
+      refused.set(candidate.owner, {
+        reason: 'TargetFull',
+        message: `Target "${target.name}" is full: its config would pass the API server's 1 MiB limit (${describe(total)}); register with another target, use less metadata, or use JWT mode`,
+      });
+      continue;
+    }
+    total = next;
+    admitted.push(...candidate.entries);
+  }
+  return admitted;
+}
+
+function describe(sizes: TargetSizes): string {
+  const ratio = fillRatio(sizes);
+  return `ConfigMap ${Math.round(ratio.configMap * 100)}% and credentials Secret ${Math.round(ratio.secret * 100)}% full`;
+}
+
+/**
+ * An upper bound of the bytes one entry adds: its lines in the config (as the renderer writes them: two
+ * spaces an indentation level, tokens five levels deep, every string at most as long as its JSON
+ * form), its id in the record, and its credential in the Secret.
+ */
+export function estimateBytes(entry: ClientCredential): TargetSizes {
+  const quoted = (text: string) => Buffer.byteLength(JSON.stringify(text));
+  let configMap = 10 + quoted(entry.id) + 2; // "<id>:\n"
+  configMap += 12 + 'credential: '.length + quoted(entry.credential) + 1;
+  configMap += 12 + 'metadata:'.length + 1;
+  for (const [key, value] of Object.entries(entry.metadata)) configMap += 14 + quoted(key) + 2 + quoted(value) + 1;
+  return {
+    configMap,
+    annotations: quoted(entry.id) + 1,
+    secret: Buffer.byteLength(entry.credentialKey) + entry.token.length,
+  };
+}

@@ -1,0 +1,106 @@
+// One team must never stall the others. The reproduction from the field: one namespace applies 120
+// FliptClients with large metadata (32 keys of 256 characters, within the CRD's limits) and fills the
+// target; a small FliptClient from another namespace is still registered and Ready, exactly the
+// large ones that do not fit are refused (TargetFull, a Warning Event), and every token that was
+// registered stays registered. Also: a per-namespace limit refuses only that namespace's extra
+// clients, and a target write that fails is never silent.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tokenIdFor } from '../../src/vocabulary/credentials.ts';
+import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import { waitFor } from '../support/cluster.ts';
+import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
+import { condition, createFliptClient, listFliptClients } from '../support/fliptclients.ts';
+import { Scenario } from '../support/scenario.ts';
+
+const BIG = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`key-${i}`, 'v'.repeat(256)]));
+const LARGE = 120;
+let scenario: Scenario;
+
+before(async () => {
+  scenario = await Scenario.start({ minInterval: '1s' });
+  await scenario.createAppNamespace('team-big');
+  await scenario.createAppNamespace('team-small');
+});
+
+after(() => scenario?.stop());
+
+const settled = (clients: FliptClient[]) => clients.every((c) => ['True', 'False'].includes(condition(c, 'Ready')?.status ?? '') && !['RegistrationPending', 'RolloutInProgress', 'UpdatePending'].includes(condition(c, 'Ready')?.reason ?? ''));
+
+test('a full target refuses exactly what does not fit, and still registers another team\'s small client', async () => {
+  for (let i = 0; i < LARGE; i += 20) {
+    await Promise.all(Array.from({ length: 20 }, (_, j) => createFliptClient(scenario.cluster.clients, 'team-big', `big-${i + j}`, { metadata: BIG })));
+  }
+  await createFliptClient(scenario.cluster.clients, 'team-small', 'tiny', {});
+  await waitFor(async () => settled([...(await listFliptClients(scenario.cluster.clients, 'team-big')), ...(await listFliptClients(scenario.cluster.clients, 'team-small'))]), 'every client settled', 120_000, 500);
+
+  const [tiny] = await listFliptClients(scenario.cluster.clients, 'team-small');
+  assert.equal(condition(tiny!, 'Ready')?.status, 'True', 'the small client of another namespace is Ready');
+  const big = await listFliptClients(scenario.cluster.clients, 'team-big');
+  const registered = big.filter((c) => condition(c, 'Ready')?.status === 'True');
+  const refused = big.filter((c) => condition(c, 'Ready')?.reason === 'TargetFull');
+  assert.equal(registered.length + refused.length, LARGE, 'every large client is either Ready or refused as TargetFull');
+  assert.ok(refused.length > 0 && registered.length > 60, `${registered.length} registered, ${refused.length} refused`);
+  process.stdout.write(`# one target holds ${registered.length} FliptClients with 32 metadata values of 256 characters (plus a small one); ${refused.length} refused\n`);
+  assert.match(condition(refused[0]!, 'Ready')!.message, /Target "default" is full.*1 MiB.*another target, use less metadata, or use JWT mode/);
+
+  const tokens = await scenario.managedTokens();
+  const credentials = await scenario.credentials();
+  for (const c of registered) assert.ok(tokens[tokenIdFor('team-big', c.metadata.name)] && credentials[tokenIdFor('team-big', c.metadata.name)], `${c.metadata.name} registered`);
+  for (const c of refused) assert.equal(tokens[tokenIdFor('team-big', c.metadata.name)], undefined, `${c.metadata.name} not in the config`);
+  assert.ok(Buffer.byteLength(await scenario.fliptConfig()) <= 1024 * 1024);
+  // Registered tokens were never dropped on the way: every config version after one held it holds it still.
+  const firstWith = new Map<string, number>();
+  for (const [i, cm] of scenario.configMaps.versions.entries()) {
+    for (const c of registered) {
+      const id = tokenIdFor('team-big', c.metadata.name);
+      if (cm.data?.['default.yml']?.includes(`${id}:`)) firstWith.set(id, Math.min(firstWith.get(id) ?? i, i));
+      else if (firstWith.has(id)) assert.fail(`${id} was registered, then dropped in config version ${i}`);
+    }
+  }
+  const events = await scenario.cluster.clients.events.listNamespacedEvent({ namespace: 'team-big' });
+  assert.ok(events.items.some((e) => e.reason === 'TargetFull' && e.type === 'Warning'));
+  assert.ok((await scenario.metric('flipt_operator_target_fill_ratio', { target: 'default', object: 'configmap' })) > 0.9);
+  assert.equal(await scenario.metric('flipt_operator_target_blocked', { target: 'default', reason: 'TargetFull' }), 1);
+});
+
+test('a target write that fails is never silent: a condition with the API server\'s reason, a Warning Event, an error log, and a retry', async () => {
+  // Someone made Flipt's ConfigMap immutable: every update is refused.
+  const { core } = scenario.cluster.clients;
+  const cm = await core.readNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
+  await core.deleteNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
+  await core.createNamespacedConfigMap({ namespace: scenario.namespace, body: { metadata: { name: 'flipt', annotations: cm.metadata?.annotations }, data: cm.data, immutable: true } });
+  await createFliptClient(scenario.cluster.clients, 'team-small', 'late', {});
+  await waitFor(async () => condition((await listFliptClients(scenario.cluster.clients, 'team-small')).find((c) => c.metadata.name === 'late')!, 'Ready')?.reason === 'TargetWriteFailed', 'TargetWriteFailed', 30_000);
+  const late = (await listFliptClients(scenario.cluster.clients, 'team-small')).find((c) => c.metadata.name === 'late')!;
+  assert.match(condition(late, 'Ready')!.message, /API 422.*immutable.*retries with backoff/i);
+  assert.equal(condition((await listFliptClients(scenario.cluster.clients, 'team-small')).find((c) => c.metadata.name === 'tiny')!, 'Ready')?.status, 'True', 'registered clients are unaffected');
+  await waitFor(async () => (await scenario.cluster.clients.events.listNamespacedEvent({ namespace: 'team-small' })).items.some((e) => e.reason === 'TargetWriteFailed' && e.type === 'Warning'), 'a Warning Event', 10_000);
+  assert.ok(scenario.operator.output().split('\n').some((l) => l.includes('"level":"error"') && l.includes('writing the target failed')), 'an error log line');
+  assert.equal(await scenario.metric('flipt_operator_target_blocked', { target: 'default', reason: 'WriteFailed' }), 1);
+  // Fixed (the ConfigMap mutable again, as it was): the retry gets through.
+  await core.deleteNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
+  await core.createNamespacedConfigMap({ namespace: scenario.namespace, body: { metadata: { name: 'flipt', annotations: cm.metadata?.annotations }, data: cm.data } });
+  await waitFor(async () => condition((await listFliptClients(scenario.cluster.clients, 'team-small')).find((c) => c.metadata.name === 'late')!, 'Ready')?.status === 'True', 'Ready after the fix', 60_000);
+});
+
+test('a per-namespace limit refuses only that namespace\'s extra clients', async () => {
+  await scenario.stop();
+  const limited = await Scenario.start({ minInterval: '1s', fliptConfig: SAMPLE_FLIPT_CONFIG, limits: { clientsPerNamespace: 2 } });
+  try {
+    const a = await limited.createAppNamespace(`limit-a-${Date.now().toString(36)}`);
+    const b = await limited.createAppNamespace(`limit-b-${Date.now().toString(36)}`);
+    // Admission goes by creation time (to the second; then by name): the team adds a third one later.
+    for (const name of ['one', 'two']) await createFliptClient(limited.cluster.clients, a, name, {});
+    await waitFor(async () => (await listFliptClients(limited.cluster.clients, a)).every((c) => condition(c, 'Ready')?.status === 'True'), 'the first two Ready', 60_000);
+    await createFliptClient(limited.cluster.clients, a, 'three', {});
+    await createFliptClient(limited.cluster.clients, b, 'one', {});
+    await waitFor(async () => settled([...(await listFliptClients(limited.cluster.clients, a)), ...(await listFliptClients(limited.cluster.clients, b))]), 'settled', 60_000);
+    const reasons = Object.fromEntries((await listFliptClients(limited.cluster.clients, a)).map((c) => [c.metadata.name, condition(c, 'Ready')?.reason]));
+    assert.deepEqual(reasons, { one: 'Ready', two: 'Ready', three: 'NamespaceLimitReached' });
+    assert.equal(condition((await listFliptClients(limited.cluster.clients, b))[0]!, 'Ready')?.status, 'True', 'another namespace is unaffected');
+    assert.match(condition((await listFliptClients(limited.cluster.clients, a)).find((c) => c.metadata.name === 'three')!, 'Ready')!.message, /at most 2 FliptClients per namespace/);
+  } finally {
+    await limited.stop();
+  }
+});

@@ -1,0 +1,26 @@
+// `npm run demo`, the README's main job, runs to the end: every sample FliptClient Ready, and a pod's
+// service-account token traded at the exchange, with no credential printed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const DEMO = fileURLToPath(new URL('../../scripts/demo.ts', import.meta.url));
+
+test('the demo brings the samples to Ready and trades a service-account token at the exchange', async () => {
+  const child = spawn(process.execPath, [DEMO], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  assert.equal(code, 0, output);
+  assert.match(output, /all 3 FliptClients Ready/);
+  assert.match(output, /trades its token for the credential\n.*\nHTTP 200\n/);
+  assert.match(output, /"clientToken": "<64 characters, redacted>"/);
+  assert.match(output, /"io\.flipt\.auth\.k8s\.serviceaccount\.name": "checkout"/);
+  // The only 64-hex string printed is Flipt's config hash: no token.
+  const hexes = [...output.matchAll(/\b[0-9a-f]{64}\b/g)].map((m) => m[0]);
+  const configHash = /"flipt\.io\/config-hash":"([0-9a-f]{64})"/.exec(output)?.[1];
+  assert.ok(configHash);
+  assert.deepEqual(hexes.filter((hex) => hex !== configHash), []);
+});

@@ -1,0 +1,150 @@
+// A target's capacity, decided before anything is written: what does not fit the API server's 1 MiB
+// object limit is refused alone (TargetFull), everything that fits is registered, clients already
+// registered keep their place, and a per-namespace limit keeps one team from taking it all.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse } from 'yaml';
+import { ANNOTATIONS_LIMIT_BYTES, DATA_LIMIT_BYTES, estimateBytes, fits } from '../../src/fliptinstance/capacity.ts';
+import { decideTargetStep, type ObservedTarget } from '../../src/fliptinstance/step.ts';
+import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
+import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import { exampleTarget } from '../support/target-fixture.ts';
+
+const T0 = Date.parse('2030-01-01T00:00:00Z');
+const BIG = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`key-${i}`, 'v'.repeat(256)]));
+
+interface Spec {
+  namespace: string;
+  name: string;
+  metadata?: Record<string, string>;
+  createdAt: number;
+}
+
+function observe(specs: Spec[], over: Partial<ObservedTarget> = {}): ObservedTarget {
+  const tokens = new Map<string, string>();
+  const clients: FliptClient[] = specs.map((s) => {
+    const token = generateToken();
+    tokens.set(clientKey(s.namespace, s.name), token);
+    return {
+      apiVersion: 'flipt.io/v1alpha1',
+      kind: 'FliptClient',
+      metadata: { name: s.name, namespace: s.namespace, creationTimestamp: new Date(s.createdAt) },
+      spec: { target: 'default', ...(s.metadata ? { metadata: s.metadata } : {}) },
+      status: { credentialFingerprint: fingerprint(token) },
+    };
+  });
+  return {
+    configMap: { text: 'authentication:\n  required: true\n', managedRecord: undefined, managedIds: [], jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 },
+    credentials: {},
+    workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: 'done' } },
+    clients,
+    clientSecretToken: (c) => tokens.get(clientKey(c.metadata.namespace, c.metadata.name)),
+    ...over,
+  };
+}
+
+const bigTeam = Array.from({ length: 120 }, (_, i) => ({ namespace: 'team-big', name: `big-${i}`, metadata: BIG, createdAt: T0 + i }));
+
+test("one namespace's large clients fill the target: the ones that do not fit are refused, another team's small client is registered", () => {
+  const target = exampleTarget();
+  const small = { namespace: 'team-small', name: 'tiny', createdAt: T0 + 1_000 };
+  const step = decideTargetStep(target, observe([...bigTeam, small]), T0 + 2_000);
+  const tokens = parse(step.config!.text).authentication.methods.token.storage.tokens as Record<string, unknown>;
+  assert.ok('team-small_tiny' in tokens, 'the small client of another namespace is registered');
+  const registeredBig = bigTeam.filter((c) => `team-big_${c.name}` in tokens);
+  const refused = [...step.state.refused.keys()];
+  assert.ok(registeredBig.length > 80 && registeredBig.length < 120, `${registeredBig.length} of the large clients fit`);
+  assert.deepEqual(refused.sort(), bigTeam.filter((c) => !(`team-big_${c.name}` in tokens)).map((c) => `team-big/${c.name}`).sort(), 'exactly the ones that do not fit are refused');
+  assert.deepEqual(registeredBig.map((c) => c.name), bigTeam.slice(0, registeredBig.length).map((c) => c.name), 'the oldest are admitted first');
+  const refusal = step.state.refused.get(refused[0]!)!;
+  assert.equal(refusal.reason, 'TargetFull');
+  assert.match(refusal.message, /Target "default" is full.*1 MiB.*ConfigMap \d+% .*another target, use less metadata, or use JWT mode/);
+  assert.ok(Buffer.byteLength(step.config!.text) <= DATA_LIMIT_BYTES, 'the written config fits');
+  assert.ok(step.state.fill!.configMap > 0.9 && step.state.fill!.configMap <= 1);
+});
+
+test('clients already registered keep their place ahead of older ones that are not', () => {
+  const target = exampleTarget();
+  const first = decideTargetStep(target, observe(bigTeam.slice(60)), T0);
+  const registered = JSON.parse(first.config!.managedRecord) as string[];
+  // The 60 older ones arrive later (say, moved from another target): the registered stay.
+  const ids = JSON.parse(first.config!.managedRecord) as string[];
+  const observed = observe(bigTeam, { configMap: { text: first.config!.text, managedRecord: first.config!.managedRecord, managedIds: ids, jwtRecord: first.config!.jwtRecord, otherDataBytes: 0, otherAnnotationBytes: 0 } });
+  const step = decideTargetStep(target, observed, T0 + 60_000);
+  const after = new Set(JSON.parse(step.config?.managedRecord ?? first.config!.managedRecord) as string[]);
+  for (const id of registered) assert.ok(after.has(id), `${id} stays registered`);
+});
+
+test('a per-namespace limit refuses only that namespace\'s extra clients', () => {
+  const target = exampleTarget({ limits: { clientsPerNamespace: 2 } });
+  const specs = [
+    { namespace: 'a', name: 'one', createdAt: T0 },
+    { namespace: 'a', name: 'two', createdAt: T0 + 1 },
+    { namespace: 'a', name: 'three', createdAt: T0 + 2 },
+    { namespace: 'b', name: 'one', createdAt: T0 + 3 },
+  ];
+  const step = decideTargetStep(target, observe(specs), T0 + 10);
+  assert.deepEqual([...step.state.refused.keys()], ['a/three']);
+  assert.equal(step.state.refused.get('a/three')!.reason, 'NamespaceLimitReached');
+  assert.match(step.state.refused.get('a/three')!.message, /at most 2 FliptClients per namespace.*namespace a/);
+  assert.deepEqual(JSON.parse(step.config!.managedRecord), ['a_one', 'a_two', 'b_one']);
+
+  const bytes = exampleTarget({ limits: { bytesPerNamespace: 20_000 } });
+  const byBytes = decideTargetStep(bytes, observe([...bigTeam.slice(0, 5), { namespace: 'b', name: 'one', createdAt: T0 + 9 }]), T0 + 10);
+  assert.deepEqual([...byBytes.state.refused.values()].map((r) => r.reason), ['NamespaceLimitReached', 'NamespaceLimitReached', 'NamespaceLimitReached']);
+  assert.ok(JSON.parse(byBytes.config!.managedRecord).includes('b_one'));
+});
+
+test('the estimate of an entry is an upper bound of what it adds to the rendered config', () => {
+  const target = exampleTarget();
+  for (const metadata of [{}, { team: 'x' }, BIG, { a: 'ünïcödé ✓ "quoted" \\ back', '1_0': '0x1F' }]) {
+    const without = decideTargetStep(target, observe([{ namespace: 'n', name: 'other', createdAt: T0 }]), T0);
+    const withIt = decideTargetStep(target, observe([{ namespace: 'n', name: 'other', createdAt: T0 }, { namespace: 'n', name: 'c', metadata, createdAt: T0 }]), T0);
+    const added = Buffer.byteLength(withIt.config!.text) - Buffer.byteLength(without.config!.text);
+    const estimate = estimateBytes({ id: 'n_c', token: 'x'.repeat(64), metadata: { ...metadata, 'fliptclient-namespace': 'n', 'fliptclient-name': 'c' }, credential: '${secret:file:n_c}', credentialKey: 'n_c', owner: { key: 'n/c', namespace: 'n', createdAt: 0 } });
+    assert.ok(estimate.configMap >= added, `estimate ${estimate.configMap} >= ${added} bytes added`);
+  }
+  assert.equal(fits({ configMap: DATA_LIMIT_BYTES, annotations: ANNOTATIONS_LIMIT_BYTES, secret: DATA_LIMIT_BYTES }), true);
+  assert.equal(fits({ configMap: DATA_LIMIT_BYTES, annotations: ANNOTATIONS_LIMIT_BYTES + 1, secret: 0 }), false, 'the record of managed ids counts too');
+});
+
+test('how many clients one target holds with ordinary metadata (the figure the README gives)', () => {
+  const target = exampleTarget();
+  // Names like a real cluster's: a 12-character namespace, a 16-character name, one metadata value.
+  const specs = Array.from({ length: 9_000 }, (_, i) => ({ namespace: `team-${String(i % 50).padStart(7, '0')}`, name: `service-${String(i).padStart(8, '0')}`, metadata: { team: 'payments' }, createdAt: T0 + i }));
+  const step = decideTargetStep(target, observe(specs), T0 + 10_000);
+  const registered = (JSON.parse(step.config!.managedRecord) as string[]).length;
+  process.stdout.write(`# one target holds ${registered} FliptClients with a 12-character namespace, a 16-character name and one metadata value (ConfigMap ${Math.round(step.state.fill!.configMap * 100)}%, credentials Secret ${Math.round(step.state.fill!.secret * 100)}%)\n`);
+  assert.ok(registered > 3_500 && registered < 9_000, `${registered}`);
+  assert.ok(step.state.fill!.configMap > 0.9, "the estimates leave little of the limit unused");
+  assert.equal(step.state.refused.size, specs.length - registered);
+});
+
+test('a JWT target: clients holding JWTs take no room and are never refused; the jwt method counts toward the ConfigMap', () => {
+  // Mid-switch to JWTs: the large team still holds static tokens (more than fit), 200 older clients hold JWTs already.
+  const holdingJwts: FliptClient[] = Array.from({ length: 200 }, (_, i) => ({
+    apiVersion: 'flipt.io/v1alpha1',
+    kind: 'FliptClient',
+    metadata: { name: `jwt-${i}`, namespace: 'team-jwt', creationTimestamp: new Date(T0 - 10_000 + i) },
+    spec: { target: 'default', metadata: BIG },
+    status: { credentialFingerprint: `${i}`.padStart(16, 'f'), credentialKind: 'jwt' },
+  }));
+  const withJwts = (target: ReturnType<typeof exampleTarget>) => {
+    const observed = observe(bigTeam);
+    return decideTargetStep(target, { ...observed, clients: [...holdingJwts, ...observed.clients] }, T0 + 2_000);
+  };
+  const jwt = withJwts(exampleTarget({ credentialKind: 'jwt' }));
+  const config = parse(jwt.config!.text);
+  assert.equal(config.authentication.methods.jwt.enabled, true, 'the jwt method is written');
+  const tokens = config.authentication.methods.token.storage.tokens as Record<string, unknown>;
+  assert.ok(!Object.keys(tokens).some((id) => id.startsWith('team-jwt_')), 'a client holding a JWT has no entry');
+  assert.ok(![...jwt.state.refused.keys()].some((key) => key.startsWith('team-jwt/')), 'and is never refused');
+  assert.ok(jwt.state.refused.size > 0, 'while the static tokens do not all fit');
+  assert.ok(Buffer.byteLength('default.yml') + Buffer.byteLength(jwt.config!.text) <= DATA_LIMIT_BYTES, 'the config, jwt method included, fits');
+  // The jwt method and its record take room the static tokens would otherwise have.
+  const staticOnly = decideTargetStep(exampleTarget(), observe(bigTeam), T0 + 2_000);
+  assert.ok(JSON.parse(jwt.config!.managedRecord).length <= JSON.parse(staticOnly.config!.managedRecord).length);
+  // A per-namespace limit counts no client holding a JWT.
+  const limited = withJwts(exampleTarget({ credentialKind: 'jwt', limits: { clientsPerNamespace: 1 } }));
+  assert.ok(![...limited.state.refused.keys()].some((key) => key.startsWith('team-jwt/')));
+});
