@@ -16,7 +16,7 @@ import { targetInputsOf } from './fliptinstance/plan.ts';
 import { TargetReconciler } from './fliptinstance/reconciler.ts';
 import type { Workload } from './fliptinstance/workload.ts';
 import { SigningKeysReconciler } from './identity/keys-reconciler.ts';
-import { makeClients, type KubeClients } from './kube/client.ts';
+import { makeClients, makeFencedClients, type KubeClients } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { decodeSecretData, secretValue } from './kube/secret-data.ts';
 import { Metrics, listen } from './metrics.ts';
@@ -51,7 +51,9 @@ interface TargetCaches {
 export class Operator {
   readonly metrics = new Metrics();
   private readonly options: OperatorOptions;
+  /** The leader's clients: aborted while this replica does not lead (see makeFencedClients). */
   private readonly api: KubeClients;
+  private leadership = abortedController();
   private readonly fliptClients: Informer<FliptClient>;
   private readonly clientSecrets: Informer<V1Secret>;
   /** The JWT signing keys Secret in the operator's namespace: every replica signs and publishes from it. */
@@ -78,7 +80,7 @@ export class Operator {
     this.options = options;
     const { config, kubeConfig, log } = options;
     const clock = systemClock;
-    this.api = makeClients(kubeConfig);
+    this.api = makeFencedClients(kubeConfig, () => this.leadership.signal);
     const events = new EventRecorder(this.api.events, log);
     const hooks = {
       onReconciled: (controller: string, outcome: 'success' | 'error', seconds: number) => {
@@ -207,7 +209,7 @@ export class Operator {
     const le = config.leaderElection;
     this.elector = le.enabled
       ? new LeaderElector({
-          api: this.api.coordination,
+          api: makeClients(kubeConfig).coordination,
           namespace: le.namespace,
           name: le.leaseName,
           identity: `${process.env.POD_NAME ?? hostname()}-${process.pid}`,
@@ -246,6 +248,8 @@ export class Operator {
       this.startControllers();
       if (!this.elector) return this.stopped;
       if (await this.elector.keepLeading()) return;
+      // No request of ours may land from now on: a successor may lead after leaseDuration.
+      this.leadership.abort(new Error('this replica no longer leads'));
       log.warn('pausing reconciliation until this replica leads again');
       await this.stopControllers();
     }
@@ -255,6 +259,7 @@ export class Operator {
     this.stopping = true;
     this.markStopped();
     await this.stopControllers();
+    this.leadership.abort(new Error('stopped'));
     await this.elector?.release();
     await this.exchange?.stop();
     await Promise.all(this.informers().map((i) => i.stop()));
@@ -262,6 +267,7 @@ export class Operator {
   }
 
   private startControllers(): void {
+    this.leadership = new AbortController();
     this.metrics.leader.set(1);
     this.targetController.start();
     this.fliptClientController.start();
@@ -412,4 +418,11 @@ function dropManagedFields(obj: KubernetesObject): void {
 function trimObject(obj: KubernetesObject): void {
   dropManagedFields(obj);
   delete obj.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration'];
+}
+
+/** A controller already aborted: nothing is sent before this replica first leads. */
+function abortedController(): AbortController {
+  const controller = new AbortController();
+  controller.abort(new Error('this replica does not lead'));
+  return controller;
 }

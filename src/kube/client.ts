@@ -8,11 +8,18 @@ import {
   EventsV1Api,
   HttpMethod,
   KubeConfig,
+  Observable,
   RequestContext,
+  ServerConfiguration,
   PatchStrategy,
   RbacAuthorizationV1Api,
   VersionApi,
+  createConfiguration,
+  setHeaderMiddleware,
   setHeaderOptions,
+  type Configuration,
+  type ConfigurationOptions,
+  type ObservableMiddleware,
 } from '@kubernetes/client-node';
 import { fetch } from 'undici';
 import { statusCode } from './errors.ts';
@@ -78,6 +85,44 @@ export function makeClients(kubeConfig: KubeConfig): KubeClients {
     authentication: kubeConfig.makeApiClient(AuthenticationV1Api),
     events: kubeConfig.makeApiClient(EventsV1Api),
     rbac: kubeConfig.makeApiClient(RbacAuthorizationV1Api),
+  };
+}
+
+/**
+ * makeClients, except that every request carries the signal `current()` returns when it is sent: the
+ * leader's clients, whose requests still in flight are aborted the moment it loses the lease, so that
+ * none of its writes lands once a successor may lead.
+ */
+export function makeFencedClients(kubeConfig: KubeConfig, current: () => AbortSignal): KubeClients {
+  const baseServer = new ServerConfiguration(kubeConfig.getCurrentCluster()!.server, {});
+  const make = <T>(Api: new (configuration: Configuration) => T): T =>
+    new Api(createConfiguration({ baseServer, authMethods: { default: kubeConfig }, middleware: [USER_AGENT, signalMiddleware(current)] }));
+  return {
+    kubeConfig,
+    core: make(CoreV1Api),
+    apps: make(AppsV1Api),
+    custom: make(CustomObjectsApi),
+    coordination: make(CoordinationV1Api),
+    authentication: make(AuthenticationV1Api),
+    events: make(EventsV1Api),
+    rbac: make(RbacAuthorizationV1Api),
+  };
+}
+
+/** Options for one call: aborted with the signal (say, a deadline). */
+export function withSignal(signal: AbortSignal): ConfigurationOptions {
+  return { middleware: [signalMiddleware(() => signal)], middlewareMergeStrategy: 'append' };
+}
+
+const USER_AGENT = setHeaderMiddleware('User-Agent', 'flipt-client-operator');
+
+function signalMiddleware(current: () => AbortSignal): ObservableMiddleware {
+  return {
+    pre: (context) => {
+      context.setSignal(current());
+      return new Observable(Promise.resolve(context));
+    },
+    post: (response) => new Observable(Promise.resolve(response)),
   };
 }
 

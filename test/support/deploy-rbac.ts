@@ -35,14 +35,16 @@ export async function operatorKubeconfig(cluster: TestCluster): Promise<string> 
   return serviceAccountKubeconfig(cluster, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT);
 }
 
-/** A kubeconfig that authenticates as the ServiceAccount (a one-hour token), for running the operator as it. */
-export async function serviceAccountKubeconfig(cluster: TestCluster, namespace: string, name: string): Promise<string> {
+/**
+ * A kubeconfig that authenticates as the ServiceAccount (a one-hour token), for running the operator
+ * as it; `server` puts something (a proxy) between it and the API server.
+ */
+export async function serviceAccountKubeconfig(cluster: TestCluster, namespace: string, name: string, server = cluster.kubeConfig.getCurrentCluster()!.server): Promise<string> {
   const request = await cluster.clients.core.createNamespacedServiceAccountToken({
     name,
     namespace,
     body: { spec: { audiences: [], expirationSeconds: 3600 } },
   });
-  const server = cluster.kubeConfig.getCurrentCluster()!.server;
   const path = join(mkdtempSync(join(tmpdir(), 'fco-sa-')), 'kubeconfig');
   writeFileSync(
     path,

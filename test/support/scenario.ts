@@ -41,6 +41,8 @@ export interface ScenarioOptions {
   jwt?: { lifetime?: string; jwksUrl?: false; rotateEvery?: string; publishAhead?: string };
   /** targets[].limits of the scenario's target. */
   limits?: { clientsPerNamespace?: number; bytesPerNamespace?: number };
+  /** Lease timings (leaseDuration, renewDeadline, retryPeriod), for failover tests. */
+  leaderElection?: Record<string, string>;
 }
 
 /** The signing keys Secret's name (the operator's default). */
@@ -53,6 +55,7 @@ interface ScenarioParts {
   cluster: TestCluster;
   namespace: string;
   configPath: string;
+  operatorConfig: Record<string, unknown>;
   configMaps: ObjectHistory<V1ConfigMap>;
   deployments: ObjectHistory<V1Deployment>;
   credentialSecrets: ObjectHistory<V1Secret>;
@@ -71,6 +74,10 @@ export class Scenario {
   readonly cluster: TestCluster;
   readonly namespace: string;
   readonly configPath: string;
+  /** What the operator config file was written from (replicas get their own ports from it). */
+  readonly operatorConfig: Record<string, unknown>;
+  /** Further operator processes on the same config (startReplica). */
+  readonly replicas: OperatorProcess[] = [];
   readonly configMaps: ObjectHistory<V1ConfigMap>;
   readonly deployments: ObjectHistory<V1Deployment>;
   readonly credentialSecrets: ObjectHistory<V1Secret>;
@@ -89,6 +96,7 @@ export class Scenario {
     this.cluster = fields.cluster;
     this.namespace = fields.namespace;
     this.configPath = fields.configPath;
+    this.operatorConfig = fields.operatorConfig;
     this.configMaps = fields.configMaps;
     this.deployments = fields.deployments;
     this.credentialSecrets = fields.credentialSecrets;
@@ -108,8 +116,9 @@ export class Scenario {
       await applyObjects(cluster, [...deployManifest('namespace.yaml'), ...deployManifest('rbac.yaml'), ...targetRbac, ...(options.deployRbac.extra ?? [])]);
       operatorKubeconfig = await serviceAccountKubeconfig(cluster, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT);
     }
-    const { path: configPath, ports } = writeOperatorConfig({
-      ...(options.deployRbac ? { leaderElection: { enabled: true, namespace: OPERATOR_NAMESPACE, leaseName: 'flipt-client-operator' } } : {}),
+    const leaseName = options.deployRbac ? 'flipt-client-operator' : `fco-${randomBytes(4).toString('hex')}`;
+    const operatorConfig = {
+      leaderElection: { enabled: true, namespace: options.deployRbac ? OPERATOR_NAMESPACE : 'default', leaseName, ...options.leaderElection },
       // The JWKS is served on the exchange port: JWT mode needs it.
       ...(options.exchange || options.credentialKind === 'jwt' ? { exchange: { enabled: true } } : {}),
       targets: [
@@ -132,14 +141,15 @@ export class Scenario {
         ...(options.jwt?.jwksUrl === false ? {} : { jwksUrl: 'http://flipt-client-operator.flipt-client-operator.svc:8443/.well-known/jwks.json' }),
         signingKeys: { namespace, publishAhead: options.jwt?.publishAhead ?? '2s', ...(options.jwt?.rotateEvery ? { rotateEvery: options.jwt.rotateEvery } : {}) },
       },
-    });
+    };
+    const { path: configPath, ports } = writeOperatorConfig(operatorConfig);
     const configMaps = await recordHistory<V1ConfigMap>(cluster.kubeConfig, `/api/v1/namespaces/${namespace}/configmaps`, 'flipt');
     const deployments = await recordHistory<V1Deployment>(cluster.kubeConfig, `/apis/apps/v1/namespaces/${namespace}/deployments`, 'flipt');
     const credentialSecrets = await recordHistory<V1Secret>(cluster.kubeConfig, `/api/v1/namespaces/${namespace}/secrets`, 'flipt-client-credentials');
     const signingKeys = await recordHistory<V1Secret>(cluster.kubeConfig, `/api/v1/namespaces/${namespace}/secrets`, SIGNING_KEYS_SECRET);
     const stopRollouts = options.autoRollout === false ? () => {} : simulateDeploymentController(cluster.clients, namespace, 'flipt', options.rolloutMs);
     const operator = startOperator(configPath, operatorKubeconfig);
-    return new Scenario({ operatorKubeconfig, minInterval: parseDuration(options.minInterval ?? '10s')!, ports, cluster, namespace, configPath, configMaps, deployments, credentialSecrets, signingKeys, operator, stopRollouts });
+    return new Scenario({ operatorKubeconfig, minInterval: parseDuration(options.minInterval ?? '10s')!, ports, cluster, namespace, configPath, operatorConfig, configMaps, deployments, credentialSecrets, signingKeys, operator, stopRollouts });
   }
 
   /** Takes a namespace created before the scenario: stop() removes every FliptClient in it. */
@@ -178,6 +188,17 @@ export class Scenario {
     return `http://127.0.0.1:${this.ports.exchange}/.well-known/jwks.json`;
   }
 
+  /**
+   * Starts one more operator process on the scenario's config, with ports of its own, as another
+   * replica of the same installation (its kubeconfig, say through a proxy, may differ).
+   */
+  startReplica(kubeconfig = this.operatorKubeconfig): { operator: OperatorProcess; ports: WrittenConfig['ports'] } {
+    const { path, ports } = writeOperatorConfig(this.operatorConfig);
+    const operator = startOperator(path, kubeconfig);
+    this.replicas.push(operator);
+    return { operator, ports };
+  }
+
   /** A sample of the running operator's /metrics, summed over label sets matching `labels` (0 when absent). */
   async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
     const text = await (await fetch(`http://127.0.0.1:${this.ports.metrics}/metrics`)).text();
@@ -203,7 +224,7 @@ export class Scenario {
     if (this.stopped) return;
     this.stopped = true;
     this.stopRollouts();
-    await this.operator.stop();
+    await Promise.all([this.operator, ...this.replicas].map((operator) => operator.stop()));
     this.configMaps.stop();
     this.deployments.stop();
     this.credentialSecrets.stop();
