@@ -7,7 +7,7 @@
 //     FliptClient, one ConfigMap write and one restart per target) at the operator's concurrency;
 //   - ConfigMap writes and Flipt restarts, counted from the API server's watch;
 //   - API requests per FliptClient by verb and resource, from the API server's own metrics;
-//   - the operator's peak RSS;
+//   - the operator's peak RSS, and after a restart its peak and settled RSS;
 //   - a restart of the operator with every client Ready: time until it is ready and leading, and the
 //     writes it makes (none expected).
 // Readiness is followed with a watch, so the benchmark itself does not load the API server. With `jwt`
@@ -52,8 +52,9 @@ async function inBatches<T>(items: T[], concurrency: number, run: (item: T) => P
   for (let i = 0; i < items.length; i += concurrency) await Promise.all(items.slice(i, i + concurrency).map(run));
 }
 
-function peakRssMb(pid: number): number {
-  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+/** VmHWM (the process's peak resident set) or VmRSS (its resident set now), from /proc. */
+function rssMb(pid: number, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): number {
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
@@ -226,7 +227,7 @@ async function run(n: number): Promise<void> {
     }
     const readyMs = performance.now() - started;
     const after = await requestCounts(kubeConfig);
-    const rss = peakRssMb(operator.child.pid!);
+    const rss = rssMb(operator.child.pid!);
 
     // Where the time went (the first target's timeline).
     const lastIssued = Math.max(...progress.issuedAt.values()) - started;
@@ -273,7 +274,7 @@ async function run(n: number): Promise<void> {
       restarts: targets.reduce((sum, t) => sum + restartsOf(t), 0) - writesBefore.restarts,
     };
     log(`  operator restarted: ready and leading after ${seconds(leadingMs)}; in the next 15 s: ${newWrites.statuses} FliptClient writes, ${newWrites.configMaps} ConfigMap writes, ${newWrites.restarts} restarts`);
-    log(`  operator peak RSS after the restart ${peakRssMb(operator.child.pid!).toFixed(0)} MiB`);
+    log(`  operator RSS after the restart      peak ${rssMb(operator.child.pid!).toFixed(0)} MiB, settled (15 s later, caches full) ${rssMb(operator.child.pid!, 'VmRSS').toFixed(0)} MiB`);
     log('');
   } finally {
     progress.stop();

@@ -3,7 +3,7 @@
 // error handlers and stops for good; this wrapper restarts it with exponential backoff. Kept here: the
 // restart is exactly what client-node lacks, and its ListWatch does the rest. Lists are read as plain
 // JSON (client-node's typed lists build a class instance per object and field, which costs time and
-// memory in proportion to the cluster), and `trim` drops what the cache need not keep.
+// memory in proportion to the cluster), in pages, and `trim` drops what the cache need not keep.
 import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { getJson } from '../kube/client.ts';
@@ -19,6 +19,7 @@ export interface InformerOptions<T extends KubernetesObject> {
   onChange: (obj: T) => void;
 }
 
+const LIST_PAGE_SIZE = 500;
 const MIN_RESTART_DELAY_MS = 500;
 const MAX_RESTART_DELAY_MS = 30_000;
 
@@ -36,11 +37,22 @@ export class Informer<T extends KubernetesObject> {
   constructor(kubeConfig: KubeConfig, options: InformerOptions<T>, log: Logger) {
     this.options = options;
     this.log = log;
-    const query = new URLSearchParams({ ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}), ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}) });
+    const selectors = { ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}), ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}) };
+    // In pages, each trimmed before the next is read: never the whole list's JSON in memory at once.
     const list = async () => {
-      const result = (await getJson(kubeConfig, `${options.path}?${query}`)) as KubernetesListObject<T>;
-      if (options.trim) for (const item of result.items) options.trim(item);
-      return result;
+      const items: T[] = [];
+      let page: KubernetesListObject<T>;
+      let next: string | undefined;
+      do {
+        const query = new URLSearchParams({ ...selectors, limit: String(LIST_PAGE_SIZE), ...(next ? { continue: next } : {}) });
+        page = (await getJson(kubeConfig, `${options.path}?${query}`)) as KubernetesListObject<T>;
+        for (const item of page.items) {
+          options.trim?.(item);
+          items.push(item);
+        }
+        next = (page.metadata as { continue?: string } | undefined)?.continue || undefined;
+      } while (next);
+      return { ...page, items };
     };
     this.listWatch = new ListWatch<T>(options.path, new Watch(kubeConfig), list, false, options.labelSelector, options.fieldSelector);
     // Watched objects reach the cache before any handler: trimming them in the first one trims the cache.
