@@ -2,6 +2,7 @@
 // what should happen next (nothing until something changes, or look again after a delay) or throws,
 // in which case the key is retried with per-key exponential backoff. Kept here rather than taken from
 // a library: Node has no maintained equivalent of controller-runtime's controller.
+import { setImmediate as nextTurnOfEventLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { describeError } from '../kube/errors.ts';
 import type { Clock } from './clock.ts';
@@ -83,6 +84,9 @@ export class Controller {
       } finally {
         queue.done(key);
       }
+      // A reconcile that needs no API call resolves in microtasks alone: without this, a queue of
+      // thousands (the resync after a start) would starve probes, the exchange and lease renewal.
+      await nextTurnOfEventLoop();
     }
   }
 }
