@@ -127,7 +127,7 @@ export class Operator {
     );
     for (const target of config.targets) this.targetCaches.set(target.name, this.makeTargetCaches(target));
     const targetNames = config.targets.map((t) => t.name);
-    this.metrics.trackFliptClients(() => this.fliptClients.list().filter((c) => targetNames.includes(targetNameOf(c))), targetNames);
+    this.metrics.trackFliptClients(() => this.ownFliptClients(), targetNames);
 
     this.targetReconciler = new TargetReconciler({
       api: this.api,
@@ -175,7 +175,7 @@ export class Operator {
       api: this.api,
       config: keysConfig,
       maxLifetime: Math.max(...config.targets.map((t) => t.jwt.lifetime)),
-      needed: () => config.targets.some((t) => t.credentialKind === 'jwt') || this.fliptClients.list().some((c) => credentialKindOf(c) === 'jwt'),
+      needed: () => config.targets.some((t) => t.credentialKind === 'jwt') || this.ownFliptClients().some((c) => credentialKindOf(c) === 'jwt'),
       log,
       clock,
     });
@@ -377,9 +377,14 @@ export class Operator {
   private signingKeysChanged(): void {
     this.signingKeysController.enqueue('signing-keys');
     const jwtTargets = new Set(this.options.config.targets.filter((t) => t.credentialKind === 'jwt').map((t) => t.name));
-    for (const client of this.fliptClients.list()) {
+    for (const client of this.ownFliptClients()) {
       if (jwtTargets.has(targetNameOf(client)) || credentialKindOf(client) === 'jwt') this.fliptClientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
     }
+  }
+
+  /** The FliptClients of this installation's targets (the cache holds every installation's). */
+  private ownFliptClients(): FliptClient[] {
+    return this.fliptClients.list().filter((c) => this.targetCaches.has(targetNameOf(c)));
   }
 
   private enqueueClientsOf(target: string): void {

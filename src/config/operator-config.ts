@@ -269,7 +269,7 @@ function resolve(config: Decoded, source: string, env: NodeJS.ProcessEnv): Opera
     throw new ConfigError(`${source}: jwt.signingKeys: publishAhead must be shorter than rotateEvery`);
   }
   for (const target of config.targets) {
-    if (target.jwt.lifetime < MIN_JWT_LIFETIME_MS) throw new ConfigError(`${source}: targets.${target.name}.jwt.lifetime: must be at least 10s`);
+    if (target.jwt.lifetime < MIN_JWT_LIFETIME_MS) throw new ConfigError(`${source}: targets.${target.name}.jwt.lifetime: must be at least ${MIN_JWT_LIFETIME_MS / 1000}s`);
   }
   const ports = [config.health.port, config.metrics.port, ...(config.exchange.enabled ? [config.exchange.port] : [])];
   if (new Set(ports).size !== ports.length) {

@@ -4,17 +4,7 @@
 import type { Credential } from './credentials.ts';
 import type { ServiceAccountLookup } from './service-account-index.ts';
 import type { ReviewResult, ServiceAccountIdentity } from './token-review.ts';
-import {
-  ExchangeError,
-  GrpcCode,
-  METADATA_NAMESPACE,
-  METADATA_POD_NAME,
-  METADATA_POD_UID,
-  METADATA_SERVICE_ACCOUNT_NAME,
-  METADATA_SERVICE_ACCOUNT_UID,
-  protoTimestamp,
-  type ExchangeResponse,
-} from './wire.ts';
+import { ExchangeError, GrpcCode, protoTimestamp, serviceAccountMetadata, type ExchangeResponse } from './wire.ts';
 
 /** Retry-After (seconds) when the client is not Ready yet. */
 const NOT_READY_RETRY_AFTER_SECONDS = 5;
@@ -81,10 +71,7 @@ export function answerFor(input: AnswerInput): ExchangeResponse {
   const issuedMs = credential.issuedAt ? Date.parse(credential.issuedAt) : NaN;
   const created = protoTimestamp(Number.isFinite(issuedMs) ? issuedMs : nowMs);
   const expiresAtMs = earliestFuture(nowMs, input.tokenExpiresAtMs, credential.expiresAt ? Date.parse(credential.expiresAt) : undefined);
-  const metadata: Record<string, string> = { ...credential.metadata, [METADATA_NAMESPACE]: sa.namespace, [METADATA_SERVICE_ACCOUNT_NAME]: sa.name };
-  if (sa.uid) metadata[METADATA_SERVICE_ACCOUNT_UID] = sa.uid;
-  if (sa.podName) metadata[METADATA_POD_NAME] = sa.podName;
-  if (sa.podUid) metadata[METADATA_POD_UID] = sa.podUid;
+  const metadata = { ...credential.metadata, ...serviceAccountMetadata(sa) };
   return {
     clientToken: credential.token,
     authentication: {

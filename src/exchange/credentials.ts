@@ -12,7 +12,7 @@ import { tokenIdFor } from '../vocabulary/credentials.ts';
 import { ownedBy, secretNameFor, targetNameOf, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { rotationOverlap } from '../vocabulary/rotation.ts';
 import type { ServiceAccountIdentity } from './token-review.ts';
-import { ExchangeError, GrpcCode, METADATA_NAMESPACE, METADATA_POD_NAME, METADATA_POD_UID, METADATA_SERVICE_ACCOUNT_NAME, METADATA_SERVICE_ACCOUNT_UID } from './wire.ts';
+import { ExchangeError, GrpcCode, serviceAccountMetadata } from './wire.ts';
 
 export interface Credential {
   /** A static token (sent as `Bearer`) or a JWT (sent as `JWT`). */
@@ -71,9 +71,15 @@ export function informerCredentialSource(fliptClients: Informer<FliptClient>, se
             const client = fliptClients.get(name, namespace);
             const target = client && jwt.targets.find((t) => t.name === targetNameOf(client));
             if (!client || target?.credentialKind !== 'jwt') return undefined;
-            const claims = { ...clientClaims(client), ...callerClaims(caller) };
+            // The caller's identity as the API server confirmed it, under the names Flipt's own kubernetes method
+            // gives them: Flipt copies io.flipt.auth.* claims into the request's metadata, so policies read them alike.
+            const claims = { ...clientClaims(client), ...serviceAccountMetadata(caller) };
             const issued = await jwt.signer.sign(target.jwt, subjectFor(namespace, name), claims, nowMs, notAfterMs);
             if (!issued) {
+              // A service-account token about to expire leaves no time for a JWT: the caller needs a fresh token, not a retry.
+              if (notAfterMs !== undefined && Math.floor(notAfterMs / 1000) <= Math.floor(nowMs / 1000)) {
+                throw new ExchangeError(401, GrpcCode.Unauthenticated, 'unauthenticated', 'the service account token expires within a second; exchange a fresh one', { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+              }
               throw new ExchangeError(503, GrpcCode.Unavailable, 'not_ready', 'no signing key is published yet; retry later', { 'Retry-After': '5' });
             }
             return {
@@ -88,21 +94,6 @@ export function informerCredentialSource(fliptClients: Informer<FliptClient>, se
           },
         }
       : {}),
-  };
-}
-
-/**
- * The caller's identity as the API server confirmed it, under the names Flipt's own kubernetes method
- * gives them: Flipt copies io.flipt.auth.* claims into the request's metadata, so policies written for
- * that method read them the same way.
- */
-function callerClaims(caller: ServiceAccountIdentity): Record<string, string> {
-  return {
-    [METADATA_NAMESPACE]: caller.namespace,
-    [METADATA_SERVICE_ACCOUNT_NAME]: caller.name,
-    ...(caller.uid ? { [METADATA_SERVICE_ACCOUNT_UID]: caller.uid } : {}),
-    ...(caller.podName ? { [METADATA_POD_NAME]: caller.podName } : {}),
-    ...(caller.podUid ? { [METADATA_POD_UID]: caller.podUid } : {}),
   };
 }
 

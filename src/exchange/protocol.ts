@@ -41,7 +41,7 @@ export interface JwksSource {
 }
 
 /** Where Flipt (jwt.jwks_url) fetches the operator's public keys. */
-export const JWKS_PATH = '/.well-known/jwks.json';
+const JWKS_PATH = '/.well-known/jwks.json';
 
 export interface ExchangeApp {
   app: express.Express;

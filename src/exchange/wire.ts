@@ -12,6 +12,17 @@ export const METADATA_SERVICE_ACCOUNT_UID = 'io.flipt.auth.k8s.serviceaccount.ui
 export const METADATA_POD_NAME = 'io.flipt.auth.k8s.pod.name';
 export const METADATA_POD_UID = 'io.flipt.auth.k8s.pod.uid';
 
+/** A caller's service account under the metadata keys Flipt's kubernetes method gives it. */
+export function serviceAccountMetadata(caller: { namespace: string; name: string; uid?: string; podName?: string; podUid?: string }): Record<string, string> {
+  return {
+    [METADATA_NAMESPACE]: caller.namespace,
+    [METADATA_SERVICE_ACCOUNT_NAME]: caller.name,
+    ...(caller.uid ? { [METADATA_SERVICE_ACCOUNT_UID]: caller.uid } : {}),
+    ...(caller.podName ? { [METADATA_POD_NAME]: caller.podName } : {}),
+    ...(caller.podUid ? { [METADATA_POD_UID]: caller.podUid } : {}),
+  };
+}
+
 /** gRPC status codes used in error bodies. */
 export const GrpcCode = {
   InvalidArgument: 3,

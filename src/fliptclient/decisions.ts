@@ -352,3 +352,12 @@ export function statusEvents(
   }
   return { events, ...(announced ? { announced } : {}) };
 }
+
+/** A Secret of the client's Secret's name that another owner controls: never overwritten. */
+export function secretConflictVerdict(namespace: string, secretName: string): Verdict {
+  return {
+    status: 'False',
+    reason: 'SecretConflict',
+    message: `Secret ${namespace}/${secretName} exists and is not owned by this FliptClient; the operator never overwrites it. Delete it or set spec.secret.name`,
+  };
+}

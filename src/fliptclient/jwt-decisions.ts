@@ -133,14 +133,14 @@ export function jwtIssuedVerdict(jwt: Pick<JwtView, 'kid' | 'expiresAt'>, creden
  * ConfigApplied for a client holding a JWT: does the target's Flipt config validate the operator's JWTs?
  * `owner` ("<namespace>/<name>") names the client, for a static token of a switch back that the target has no room for.
  */
-export function jwtAppliedVerdict(state: TargetState, target: TargetConfig, owner?: string): Verdict {
+export function jwtAppliedVerdict(state: TargetState, target: TargetConfig, owner: string): Verdict {
   if (state.problem) return { status: 'False', reason: state.problem.reason, message: state.problem.message };
   if (!state.jwtConfigured) {
     if (state.jwtProblem) return { status: 'False', reason: state.jwtProblem.reason, message: state.jwtProblem.message };
     return { status: 'False', reason: 'JwtMethodPending', message: `Waiting for target "${target.name}" to add the jwt method to Flipt's config` };
   }
   if (target.credentialKind === 'staticToken') {
-    const refused = owner !== undefined ? state.refused.get(owner) : undefined;
+    const refused = state.refused.get(owner);
     if (refused) {
       return {
         status: 'True',

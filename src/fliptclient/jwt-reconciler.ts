@@ -5,7 +5,7 @@
 // config write and no restart is ever needed for a client of a JWT target.
 import type { V1Secret } from '@kubernetes/client-node';
 import type { TargetConfig } from '../config/operator-config.ts';
-import { isConflict, isNotFound } from '../kube/errors.ts';
+import { isConflict, unlessNotFound } from '../kube/errors.ts';
 import { secretValue } from '../kube/secret-data.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
 import { clientClaims, readJwt, refreshAtOf, signedByPublishedKey, subjectFor, type JwtView } from '../vocabulary/client-jwt.ts';
@@ -14,7 +14,7 @@ import { credentialKey, fingerprint, tokenIdFor } from '../vocabulary/credential
 import { clientKey, ownedBy, secretNameFor, type FliptClient, type FliptClientStatus } from '../vocabulary/fliptclient.ts';
 import type { TargetState } from '../vocabulary/registration.ts';
 import { ROTATE_ANNOTATION } from '../vocabulary/rotation.ts';
-import { bindingVerdict, desiredClientSecret, readinessVerdict, secretNeedsUpdate, withCondition, type Verdict } from './decisions.ts';
+import { bindingVerdict, desiredClientSecret, readinessVerdict, secretConflictVerdict, secretNeedsUpdate, withCondition, type Verdict } from './decisions.ts';
 import { decideJwt, jwtAccepted, jwtAppliedVerdict, jwtIssuedVerdict, jwtRefreshVerdict, NOT_FOR_JWT, type MintReason } from './jwt-decisions.ts';
 import type { FliptClientReconcilerDeps } from './reconciler.ts';
 
@@ -61,8 +61,9 @@ export class JwtClientReconciler {
       now,
     });
 
+    // A static token may come to be registered for this client (a switch back): deleting the client must then revoke it.
+    if (target.credentialKind === 'staticToken') await this.writes.ensureFinalizer(client);
     if (decision.action === 'switchToStatic') {
-      await this.writes.ensureFinalizer(client);
       // The Secret first: the target keeps the token registered while the status still says JWT, so a
       // crash (or a cache that has not seen the status yet) before the status follows only repeats this.
       if (secretToken !== decision.token) {
@@ -105,13 +106,13 @@ export class JwtClientReconciler {
       return { requeueAfterMs: Math.max(0, decision.refreshAt - now) };
     }
 
-    // A static token may come to be registered for this client (a switch back): deleting the client must then revoke it.
-    if (target.credentialKind === 'staticToken') await this.writes.ensureFinalizer(client);
     const issued = await this.deps.signer.sign(target.jwt, subjectFor(namespace, name), clientClaims(client), now);
     if (!issued) throw new Error(`no signing key may sign for FliptClient ${namespace}/${name} right now; retrying`);
     const jwt = readJwt(issued.jwt)!;
     if (!(await this.putSecret(client, existing, desiredClientSecret(client, secretName, issued.jwt, target, issued.expiresAt)))) return this.secretConflict(client, secretName);
-    const answered = decision.reason === 'Requested' || decision.reason === 'FirstIssue' ? { lastRotateRequest: client.metadata.annotations?.[ROTATE_ANNOTATION] } : {};
+    // Any new JWT answers a pending rotate request, whatever else made it due: recorded, it is not answered twice.
+    const request = client.metadata.annotations?.[ROTATE_ANNOTATION];
+    const answered = request !== undefined ? { lastRotateRequest: request } : {};
     await this.record(client, target, state, jwt, issued.jwt, secretName, answered);
     const event = MINT_EVENTS[decision.reason];
     if (event) this.deps.events.record(client, event.type, event.reason, `${event.note} (${fingerprint(issued.jwt)}, key ${issued.kid}) in Secret ${secretName}`, 'Issue');
@@ -165,12 +166,8 @@ export class JwtClientReconciler {
       } catch (err) {
         if (!isConflict(err)) throw err;
       }
-      try {
-        current = await core.readNamespacedSecret({ name, namespace });
-      } catch (err) {
-        if (isNotFound(err)) throw new Error(`Secret ${namespace}/${name} was deleted while being created; retrying`);
-        throw err;
-      }
+      current = await unlessNotFound(core.readNamespacedSecret({ name, namespace }));
+      if (!current) throw new Error(`Secret ${namespace}/${name} was deleted while being created; retrying`);
       if (!ownedBy(current, client)) return false;
     }
     const body = { ...desired, metadata: { ...current.metadata, ...desired.metadata, labels: { ...current.metadata?.labels, ...desired.metadata?.labels } } };
@@ -179,11 +176,7 @@ export class JwtClientReconciler {
   }
 
   private async secretConflict(client: FliptClient, secretName: string): Promise<ReconcileResult> {
-    const verdict: Verdict = {
-      status: 'False',
-      reason: 'SecretConflict',
-      message: `Secret ${client.metadata.namespace}/${secretName} exists and is not owned by this FliptClient; the operator never overwrites it. Delete it or set spec.secret.name`,
-    };
+    const verdict = secretConflictVerdict(client.metadata.namespace, secretName);
     const now = new Date(this.deps.clock.now());
     let conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', verdict, client.metadata.generation, now);
     conditions = withCondition(conditions, 'Ready', verdict, client.metadata.generation, now);

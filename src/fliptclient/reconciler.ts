@@ -5,7 +5,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OperatorConfig, TargetConfig } from '../config/operator-config.ts';
 import { mergePatch, type KubeClients } from '../kube/client.ts';
-import { isConflict, isForbidden, isNotFound } from '../kube/errors.ts';
+import { isConflict, isForbidden, isNotFound, unlessNotFound } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { secretValue } from '../kube/secret-data.ts';
 import type { Clock } from '../runtime/clock.ts';
@@ -39,6 +39,7 @@ import {
   registrationVerdict,
   restartAnnotationFor,
   rotationVerdict,
+  secretConflictVerdict,
   secretNeedsUpdate,
   statusEvents,
   withCondition,
@@ -157,11 +158,7 @@ export class FliptClientReconciler {
       }
     }
     if (existing && !ownedBy(existing, client)) {
-      const verdict: Verdict = {
-        status: 'False',
-        reason: 'SecretConflict',
-        message: `Secret ${namespace}/${secretName} exists and is not owned by this FliptClient; the operator never overwrites it. Delete it or set spec.secret.name`,
-      };
+      const verdict = secretConflictVerdict(namespace, secretName);
       await this.writeStatus(client, { conditions: refusedConditions(client, verdict, this.now()) }, verdict);
       return;
     }
@@ -329,13 +326,8 @@ export class FliptClientReconciler {
     }
   }
 
-  private async readSecret(name: string, namespace: string): Promise<V1Secret | undefined> {
-    try {
-      return await this.deps.api.core.readNamespacedSecret({ name, namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  private readSecret(name: string, namespace: string): Promise<V1Secret | undefined> {
+    return unlessNotFound(this.deps.api.core.readNamespacedSecret({ name, namespace }));
   }
 
   /** Writes status only when it changed; records an Event when Ready or a refusal changes. */

@@ -21,7 +21,7 @@ export interface JwtMethodPlan {
   problem?: JwtProblem;
 }
 
-export function recordOf(settings: JwtMethodSettings): string {
+function recordOf(settings: JwtMethodSettings): string {
   return JSON.stringify({ jwks_url: settings.jwksUrl, issuer: settings.issuer, audiences: [settings.audience] });
 }
 

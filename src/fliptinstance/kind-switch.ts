@@ -12,13 +12,12 @@
 import type { TargetConfig } from '../config/operator-config.ts';
 import { credentialKindOf, kindSwitchOverlapEndsAt } from '../vocabulary/credential-kind.ts';
 import { credentialKey, isWellFormedToken, tokenIdFor } from '../vocabulary/credentials.ts';
-import { servedBy, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
+import { servedBy, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { nextTokenIdFor } from '../vocabulary/rotation.ts';
 
-export interface StaticToken {
+interface StaticToken {
   id: string;
   token: string;
-  metadata: Record<string, string>;
 }
 
 /**
@@ -26,7 +25,7 @@ export interface StaticToken {
  * switch has ended (-Infinity when no client ever switched); undefined while a client still holds the
  * other kind. Clients not yet issued anything do not count: they hold nothing to switch from.
  */
-export function switchCompleteAt(target: TargetConfig, clients: readonly FliptClient[]): number | undefined {
+function switchCompleteAt(target: TargetConfig, clients: readonly FliptClient[]): number | undefined {
   let latest = -Infinity;
   for (const client of clients) {
     if (!servedBy(target, client) || !client.status?.credentialFingerprint) continue;
@@ -58,11 +57,10 @@ export function staticTokensOfJwtClient(
   stillAccepted: boolean,
 ): StaticToken[] {
   const id = tokenIdFor(client.metadata.namespace, client.metadata.name);
-  const metadata = tokenMetadataFor(client);
   const ids = target.credentialKind === 'staticToken' ? [id] : stillAccepted ? [id, nextTokenIdFor(id)] : [];
   return ids.flatMap((tokenId) => {
     const token = credentials[credentialKey(target, tokenId)];
-    return isWellFormedToken(token) ? [{ id: tokenId, token, metadata }] : [];
+    return isWellFormedToken(token) ? [{ id: tokenId, token }] : [];
   });
 }
 

@@ -6,7 +6,7 @@ import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { TargetConfig } from '../config/operator-config.ts';
 import { mergePatch, type KubeClients } from '../kube/client.ts';
-import { describeError, isNotFound } from '../kube/errors.ts';
+import { describeError, unlessNotFound } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { decodeSecretData, encodeSecretData, secretValue } from '../kube/secret-data.ts';
 import type { Clock } from '../runtime/clock.ts';
@@ -135,16 +135,16 @@ export class TargetReconciler {
   }
 
   private async readConfigMap(target: TargetConfig): Promise<V1ConfigMap | undefined> {
-    return orUndefined(this.deps.api.core.readNamespacedConfigMap({ name: target.configMap.name, namespace: target.namespace }));
+    return unlessNotFound(this.deps.api.core.readNamespacedConfigMap({ name: target.configMap.name, namespace: target.namespace }));
   }
 
   private async readCredentialsSecret(target: TargetConfig): Promise<V1Secret | undefined> {
-    return orUndefined(this.deps.api.core.readNamespacedSecret({ name: target.credentialsSecret, namespace: target.namespace }));
+    return unlessNotFound(this.deps.api.core.readNamespacedSecret({ name: target.credentialsSecret, namespace: target.namespace }));
   }
 
   private async readWorkload(target: TargetConfig): Promise<Workload | undefined> {
     const ref = { name: target.workload.name, namespace: target.namespace };
-    return orUndefined(target.workload.kind === 'Deployment' ? this.deps.api.apps.readNamespacedDeployment(ref) : this.deps.api.apps.readNamespacedStatefulSet(ref));
+    return unlessNotFound(target.workload.kind === 'Deployment' ? this.deps.api.apps.readNamespacedDeployment(ref) : this.deps.api.apps.readNamespacedStatefulSet(ref));
   }
 
   private async writeCredentials(target: TargetConfig, existing: V1Secret | undefined, credentials: Record<string, string>): Promise<void> {
@@ -216,11 +216,3 @@ function observeConfigMap(target: TargetConfig, configMap: V1ConfigMap): NonNull
   };
 }
 
-async function orUndefined<T>(request: Promise<T>): Promise<T | undefined> {
-  try {
-    return await request;
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}

@@ -123,8 +123,8 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   };
   // The cheap part first: a burst is held while it lasts, and this runs on every step of it.
   const served = observed.clients.filter((client) => servedBy(target, client));
-  // The config is parsed only for a target that wants the jwt method (JWT mode, or a switch back not
-  // complete), and such a target holds no burst.
+  // The config is parsed only for a target that wants the jwt method: JWT mode, which holds no burst,
+  // or a switch back not yet complete (rare and brief, so a burst held then parses it on each step).
   let jwtMethod: JwtMethodPlan;
   try {
     jwtMethod = planJwtMethod(target, served, configMap.text, configMap.jwtRecord, now);

@@ -7,7 +7,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import type { Logger } from 'pino';
 import type { SigningKeysConfig } from '../config/operator-config.ts';
 import type { KubeClients } from '../kube/client.ts';
-import { isNotFound } from '../kube/errors.ts';
+import { unlessNotFound } from '../kube/errors.ts';
 import { decodeSecretData, encodeSecretData } from '../kube/secret-data.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
@@ -51,13 +51,8 @@ export class SigningKeysReconciler {
     return step.requeueAfterMs !== undefined ? { requeueAfterMs: step.requeueAfterMs } : undefined;
   };
 
-  private async read(): Promise<V1Secret | undefined> {
-    try {
-      return await this.deps.api.core.readNamespacedSecret({ name: this.deps.config.secretName, namespace: this.deps.config.namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  private read(): Promise<V1Secret | undefined> {
+    return unlessNotFound(this.deps.api.core.readNamespacedSecret({ name: this.deps.config.secretName, namespace: this.deps.config.namespace }));
   }
 }
 

@@ -11,6 +11,16 @@ export function statusCode(err: unknown): number | undefined {
 }
 
 export const isNotFound = (err: unknown) => statusCode(err) === 404;
+
+/** The object a read returns, or undefined when the API server says it does not exist. */
+export async function unlessNotFound<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
 export const isConflict = (err: unknown) => statusCode(err) === 409;
 export const isForbidden = (err: unknown) => statusCode(err) === 403;
 

@@ -131,7 +131,11 @@ export class JwtSigner {
     for (const kid of this.imported.keys()) if (!all.some((k) => k.kid === kid)) this.imported.delete(kid);
     let imported = this.imported.get(key.kid);
     if (!imported) {
-      imported = importJWK(key.privateJwk, SIGNING_ALGORITHM);
+      // A key that fails to import is not remembered: the next signature tries again rather than failing until it retires.
+      imported = importJWK(key.privateJwk, SIGNING_ALGORITHM).catch((err: unknown) => {
+        this.imported.delete(key.kid);
+        throw err;
+      });
       this.imported.set(key.kid, imported);
     }
     return imported;

@@ -12,7 +12,7 @@ export function credentialKindOf(client: FliptClient): CredentialKind {
 }
 
 /** When the client's Secret switched to the kind it holds now; undefined if it never switched. */
-export function kindSwitchedAt(client: FliptClient): number | undefined {
+function kindSwitchedAt(client: FliptClient): number | undefined {
   const since = client.status?.credentialKindSince ? Date.parse(client.status.credentialKindSince) : NaN;
   return Number.isNaN(since) ? undefined : since;
 }

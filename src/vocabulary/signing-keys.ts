@@ -62,7 +62,7 @@ export function parseSigningKeys(data: Readonly<Record<string, string>>): Signin
     }
     const times = [stored.createdAt, stored.signsFrom, stored.signsUntil, stored.retireAt].map((t) => (typeof t === 'string' ? Date.parse(t) : NaN));
     const jwk = stored.jwk;
-    if (stored.alg !== SIGNING_ALGORITHM || times.some(Number.isNaN) || !jwk || jwk.kty !== 'EC' || !jwk.d || !jwk.x || !jwk.y) continue;
+    if (stored.alg !== SIGNING_ALGORITHM || times.some(Number.isNaN) || !jwk || jwk.kty !== 'EC' || jwk.crv !== 'P-256' || !jwk.d || !jwk.x || !jwk.y) continue;
     const [createdAt, signsFrom, signsUntil, retireAt] = times as [number, number, number, number];
     keys.push({ kid, createdAt, signsFrom, signsUntil, retireAt, privateJwk: jwk });
   }

@@ -19,14 +19,20 @@ const operators: OperatorProcess[] = [];
 const stops: Array<() => void> = [];
 const histories = new Map<string, ObjectHistory<FliptClient>>();
 
-async function installation(name: string, target: string, reportUnknownTargets: boolean): Promise<void> {
+/** An installation with one target; its signing keys (kept only if it needs them) in its target's namespace. */
+async function installation(name: string, target: string, reportUnknownTargets: boolean, credentialKind: 'staticToken' | 'jwt' = 'staticToken'): Promise<void> {
   const namespace = `flipt-${name}-${suffix}`;
   await createFliptTarget(cluster.clients, { namespace, configMap: 'flipt', deployment: 'flipt' });
   stops.push(simulateDeploymentController(cluster.clients, namespace, 'flipt'));
   const { path } = writeOperatorConfig({
-    targets: [{ name: target, namespace, configMap: { name: 'flipt' }, workload: { kind: 'Deployment', name: 'flipt' }, restart: { minInterval: '1s' } }],
+    targets: [{ name: target, namespace, configMap: { name: 'flipt' }, workload: { kind: 'Deployment', name: 'flipt' }, restart: { minInterval: '1s' }, credentialKind }],
     installation: { name, reportUnknownTargets },
     leaderElection: { enabled: true, namespace: 'default', leaseName: `fco-${name}-${suffix}` },
+    // Frequent resyncs: whatever an installation decides from the whole cache, it decides again often.
+    resyncPeriod: '2s',
+    // The JWKS is served on the exchange port.
+    ...(credentialKind === 'jwt' ? { exchange: { enabled: true } } : {}),
+    jwt: { jwksUrl: `http://fco-${name}.example.svc:8443/.well-known/jwks.json`, signingKeys: { namespace, publishAhead: '1s' } },
   });
   operators.push(startOperator(path, cluster.kubeconfigPath));
 }
@@ -37,12 +43,14 @@ before(async () => {
   await cluster.clients.core.createNamespace({ body: { metadata: { name: APP } } });
   await installation('alpha', 'team-a', true);
   await installation('beta', 'team-b', false);
+  await installation('gamma', 'team-j', false, 'jwt');
   for (const name of ['of-alpha', 'of-beta', 'typo']) {
     histories.set(name, await recordHistory<FliptClient>(cluster.kubeConfig, `/apis/flipt.io/v1alpha1/namespaces/${APP}/fliptclients`, name));
   }
   await createFliptClient(cluster.clients, APP, 'of-alpha', { target: 'team-a' });
   await createFliptClient(cluster.clients, APP, 'of-beta', { target: 'team-b' });
   await createFliptClient(cluster.clients, APP, 'typo', { target: 'team-c' });
+  await createFliptClient(cluster.clients, APP, 'of-gamma', { target: 'team-j' });
 });
 
 after(async () => {
@@ -94,4 +102,17 @@ test("deleting one installation's FliptClient is handled by that installation al
   const alphaConfig = (await cluster.clients.core.readNamespacedConfigMap({ name: 'flipt', namespace: `flipt-alpha-${suffix}` })).data!['default.yml']!;
   assert.ok(!(await betaConfig()).includes(`${APP}_of-beta`), "the token left beta's Flipt");
   assert.ok(alphaConfig.includes(`${APP}_of-alpha`) && !alphaConfig.includes(`${APP}_of-beta`), "alpha's Flipt never held beta's client");
+});
+
+test("signing keys are kept only by an installation with a JWT target, whatever JWT clients the others' caches hold", async () => {
+  await waitFor(async () => {
+    const client = await getFliptClient(cluster.clients, APP, 'of-gamma');
+    return client.status?.credentialKind === 'jwt' && condition(client, 'Ready')?.status === 'True';
+  }, 'of-gamma Ready with a JWT', 60_000);
+  const keysIn = async (name: string) =>
+    (await cluster.clients.core.listNamespacedSecret({ namespace: `flipt-${name}-${suffix}` })).items.some((s) => s.metadata?.name === 'flipt-client-operator-signing-keys');
+  assert.ok(await keysIn('gamma'), "gamma's keys");
+  // Signing keys are looked at on every resync (2s here): a key created by mistake would appear within one.
+  await new Promise((r) => setTimeout(r, 5_000));
+  assert.deepEqual([await keysIn('alpha'), await keysIn('beta')], [false, false], 'no keys for installations that sign nothing');
 });

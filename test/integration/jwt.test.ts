@@ -8,8 +8,11 @@ import assert from 'node:assert/strict';
 import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair } from 'jose';
 import type { V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { mergePatch } from '../../src/kube/client.ts';
 import { readJwt } from '../../src/vocabulary/client-jwt.ts';
 import { fingerprint } from '../../src/vocabulary/credentials.ts';
+import { GROUP, PLURAL, VERSION } from '../../src/vocabulary/fliptclient.ts';
+import { ROTATE_ANNOTATION } from '../../src/vocabulary/rotation.ts';
 import { recordHistory, type ObjectHistory } from '../support/api-watch.ts';
 import { waitFor } from '../support/cluster.ts';
 import { acceptedByFlipt, fetchJwks, verifyAsFlipt } from '../support/flipt-jwt.ts';
@@ -159,22 +162,8 @@ test("forgeries are refused by the same check: tampered, expired, wrong audience
 });
 
 test('the exchange mints a fresh JWT for the bound client: METHOD_JWT, expiring no later than the service-account token', async () => {
-  const request = await scenario.cluster.clients.core.createNamespacedServiceAccountToken({
-    name: 'web-sa',
-    namespace: APP,
-    body: { spec: { audiences: ['flipt-client-operator'], expirationSeconds: 600 } },
-  });
-  const saExp = readJwt(request.status!.token)!.expiresAt;
-  let res: Response | undefined;
-  await waitFor(async () => {
-    res = await fetch(`http://127.0.0.1:${scenario.ports.exchange}/auth/v1/method/kubernetes/serviceaccount`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ service_account_token: request.status!.token }),
-    });
-    return res.status === 200;
-  }, 'the exchange to answer 200', 15_000, 250);
-  const answer = (await res!.json()) as { clientToken: string; authentication: { id: string; method: string; expiresAt: string; metadata: Record<string, string> } };
+  const { serviceAccountToken, answer } = await scenario.exchange<{ clientToken: string; authentication: { id: string; method: string; expiresAt: string; metadata: Record<string, string> } }>(APP, 'web-sa', 600, 15_000);
+  const saExp = readJwt(serviceAccountToken)!.expiresAt;
   assert.equal(answer.authentication.method, 'METHOD_JWT', 'says the credential is a JWT: send it as `Authorization: JWT ...`');
   assert.notEqual(answer.clientToken, await jwtOf(NAMES[0]!), 'a JWT of its own, not the Secret\'s');
   const { jwks } = await fetchJwks(scenario.jwksUrl());
@@ -199,6 +188,24 @@ test('a metadata change re-issues the JWT with the new claims: still no write, n
   assert.equal(payload['io.flipt.auth.fliptclient.metadata.index'], '2', 'a merge patch keeps the other key');
   await scenario.quietPeriod();
   assert.deepEqual({ writes: scenario.configWrites(), restarts: scenario.restarts() }, enablement);
+});
+
+test('a rotate request and a metadata change in one apply: one new JWT answers both, and the request is not answered again', async () => {
+  const name = NAMES[1]!;
+  const history = histories[1]!;
+  const before = await jwtOf(name);
+  await scenario.cluster.clients.custom.patchNamespacedCustomObject(
+    { group: GROUP, version: VERSION, plural: PLURAL, namespace: APP, name, body: { metadata: { annotations: { [ROTATE_ANNOTATION]: 'leaked-1' } }, spec: { metadata: { team: 'rotated' } } } },
+    mergePatch,
+  );
+  await waitFor(async () => (await get(name)).status?.lastRotateRequest === 'leaked-1', 'the request recorded', 20_000);
+  await scenario.quietPeriod();
+  const tokens = [...new Set(history.versions.map((v) => decoded(v).token!))];
+  const after = tokens.slice(tokens.indexOf(before) + 1);
+  assert.equal(after.length, 1, `one new JWT, not one per reason: ${after.length}`);
+  assert.equal(await jwtOf(name), after[0]);
+  const { jwks } = await fetchJwks(scenario.jwksUrl());
+  assert.equal((await verifyAsFlipt(after[0]!, jwks, flipt))['io.flipt.auth.fliptclient.metadata.team'], 'rotated');
 });
 
 test("deleting a FliptClient: its Secret goes with it (controller ownerReference); its last JWT stays valid until exp, no longer", async () => {

@@ -55,25 +55,6 @@ after(async () => {
   await scenario?.stop();
 });
 
-/** A pod's exchange of its service-account token (valid for `seconds`) at the operator's endpoint. */
-async function exchange(serviceAccount: string, seconds: number): Promise<{ clientToken: string; authentication: { expiresAt: string } }> {
-  const request = await scenario.cluster.clients.core.createNamespacedServiceAccountToken({
-    name: serviceAccount,
-    namespace: APP,
-    body: { spec: { audiences: ['flipt-client-operator'], expirationSeconds: seconds } },
-  });
-  let res: Response | undefined;
-  await waitFor(async () => {
-    res = await fetch(`http://127.0.0.1:${scenario.ports.exchange}/auth/v1/method/kubernetes/serviceaccount`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ service_account_token: request.status!.token }),
-    });
-    return res.status === 200;
-  }, 'the exchange to answer 200', 10_000, 250);
-  return (await res!.json()) as { clientToken: string; authentication: { expiresAt: string } };
-}
-
 /** Rotates by annotation and waits for the rotation to end, asserting Ready never drops meanwhile. */
 async function rotate(names: string[], value: string, spec?: Partial<FliptClient['spec']>): Promise<Map<string, { before: string; after: string }>> {
   const before = new Map<string, string>();
@@ -120,7 +101,7 @@ test('rotation on request: the new token beside the old, the Secret switched, th
   assert.ok(events.items.some((e) => e.regarding?.name === 'rot-a' && e.reason === 'Rotated'));
   await waitFor(async () => (await scenario.metric('flipt_operator_rotations_total', { trigger: 'request' })) === 2, 'both rotations counted', 10_000);
   // The exchange hands out the new token, and says when to come back: the next rotation plus the overlap.
-  const answer = await exchange('rot-sa', 48 * 3600);
+  const { answer } = await scenario.exchange<{ clientToken: string; authentication: { expiresAt: string } }>(APP, 'rot-sa', 48 * 3600, 10_000);
   assert.equal(answer.clientToken, rotated.get('rot-b')!.after);
   const client = await get('rot-b');
   assert.equal(Date.parse(answer.authentication.expiresAt), Date.parse(client.status!.rotateAt!) + 4_000);

@@ -7,7 +7,7 @@ import { parse, stringify } from 'yaml';
 import { parseDuration } from '../../src/util/duration.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
 import { recordHistory, changes, type ObjectHistory } from './api-watch.ts';
-import { installCrd, testCluster, type TestCluster } from './cluster.ts';
+import { installCrd, testCluster, waitFor, type TestCluster } from './cluster.ts';
 import { removeFliptClients } from './fliptclients.ts';
 import { createFliptTarget, simulateDeploymentController, SAMPLE_FLIPT_CONFIG } from './flipt-target.ts';
 import { applyObjects, deployManifest, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, serviceAccountKubeconfig } from './deploy-rbac.ts';
@@ -186,6 +186,29 @@ export class Scenario {
   /** Where the operator serves its JWKS (the exchange port), as Flipt would fetch it. */
   jwksUrl(): string {
     return `http://127.0.0.1:${this.ports.exchange}/.well-known/jwks.json`;
+  }
+
+  /**
+   * A pod's exchange: a token of the service account (valid for `seconds`) traded at this scenario's
+   * exchange, asked again until it answers 200 (the operator may not have bound the account yet).
+   */
+  async exchange<Answer>(namespace: string, serviceAccount: string, seconds: number, timeoutMs: number): Promise<{ serviceAccountToken: string; answer: Answer }> {
+    const request = await this.cluster.clients.core.createNamespacedServiceAccountToken({
+      name: serviceAccount,
+      namespace,
+      body: { spec: { audiences: ['flipt-client-operator'], expirationSeconds: seconds } },
+    });
+    const serviceAccountToken = request.status!.token!;
+    let res: Response | undefined;
+    await waitFor(async () => {
+      res = await fetch(`http://127.0.0.1:${this.ports.exchange}/auth/v1/method/kubernetes/serviceaccount`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ service_account_token: serviceAccountToken }),
+      });
+      return res.status === 200;
+    }, 'the exchange to answer 200', timeoutMs, 250);
+    return { serviceAccountToken, answer: (await res!.json()) as Answer };
   }
 
   /**

@@ -1,10 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
-import { SignJWT, generateKeyPair } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { answerFor } from '../../src/exchange/answer.ts';
-import { credentialFromObjects } from '../../src/exchange/credentials.ts';
-import { protoTimestamp } from '../../src/exchange/wire.ts';
+import { credentialFromObjects, informerCredentialSource } from '../../src/exchange/credentials.ts';
+import { ExchangeError, protoTimestamp } from '../../src/exchange/wire.ts';
+import type { Informer } from '../../src/runtime/informer.ts';
+import { JwtSigner } from '../../src/vocabulary/client-jwt.ts';
+import type { SigningKey } from '../../src/vocabulary/signing-keys.ts';
+import { exampleTarget } from '../support/target-fixture.ts';
 import type { Condition, FliptClient } from '../../src/vocabulary/fliptclient.ts';
 
 const TOKEN = 'a'.repeat(64);
@@ -91,4 +95,25 @@ test('a Secret holding a JWT gives a JWT credential: its jti, its exp, the claim
   assert.equal(answer.authentication.expiresAt, '2030-01-01T01:00:00Z');
   const staticAnswer = answerFor({ serviceAccount, bound: { kind: 'bound', namespace: 'team', name: 'web', key: 'team/web' }, credential: credentialFromObjects(client('True'), secret()), tokenExpiresAtMs: undefined, nowMs: 0 });
   assert.equal(staticAnswer.authentication.method, 'METHOD_KUBERNETES', 'a static token is a Bearer token, as from Flipt\'s own method');
+});
+
+test('a JWT minted at the exchange: refused with 401 when the service-account token expires within a second, 503 while no key signs', async () => {
+  const now = Date.parse('2030-01-01T00:30:00Z');
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const key: SigningKey = { kid: 'k', privateJwk: await exportJWK(privateKey), createdAt: now - 7_200_000, signsFrom: now - 3_600_000, signsUntil: now + 3_600_000, retireAt: now + 10_800_000 };
+  let keys: SigningKey[] = [key];
+  // The caches as the exchange reads them: one FliptClient, no Secret (a minted JWT needs none).
+  const clients = { get: () => client('True') } as unknown as Informer<FliptClient>;
+  const secrets = { get: () => undefined } as unknown as Informer<V1Secret>;
+  const source = informerCredentialSource(clients, secrets, {
+    targets: [exampleTarget({ credentialKind: 'jwt' })],
+    signer: new JwtSigner(() => keys),
+  });
+  const caller = { namespace: 'team', name: 'app' };
+  const fresh = await source.freshJwt!('team', 'web', caller, now + 60_000, now);
+  assert.equal(fresh?.kind, 'jwt');
+  assert.equal(fresh?.expiresAt, new Date(now + 60_000).toISOString(), 'expires with the service-account token');
+  await assert.rejects(source.freshJwt!('team', 'web', caller, now + 500, now), (err: unknown) => err instanceof ExchangeError && err.status === 401 && /expires within a second/.test(err.message));
+  keys = [];
+  await assert.rejects(source.freshJwt!('team', 'web', caller, now + 60_000, now), (err: unknown) => err instanceof ExchangeError && err.status === 503 && /no signing key/.test(err.message));
 });

@@ -121,7 +121,8 @@ test('the Secret holds each key under its kid; unreadable entries are skipped; t
   const signing: SigningKey = { kid: 'abc', privateJwk, createdAt: T0, signsFrom: T0 + S, signsUntil: T0 + H, retireAt: T0 + 2 * H };
   const data = signingKeysData([signing]);
   assert.deepEqual(Object.keys(data), ['abc']);
-  assert.deepEqual(parseSigningKeys({ ...data, junk: 'not json', other: '{"alg":"HS256"}' }), [signing]);
+  const otherCurve = JSON.stringify({ ...JSON.parse(data.abc!), jwk: { ...privateJwk, crv: 'P-384' } });
+  assert.deepEqual(parseSigningKeys({ ...data, junk: 'not json', other: '{"alg":"HS256"}', curve: otherCurve }), [signing], 'an ES256 key is on P-256 or is skipped');
   const jwks = jwksOf([signing], T0);
   assert.deepEqual(jwks, { keys: [{ kty: 'EC', crv: 'P-256', x: privateJwk.x, y: privateJwk.y, kid: 'abc', alg: 'ES256', use: 'sig' }] });
   assert.ok(!JSON.stringify(jwks).includes(privateJwk.d!), 'no private key');
