@@ -248,6 +248,21 @@ test('a document that is not a mapping, or a non-mapping section, throws FliptCo
   assert.throws(() => renderFliptConfig({ source: 'a: 1\n---\nb: 2\n', previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }), FliptConfigError);
 });
 
+test('a key repeated in one mapping, at any depth, is refused as Flipt refuses it; the same key in two mappings is not', () => {
+  const sources: Array<[string, string]> = [
+    ['log:\n  level: info\nlog:\n  level: debug\n', 'log'],
+    ['authentication:\n  methods:\n    token:\n      storage:\n        tokens:\n          a: {credential: x}\n          b: {credential: y}\n          a: {credential: z}\n', 'a'],
+    ['list:\n  - {k: 1, k: 2}\n', 'k'],
+  ];
+  for (const [source, key] of sources) {
+    for (const parse of [() => authenticationMethodsOf(source), () => renderFliptConfig({ source, previouslyManaged: [], tokens: [token('a', 'b')], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false })]) {
+      assert.throws(parse, (err: unknown) => err instanceof FliptConfigError && err.message.includes(`Map keys must be unique (${JSON.stringify(key)}`), source);
+    }
+  }
+  assert.doesNotThrow(() => authenticationMethodsOf('a:\n  k: 1\nb:\n  k: 2\n'));
+  assert.doesNotThrow(() => authenticationMethodsOf('"1": a string key\n1: an integer key\n'), 'keys of different types differ, in YAML as in Flipt');
+});
+
 test('secretFile mode enables the file secrets provider; env and inline leave secrets alone', () => {
   const secretFile = render({ source: 'secrets:\n  providers:\n    file:\n      base_path: /etc/flipt/secrets\n', tokens: [token('a', 'b')] });
   assert.deepEqual((parse(secretFile.text) as Doc).secrets, { providers: { file: { base_path: '/etc/flipt/secrets', enabled: true } } });
