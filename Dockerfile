@@ -23,6 +23,8 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 USER 1000:1000
 EXPOSE 8443 8080 8081
-# A bounded heap keeps garbage collection ahead of the container's memory limit (deploy/: 512Mi).
-ENTRYPOINT ["node", "--max-old-space-size=256", "dist/main.js"]
+# A bounded heap keeps garbage collection ahead of the container's memory limit (deploy/: 512Mi). Small
+# young-generation semi-spaces (Node's default lets them grow to tens of MiB each, and V8 keeps what it
+# grew to) halve the resident set after a start with thousands of FliptClients, at no measured cost in speed.
+ENTRYPOINT ["node", "--max-old-space-size=256", "--max-semi-space-size=4", "dist/main.js"]
 CMD ["--config", "/etc/flipt-client-operator/config.yaml"]

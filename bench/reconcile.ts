@@ -46,7 +46,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const dist = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 process.env.FCO_OPERATOR_ENTRY ??= existsSync(dist) ? dist : '';
 if (!process.env.FCO_OPERATOR_ENTRY) delete process.env.FCO_OPERATOR_ENTRY;
-process.env.FCO_OPERATOR_NODE_ARGS ??= '--max-old-space-size=256';
+process.env.FCO_OPERATOR_NODE_ARGS ??= '--max-old-space-size=256 --max-semi-space-size=4';
 
 async function inBatches<T>(items: T[], concurrency: number, run: (item: T) => Promise<unknown>): Promise<void> {
   for (let i = 0; i < items.length; i += concurrency) await Promise.all(items.slice(i, i + concurrency).map(run));
@@ -56,6 +56,13 @@ async function inBatches<T>(items: T[], concurrency: number, run: (item: T) => P
 function rssMb(pid: number, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): number {
   const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) / 1024 : NaN;
+}
+
+/** The operator's V8 heap, from the Node process metrics on its /metrics. */
+async function heapMb(metricsPort: number): Promise<{ used: number; total: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1048576;
+  return { used: value('nodejs_heap_size_used_bytes'), total: value('nodejs_heap_size_total_bytes') };
 }
 
 /** apiserver_request_total by "VERB resource", summed over every other label. */
@@ -265,8 +272,27 @@ async function run(n: number): Promise<void> {
     const restarted = performance.now();
     operator = startOperator(written.path, controlPlane.kubeconfigPath, { LOG_LEVEL: 'info' });
     const readyz = async () => (await fetch(`http://127.0.0.1:${written.ports.health}/readyz`).catch(() => undefined))?.status === 200;
-    while (!(await readyz()) || !operator.output().includes('became leader')) await new Promise((r) => setTimeout(r, 50));
-    const leadingMs = performance.now() - restarted;
+    let readyzMs: number | undefined;
+    let leaderSeenMs: number | undefined;
+    while (readyzMs === undefined || leaderSeenMs === undefined) {
+      if (readyzMs === undefined && (await readyz())) readyzMs = performance.now() - restarted;
+      if (leaderSeenMs === undefined && operator.output().includes('became leader')) leaderSeenMs = performance.now() - restarted;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const leadingMs = Math.max(readyzMs, leaderSeenMs);
+    // Where the restart's time went, from the operator's own log (milliseconds after it was spawned).
+    const spawnedAt = Date.now() - leadingMs;
+    const milestones = operator
+      .output()
+      .split('\n')
+      .flatMap((line) => {
+        try {
+          const { msg, time } = JSON.parse(line) as { msg: string; time: string };
+          return ['starting', 'caches synced', 'waiting to become leader', 'became leader'].includes(msg) ? [`${msg} +${((Date.parse(time) - spawnedAt) / 1000).toFixed(1)} s`] : [];
+        } catch {
+          return [];
+        }
+      });
     await new Promise((r) => setTimeout(r, 15_000));
     const newWrites = {
       statuses: progress.statusWrites.count - writesBefore.statuses,
@@ -274,7 +300,10 @@ async function run(n: number): Promise<void> {
       restarts: targets.reduce((sum, t) => sum + restartsOf(t), 0) - writesBefore.restarts,
     };
     log(`  operator restarted: ready and leading after ${seconds(leadingMs)}; in the next 15 s: ${newWrites.statuses} FliptClient writes, ${newWrites.configMaps} ConfigMap writes, ${newWrites.restarts} restarts`);
+    log(`    (its log: ${milestones.join(', ')}; seen here: /readyz 200 after ${seconds(readyzMs)}, leading after ${seconds(leaderSeenMs)})`);
     log(`  operator RSS after the restart      peak ${rssMb(operator.child.pid!).toFixed(0)} MiB, settled (15 s later, caches full) ${rssMb(operator.child.pid!, 'VmRSS').toFixed(0)} MiB`);
+    const heap = await heapMb(written.ports.metrics);
+    log(`  of which V8's heap                  ${heap.used.toFixed(0)} MiB used (live and not yet collected) of ${heap.total.toFixed(0)} MiB it holds`);
     log('');
   } finally {
     progress.stop();

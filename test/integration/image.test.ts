@@ -65,7 +65,7 @@ test('the image builds from the Dockerfile, runs as uid 1000, answers --version 
 
   const config = (JSON.parse(await buildah(['inspect', '--type', 'image', tag], log, 'image: inspect')) as { OCIv1: { config: ImageConfig } }).OCIv1.config;
   assert.equal(config.User, '1000:1000');
-  assert.deepEqual(config.Entrypoint, ['node', '--max-old-space-size=256', 'dist/main.js']);
+  assert.deepEqual(config.Entrypoint, ['node', '--max-old-space-size=256', '--max-semi-space-size=4', 'dist/main.js']);
   assert.deepEqual(config.Cmd, ['--config', `${CONFIG_DIR}/config.yaml`]);
 
   const container = `fco-image-${randomBytes(4).toString('hex')}`;

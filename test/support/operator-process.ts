@@ -46,7 +46,7 @@ export function writeOperatorConfig(config: Record<string, unknown>): WrittenCon
 }
 
 export function startOperator(configPath: string, kubeconfigPath: string, env: Record<string, string> = {}): OperatorProcess {
-  // FCO_OPERATOR_NODE_ARGS: extra Node flags, e.g. the image's --max-old-space-size=256.
+  // FCO_OPERATOR_NODE_ARGS: extra Node flags, e.g. the image's --max-old-space-size=256 --max-semi-space-size=4.
   const nodeArgs = process.env.FCO_OPERATOR_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const child = spawn(process.execPath, [...nodeArgs, MAIN, '--config', configPath, '--kubeconfig', kubeconfigPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
