@@ -10,18 +10,18 @@ import { parse } from 'yaml';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { decideToken } from '../../src/fliptclient/decisions.ts';
 import { credentialRoute, decideJwt, jwtAppliedVerdict } from '../../src/fliptclient/jwt-decisions.ts';
-import { decideTargetStep, type BurstHold, type ObservedTarget } from '../../src/fliptinstance/step.ts';
+import type { TargetStep } from '../../src/fliptinstance/step.ts';
+import type { TargetState } from '../../src/vocabulary/registration.ts';
 import { JwtSigner, clientClaims, readJwt, refreshAtOf, signedByPublishedKey, subjectFor } from '../../src/vocabulary/client-jwt.ts';
 import { credentialKey, fingerprint, isWellFormedToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { credentialKindOf } from '../../src/vocabulary/credential-kind.ts';
 import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
-import type { TargetState } from '../../src/vocabulary/registration.ts';
 import { publishedKeys, type SigningKey } from '../../src/vocabulary/signing-keys.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
+import { SimulatedFlipt } from '../support/simulated-flipt.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
 
 const T0 = Date.parse('2030-01-01T00:00:00Z');
-const ROLLOUT_MS = 3_000;
 const staticTarget = exampleTarget();
 const jwtTarget: TargetConfig = { ...staticTarget, credentialKind: 'jwt' };
 const HELM = 'authentication:\n  required: true\n  methods:\n    token:\n      enabled: true\n';
@@ -32,92 +32,46 @@ interface JwtMethod {
   jwks_url: string;
 }
 
+/** What a generation of Flipt pods accepts: the static tokens its config registers, and its jwt method. */
+interface Accepted {
+  tokens: Set<string>;
+  jwt: JwtMethod | undefined;
+}
+
 /** Flipt, its objects and the clients' Secrets, as the API server and the pods would hold them. */
-class World {
-  now = T0;
-  target: TargetConfig;
-  config: string;
-  managedRecord: string | undefined;
-  jwtRecord: string | undefined;
-  credentials: Record<string, string> = {};
-  workload = { configHash: undefined as string | undefined, restartedAtMs: undefined as number | undefined, rolledOutAt: T0 };
-  /** What every running pod accepts, and what the pods of a rollout in progress will. */
-  pods: { tokens: Set<string>; jwt: JwtMethod | undefined } = { tokens: new Set(), jwt: undefined };
-  private rollingTo: World['pods'] | undefined;
-  clients: FliptClient[] = [];
-  secrets = new Map<string, string>();
-  state: TargetState | undefined;
-  hold: BurstHold | undefined;
-  restarts = 0;
-  configWrites = 0;
+class World extends SimulatedFlipt<Accepted> {
   minted = 0;
   keys: SigningKey[];
   private readonly signer: JwtSigner;
-  private targetDueAt: number | undefined = T0;
   private clientDueAt = new Map<string, number>();
 
   constructor(target: TargetConfig, key: SigningKey, config = HELM) {
-    this.target = target;
-    this.config = config;
+    super(target, T0, config, { tokens: new Set(), jwt: undefined });
     this.keys = [key];
     this.signer = new JwtSigner(() => this.keys);
   }
 
-  addClient(name: string, spec: FliptClient['spec'] = { target: 'default', rotation: { every: '720h', overlap: '1m' } }): FliptClient {
-    const client: FliptClient = { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { name, namespace: 'apps', annotations: {} }, spec };
-    this.clients.push(client);
-    return client;
+  override addClient(name: string, spec: FliptClient['spec'] = { target: 'default', rotation: { every: '720h', overlap: '1m' } }): FliptClient {
+    return super.addClient(name, spec);
   }
 
-  private observed(): ObservedTarget {
+  override reconcileTarget(): TargetStep {
+    const step = super.reconcileTarget();
+    if (step.config) assertValidFliptConfig(step.config.text);
+    return step;
+  }
+
+  protected acceptedByConfig(): Accepted {
+    const jwt = parse(this.config)?.authentication?.methods?.jwt;
     return {
-      configMap: { text: this.config, managedRecord: this.managedRecord, managedIds: this.managedRecord ? JSON.parse(this.managedRecord) : [], jwtRecord: this.jwtRecord, otherDataBytes: 0, otherAnnotationBytes: 0 },
-      credentials: this.credentials,
-      workload: {
-        configHash: this.workload.configHash,
-        restartedAtMs: this.workload.restartedAtMs,
-        changedSinceOurRestart: false,
-        rollout: this.rollingTo ? { done: false, detail: 'rolling' } : { done: true, detail: 'done' },
-      },
-      clients: this.clients,
-      clientSecretToken: (c) => this.secrets.get(clientKey(c.metadata.namespace, c.metadata.name)),
-      ...(this.hold !== undefined ? { hold: this.hold } : {}),
-      ...(this.state ? { previous: this.state } : {}),
+      tokens: this.staticTokensOfConfig(),
+      jwt: jwt?.enabled ? { issuer: jwt.validate_claims?.issuer, audiences: jwt.validate_claims?.audiences ?? [], jwks_url: jwt.jwks_url } : undefined,
     };
   }
 
-  reconcileTarget(): void {
-    const step = decideTargetStep(this.target, this.observed(), this.now);
-    // A fresh 64-hex token per key, as generateToken would give.
-    for (const key of step.issue ?? []) this.credentials = { ...this.credentials, [key]: fingerprint(`${key}@${this.now}`).repeat(4) };
-    if (step.credentials) this.credentials = step.credentials;
-    if (step.config) {
-      assertValidFliptConfig(step.config.text);
-      this.config = step.config.text;
-      this.managedRecord = step.config.managedRecord;
-      this.jwtRecord = step.config.jwtRecord;
-      this.configWrites++;
-    }
-    if (step.restart) {
-      this.workload = { configHash: step.restart.configHash, restartedAtMs: this.now, rolledOutAt: this.now + ROLLOUT_MS };
-      this.rollingTo = this.acceptedByConfig();
-      this.restarts++;
-    }
-    this.hold = step.hold;
-    this.state = step.state;
-    this.targetDueAt = step.requeueAfterMs !== undefined ? this.now + step.requeueAfterMs : undefined;
-  }
-
-  /** What the config accepts, its references resolved against the credentials Secret as the pods start. */
-  private acceptedByConfig(): World['pods'] {
-    const methods = parse(this.config)?.authentication?.methods ?? {};
-    const tokens = new Set<string>();
-    for (const entry of Object.values(methods.token?.storage?.tokens ?? {}) as Array<{ credential: string }>) {
-      const key = /^\$\{secret:file:(.+)\}$/.exec(entry.credential)?.[1];
-      if (key && this.credentials[key]) tokens.add(this.credentials[key]!);
-    }
-    const jwt = methods.jwt?.enabled ? { issuer: methods.jwt.validate_claims?.issuer, audiences: methods.jwt.validate_claims?.audiences ?? [], jwks_url: methods.jwt.jwks_url } : undefined;
-    return { tokens, jwt };
+  /** A fresh 64-hex token per key, as generateToken would give, but the same in every run. */
+  protected newToken(key: string): string {
+    return fingerprint(`${key}@${this.now}`).repeat(4);
   }
 
   /** One FliptClient reconcile, as the reconciler (static path) or the JWT reconciler does it. */
@@ -153,10 +107,7 @@ class World {
 
   async run(untilMs: number, check: () => void = this.assertInvariant): Promise<void> {
     for (let i = 0; i < 20_000 && this.now <= untilMs; i++) {
-      if (this.rollingTo && this.now >= this.workload.rolledOutAt) {
-        this.pods = this.rollingTo;
-        this.rollingTo = undefined;
-      }
+      this.finishDueRollout();
       this.reconcileTarget();
       for (const client of this.clients) await this.reconcileClient(client);
       this.reconcileTarget();

@@ -5,92 +5,35 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { decideSwitch, decideToken, rotationVerdict } from '../../src/fliptclient/decisions.ts';
-import { decideTargetStep, type BurstHold, type ObservedTarget } from '../../src/fliptinstance/step.ts';
 import { nextRotationEvent, rotationsToIssue } from '../../src/fliptinstance/plan.ts';
+import { decideTargetStep } from '../../src/fliptinstance/step.ts';
 import { credentialKey, fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
-import type { TargetState } from '../../src/vocabulary/registration.ts';
 import { nextTokenIdFor, requestedRotation, ROTATE_ANNOTATION } from '../../src/vocabulary/rotation.ts';
+import { ROLLOUT_MS, SimulatedFlipt } from '../support/simulated-flipt.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
 
 const target = exampleTarget();
 const T0 = Date.parse('2030-01-01T00:00:00Z');
-const ROLLOUT_MS = 3_000;
 
-/** Flipt, its objects and the clients' Secrets, as the API server and the pods would hold them. */
-class World {
-  now = T0;
-  config = 'authentication:\n  required: true\n';
-  managedRecord: string | undefined;
-  credentials: Record<string, string> = {};
-  workload = { configHash: undefined as string | undefined, restartedAtMs: undefined as number | undefined, rolledOutAt: T0 };
-  /** Tokens every running pod accepts, and what the pods of a rollout in progress will accept. */
-  podsAccept = new Set<string>();
-  private rollingTo: Set<string> | undefined;
-  clients: FliptClient[] = [];
-  secrets = new Map<string, string>();
-  state: TargetState | undefined;
-  hold: BurstHold | undefined;
-  restarts = 0;
-  issued = 0;
+/** Flipt, its objects and the clients' Secrets; the pods accept the static tokens their config registers. */
+class World extends SimulatedFlipt<Set<string>> {
   rotations = 0;
-  private targetDueAt: number | undefined = T0;
 
-  addClient(name: string, spec: FliptClient['spec'] = { target: 'default' }): FliptClient {
-    const client: FliptClient = { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { name, namespace: 'apps', annotations: {} }, spec };
-    this.clients.push(client);
-    return client;
+  constructor() {
+    super(target, T0, 'authentication:\n  required: true\n', new Set());
   }
 
-  private observed(): ObservedTarget {
-    const ids: string[] = this.managedRecord ? JSON.parse(this.managedRecord) : [];
-    return {
-      configMap: { text: this.config, managedRecord: this.managedRecord, managedIds: ids, jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 },
-      credentials: this.credentials,
-      workload: {
-        configHash: this.workload.configHash,
-        restartedAtMs: this.workload.restartedAtMs,
-        changedSinceOurRestart: false,
-        rollout: this.rollingTo ? { done: false, detail: 'rolling' } : { done: true, detail: 'done' },
-      },
-      clients: this.clients,
-      clientSecretToken: (c) => this.secrets.get(clientKey(c.metadata.namespace, c.metadata.name)),
-      ...(this.hold !== undefined ? { hold: this.hold } : {}),
-      ...(this.state ? { previous: this.state } : {}),
-    };
+  override addClient(name: string, spec: FliptClient['spec'] = { target: 'default' }): FliptClient {
+    return super.addClient(name, spec);
   }
 
-  /** One target reconcile, applied in the reconciler's order. */
-  reconcileTarget(): void {
-    const step = decideTargetStep(target, this.observed(), this.now);
-    if (step.issue) {
-      for (const key of step.issue) this.credentials = { ...this.credentials, [key]: generateToken() };
-      this.issued += step.issue.length;
-    }
-    if (step.credentials) this.credentials = step.credentials;
-    if (step.config) {
-      this.config = step.config.text;
-      this.managedRecord = step.config.managedRecord;
-    }
-    if (step.restart) {
-      this.workload = { configHash: step.restart.configHash, restartedAtMs: this.now, rolledOutAt: this.now + ROLLOUT_MS };
-      this.rollingTo = this.tokensOfConfig();
-      this.restarts++;
-    }
-    this.hold = step.hold;
-    this.state = step.state;
-    this.targetDueAt = step.requeueAfterMs !== undefined ? this.now + step.requeueAfterMs : undefined;
+  protected acceptedByConfig(): Set<string> {
+    return this.staticTokensOfConfig();
   }
 
-  /** The tokens the config accepts, its references resolved against the credentials Secret as the pods start. */
-  private tokensOfConfig(): Set<string> {
-    const tokens = parse(this.config)?.authentication?.methods?.token?.storage?.tokens ?? {};
-    const accepted = new Set<string>();
-    for (const entry of Object.values(tokens) as Array<{ credential: string }>) {
-      const key = /^\$\{secret:file:(.+)\}$/.exec(entry.credential)?.[1];
-      if (key && this.credentials[key]) accepted.add(this.credentials[key]!);
-    }
-    return accepted;
+  protected newToken(): string {
+    return generateToken();
   }
 
   /** One FliptClient reconcile as the reconciler does it: switch (status first), then the Secret. */
@@ -115,10 +58,7 @@ class World {
   /** Everything that happens at this instant, then the clock moves to the next thing due. */
   run(untilMs: number, check: () => void): void {
     for (let i = 0; i < 10_000 && this.now <= untilMs; i++) {
-      if (this.rollingTo && this.now >= this.workload.rolledOutAt) {
-        this.podsAccept = this.rollingTo;
-        this.rollingTo = undefined;
-      }
+      this.finishDueRollout();
       this.reconcileTarget();
       for (const client of this.clients) this.reconcileClient(client);
       this.reconcileTarget();
@@ -132,10 +72,10 @@ class World {
 
   /** Every token a client Secret holds is accepted by every running Flipt pod (once the first rollout is done). */
   assertInvariant = (): void => {
-    const running = this.rollingTo ? new Set([...this.podsAccept].filter((t) => this.rollingTo!.has(t))) : this.podsAccept;
+    const running = this.rollingTo ? new Set([...this.pods].filter((t) => this.rollingTo!.has(t))) : this.pods;
     for (const [key, token] of this.secrets) {
       const firstRollout = this.restarts === 1 && this.rollingTo !== undefined;
-      if (firstRollout || this.podsAccept.size === 0) continue;
+      if (firstRollout || this.pods.size === 0) continue;
       assert.ok(running.has(token), `at +${(this.now - T0) / 1000}s the Secret of ${key} holds ${fingerprint(token)}, which a running Flipt pod does not accept`);
     }
   };
@@ -155,7 +95,7 @@ test('a scheduled rotation: new token issued, registered beside the old, Secret 
     const now = world.secrets.get(`apps/${c.metadata.name}`)!;
     assert.notEqual(now, first.get(c.metadata.name), `${c.metadata.name} holds a new token`);
     assert.equal(c.status?.credentialFingerprint, fingerprint(now));
-    assert.ok(!world.podsAccept.has(first.get(c.metadata.name)!), 'the old token left Flipt after the overlap');
+    assert.ok(!world.pods.has(first.get(c.metadata.name)!), 'the old token left Flipt after the overlap');
   }
   // Rotation: add + remove, shared by the three: two restarts after the first.
   assert.equal(world.restarts, 3);
@@ -171,7 +111,7 @@ test('the next rotation is a requeue at its time, never a poll', () => {
   world.run(T0 + 60_000, world.assertInvariant);
   const due = Date.parse(client.status!.issuedAt!) + 720 * 3_600_000;
   assert.equal(nextRotationEvent(target, world.clients, world.credentials, world.now), due);
-  const step = decideTargetStep(target, { configMap: { text: world.config, managedRecord: world.managedRecord, managedIds: JSON.parse(world.managedRecord!), jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 }, credentials: world.credentials, workload: { configHash: world.workload.configHash, restartedAtMs: world.workload.restartedAtMs, changedSinceOurRestart: false, rollout: { done: true, detail: '' } }, clients: world.clients, clientSecretToken: (c) => world.secrets.get(clientKey(c.metadata.namespace, c.metadata.name)) }, world.now);
+  const step = decideTargetStep(target, world.observed(), world.now);
   assert.equal(step.requeueAfterMs, due - world.now, 'the target looks again exactly when the rotation is due');
   assert.deepEqual(rotationsToIssue(target, world.clients, (c) => world.secrets.get(`apps/${c.metadata.name}`), world.credentials, due - 1), []);
   assert.equal(rotationsToIssue(target, world.clients, (c) => world.secrets.get(`apps/${c.metadata.name}`), world.credentials, due).length, 1);
@@ -207,7 +147,7 @@ test('emergency rotation (overlap 0s): the old token leaves Flipt with the very 
   world.run(T0 + 10 * 60_000, () => {
     world.assertInvariant();
     if (switchedAt === undefined && world.secrets.get('apps/a') !== leaked) switchedAt = world.now;
-    if (refusedAt === undefined && switchedAt !== undefined && !world.podsAccept.has(leaked)) refusedAt = world.now;
+    if (refusedAt === undefined && switchedAt !== undefined && !world.pods.has(leaked)) refusedAt = world.now;
   });
   assert.ok(switchedAt && refusedAt);
   assert.equal(world.restarts, restarts + 2, 'one restart to add the new token, the very next one to remove the old');
