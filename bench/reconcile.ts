@@ -58,6 +58,12 @@ function rssMb(pid: number, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): number {
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** The operator's V8 heap, from the Node process metrics on its /metrics. */
 async function heapMb(metricsPort: number): Promise<{ used: number; total: number }> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
@@ -196,7 +202,9 @@ async function run(n: number): Promise<void> {
   try {
     await installCrd(kubeConfig);
     log(`N = ${n}: floor (a bare client doing the unavoidable writes)...`);
+    const floorCpuBefore = { apiServer: cpuSeconds(controlPlane.pid), bench: process.cpuUsage() };
     const floorMs = await floor(clients, n);
+    const floorCpu = { apiServer: cpuSeconds(controlPlane.pid) - floorCpuBefore.apiServer, bench: (({ user, system }) => (user + system) / 1e6)(process.cpuUsage(floorCpuBefore.bench)) };
 
     const namespaces = Array.from({ length: NAMESPACES }, (_, i) => `bench-${i}`);
     for (const name of namespaces) await clients.core.createNamespace({ body: { metadata: { name } } });
@@ -218,6 +226,7 @@ async function run(n: number): Promise<void> {
 
     log(`N = ${n}: applying ${n} FliptClients (${CREATE_CONCURRENCY} at a time, ${NAMESPACES} namespaces, ${TARGETS} target(s))...`);
     const before = await requestCounts(kubeConfig);
+    const cpuBefore = { apiServer: cpuSeconds(controlPlane.pid), operator: cpuSeconds(operator.child.pid!), bench: process.cpuUsage() };
     const started = performance.now();
     await inBatches(Array.from({ length: n }, (_, i) => i), CREATE_CONCURRENCY, (i) =>
       clients.custom.createNamespacedCustomObject(fliptClient(namespaces[i % NAMESPACES]!, `app-${i}`, targets[i % TARGETS]!.name)),
@@ -233,6 +242,11 @@ async function run(n: number): Promise<void> {
       if (operator.child.exitCode !== null) throw new Error(`operator exited:\n${operator.output().slice(-2000)}`);
     }
     const readyMs = performance.now() - started;
+    const cpu = {
+      apiServer: cpuSeconds(controlPlane.pid) - cpuBefore.apiServer,
+      operator: cpuSeconds(operator.child.pid!) - cpuBefore.operator,
+      bench: (({ user, system }) => (user + system) / 1e6)(process.cpuUsage(cpuBefore.bench)),
+    };
     const after = await requestCounts(kubeConfig);
     const rss = rssMb(operator.child.pid!);
 
@@ -254,11 +268,12 @@ async function run(n: number): Promise<void> {
     if (!JWT) log(`  Flipt restarted after              ${seconds(restartMs)}   (the burst hold ends when issuing stops making progress)`);
     log(`  first Ready after                  ${seconds(firstReady)}`);
     log(`  all Ready after                    ${seconds(readyMs)}   (status writes after the rollout: ${seconds(readyMs - firstReady)})`);
-    log(`  floor, same API server             ${seconds(floorMs)}`);
+    log(`  floor, same API server             ${seconds(floorMs)}   (CPU: API server + etcd ${floorCpu.apiServer.toFixed(1)} s, the bare client ${floorCpu.bench.toFixed(1)} s)`);
     log(`  all Ready / floor                  ${(readyMs / floorMs).toFixed(2)}x`);
     log(`  ConfigMap writes                   ${writes}`);
     log(`  Flipt restarts                     ${restarts}`);
     log(`  operator peak RSS                  ${rss.toFixed(0)} MiB`);
+    log(`  CPU until all Ready (2 cores x ${seconds(readyMs)}): API server + etcd ${cpu.apiServer.toFixed(1)} s, operator ${cpu.operator.toFixed(1)} s, this benchmark ${cpu.bench.toFixed(1)} s`);
     log('  API requests per FliptClient (the benchmark\'s own creates and watches excluded):');
     const rows = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([k, v]) => v > 0 && !/^(WATCH|LIST) /.test(k));
     for (const [k, v] of rows.sort((a, b) => b[1] - a[1])) {
