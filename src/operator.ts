@@ -161,7 +161,7 @@ export class Operator {
         return target ? this.targetCaches.get(name)?.credentials.get(target.credentialsSecret, target.namespace) : undefined;
       },
       targetState: (target) => this.targetReconciler.state(target),
-      enqueueTarget: (target) => this.targetController.enqueue(target),
+      enqueueTarget: (target) => this.targetController.enqueueWithin(target, TARGET_COALESCE_MS),
       serviceAccountConflicts: (namespace, name) => this.serviceAccounts.conflictsByServiceAccount(namespace, name),
       events,
       log,
