@@ -171,15 +171,11 @@ export function registrationVerdict(owner: string, id: string, credentialFingerp
       message: `Writing target "${targetName}" failed (${state.writeFailure}); the operator retries with backoff`,
     };
   }
-  // No time in the message: it would change (and be written again) with every step of a burst.
-  const when =
-    state.pending === 'IssuingBurst'
-      ? ' once the burst of new FliptClients being issued is complete (one Flipt restart for all of them)'
-      : state.pending === 'RestartInterval'
-        ? " with Flipt's next restart (restarts are restart.minInterval apart)"
-        : '';
+  // The same message from issue until registered: one that followed the target (a burst held, the
+  // interval between restarts) would write the status of every waiting client again at each change.
+  const when = ` with Flipt's next restart (${NEXT_RESTART})`;
   return registered
-    ? { status: 'False', reason: 'UpdatePending', message: `Target "${targetName}" still holds an older credential for ${id}; the new one is applied${when || ' shortly'}` }
+    ? { status: 'False', reason: 'UpdatePending', message: `Target "${targetName}" still holds an older credential for ${id}; the new one is applied${when}` }
     : { status: 'False', reason: 'RegistrationPending', message: `Waiting for target "${targetName}" to register token ${id}${when}` };
 }
 
@@ -209,8 +205,8 @@ export function readinessVerdict(issued: Verdict, applied: Verdict, state: Targe
   if (applied.status !== 'True') return { status: 'False', reason: applied.reason, message: applied.message };
   if (binding && binding.status !== 'True') return binding;
   if (state && accepted) return { status: 'True', reason: 'Ready', message: `Flipt (${workload}) runs with this credential` };
-  const detail = state?.rollout.detail ?? 'waiting for the rollout';
-  return { status: 'False', reason: 'RolloutInProgress', message: `Waiting for Flipt (${workload}) to roll out: ${detail}` };
+  // Not how far the rollout is: that changes with each pod, and every waiting client's status would be written again each time.
+  return { status: 'False', reason: 'RolloutInProgress', message: `Waiting for every Flipt pod (${workload}) to run the config that holds this credential; kubectl rollout status shows how far` };
 }
 
 /**
@@ -230,11 +226,11 @@ export function rotationVerdict(client: FliptClient, registered: RegisteredToken
         message: `Flipt's config for target "${targetName}" has a hand-written token with id ${nextId}, which a rotation needs; remove or rename it there`,
       };
     }
-    const rollout = state && state.registered.get(nextId) === fingerprint(next) ? `: ${state.rollout.detail}` : '';
+    const step = state && state.registered.get(nextId) === fingerprint(next) ? 'is registered with' : 'is being registered with';
     return {
       status: 'True',
       reason: 'NewTokenRegistering',
-      message: `A new token (${fingerprint(next)}) is being registered with target "${targetName}"${rollout}; the Secret switches to it once every Flipt pod accepts it`,
+      message: `A new token (${fingerprint(next)}) ${step} target "${targetName}"; the Secret switches to it once every Flipt pod accepts it`,
     };
   }
   if (next && fingerprint(next) === current && isWellFormedToken(registered.id) && registered.id !== next) {
@@ -351,6 +347,28 @@ export function statusEvents(
     }
   }
   return { events, ...(announced ? { announced } : {}) };
+}
+
+/** When Flipt's next restart comes, as a waiting client's message says it. */
+export const NEXT_RESTART = 'one for a burst of new FliptClients once it is issued; restarts are restart.minInterval apart';
+
+/** How long a rollout may run before the clients waiting on it are told so one by one. */
+export const ROLLOUT_QUIET_MS = 10_000;
+
+/**
+ * Until when a client waiting for its credential to be registered keeps its conditions as they are
+ * while Flipt rolls out with it (undefined: report now). A rollout that finishes within
+ * ROLLOUT_QUIET_MS takes each waiting client from issued to Ready in one status write instead of
+ * two, which is thousands of writes in a burst; a longer one is reported as RolloutInProgress.
+ */
+export function rolloutQuietUntil(current: readonly Condition[], next: readonly Condition[], state: TargetState | undefined, now: number): number | undefined {
+  const was = current.find((c) => c.type === 'Ready');
+  const is = next.find((c) => c.type === 'Ready');
+  if (was?.status !== 'False' || !['RegistrationPending', 'UpdatePending'].includes(was.reason) || is?.reason !== 'RolloutInProgress') return undefined;
+  if (was.observedGeneration !== is.observedGeneration) return undefined;
+  if (state?.rolloutSince === undefined) return undefined;
+  const until = state.rolloutSince + ROLLOUT_QUIET_MS;
+  return until > now ? until : undefined;
 }
 
 /** A Secret of the client's Secret's name that another owner controls: never overwritten. */

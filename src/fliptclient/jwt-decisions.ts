@@ -11,7 +11,7 @@ import type { FliptClient } from '../vocabulary/fliptclient.ts';
 import { accepts, type TargetState } from '../vocabulary/registration.ts';
 import { requestedRotation, ROTATE_ANNOTATION } from '../vocabulary/rotation.ts';
 import { publishedKeys, signingKeyAt, type KeyTimes } from '../vocabulary/signing-keys.ts';
-import type { Verdict } from './decisions.ts';
+import { NEXT_RESTART, type Verdict } from './decisions.ts';
 
 export type MintReason = 'FirstIssue' | 'SwitchToJwt' | 'SecretLost' | 'Refresh' | 'KeyRetired' | 'SettingsChanged' | 'ClaimsChanged' | 'Requested';
 
@@ -76,17 +76,10 @@ export function decideJwt(input: JwtInputs): JwtDecision {
   if (state.problem) return wait({ status: 'False', reason: state.problem.reason, message: state.problem.message }, stillGood);
   if (state.jwtProblem) return wait({ status: 'False', reason: state.jwtProblem.reason, message: state.jwtProblem.message }, stillGood);
   if (!state.jwtAccepted) {
-    // No time in the message: it would change (and be written again) with every step of a hold.
-    const when =
-      state.writeFailure !== undefined
-        ? ` (writing the target failed: ${state.writeFailure}; the operator retries with backoff)`
-        : state.pending === 'RestartInterval'
-          ? " with Flipt's next restart (restarts are restart.minInterval apart)"
-          : state.pending === 'IssuingBurst'
-            ? ' once the burst of new FliptClients being issued is complete'
-            : '';
+    // Nothing that follows the target's progress: every waiting client's status would be written again.
+    const when = state.writeFailure !== undefined ? ` (writing the target failed: ${state.writeFailure}; the operator retries with backoff)` : ` with Flipt's next restart (${NEXT_RESTART})`;
     const message = state.jwtConfigured
-      ? `Waiting for Flipt (target "${target.name}") to roll out with the jwt method: ${state.rollout.detail}`
+      ? `Waiting for every Flipt pod of target "${target.name}" to run the config with the jwt method; kubectl rollout status shows how far`
       : `Waiting for target "${target.name}" to add the jwt method to Flipt's config${when}`;
     return wait({ status: 'False', reason: 'JwtMethodPending', message }, stillGood);
   }

@@ -38,6 +38,7 @@ import {
   refusal,
   registrationVerdict,
   restartAnnotationFor,
+  rolloutQuietUntil,
   rotationVerdict,
   secretConflictVerdict,
   secretNeedsUpdate,
@@ -193,6 +194,11 @@ export class FliptClientReconciler {
       conditions = withCondition(conditions, 'ConfigApplied', waiting, generation, this.now());
       conditions = withCondition(conditions, 'Ready', waiting, generation, this.now());
     }
+    const quietUntil = rolloutQuietUntil(client.status?.conditions ?? [], conditions, state, this.deps.clock.now());
+    if (quietUntil !== undefined) {
+      const kept = (type: string) => client.status!.conditions!.find((c) => c.type === type);
+      conditions = conditions.map((c) => (c.type === 'Ready' || c.type === 'ConfigApplied' ? (kept(c.type) ?? c) : c));
+    }
     const statusNow = { ...client.status, credentialFingerprint, issuedAt };
     const rotating = rotationVerdict({ ...client, status: statusNow }, registered, state, target.name, this.deps.clock.now());
     conditions = withCondition(conditions, 'Rotating', rotating, generation, this.now());
@@ -222,9 +228,10 @@ export class FliptClientReconciler {
       workloadsRestartedFor,
     });
 
-    if (decision.action === 'issue') {
-      const why = decision.reason === 'FirstIssue' ? 'Generated a new token' : 'The Secret was lost and its token was not registered; generated a new token';
-      this.deps.events.record(client, 'Normal', 'TokenIssued', `${why} (${credentialFingerprint}) in Secret ${secretName}`, 'Issue');
+    // A first token is announced by the Ready Event that follows within moments: one Event per client
+    // in a burst of thousands, not two.
+    if (decision.action === 'issue' && decision.reason !== 'FirstIssue') {
+      this.deps.events.record(client, 'Normal', 'TokenIssued', `The Secret was lost and its token was not registered; generated a new token (${credentialFingerprint}) in Secret ${secretName}`, 'Issue');
     } else if (decision.action === 'restore') {
       this.deps.events.record(client, 'Warning', 'SecretRestored', `Secret ${secretName} was deleted or edited; restored its token from target "${target.name}"`, 'Restore');
     }
@@ -237,7 +244,8 @@ export class FliptClientReconciler {
     }
     if (!state) this.deps.enqueueTarget(target.name);
     // A JWT target's client switches from its static token once a key may sign.
-    return route.lookAgainAt !== undefined ? { requeueAfterMs: route.lookAgainAt - this.deps.clock.now() } : undefined;
+    const lookAgainAt = Math.min(route.lookAgainAt ?? Infinity, quietUntil ?? Infinity);
+    return lookAgainAt < Infinity ? { requeueAfterMs: lookAgainAt - this.deps.clock.now() } : undefined;
   };
 
   /** Records a rotation's new token as the token of record, with the resourceVersion as precondition so a stale cache never rotates twice. */

@@ -140,7 +140,7 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   }
   const restartAllowedAt = (workload.restartedAtMs ?? 0) + target.restart.minInterval;
   /** What the target holds now, unchanged: for a step that writes nothing of the config yet. */
-  const unchanged = (pending?: TargetState['pending']): Omit<TargetState, 'accepted' | 'jwtAccepted'> => ({
+  const unchanged = (): Omit<TargetState, 'accepted' | 'jwtAccepted'> => ({
     ...base,
     ...currentState(target, source, configMap.managedIds, credentials),
     conflicts: observed.previous?.conflicts ?? base.conflicts,
@@ -148,7 +148,6 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
     authenticationRequired: observed.previous?.authenticationRequired ?? true,
     jwtConfigured: jwtMethod.ensure !== undefined && configMap.jwtRecord === jwtMethod.record,
     workloadHash: workload.configHash,
-    ...(pending ? { pending } : {}),
   });
 
   // A new client of a JWT target never needs Flipt's config (no entry, no restart): no burst to wait for.
@@ -157,7 +156,7 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
     const previous = observed.hold ?? { since: now, progressAt: now, issued };
     const hold = issued > previous.issued ? { ...previous, progressAt: now, issued } : previous;
     const until = Math.min(hold.progressAt + progressWindowMs(target), hold.since + maxHoldMs(target));
-    if (until > now) return { hold, requeueAfterMs: until - now, state: unchanged('IssuingBurst') };
+    if (until > now) return { hold, requeueAfterMs: until - now, state: unchanged() };
   }
 
   const tokenOf = observed.clientSecretToken;
@@ -194,7 +193,7 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   const step: Decision = { ...lookAgain(undefined), state: base };
   if (configDiffers || credentialsMissing || restartNeeded) {
     if (restartNeeded && restartAllowedAt > now) {
-      const state = { ...unchanged('RestartInterval'), conflicts, refused, fill: fillRatio(sizes), authenticationRequired: plan.render.authenticationRequired };
+      const state = { ...unchanged(), conflicts, refused, fill: fillRatio(sizes), authenticationRequired: plan.render.authenticationRequired };
       return { ...lookAgain(restartAllowedAt - now), state };
     }
     if (credentialsMissing) step.credentials = plan.credentials;

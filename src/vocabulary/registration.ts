@@ -34,8 +34,6 @@ export interface TargetState {
   jwtAccepted: boolean;
   /** Clients ("<namespace>/<name>") the target has no room for, and why. */
   refused: ReadonlyMap<string, Refusal>;
-  /** Why changes wait: a burst of new clients still being issued, or restart.minInterval. */
-  pending?: 'IssuingBurst' | 'RestartInterval';
   /** The last write to the target failed (the API server's reason): changes wait for the retry. */
   writeFailure?: string;
   /** How full the target is (of the API server's limits), for the metric. */

@@ -1,6 +1,7 @@
 // 200 FliptClients applied at once converge with a handful of ConfigMap writes and at most two
-// restarts, counted from the API server's watch; a restarted operator with nothing to do writes
-// nothing; 100 of them rotating together cost at most four restarts.
+// restarts, counted from the API server's watch, two status writes each (issued, Ready) across a
+// rollout of a few seconds, and a few target reconciles rather than one per client; a restarted
+// operator with nothing to do writes nothing; 100 of them rotating together cost at most four restarts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fingerprint, tokenIdFor } from '../../src/vocabulary/credentials.ts';
@@ -8,6 +9,8 @@ import { waitFor } from '../support/cluster.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
 import { condition, createFliptClient, listFliptClients } from '../support/fliptclients.ts';
 import { Scenario } from '../support/scenario.ts';
+import { Watch } from '@kubernetes/client-node';
+import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { mergePatch } from '../../src/kube/client.ts';
 import { assertConsistent } from '../support/invariants.ts';
 
@@ -17,7 +20,9 @@ const CLIENT_NAMES = Array.from({ length: CLIENTS }, (_, i) => ({ namespace: NAM
 let scenario: Scenario;
 
 before(async () => {
-  scenario = await Scenario.start({ minInterval: '10s' });
+  // A rollout of a few seconds, as a real Flipt's takes: long enough for every waiting client to be
+  // reconciled while it runs, so that a status written for each step of it would be seen.
+  scenario = await Scenario.start({ minInterval: '10s', rolloutMs: 3000 });
   for (const name of NAMESPACES) await scenario.createAppNamespace(name);
 });
 
@@ -31,20 +36,62 @@ async function allReady(): Promise<boolean> {
   return ready === CLIENTS;
 }
 
+/** Distinct statuses each FliptClient of the burst's namespaces has had, from a watch started before any exists. */
+async function watchStatuses(): Promise<{ counts(): Map<string, number>; stop(): void }> {
+  const last = new Map<string, string>();
+  const counts = new Map<string, number>();
+  let failure: string | undefined;
+  const controller = await new Watch(scenario.cluster.kubeConfig).watch(
+    '/apis/flipt.io/v1alpha1/fliptclients',
+    {},
+    (type, client: FliptClient) => {
+      if (type === 'ERROR') failure ??= JSON.stringify(client);
+      if ((type !== 'ADDED' && type !== 'MODIFIED') || !NAMESPACES.includes(client.metadata.namespace)) return;
+      const key = `${client.metadata.namespace}/${client.metadata.name}`;
+      const status = JSON.stringify(client.status ?? null);
+      if (last.get(key) === status) return;
+      last.set(key, status);
+      if (client.status) counts.set(key, (counts.get(key) ?? 0) + 1);
+    },
+    (err) => (failure ??= `the watch ended: ${String(err)}`),
+  );
+  return {
+    counts() {
+      if (failure) throw new Error(`status watch: ${failure}`);
+      return counts;
+    },
+    stop: () => controller.abort(),
+  };
+}
+
 test(`${CLIENTS} FliptClients applied at once: at most 10 ConfigMap writes and 2 restarts`, async () => {
   const names = CLIENT_NAMES;
+  const statuses = await watchStatuses();
+  let targetReconcilesBefore = NaN;
+  await waitFor(async () => !Number.isNaN((targetReconcilesBefore = await scenario.metric('flipt_operator_reconcile_total', { controller: 'target' }).catch(() => NaN))), "the operator's metrics");
   const started = Date.now();
   for (let i = 0; i < names.length; i += 25) {
     await Promise.all(names.slice(i, i + 25).map((n) => createFliptClient(scenario.cluster.clients, n.namespace, n.name, { metadata: { index: n.name } })));
   }
   await waitFor(allReady, `all ${CLIENTS} FliptClients Ready`, 180_000, 500);
   const seconds = (Date.now() - started) / 1000;
+  const targetReconciles = (await scenario.metric('flipt_operator_reconcile_total', { controller: 'target' })) - targetReconcilesBefore;
+  await scenario.quietPeriod();
+  const statusWrites = statuses.counts();
+  statuses.stop();
 
   const writes = scenario.configWrites();
   const restarts = scenario.restarts();
-  process.stdout.write(`# burst of ${CLIENTS}: Ready in ${seconds.toFixed(1)} s, ${writes} ConfigMap writes, ${restarts} restarts\n`);
+  const mostStatuses = Math.max(...statusWrites.values());
+  process.stdout.write(`# burst of ${CLIENTS}: Ready in ${seconds.toFixed(1)} s, ${writes} ConfigMap writes, ${restarts} restarts, ${targetReconciles} target reconciles, at most ${mostStatuses} status writes per client\n`);
   assert.ok(writes >= 1 && writes <= 10, `ConfigMap writes: ${writes}`);
   assert.ok(restarts >= 1 && restarts <= 2, `restarts: ${restarts}`);
+  // Issued, then Ready: not once more for the rollout in between (it takes 3 s, under the 10 s after which it is reported).
+  assert.equal(statusWrites.size, CLIENTS, 'a status for every client');
+  const more = [...statusWrites].filter(([, n]) => n > 2);
+  assert.deepEqual(more, [], 'clients whose status was written more than twice');
+  // A target reconcile reads every client: a burst shares a few of them, not one per client issued.
+  assert.ok(targetReconciles < CLIENTS / 4, `target reconciles during the burst: ${targetReconciles}`);
 
   const tokens = await scenario.managedTokens();
   for (const n of names) assert.ok(tokens[tokenIdFor(n.namespace, n.name)], `token for ${n.namespace}/${n.name}`);
