@@ -1,6 +1,7 @@
 // Pure decisions for one FliptClient, each an ordered policy that returns a reason: which token it
 // should hold, what its Secret should look like, and what its conditions say.
 import type { V1Secret } from '@kubernetes/client-node';
+import { isDeepStrictEqual } from 'node:util';
 import { targetAllowsNamespace, type TargetConfig } from '../config/operator-config.ts';
 import { encodeSecretData } from '../kube/secret-data.ts';
 import { JWT_AUTHORIZATION_SCHEME } from '../vocabulary/client-jwt.ts';
@@ -17,6 +18,7 @@ import {
   type ConditionStatus,
   type ConditionType,
   type FliptClient,
+  type FliptClientStatus,
 } from '../vocabulary/fliptclient.ts';
 import { accepts, type TargetState } from '../vocabulary/registration.ts';
 import { nextTokenIdFor, overlapEndsAt, requestedRotation, ROTATE_ANNOTATION, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
@@ -347,6 +349,16 @@ export function statusEvents(
     }
   }
   return { events, ...(announced ? { announced } : {}) };
+}
+
+/**
+ * Whether a status to write says what the current one says. The API server returns an object's keys
+ * sorted, whatever order they were written in: compared by value, not as text, or every reconcile of
+ * an unchanged client would send a patch (one per client at each operator start).
+ */
+export function sameStatus(next: FliptClientStatus, current: FliptClientStatus): boolean {
+  const defined = (status: FliptClientStatus) => Object.fromEntries(Object.entries(status).filter(([, v]) => v !== undefined));
+  return isDeepStrictEqual(defined(next), defined(current));
 }
 
 /** When Flipt's next restart comes, as a waiting client's message says it. */

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { OperatorConfig, TargetConfig } from '../config/operator-config.ts';
 import { mergePatch, type KubeClients } from '../kube/client.ts';
 import { isConflict, isForbidden, isNotFound, unlessNotFound } from '../kube/errors.ts';
+import { compareResourceVersions } from '../kube/resource-version.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { secretValue } from '../kube/secret-data.ts';
 import type { Clock } from '../runtime/clock.ts';
@@ -39,6 +40,7 @@ import {
   registrationVerdict,
   restartAnnotationFor,
   rolloutQuietUntil,
+  sameStatus,
   rotationVerdict,
   secretConflictVerdict,
   secretNeedsUpdate,
@@ -78,6 +80,8 @@ export class FliptClientReconciler {
   private readonly jwt: JwtClientReconciler;
   /** The last Ready transition announced per FliptClient, so that a stale cache never announces one twice. */
   private readonly announced = new Map<string, string>();
+  /** The resourceVersion of each FliptClient as this reconciler last wrote it, until the cache has it. */
+  private readonly written = new Map<string, string>();
 
   constructor(deps: FliptClientReconcilerDeps) {
     this.deps = deps;
@@ -89,8 +93,14 @@ export class FliptClientReconciler {
     const cached = this.deps.fliptClients.get(name, namespace);
     if (!cached) {
       this.announced.delete(key);
+      this.written.delete(key);
       return;
     }
+    // A cache older than our own last write would decide again what that write already did (in a
+    // burst, a second status write for one client in four): the watch event of that write brings it back.
+    const behind = compareResourceVersions(cached.metadata.resourceVersion, this.written.get(key));
+    if (behind === -1) return;
+    this.written.delete(key);
     let client = cached;
     const target = this.deps.targets.find((t) => t.name === targetNameOf(client));
     // Another installation's FliptClient (its target is not ours): left alone, status and finalizer included.
@@ -259,10 +269,11 @@ export class FliptClientReconciler {
       ...(requestedRotation(client) !== undefined ? { lastRotateRequest: requestedRotation(client)! } : {}),
     };
     try {
-      await this.deps.api.custom.patchNamespacedCustomObjectStatus(
+      const patched: FliptClient = await this.deps.api.custom.patchNamespacedCustomObjectStatus(
         { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { metadata: { resourceVersion }, status: { ...status, rotateAt: rotateAtOf(client, issuedAt) ?? null } } },
         mergePatch,
       );
+      this.wrote(patched);
     } catch (err) {
       if (isConflict(err)) throw new Error(`FliptClient ${namespace}/${name} changed meanwhile; retrying the rotation with the newer version`);
       throw err;
@@ -309,6 +320,11 @@ export class FliptClientReconciler {
     return;
   }
 
+  private wrote(client: FliptClient): void {
+    const { resourceVersion } = client.metadata;
+    if (resourceVersion) this.written.set(keyOf(client), resourceVersion);
+  }
+
   private now(): Date {
     return new Date(this.deps.clock.now());
   }
@@ -323,9 +339,11 @@ export class FliptClientReconciler {
   private async patchFinalizers(client: FliptClient, finalizers: string[]): Promise<void> {
     const { namespace, name, resourceVersion } = client.metadata;
     try {
-      await this.deps.api.custom.patchNamespacedCustomObject(
-        { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { metadata: { finalizers, resourceVersion } } },
-        mergePatch,
+      this.wrote(
+        await this.deps.api.custom.patchNamespacedCustomObject(
+          { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { metadata: { finalizers, resourceVersion } } },
+          mergePatch,
+        ),
       );
     } catch (err) {
       if (isNotFound(err)) return;
@@ -361,12 +379,12 @@ export class FliptClientReconciler {
       keyId: ofJwt('keyId'),
       installation: this.deps.installation.name,
     };
-    if (JSON.stringify(normalise(status)) === JSON.stringify(normalise(current))) return;
+    if (sameStatus(status, current)) return;
     const { namespace, name } = client.metadata;
     // A merge patch keeps what it does not name: a field that went away is sent as null.
     const body = { status: Object.fromEntries(Object.entries(status).map(([k, v]) => [k, v ?? null])) };
     try {
-      await this.deps.api.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body }, mergePatch);
+      this.wrote(await this.deps.api.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body }, mergePatch));
     } catch (err) {
       if (isNotFound(err)) return;
       throw err;
@@ -393,8 +411,4 @@ function refusedConditions(client: FliptClient, verdict: Verdict, now: Date): Co
   let conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', verdict, generation, now);
   conditions = withCondition(conditions, 'Ready', verdict, generation, now);
   return conditions.filter((c) => c.type !== 'ConfigApplied');
-}
-
-function normalise(status: FliptClientStatus): FliptClientStatus {
-  return Object.fromEntries(Object.entries(status).filter(([, v]) => v !== undefined)) as FliptClientStatus;
 }

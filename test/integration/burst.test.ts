@@ -9,6 +9,7 @@ import { waitFor } from '../support/cluster.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
 import { condition, createFliptClient, listFliptClients } from '../support/fliptclients.ts';
 import { Scenario } from '../support/scenario.ts';
+import { requestCounts, writesBetween } from '../support/api-requests.ts';
 import { Watch } from '@kubernetes/client-node';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { mergePatch } from '../../src/kube/client.ts';
@@ -123,6 +124,7 @@ test('a restarted operator with nothing changed writes nothing and restarts noth
   const fingerprints = new Map<string, string | undefined>();
   for (const ns of NAMESPACES) for (const c of await listFliptClients(scenario.cluster.clients, ns)) fingerprints.set(`${ns}/${c.metadata.name}`, c.status?.credentialFingerprint);
 
+  const requestsBefore = await requestCounts(scenario.cluster.kubeConfig);
   await scenario.restartOperator();
   await waitFor(() => scenario.operator.output().includes('became leader'), 'the new operator to lead', 30_000);
   // It has looked at everything: every client and the target reconciled at least once...
@@ -131,6 +133,8 @@ test('a restarted operator with nothing changed writes nothing and restarts noth
   // ...and a restart it might have held back for minInterval would have happened by now.
   await scenario.quietPeriod();
 
+  // Counted by the API server, so that a patch that changes nothing (invisible to a watch) counts too.
+  assert.deepEqual(writesBetween(requestsBefore, await requestCounts(scenario.cluster.kubeConfig)), new Map(), 'requests that write, served while the new operator took over');
   assert.equal(scenario.configMaps.versions.length, versions.configMap, 'no ConfigMap write');
   assert.equal(scenario.deployments.versions.length, versions.deployment, 'no Deployment change, so no restart');
   assert.equal(scenario.credentialSecrets.versions.length, versions.credentials, 'no credentials write');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bindingVerdict, decideToken, readinessVerdict, refusal, registrationVerdict, rolloutQuietUntil, ROLLOUT_QUIET_MS, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
+import { bindingVerdict, decideToken, readinessVerdict, refusal, registrationVerdict, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { metadataProblems, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
@@ -161,4 +161,12 @@ test('rolloutQuietUntil: a waiting client goes from issued to Ready in one write
   assert.equal(rolloutQuietUntil(ready('RegistrationPending'), ready('Ready', 'True'), rolling(now), now), undefined);
   assert.equal(rolloutQuietUntil(ready('RegistrationPending'), ready('RolloutInProgress', 'False', 2), rolling(now), now), undefined);
   assert.equal(rolloutQuietUntil([], ready('RolloutInProgress'), rolling(now), now), undefined);
+});
+
+test('sameStatus compares by value: the API server returns keys sorted, not in the order written', () => {
+  const ours = { observedGeneration: 1, conditions: [{ type: 'Ready' as const, status: 'True' as const, reason: 'Ready', message: 'm', observedGeneration: 1, lastTransitionTime: 't' }], secretName: 's', rotateAt: undefined };
+  const served = JSON.parse('{"conditions":[{"lastTransitionTime":"t","message":"m","observedGeneration":1,"reason":"Ready","status":"True","type":"Ready"}],"observedGeneration":1,"secretName":"s"}');
+  assert.equal(sameStatus(ours, served), true);
+  assert.equal(sameStatus({ ...ours, secretName: 'other' }, served), false);
+  assert.equal(sameStatus({ ...ours, conditions: [{ ...ours.conditions[0]!, reason: 'Other' }] }, served), false);
 });
