@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { Watch, type KubeConfig, type V1ConfigMap, type V1Deployment } from '@kubernetes/client-node';
 import { mergePatch, type KubeClients } from '../src/kube/client.ts';
 import type { FliptClient } from '../src/vocabulary/fliptclient.ts';
-import { requestCounts } from '../test/support/api-requests.ts';
+import { requestCounts, writesBetween } from '../test/support/api-requests.ts';
 import { changes, recordHistory, type ObjectHistory } from '../test/support/api-watch.ts';
 import { clusterFor, installCrd } from '../test/support/cluster.ts';
 import { startControlPlane } from '../test/support/controlplane.ts';
@@ -272,6 +272,8 @@ async function run(n: number): Promise<void> {
     // A restart with every client Ready: how soon it leads and serves, and that it writes nothing.
     const writesBefore = { statuses: progress.statusWrites.count, configMaps: writes + enablement.writes, restarts: restarts + enablement.restarts };
     await operator.stop();
+    // Counted from here: the stopped operator may still have been sending the Events it had queued.
+    const requestsBeforeRestart = await requestCounts(kubeConfig);
     const restarted = performance.now();
     operator = startOperator(written.path, controlPlane.kubeconfigPath, { LOG_LEVEL: 'info' });
     const readyz = async () => (await fetch(`http://127.0.0.1:${written.ports.health}/readyz`).catch(() => undefined))?.status === 200;
@@ -302,7 +304,8 @@ async function run(n: number): Promise<void> {
       configMaps: targets.reduce((sum, t) => sum + t.configMaps.versions.length - 1, 0) - writesBefore.configMaps,
       restarts: targets.reduce((sum, t) => sum + restartsOf(t), 0) - writesBefore.restarts,
     };
-    log(`  operator restarted: ready and leading after ${seconds(leadingMs)}; in the next 15 s: ${newWrites.statuses} FliptClient writes, ${newWrites.configMaps} ConfigMap writes, ${newWrites.restarts} restarts`);
+    const writeRequests = [...writesBetween(requestsBeforeRestart, await requestCounts(kubeConfig))].map(([k, v]) => `${v} ${k}`);
+    log(`  operator restarted: ready and leading after ${seconds(leadingMs)}; in the next 15 s: ${newWrites.statuses} FliptClient writes, ${newWrites.configMaps} ConfigMap writes, ${newWrites.restarts} restarts; write requests served (patches that change nothing included): ${writeRequests.length > 0 ? writeRequests.join(', ') : 'none'}`);
     log(`    (its log: ${milestones.join(', ')}; seen here: /readyz 200 after ${seconds(readyzMs)}, leading after ${seconds(leaderSeenMs)})`);
     log(`  operator RSS after the restart      peak ${rssMb(operator.child.pid!).toFixed(0)} MiB, settled (15 s later, caches full) ${rssMb(operator.child.pid!, 'VmRSS').toFixed(0)} MiB`);
     const heap = await heapMb(written.ports.metrics);
