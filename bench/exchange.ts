@@ -5,6 +5,9 @@
 //   cached    POST to the exchange with one token over and over: served from the review cache
 // Every scenario is bounded in requests and in time. Tokens are requested up front so TokenRequest
 // never runs during a measurement, and distinct tokens keep the API server's own token cache out of it.
+// Baseline and uncached alternate over several rounds (a few hundred requests each last well under a
+// second on two shared cores, where one run's noise is larger than the difference measured); the
+// ratio is reported per round and as the median.
 import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
 import { Agent, request } from 'undici';
@@ -18,7 +21,8 @@ import { startControlPlane } from '../test/support/controlplane.ts';
 import { AUDIENCE, exchangeConfig } from '../test/support/exchange-config.ts';
 
 const NAMESPACE = 'bench';
-const DISTINCT_PER_RUN = Number(process.env.BENCH_DISTINCT ?? 200); // tokens per uncached/baseline run
+const DISTINCT_PER_RUN = Number(process.env.BENCH_DISTINCT ?? 300); // tokens per uncached/baseline run
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CACHED_REQUESTS = Number(process.env.BENCH_CACHED ?? 5000);
 const MAX_SECONDS_PER_RUN = Number(process.env.BENCH_SECONDS ?? 15);
 const CONCURRENCY = [1, 16];
@@ -51,6 +55,18 @@ async function run(scenario: string, concurrency: number, count: number, job: (i
     }),
   );
   return { scenario, concurrency, requests: latenciesMs.length, seconds: (performance.now() - started) / 1000, latenciesMs, failures };
+}
+
+/** One scenario's rounds as one run: their requests, time, latencies and failures together. */
+function merged(rounds: Result[]): Result {
+  return {
+    scenario: rounds[0]!.scenario,
+    concurrency: rounds[0]!.concurrency,
+    requests: rounds.reduce((sum, r) => sum + r.requests, 0),
+    seconds: rounds.reduce((sum, r) => sum + r.seconds, 0),
+    latenciesMs: rounds.flatMap((r) => r.latenciesMs),
+    failures: rounds.reduce((sum, r) => sum + r.failures, 0),
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -89,7 +105,7 @@ async function main(): Promise<void> {
     await clients.core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
     await clients.core.createNamespacedServiceAccount({ namespace: NAMESPACE, body: { metadata: { name: 'app' } } });
 
-    const perScenario = DISTINCT_PER_RUN * CONCURRENCY.length;
+    const perScenario = DISTINCT_PER_RUN * CONCURRENCY.length * ROUNDS;
     process.stdout.write(`requesting ${perScenario * 2 + 1} service-account tokens up front... `);
     const t0 = performance.now();
     const tokens = await requestTokens(clients, perScenario * 2 + 1);
@@ -140,15 +156,25 @@ async function main(): Promise<void> {
     await review(cachedToken);
 
     const results: Result[] = [];
+    const ratios: string[] = [];
     for (const [i, concurrency] of CONCURRENCY.entries()) {
-      const slice = (list: string[]) => list.slice(i * DISTINCT_PER_RUN, (i + 1) * DISTINCT_PER_RUN);
-      const base = slice(baselineTokens);
-      const fresh = slice(exchangeTokens);
-      results.push(await run('baseline: raw TokenReview', concurrency, base.length, (n) => review(base[n]!)));
-      const callsBefore = server.reviewer.stats().apiCalls;
-      results.push(await run('exchange, uncached review', concurrency, fresh.length, (n) => post(fresh[n]!)));
-      const uncachedCalls = server.reviewer.stats().apiCalls - callsBefore;
-      if (uncachedCalls !== results.at(-1)!.requests) throw new Error(`expected one TokenReview per uncached request, saw ${uncachedCalls}`);
+      const rounds: Array<{ baseline: Result; uncached: Result }> = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const slot = i * ROUNDS + round;
+        const slice = (list: string[]) => list.slice(slot * DISTINCT_PER_RUN, (slot + 1) * DISTINCT_PER_RUN);
+        const base = slice(baselineTokens);
+        const fresh = slice(exchangeTokens);
+        const baseline = await run('baseline: raw TokenReview', concurrency, base.length, (n) => review(base[n]!));
+        const callsBefore = server.reviewer.stats().apiCalls;
+        const uncached = await run('exchange, uncached review', concurrency, fresh.length, (n) => post(fresh[n]!));
+        const uncachedCalls = server.reviewer.stats().apiCalls - callsBefore;
+        if (uncachedCalls !== uncached.requests) throw new Error(`expected one TokenReview per uncached request, saw ${uncachedCalls}`);
+        rounds.push({ baseline, uncached });
+      }
+      results.push(merged(rounds.map((r) => r.baseline)), merged(rounds.map((r) => r.uncached)));
+      const perRound = rounds.map(({ baseline, uncached }) => uncached.requests / uncached.seconds / (baseline.requests / baseline.seconds));
+      const median = [...perRound].sort((a, b) => a - b)[Math.floor(perRound.length / 2)]!;
+      ratios.push(`concurrency ${concurrency}: uncached exchange / raw TokenReview throughput, per round ${perRound.map((r) => r.toFixed(2)).join(', ')}; median ${median.toFixed(2)}`);
       const before = server.reviewer.stats().apiCalls;
       results.push(await run('exchange, cached review', concurrency, CACHED_REQUESTS, () => post(cachedToken)));
       if (server.reviewer.stats().apiCalls !== before) throw new Error('cached requests made TokenReview calls');
@@ -173,6 +199,8 @@ async function main(): Promise<void> {
     console.log(line(header));
     console.log(widths.map((w) => '-'.repeat(w)).join('  '));
     for (const row of rows) console.log(line(row));
+    console.log('');
+    for (const ratio of ratios) console.log(ratio);
     const failed = results.reduce((sum, r) => sum + r.failures, 0);
     if (failed > 0) process.exitCode = 1;
   } finally {
