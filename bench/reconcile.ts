@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { Watch, type KubeConfig, type V1ConfigMap, type V1Deployment } from '@kubernetes/client-node';
 import { mergePatch, type KubeClients } from '../src/kube/client.ts';
 import type { FliptClient } from '../src/vocabulary/fliptclient.ts';
-import { requestCounts, writesBetween } from '../test/support/api-requests.ts';
+import { requestCounts, writesBetween } from '../test/support/api-metrics.ts';
 import { changes, recordHistory, type ObjectHistory } from '../test/support/api-watch.ts';
 import { clusterFor, installCrd } from '../test/support/cluster.ts';
 import { startControlPlane } from '../test/support/controlplane.ts';

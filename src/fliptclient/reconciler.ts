@@ -96,8 +96,8 @@ export class FliptClientReconciler {
       this.written.delete(key);
       return;
     }
-    // A cache older than our own last write would decide again what that write already did (in a
-    // burst, a second status write for one client in four): the watch event of that write brings it back.
+    // A cache older than our own last write of this FliptClient would decide again from what that
+    // write replaced (a status written twice, an issuedAt moved): the watch event of the write brings the key back.
     const behind = compareResourceVersions(cached.metadata.resourceVersion, this.written.get(key));
     if (behind === -1) return;
     this.written.delete(key);

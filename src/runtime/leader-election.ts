@@ -85,13 +85,20 @@ export class LeaderElector {
     if (!this.leading) return;
     this.leading = false;
     const { api, namespace, name, identity } = this.options;
-    try {
-      const lease = await api.readNamespacedLease({ name, namespace });
-      if (lease.spec?.holderIdentity !== identity) return;
-      lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new V1MicroTime(this.options.clock.now()) };
-      await api.replaceNamespacedLease({ name, namespace, body: lease });
-    } catch (err) {
-      this.options.log.warn({ err: describeError(err) }, 'could not release the lease');
+    // A renewal sent just before may land between the read and the write: read again, else the
+    // successor waits out the whole leaseDuration.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const lease = await api.readNamespacedLease({ name, namespace });
+        if (lease.spec?.holderIdentity !== identity) return;
+        lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new V1MicroTime(this.options.clock.now()) };
+        await api.replaceNamespacedLease({ name, namespace, body: lease });
+        return;
+      } catch (err) {
+        if (isConflict(err) && attempt < 3) continue;
+        this.options.log.warn({ err: describeError(err) }, 'could not release the lease');
+        return;
+      }
     }
   }
 

@@ -9,7 +9,7 @@ import { waitFor } from '../support/cluster.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
 import { condition, createFliptClient, listFliptClients } from '../support/fliptclients.ts';
 import { Scenario } from '../support/scenario.ts';
-import { requestCounts, writesBetween } from '../support/api-requests.ts';
+import { requestCounts, writesBetween } from '../support/api-metrics.ts';
 import { Watch } from '@kubernetes/client-node';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { mergePatch } from '../../src/kube/client.ts';
