@@ -227,7 +227,7 @@ async function run(n: number): Promise<void> {
         log(`  ${progress.readyAt.size}/${n} Ready, ${progress.issuedAt.size} issued, after ${seconds(performance.now() - started)}`);
         lastReport = performance.now();
       }
-      if (operator.child.exitCode !== null) throw new Error(`operator exited:\n${operator.output().slice(-2000)}`);
+      if (operator.child.exitCode !== null || operator.child.signalCode !== null) throw new Error(`operator exited (${operator.child.exitCode ?? operator.child.signalCode}):\n${operator.output().slice(-2000)}`);
     }
     const readyMs = performance.now() - started;
     const cpu = {
@@ -271,7 +271,12 @@ async function run(n: number): Promise<void> {
 
     // A restart with every client Ready: how soon it leads and serves, and that it writes nothing.
     const writesBefore = { statuses: progress.statusWrites.count, configMaps: writes + enablement.writes, restarts: restarts + enablement.restarts };
-    await operator.stop();
+    const stopping = performance.now();
+    const stoppedWith = await operator.stop();
+    const stopMs = performance.now() - stopping;
+    const stoppedLog = operator.output();
+    const abort = stoppedLog.split('\n').find((line) => /terminate called|FATAL ERROR|bad_alloc|out of memory/i.test(line));
+    log(`  operator stopped (SIGTERM) after   ${seconds(stopMs)}: exit code ${stoppedWith}${stoppedLog.includes('"msg":"stopped"') ? ', Lease handed back' : ', never logged "stopped"'}${abort ? `; ${abort.trim()}` : ''}`);
     // Counted from here: the stopped operator may still have been sending the Events it had queued.
     const requestsBeforeRestart = await requestCounts(kubeConfig);
     const restarted = performance.now();
