@@ -78,6 +78,19 @@ async function heapMb(metricsPort: number): Promise<{ used: number; total: numbe
   return { used: value('nodejs_heap_size_used_bytes'), total: value('nodejs_heap_size_total_bytes') };
 }
 
+/** Reconciles the operator ran, and the seconds they took, by controller (from its own metrics). */
+async function reconciles(metricsPort: number): Promise<Map<string, { count: number; seconds: number }>> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const byController = new Map<string, { count: number; seconds: number }>();
+  for (const [, kind, controller, value] of text.matchAll(/^flipt_operator_reconcile_duration_seconds_(count|sum)\{controller="([^"]+)"\} (\S+)$/gm)) {
+    const entry = byController.get(controller!) ?? { count: 0, seconds: 0 };
+    if (kind === 'count') entry.count = Number(value);
+    else entry.seconds = Number(value);
+    byController.set(controller!, entry);
+  }
+  return byController;
+}
+
 /** Follows every FliptClient with a watch: when it was first issued a token, and first Ready. */
 class Progress {
   readonly issuedAt = new Map<string, number>();
@@ -237,6 +250,7 @@ async function run(n: number): Promise<void> {
     };
     const after = await requestCounts(kubeConfig);
     const rss = rssMb(operator.child.pid!);
+    const reconciled = await reconciles(written.ports.metrics);
 
     // Where the time went (the first target's timeline).
     const lastIssued = Math.max(...progress.issuedAt.values()) - started;
@@ -262,6 +276,7 @@ async function run(n: number): Promise<void> {
     log(`  Flipt restarts                     ${restarts}`);
     log(`  operator peak RSS                  ${rss.toFixed(0)} MiB`);
     log(`  CPU until all Ready (2 cores x ${seconds(readyMs)}): API server + etcd ${cpu.apiServer.toFixed(1)} s, operator ${cpu.operator.toFixed(1)} s, this benchmark ${cpu.bench.toFixed(1)} s`);
+    log(`  reconciles since it started        ${[...reconciled].map(([c, r]) => `${c} ${r.count} (${r.seconds.toFixed(1)} s in all)`).join(', ')}`);
     log('  API requests per FliptClient (the benchmark\'s own creates and watches excluded):');
     const rows = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([k, v]) => v > 0 && !/^(WATCH|LIST) /.test(k));
     for (const [k, v] of rows.sort((a, b) => b[1] - a[1])) {

@@ -1,6 +1,6 @@
-// How the operator's clients talk to the API server. HTTP/1.1 only: over HTTP/2, Node's client session
-// could spin in native code while streams were torn down and abort the process with std::bad_alloc
-// (an operator stopped right after a burst of 500 clients, about one stop in three).
+// How the operator's clients talk to the API server. HTTP/1.1 only: over HTTP/2, an operator stopped
+// right after a burst of 500 clients (about one stop in three) blocked its event loop in Node's HTTP/2
+// session send path until it aborted with std::bad_alloc, its Lease never handed back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
