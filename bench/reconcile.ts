@@ -71,18 +71,21 @@ function cpuSecondsSince(before: NodeJS.CpuUsage): number {
   return (user + system) / 1e6;
 }
 
-/** The operator's V8 heap, from the Node process metrics on its /metrics. */
-async function heapMb(metricsPort: number): Promise<{ used: number; total: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1048576;
+/** What the operator's /metrics says now (Prometheus text). */
+async function operatorMetrics(metricsPort: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+}
+
+/** The operator's V8 heap, from the Node process metrics. */
+function heapMb(metrics: string): { used: number; total: number } {
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN) / 1048576;
   return { used: value('nodejs_heap_size_used_bytes'), total: value('nodejs_heap_size_total_bytes') };
 }
 
-/** Reconciles the operator ran, and the seconds they took, by controller (from its own metrics). */
-async function reconciles(metricsPort: number): Promise<Map<string, { count: number; seconds: number }>> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+/** Reconciles the operator ran, and the seconds they took, by controller. */
+function reconciles(metrics: string): Map<string, { count: number; seconds: number }> {
   const byController = new Map<string, { count: number; seconds: number }>();
-  for (const [, kind, controller, value] of text.matchAll(/^flipt_operator_reconcile_duration_seconds_(count|sum)\{controller="([^"]+)"\} (\S+)$/gm)) {
+  for (const [, kind, controller, value] of metrics.matchAll(/^flipt_operator_reconcile_duration_seconds_(count|sum)\{controller="([^"]+)"\} (\S+)$/gm)) {
     const entry = byController.get(controller!) ?? { count: 0, seconds: 0 };
     if (kind === 'count') entry.count = Number(value);
     else entry.seconds = Number(value);
@@ -250,7 +253,7 @@ async function run(n: number): Promise<void> {
     };
     const after = await requestCounts(kubeConfig);
     const rss = rssMb(operator.child.pid!);
-    const reconciled = await reconciles(written.ports.metrics);
+    const reconciled = reconciles(await operatorMetrics(written.ports.metrics));
 
     // Where the time went (the first target's timeline).
     const lastIssued = Math.max(...progress.issuedAt.values()) - started;
@@ -328,7 +331,7 @@ async function run(n: number): Promise<void> {
     log(`  operator restarted: ready and leading after ${seconds(leadingMs)}; in the next 15 s: ${newWrites.statuses} FliptClient writes, ${newWrites.configMaps} ConfigMap writes, ${newWrites.restarts} restarts; write requests served (patches that change nothing included): ${writeRequests.length > 0 ? writeRequests.join(', ') : 'none'}`);
     log(`    (its log: ${milestones.join(', ')}; seen here: /readyz 200 after ${seconds(readyzMs)}, leading after ${seconds(leaderSeenMs)})`);
     log(`  operator RSS after the restart      peak ${rssMb(operator.child.pid!).toFixed(0)} MiB, settled (15 s later, caches full) ${rssMb(operator.child.pid!, 'VmRSS').toFixed(0)} MiB`);
-    const heap = await heapMb(written.ports.metrics);
+    const heap = heapMb(await operatorMetrics(written.ports.metrics));
     log(`  of which V8's heap                  ${heap.used.toFixed(0)} MiB used (live and not yet collected) of ${heap.total.toFixed(0)} MiB it holds`);
     log('');
   } finally {
