@@ -19,6 +19,7 @@ import { SigningKeysReconciler } from './identity/keys-reconciler.ts';
 import { makeClients, makeFencedClients, type KubeClients } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { decodeSecretData, secretValue } from './kube/secret-data.ts';
+import { dropManagedFields, trimObject } from './kube/trim.ts';
 import { Metrics, listen } from './metrics.ts';
 import { systemClock } from './runtime/clock.ts';
 import { Controller } from './runtime/controller.ts';
@@ -409,20 +410,6 @@ export class Operator {
       } else res.writeHead(404).end();
     });
   }
-}
-
-/** Managed fields, often the largest part of an object, are read by no part of the operator: dropped before caching. */
-function dropManagedFields(obj: KubernetesObject): void {
-  delete obj.metadata?.managedFields;
-}
-
-/**
- * FliptClients and their Secrets are cached by the thousand: kubectl's copy of the last applied object
- * goes too. (FliptClients are only ever patched; client Secrets are the operator's own.)
- */
-function trimObject(obj: KubernetesObject): void {
-  dropManagedFields(obj);
-  delete obj.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration'];
 }
 
 /** A controller already aborted: nothing is sent before this replica first leads. */
