@@ -10,16 +10,17 @@ FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json ./
+COPY scripts/build.ts ./scripts/
 COPY src ./src
-RUN npm run build && npm prune --omit=dev
+RUN npm run build
 
-# Run: only the compiled JavaScript and production dependencies, as the unprivileged `node` user.
+# Run: only the bundle (dist/main.js holds the operator and the dependency code it reaches; no
+# node_modules), as the unprivileged `node` user.
 FROM ${RUNTIME_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /src/package.json ./
-COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 USER 1000:1000
 EXPOSE 8443 8080 8081
