@@ -82,7 +82,7 @@ export class Operator {
     const { config, kubeConfig, log } = options;
     const clock = systemClock;
     this.api = makeFencedClients(kubeConfig, () => this.leadership.signal);
-    const events = new EventRecorder(this.api.events, log);
+    const events = new EventRecorder(this.api.json, log);
     const hooks = {
       onReconciled: (controller: string, outcome: 'success' | 'error', seconds: number) => {
         this.metrics.reconciles.inc({ controller, outcome });

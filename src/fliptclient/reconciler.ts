@@ -15,10 +15,8 @@ import type { Informer } from '../runtime/informer.ts';
 import { credentialKey, fingerprint, tokenIdFor } from '../vocabulary/credentials.ts';
 import {
   FINALIZER,
-  GROUP,
   clientKey,
-  PLURAL,
-  VERSION,
+  fliptClientPath,
   ownedBy,
   secretNameFor,
   targetNameOf,
@@ -160,7 +158,7 @@ export class FliptClientReconciler {
     let { decision, desired } = decide(existing);
     if (!existing) {
       try {
-        await this.deps.api.core.createNamespacedSecret({ namespace, body: desired });
+        await this.deps.api.json.post(`/api/v1/namespaces/${namespace}/secrets`, desired);
       } catch (err) {
         if (!isConflict(err)) throw err;
         existing = await this.readSecret(secretName, namespace);
@@ -269,11 +267,8 @@ export class FliptClientReconciler {
       ...(requestedRotation(client) !== undefined ? { lastRotateRequest: requestedRotation(client)! } : {}),
     };
     try {
-      const patched: FliptClient = await this.deps.api.custom.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { metadata: { resourceVersion }, status: { ...status, rotateAt: rotateAtOf(client, issuedAt) ?? null } } },
-        mergePatch,
-      );
-      this.wrote(patched);
+      const body = { metadata: { resourceVersion }, status: { ...status, rotateAt: rotateAtOf(client, issuedAt) ?? null } };
+      this.wrote((await this.deps.api.json.mergePatch(`${fliptClientPath(namespace, name)}/status`, body)) as FliptClient);
     } catch (err) {
       if (isConflict(err)) throw new Error(`FliptClient ${namespace}/${name} changed meanwhile; retrying the rotation with the newer version`);
       throw err;
@@ -339,12 +334,7 @@ export class FliptClientReconciler {
   private async patchFinalizers(client: FliptClient, finalizers: string[]): Promise<void> {
     const { namespace, name, resourceVersion } = client.metadata;
     try {
-      this.wrote(
-        await this.deps.api.custom.patchNamespacedCustomObject(
-          { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { metadata: { finalizers, resourceVersion } } },
-          mergePatch,
-        ),
-      );
+      this.wrote((await this.deps.api.json.mergePatch(fliptClientPath(namespace, name), { metadata: { finalizers, resourceVersion } })) as FliptClient);
     } catch (err) {
       if (isNotFound(err)) return;
       if (isConflict(err)) throw new Error(`FliptClient ${namespace}/${name} changed meanwhile; retrying with the newer version`);
@@ -384,7 +374,7 @@ export class FliptClientReconciler {
     // A merge patch keeps what it does not name: a field that went away is sent as null.
     const body = { status: Object.fromEntries(Object.entries(status).map(([k, v]) => [k, v ?? null])) };
     try {
-      this.wrote(await this.deps.api.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body }, mergePatch));
+      this.wrote((await this.deps.api.json.mergePatch(`${fliptClientPath(namespace, name)}/status`, body)) as FliptClient);
     } catch (err) {
       if (isNotFound(err)) return;
       throw err;

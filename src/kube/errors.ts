@@ -26,13 +26,13 @@ export const isForbidden = (err: unknown) => statusCode(err) === 403;
 
 /** One line: the API status and the server's message, or the error's first line. */
 export function describeError(err: unknown): string {
-  if (err && typeof err === 'object' && 'code' in err && 'body' in err) {
-    const { code, body } = err as { code: number; body: unknown };
-    const message = statusMessage(body);
-    return message ? `API ${code}: ${message}` : `API ${code}`;
+  const code = statusCode(err);
+  if (code !== undefined && err && typeof err === 'object' && 'body' in err) {
+    const message = statusMessage((err as { body: unknown }).body);
+    if (message) return `API ${code}: ${message}`;
+    if ('code' in err) return `API ${code}`;
   }
   const firstLine = err instanceof Error ? err.message.split('\n')[0]! : String(err);
-  const code = statusCode(err);
   return code !== undefined ? `API ${code}: ${firstLine}` : firstLine;
 }
 

@@ -3,8 +3,9 @@
 // logged and otherwise ignored: an Event is a courtesy, never a reason to fail a reconcile, or to
 // compete with reconciles for the API server in a burst.
 import { randomBytes } from 'node:crypto';
-import { V1MicroTime, type EventsV1Api } from '@kubernetes/client-node';
+import { V1MicroTime } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import type { JsonRequests } from './client.ts';
 import { describeError } from './errors.ts';
 
 export interface EventSubject {
@@ -20,14 +21,14 @@ const CONCURRENCY = 4;
 const MAX_WAITING = 1_000;
 
 export class EventRecorder {
-  private readonly api: EventsV1Api;
+  private readonly api: JsonRequests;
   private readonly log: Logger;
   private readonly instance = process.env.POD_NAME ?? 'flipt-client-operator';
   private readonly waiting: Array<() => Promise<void>> = [];
   private sending = 0;
   private dropped = 0;
 
-  constructor(api: EventsV1Api, log: Logger) {
+  constructor(api: JsonRequests, log: Logger) {
     this.api = api;
     this.log = log;
   }
@@ -43,19 +44,19 @@ export class EventRecorder {
     const eventTime = new V1MicroTime();
     this.waiting.push(async () => {
       try {
-        await this.api.createNamespacedEvent({
-          namespace,
-          body: {
-            metadata: { name: `${name}.${eventTime.getTime().toString(16)}${randomBytes(3).toString('hex')}`, namespace },
-            eventTime,
-            reportingController: 'flipt.io/flipt-client-operator',
-            reportingInstance: this.instance,
-            action,
-            reason,
-            note: note.slice(0, 1024),
-            type,
-            regarding: { apiVersion: subject.apiVersion, kind: subject.kind, name, namespace, ...(uid ? { uid } : {}) },
-          },
+        await this.api.post(`/apis/events.k8s.io/v1/namespaces/${namespace}/events`, {
+          apiVersion: 'events.k8s.io/v1',
+          kind: 'Event',
+          metadata: { name: `${name}.${eventTime.getTime().toString(16)}${randomBytes(3).toString('hex')}`, namespace },
+          // Serialised as the API's MicroTime (microseconds), which a plain Date's milliseconds are not.
+          eventTime,
+          reportingController: 'flipt.io/flipt-client-operator',
+          reportingInstance: this.instance,
+          action,
+          reason,
+          note: note.slice(0, 1024),
+          type,
+          regarding: { apiVersion: subject.apiVersion, kind: subject.kind, name, namespace, ...(uid ? { uid } : {}) },
         });
       } catch (err) {
         this.log.debug({ err: describeError(err), reason, object: `${namespace}/${name}` }, 'could not record event');

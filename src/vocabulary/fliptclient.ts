@@ -10,6 +10,9 @@ export const PLURAL = 'fliptclients';
 export const KIND = 'FliptClient';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
+/** The API server's path of one FliptClient. */
+export const fliptClientPath = (namespace: string, name: string) => `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}/${name}`;
+
 export const FINALIZER = 'flipt.io/revoke-token';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'flipt-client-operator';
