@@ -44,18 +44,27 @@ export class JwtClientReconciler {
     const { namespace, name } = client.metadata;
     const secretName = secretNameFor(client);
     const now = this.deps.clock.now();
-    const existing = this.deps.clientSecrets.get(secretName, namespace);
+    let existing = this.deps.clientSecrets.get(secretName, namespace);
+    const namedByStatus = (secret: V1Secret | undefined) => {
+      const token = secretValue(secret, 'token');
+      return token !== undefined && fingerprint(token) === client.status?.credentialFingerprint;
+    };
+    // The Secret's watch may lag behind the status's: a Secret we just wrote can be missing from the
+    // cache, or still hold the JWT it replaced. Read it before taking it for lost or stale, or a good JWT
+    // is replaced by a needless new one.
+    if (client.status?.credentialFingerprint !== undefined && !namedByStatus(existing)) {
+      existing = await unlessNotFound(this.deps.api.core.readNamespacedSecret({ name: secretName, namespace }));
+    }
     if (existing && !ownedBy(existing, client)) return this.secretConflict(client, secretName);
     const id = tokenIdFor(namespace, name);
     const secretToken = secretValue(existing, 'token');
     const keys = this.deps.signingKeys();
-    const namedByStatus = secretToken !== undefined && fingerprint(secretToken) === client.status?.credentialFingerprint;
     const decision = decideJwt({
       client,
       target,
       state,
       secretToken,
-      secretTokenSigned: !namedByStatus && secretToken !== undefined && (await signedByPublishedKey(secretToken, keys, now)),
+      secretTokenSigned: !namedByStatus(existing) && secretToken !== undefined && (await signedByPublishedKey(secretToken, keys, now)),
       registeredToken: secretValue(this.deps.credentialsSecret(target.name), credentialKey(target, id)),
       keys,
       now,

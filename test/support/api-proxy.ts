@@ -1,7 +1,8 @@
 // A plain-HTTP proxy in front of the API server that can cut one operator off as a network partition
 // would: while partitioned nothing reaches the server and nothing comes back (requests hang, watch
 // streams go silent), and when it heals the requests whose connection is still open are delivered
-// late, as TCP would retransmit them. It records every write the server accepted through it, with
+// late, as TCP would retransmit them. It can also make some watches lag: their events held back while
+// every other request and watch passes, as when one of the API server's watch caches falls behind. It records every write the server accepted through it, with
 // the resourceVersion the server gave it, so a test can order them against other writes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -37,6 +38,8 @@ export class ApiProxy {
   private partitioned = false;
   private readonly held: Held[] = [];
   private readonly silenced = new Set<() => void>();
+  private lagging: RegExp | undefined;
+  private readonly lagged = new Set<() => void>();
 
   private constructor(server: Server, upstream: string, url: string) {
     this.server = server;
@@ -71,6 +74,18 @@ export class ApiProxy {
       if (held.req.method !== 'GET') this.deliveredWrites++;
       void this.forward(held.req, held.res, held.body);
     }
+  }
+
+  /** From now on the watches whose path and query match hold their events back (until catchUp). */
+  lag(watches: RegExp): void {
+    this.lagging = watches;
+  }
+
+  /** The lagging watches pass on what they held, and everything after. */
+  catchUp(): void {
+    this.lagging = undefined;
+    for (const resume of this.lagged) resume();
+    this.lagged.clear();
   }
 
   async stop(): Promise<void> {
@@ -128,10 +143,16 @@ export class ApiProxy {
     // A stream (a watch) goes silent while partitioned, and resumes when healed.
     for await (const chunk of answer.body) {
       await this.whenConnected();
+      await this.whenCaughtUp(req.url ?? '');
       if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
       if (res.destroyed) break;
     }
     res.end();
+  }
+
+  private whenCaughtUp(url: string): Promise<void> {
+    if (!this.lagging?.test(url)) return Promise.resolve();
+    return new Promise((resolve) => this.lagged.add(resolve));
   }
 
   private whenConnected(): Promise<void> {

@@ -10,6 +10,7 @@ import { recordHistory, changes, type ObjectHistory } from './api-watch.ts';
 import { installCrd, testCluster, waitFor, type TestCluster } from './cluster.ts';
 import { removeFliptClients } from './fliptclients.ts';
 import { createFliptTarget, simulateDeploymentController, SAMPLE_FLIPT_CONFIG } from './flipt-target.ts';
+import { ApiProxy } from './api-proxy.ts';
 import { applyObjects, deployManifest, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, serviceAccountKubeconfig } from './deploy-rbac.ts';
 import { startOperator, writeOperatorConfig, type OperatorProcess, type WrittenConfig } from './operator-process.ts';
 
@@ -43,6 +44,8 @@ export interface ScenarioOptions {
   limits?: { clientsPerNamespace?: number; bytesPerNamespace?: number };
   /** Lease timings (leaseDuration, renewDeadline, retryPeriod), for failover tests. */
   leaderElection?: Record<string, string>;
+  /** The operator reaches the API server through an ApiProxy (`scenario.proxy`); needs deployRbac (a bearer token passes a proxy, a client certificate does not). */
+  apiProxy?: boolean;
 }
 
 /** The signing keys Secret's name (the operator's default). */
@@ -50,6 +53,7 @@ export const SIGNING_KEYS_SECRET = 'flipt-client-operator-signing-keys';
 
 interface ScenarioParts {
   operatorKubeconfig: string;
+  proxy: ApiProxy | undefined;
   minInterval: number;
   ports: WrittenConfig['ports'];
   cluster: TestCluster;
@@ -67,6 +71,8 @@ interface ScenarioParts {
 export class Scenario {
   /** The kubeconfig the operator runs with (admin, or its ServiceAccount's under deploy/ RBAC). */
   readonly operatorKubeconfig: string;
+  /** The proxy between the operator and the API server (option apiProxy). */
+  readonly proxy: ApiProxy | undefined;
   /** restart.minInterval, in ms. */
   readonly minInterval: number;
   /** The operator's health, metrics and exchange ports (a restarted operator keeps them). */
@@ -91,6 +97,7 @@ export class Scenario {
 
   private constructor(fields: ScenarioParts) {
     this.operatorKubeconfig = fields.operatorKubeconfig;
+    this.proxy = fields.proxy;
     this.minInterval = fields.minInterval;
     this.ports = fields.ports;
     this.cluster = fields.cluster;
@@ -116,6 +123,9 @@ export class Scenario {
       await applyObjects(cluster, [...deployManifest('namespace.yaml'), ...deployManifest('rbac.yaml'), ...targetRbac, ...(options.deployRbac.extra ?? [])]);
       operatorKubeconfig = await serviceAccountKubeconfig(cluster, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT);
     }
+    if (options.apiProxy && !options.deployRbac) throw new Error('apiProxy needs deployRbac');
+    const proxy = options.apiProxy ? await ApiProxy.start(cluster.kubeConfig.getCurrentCluster()!.server) : undefined;
+    if (proxy) operatorKubeconfig = await serviceAccountKubeconfig(cluster, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, proxy.url);
     const leaseName = options.deployRbac ? 'flipt-client-operator' : `fco-${randomBytes(4).toString('hex')}`;
     const operatorConfig = {
       leaderElection: { enabled: true, namespace: options.deployRbac ? OPERATOR_NAMESPACE : 'default', leaseName, ...options.leaderElection },
@@ -149,7 +159,7 @@ export class Scenario {
     const signingKeys = await recordHistory<V1Secret>(cluster.kubeConfig, `/api/v1/namespaces/${namespace}/secrets`, SIGNING_KEYS_SECRET);
     const stopRollouts = options.autoRollout === false ? () => {} : simulateDeploymentController(cluster.clients, namespace, 'flipt', options.rolloutMs);
     const operator = startOperator(configPath, operatorKubeconfig);
-    return new Scenario({ operatorKubeconfig, minInterval: parseDuration(options.minInterval ?? '10s')!, ports, cluster, namespace, configPath, operatorConfig, configMaps, deployments, credentialSecrets, signingKeys, operator, stopRollouts });
+    return new Scenario({ operatorKubeconfig, proxy, minInterval: parseDuration(options.minInterval ?? '10s')!, ports, cluster, namespace, configPath, operatorConfig, configMaps, deployments, credentialSecrets, signingKeys, operator, stopRollouts });
   }
 
   /** Takes a namespace created before the scenario: stop() removes every FliptClient in it. */
@@ -248,6 +258,7 @@ export class Scenario {
     this.stopped = true;
     this.stopRollouts();
     await Promise.all([this.operator, ...this.replicas].map((operator) => operator.stop()));
+    await this.proxy?.stop();
     this.configMaps.stop();
     this.deployments.stop();
     this.credentialSecrets.stop();
