@@ -1,13 +1,15 @@
 // npm run bench:exchange — throughput and latency of the exchange endpoint against a real API server
 // (its own control plane, loopback only), next to the raw TokenReview round trip it costs:
-//   baseline  TokenReview sent straight to the API server with client-node, one distinct token each
+//   baseline  TokenReview sent straight to the API server, one distinct token each: with client-node's
+//             typed call (what a TypeScript caller writes), and as plain JSON over undici (the least a
+//             caller can pay, and how the exchange sends its own)
 //   uncached  POST to the exchange with a distinct token each: one TokenReview behind every request
 //   cached    POST to the exchange with one token over and over: served from the review cache
 // Every scenario is bounded in requests and in time. Tokens are requested up front so TokenRequest
 // never runs during a measurement, and distinct tokens keep the API server's own token cache out of it.
-// Baseline and uncached alternate over several rounds (a few hundred requests each last well under a
-// second on two shared cores, where one run's noise is larger than the difference measured); the
-// ratio is reported per round and as the median.
+// The baselines and uncached alternate over several rounds (a few hundred requests each last well under
+// a second on two shared cores, where one run's noise is larger than the difference measured); the
+// ratios are reported per round and as the median.
 import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
 import { Agent, request } from 'undici';
@@ -16,7 +18,7 @@ import { ExchangeServer } from '../src/exchange/server.ts';
 import { EXCHANGE_PATH } from '../src/exchange/wire.ts';
 import { ServiceAccountIndex } from '../src/exchange/service-account-index.ts';
 import { generateToken } from '../src/vocabulary/credentials.ts';
-import { loadKubeConfig, makeClients, type KubeClients } from '../src/kube/client.ts';
+import { loadKubeConfig, makeClients, postJson, type KubeClients } from '../src/kube/client.ts';
 import { startControlPlane } from '../test/support/controlplane.ts';
 import { AUDIENCE, exchangeConfig } from '../test/support/exchange-config.ts';
 
@@ -106,9 +108,9 @@ async function main(): Promise<void> {
     await clients.core.createNamespacedServiceAccount({ namespace: NAMESPACE, body: { metadata: { name: 'app' } } });
 
     const perScenario = DISTINCT_PER_RUN * CONCURRENCY.length * ROUNDS;
-    process.stdout.write(`requesting ${perScenario * 2 + 1} service-account tokens up front... `);
+    process.stdout.write(`requesting ${perScenario * 3 + 1} service-account tokens up front... `);
     const t0 = performance.now();
-    const tokens = await requestTokens(clients, perScenario * 2 + 1);
+    const tokens = await requestTokens(clients, perScenario * 3 + 1);
     process.stdout.write(`${Math.round(performance.now() - t0)} ms\n`);
     // The API server may read a just-created service account from its cache: wait until reviews pass.
     for (let i = 0; i < 100; i++) {
@@ -117,8 +119,9 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
     const cachedToken = tokens.pop()!;
-    const baselineTokens = tokens.slice(0, perScenario);
-    const exchangeTokens = tokens.slice(perScenario);
+    const typedTokens = tokens.slice(0, perScenario);
+    const plainTokens = tokens.slice(perScenario, 2 * perScenario);
+    const exchangeTokens = tokens.slice(2 * perScenario);
 
     const index = new ServiceAccountIndex();
     index.upsert({ apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { namespace: NAMESPACE, name: 'web' }, spec: { target: 'default', serviceAccounts: ['app'] } });
@@ -150,31 +153,43 @@ async function main(): Promise<void> {
       const result = await clients.authentication.createTokenReview({ body: { spec: { token, audiences: [AUDIENCE] } } });
       return result.status?.authenticated === true;
     };
+    const plainReview = async (token: string) => {
+      const body = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [AUDIENCE] } };
+      const result = (await postJson(clients.kubeConfig, '/apis/authentication.k8s.io/v1/tokenreviews', body)) as { status?: { authenticated?: boolean } };
+      return result.status?.authenticated === true;
+    };
 
     // Warm-up: connections, JIT, the API server's caches of the service account.
     for (let i = 0; i < 50; i++) await post(cachedToken);
     await review(cachedToken);
+    await plainReview(cachedToken);
 
     const results: Result[] = [];
     const ratios: string[] = [];
     for (const [i, concurrency] of CONCURRENCY.entries()) {
-      const rounds: Array<{ baseline: Result; uncached: Result }> = [];
+      const rounds: Array<{ typed: Result; plain: Result; uncached: Result }> = [];
       for (let round = 0; round < ROUNDS; round++) {
         const slot = i * ROUNDS + round;
         const slice = (list: string[]) => list.slice(slot * DISTINCT_PER_RUN, (slot + 1) * DISTINCT_PER_RUN);
-        const base = slice(baselineTokens);
+        const typedSlice = slice(typedTokens);
+        const plainSlice = slice(plainTokens);
         const fresh = slice(exchangeTokens);
-        const baseline = await run('baseline: raw TokenReview', concurrency, base.length, (n) => review(base[n]!));
+        const typed = await run('baseline: TokenReview, client-node', concurrency, typedSlice.length, (n) => review(typedSlice[n]!));
+        const plain = await run('baseline: TokenReview, plain JSON', concurrency, plainSlice.length, (n) => plainReview(plainSlice[n]!));
         const callsBefore = server.reviewer.stats().apiCalls;
         const uncached = await run('exchange, uncached review', concurrency, fresh.length, (n) => post(fresh[n]!));
         const uncachedCalls = server.reviewer.stats().apiCalls - callsBefore;
         if (uncachedCalls !== uncached.requests) throw new Error(`expected one TokenReview per uncached request, saw ${uncachedCalls}`);
-        rounds.push({ baseline, uncached });
+        rounds.push({ typed, plain, uncached });
       }
-      results.push(merged(rounds.map((r) => r.baseline)), merged(rounds.map((r) => r.uncached)));
-      const perRound = rounds.map(({ baseline, uncached }) => uncached.requests / uncached.seconds / (baseline.requests / baseline.seconds));
-      const median = [...perRound].sort((a, b) => a - b)[Math.floor(perRound.length / 2)]!;
-      ratios.push(`concurrency ${concurrency}: uncached exchange / raw TokenReview throughput, per round ${perRound.map((r) => r.toFixed(2)).join(', ')}; median ${median.toFixed(2)}`);
+      results.push(merged(rounds.map((r) => r.typed)), merged(rounds.map((r) => r.plain)), merged(rounds.map((r) => r.uncached)));
+      const throughput = (r: Result) => r.requests / r.seconds;
+      for (const baseline of ['typed', 'plain'] as const) {
+        const perRound = rounds.map((r) => throughput(r.uncached) / throughput(r[baseline]));
+        const median = [...perRound].sort((a, b) => a - b)[Math.floor(perRound.length / 2)]!;
+        const against = baseline === 'typed' ? "a TokenReview with client-node's typed call" : 'a TokenReview as plain JSON';
+        ratios.push(`concurrency ${concurrency}: uncached exchange / ${against}, throughput per round ${perRound.map((x) => x.toFixed(2)).join(', ')}; median ${median.toFixed(2)}`);
+      }
       const before = server.reviewer.stats().apiCalls;
       results.push(await run('exchange, cached review', concurrency, CACHED_REQUESTS, () => post(cachedToken)));
       if (server.reviewer.stats().apiCalls !== before) throw new Error('cached requests made TokenReview calls');
