@@ -71,6 +71,15 @@ export interface RegisteredTokens {
 }
 
 /**
+ * Whether a Secret's token is the credential the client's status names. When it is not, the Secret may
+ * be one the cache has not caught up with (its watch can lag behind the status's): read it before
+ * taking it for lost, edited or stale.
+ */
+export function isCredentialOfRecord(token: string | undefined, client: FliptClient): boolean {
+  return token !== undefined && fingerprint(token) === client.status?.credentialFingerprint;
+}
+
+/**
  * Which token the client holds. The status fingerprint names the token of record: the client Secret
  * keeps it while it matches; a Secret written just before a crash (no fingerprint yet) is adopted; a
  * Secret still holding the token a rotation replaced switches to the new one; a Secret lost or edited

@@ -14,7 +14,7 @@ import { credentialKey, fingerprint, tokenIdFor } from '../vocabulary/credential
 import { clientKey, ownedBy, secretNameFor, type FliptClient, type FliptClientStatus } from '../vocabulary/fliptclient.ts';
 import type { TargetState } from '../vocabulary/registration.ts';
 import { ROTATE_ANNOTATION } from '../vocabulary/rotation.ts';
-import { bindingVerdict, desiredClientSecret, readinessVerdict, secretConflictVerdict, secretNeedsUpdate, withCondition, type Verdict } from './decisions.ts';
+import { bindingVerdict, desiredClientSecret, isCredentialOfRecord, readinessVerdict, secretConflictVerdict, secretNeedsUpdate, withCondition, type Verdict } from './decisions.ts';
 import { decideJwt, jwtAccepted, jwtAppliedVerdict, jwtIssuedVerdict, jwtRefreshVerdict, NOT_FOR_JWT, type MintReason } from './jwt-decisions.ts';
 import type { FliptClientReconcilerDeps } from './reconciler.ts';
 
@@ -45,14 +45,9 @@ export class JwtClientReconciler {
     const secretName = secretNameFor(client);
     const now = this.deps.clock.now();
     let existing = this.deps.clientSecrets.get(secretName, namespace);
-    const namedByStatus = (secret: V1Secret | undefined) => {
-      const token = secretValue(secret, 'token');
-      return token !== undefined && fingerprint(token) === client.status?.credentialFingerprint;
-    };
-    // The Secret's watch may lag behind the status's: a Secret we just wrote can be missing from the
-    // cache, or still hold the JWT it replaced. Read it before taking it for lost or stale, or a good JWT
-    // is replaced by a needless new one.
-    if (client.status?.credentialFingerprint !== undefined && !namedByStatus(existing)) {
+    // A Secret we just wrote can be missing from the cache, or still hold the JWT it replaced: without
+    // this read a good JWT would be replaced by a needless new one.
+    if (client.status?.credentialFingerprint !== undefined && !isCredentialOfRecord(secretValue(existing, 'token'), client)) {
       existing = await unlessNotFound(this.deps.api.core.readNamespacedSecret({ name: secretName, namespace }));
     }
     if (existing && !ownedBy(existing, client)) return this.secretConflict(client, secretName);
@@ -64,7 +59,7 @@ export class JwtClientReconciler {
       target,
       state,
       secretToken,
-      secretTokenSigned: !namedByStatus(existing) && secretToken !== undefined && (await signedByPublishedKey(secretToken, keys, now)),
+      secretTokenSigned: !isCredentialOfRecord(secretToken, client) && secretToken !== undefined && (await signedByPublishedKey(secretToken, keys, now)),
       registeredToken: secretValue(this.deps.credentialsSecret(target.name), credentialKey(target, id)),
       keys,
       now,

@@ -33,6 +33,7 @@ import {
   decideSwitch,
   decideToken,
   desiredClientSecret,
+  isCredentialOfRecord,
   readinessVerdict,
   refusal,
   registrationVerdict,
@@ -153,8 +154,12 @@ export class FliptClientReconciler {
       return { decision, desired: desiredClientSecret(client, secretName, decision.token, target) };
     };
     // Not in the cache usually means not there yet: create it, and only read it when the create
-    // says it exists (a Secret someone else made, or ours the cache has not seen yet).
+    // says it exists (a Secret someone else made, or ours the cache has not seen yet). In the cache
+    // without the token the status names, it may be older than our own last write of it.
     let existing = this.deps.clientSecrets.get(secretName, namespace);
+    if (existing && client.status?.credentialFingerprint !== undefined && !isCredentialOfRecord(secretValue(existing, 'token'), client)) {
+      existing = await this.readSecret(secretName, namespace);
+    }
     let { decision, desired } = decide(existing);
     if (!existing) {
       try {
