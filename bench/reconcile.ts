@@ -7,7 +7,8 @@
 //     FliptClient, one ConfigMap write and one restart per target) at the operator's concurrency;
 //   - ConfigMap writes and Flipt restarts, counted from the API server's watch;
 //   - API requests per FliptClient by verb and resource, from the API server's own metrics;
-//   - the operator's peak RSS, and after a restart its peak and settled RSS;
+//   - the operator's peak RSS, what its largest sample was made of (V8's heap, external memory, the
+//     rest), and after a restart its peak and settled RSS;
 //   - a restart of the operator with every client Ready: time until it is ready and leading, and the
 //     writes it makes (none expected).
 // Readiness is followed with a watch, so the benchmark itself does not load the API server. With `jwt`
@@ -76,10 +77,10 @@ async function operatorMetrics(metricsPort: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
 }
 
-/** The operator's V8 heap, from the Node process metrics. */
-function heapMb(metrics: string): { used: number; total: number } {
+/** The operator's V8 heap and the memory outside it that V8 knows of (buffers, external strings), from the Node process metrics. */
+function heapMb(metrics: string): { used: number; total: number; external: number } {
   const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN) / 1048576;
-  return { used: value('nodejs_heap_size_used_bytes'), total: value('nodejs_heap_size_total_bytes') };
+  return { used: value('nodejs_heap_size_used_bytes'), total: value('nodejs_heap_size_total_bytes'), external: value('nodejs_external_memory_bytes') };
 }
 
 /** Reconciles the operator ran, and the seconds they took, by controller. */
@@ -237,8 +238,12 @@ async function run(n: number): Promise<void> {
     );
     const appliedMs = performance.now() - started;
     let lastReport = performance.now();
+    // What the resident set is made of at its largest: sampled with it, each time it grows by a MiB.
+    let largest: { rss: number; atMs: number; heap: ReturnType<typeof heapMb> } | undefined;
     while (progress.readyAt.size < n) {
       await new Promise((r) => setTimeout(r, 200));
+      const now = rssMb(operator.child.pid!, 'VmRSS');
+      if (now > (largest?.rss ?? 0) + 1) largest = { rss: now, atMs: performance.now() - started, heap: heapMb(await operatorMetrics(written.ports.metrics)) };
       if (performance.now() - lastReport > 10_000) {
         log(`  ${progress.readyAt.size}/${n} Ready, ${progress.issuedAt.size} issued, after ${seconds(performance.now() - started)}`);
         lastReport = performance.now();
@@ -278,6 +283,10 @@ async function run(n: number): Promise<void> {
     log(`  ConfigMap writes                   ${writes}`);
     log(`  Flipt restarts                     ${restarts}`);
     log(`  operator peak RSS                  ${rss.toFixed(0)} MiB`);
+    if (largest) {
+      const { heap } = largest;
+      log(`    largest sample ${largest.rss.toFixed(0)} MiB after ${seconds(largest.atMs)}: V8's heap ${heap.used.toFixed(0)} MiB used of ${heap.total.toFixed(0)} MiB held, external ${heap.external.toFixed(0)} MiB, the rest ${(largest.rss - heap.total - heap.external).toFixed(0)} MiB`);
+    }
     log(`  CPU until all Ready (2 cores x ${seconds(readyMs)}): API server + etcd ${cpu.apiServer.toFixed(1)} s, operator ${cpu.operator.toFixed(1)} s, this benchmark ${cpu.bench.toFixed(1)} s`);
     log(`  reconciles since it started        ${[...reconciled].map(([c, r]) => `${c} ${r.count} (${r.seconds.toFixed(1)} s in all)`).join(', ')}`);
     log('  API requests per FliptClient (the benchmark\'s own creates and watches excluded):');
