@@ -2,8 +2,9 @@
 // would: while partitioned nothing reaches the server and nothing comes back (requests hang, watch
 // streams go silent), and when it heals the requests whose connection is still open are delivered
 // late, as TCP would retransmit them. It can also make some watches lag: their events held back while
-// every other request and watch passes, as when one of the API server's watch caches falls behind. It records every write the server accepted through it, with
-// the resourceVersion the server gave it, so a test can order them against other writes.
+// every other request and watch passes, as when one of the API server's watch caches falls behind. It
+// records every write the server accepted through it, with the resourceVersion the server gave it, so
+// a test can order them against other writes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
