@@ -2,8 +2,8 @@
 // operator as a real process reaching it through a proxy (deploy/'s RBAC) that holds back every client
 // Secret's watch event for a while, for a JWT client (a first JWT, then a rotate request) and a static
 // one (a rotation): the operator reads the Secret before it takes it for lost or stale, so it issues no
-// credential nobody asked for, fails no reconcile over it, and the status never names a credential the
-// Secret no longer holds.
+// credential nobody asked for, fails no reconcile over it, the status never names a credential the
+// Secret no longer holds, and Ready, once True, never drops.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
@@ -66,6 +66,7 @@ async function lagThroughIssueAndRotation(options: ScenarioOptions, spec: Partia
     return {
       held: runs(secrets.versions.map((s) => (s.data?.token ? fingerprint(Buffer.from(s.data.token, 'base64').toString()) : undefined))),
       named: runs(statuses.versions.map((c) => c.status?.credentialFingerprint)),
+      readyAfterFirst: runs(statuses.versions.map((c) => condition(c, 'Ready')?.status).slice(statuses.versions.findIndex((c) => condition(c, 'Ready')?.status === 'True'))),
       ready: condition(client, 'Ready')?.status,
       events,
       failures: scenario.operator.output().slice(logFrom).split('\n').filter((l) => l.includes('reconcile failed')),
@@ -82,6 +83,7 @@ test('JWT: a first JWT and a rotate request while the Secret watch lags: exactly
   assert.equal(seen.held.length, 2, `the Secret held ${seen.held.length} JWTs: one, then one for the rotate request`);
   assert.deepEqual(seen.named, seen.held, "the status named the Secret's JWTs in the same order, none twice");
   assert.equal(seen.ready, 'True');
+  assert.deepEqual(seen.readyAfterFirst, ['True'], 'Ready, once True, stayed True in every version of the status');
   assert.ok(!seen.events.includes('SecretRestored'), `no Secret was taken for lost: ${seen.events.join(', ')}`);
   assert.deepEqual(seen.failures, [], 'no reconcile failed over the lag');
 });
@@ -91,6 +93,7 @@ test('static token: a first token and a rotation while the Secret watch lags: on
   assert.equal(seen.held.length, 2, `the Secret held ${seen.held.length} tokens: one, then one for the rotate request`);
   assert.deepEqual(seen.named, seen.held, "the status named the Secret's tokens in the same order, none twice");
   assert.equal(seen.ready, 'True');
+  assert.deepEqual(seen.readyAfterFirst, ['True'], 'Ready, once True, stayed True in every version of the status');
   assert.ok(!seen.events.includes('SecretRestored'), `no Secret was taken for lost: ${seen.events.join(', ')}`);
   assert.deepEqual(seen.failures, [], 'no reconcile failed over the lag');
 });
