@@ -78,22 +78,21 @@ async function lagThroughIssueAndRotation(options: ScenarioOptions, spec: Partia
   }
 }
 
-test('JWT: a first JWT and a rotate request while the Secret watch lags: exactly one JWT each, and the status names only the JWT the Secret holds', async () => {
-  const seen = await lagThroughIssueAndRotation({ credentialKind: 'jwt' }, {}, () => true);
-  assert.equal(seen.held.length, 2, `the Secret held ${seen.held.length} JWTs: one, then one for the rotate request`);
-  assert.deepEqual(seen.named, seen.held, "the status named the Secret's JWTs in the same order, none twice");
+/** One credential for the first issue and one for the rotate request, named in order by the status, Ready throughout, nothing failed or restored. */
+function assertUnharmed(seen: Awaited<ReturnType<typeof lagThroughIssueAndRotation>>, credentials: string): void {
+  assert.equal(seen.held.length, 2, `the Secret held ${seen.held.length} ${credentials}: one, then one for the rotate request`);
+  assert.deepEqual(seen.named, seen.held, `the status named the Secret's ${credentials} in the same order, none twice`);
   assert.equal(seen.ready, 'True');
   assert.deepEqual(seen.readyAfterFirst, ['True'], 'Ready, once True, stayed True in every version of the status');
   assert.ok(!seen.events.includes('SecretRestored'), `no Secret was taken for lost: ${seen.events.join(', ')}`);
   assert.deepEqual(seen.failures, [], 'no reconcile failed over the lag');
+}
+
+test('JWT: a first JWT and a rotate request while the Secret watch lags: exactly one JWT each, and the status names only the JWT the Secret holds', async () => {
+  assertUnharmed(await lagThroughIssueAndRotation({ credentialKind: 'jwt' }, {}, () => true), 'JWTs');
 });
 
 test('static token: a first token and a rotation while the Secret watch lags: one token each, no reconcile fails over it, and the status names only the token the Secret holds', async () => {
-  const seen = await lagThroughIssueAndRotation({}, { rotation: { every: '24h', overlap: '2s' } }, (c) => condition(c, 'Rotating')?.status === 'False');
-  assert.equal(seen.held.length, 2, `the Secret held ${seen.held.length} tokens: one, then one for the rotate request`);
-  assert.deepEqual(seen.named, seen.held, "the status named the Secret's tokens in the same order, none twice");
-  assert.equal(seen.ready, 'True');
-  assert.deepEqual(seen.readyAfterFirst, ['True'], 'Ready, once True, stayed True in every version of the status');
-  assert.ok(!seen.events.includes('SecretRestored'), `no Secret was taken for lost: ${seen.events.join(', ')}`);
-  assert.deepEqual(seen.failures, [], 'no reconcile failed over the lag');
+  const rotated = (client: FliptClient) => condition(client, 'Rotating')?.status === 'False';
+  assertUnharmed(await lagThroughIssueAndRotation({}, { rotation: { every: '24h', overlap: '2s' } }, rotated), 'tokens');
 });
