@@ -7,6 +7,7 @@ import { ConfigError, loadOperatorConfig } from './config/operator-config.ts';
 import { checkApiServer, loadKubeConfig } from './kube/client.ts';
 import { createLogger } from './log.ts';
 import { Operator } from './operator.ts';
+import { keepMemoryReducerWorking } from './runtime/memory-reducer.ts';
 
 const DEFAULT_CONFIG = '/etc/flipt-client-operator/config.yaml';
 
@@ -82,6 +83,7 @@ async function main(): Promise<void> {
   }
   log.info({ version: version(), config: configPath, apiServer: kubeConfig.getCurrentCluster()?.server, serverVersion }, 'starting');
 
+  keepMemoryReducerWorking();
   const operator = new Operator({ config, kubeConfig, log });
   let stopping = false;
   const shutdown = async (signal: string) => {
