@@ -1,7 +1,9 @@
 // npm run bench:step -- [N ...]     (default: 500 1000 2000 4000)
 // The target step's CPU time when nothing changes (a resync, or the step after a restart) for N
-// issued FliptClients on one target: parsing Flipt's config, rendering it again, and comparing. Each
-// figure is the median of 7 steps. Beside it, in the same run, the YAML parse of that config alone,
+// issued FliptClients on one target: parsing Flipt's config, rendering it again, and comparing, the
+// first time the step sees its input (each timed step lists the managed ids in another order, which
+// changes nothing but the input), and again with the same input, which the recent renders answer. Each figure is the median of 7 steps.
+// Beside it, in the same run, the YAML parse of that config alone,
 // without and with the yaml library's own repeated-key check, which compares each key with every
 // other of its mapping: the operator replaced it with a one-pass check because it grew with N squared.
 import { parseDocument } from 'yaml';
@@ -59,20 +61,25 @@ function settled(n: number): ObservedTarget {
 }
 
 process.stdout.write(`Node ${process.version}; median of 7 steps per N, after 3 to warm up\n\n`);
-process.stdout.write('     N   config KiB   target step ms   per 1,000 clients   YAML parse ms: no key check   yaml\'s own key check\n');
+process.stdout.write('     N   config KiB   target step ms: new input   same input   per 1,000 clients (new)   YAML parse ms: no key check   yaml\'s own key check\n');
 for (const n of SIZES) {
   const observed = settled(n);
   const now = Date.now() + 60_000;
-  const step = () => {
-    const result = decideTargetStep(target, observed, now);
+  const text = observed.configMap!.text!;
+  const managedIds = observed.configMap!.managedIds;
+  let variant = 0;
+  const step = (rotation: number) => {
+    const reordered = [...managedIds.slice(rotation), ...managedIds.slice(0, rotation)];
+    const result = decideTargetStep(target, { ...observed, configMap: { ...observed.configMap!, managedIds: reordered } }, now);
     if (result.config || result.restart) throw new Error(`N = ${n}: a settled target wrote again`);
   };
-  const text = observed.configMap!.text!;
-  for (let i = 0; i < 3; i++) step();
-  const stepMs = median(Array.from({ length: 7 }, () => timed(step)));
+  for (let i = 0; i < 3; i++) step(++variant);
+  const stepMs = median(Array.from({ length: 7 }, () => timed(() => step(++variant))));
+  step(0);
+  const sameMs = median(Array.from({ length: 7 }, () => timed(() => step(0))));
   const uncheckedMs = median(Array.from({ length: 5 }, () => timed(() => parseDocument(text, { uniqueKeys: false }))));
   const quadraticMs = median(Array.from({ length: 5 }, () => timed(() => parseDocument(text))));
   process.stdout.write(
-    `${String(n).padStart(6)}   ${(text.length / 1024).toFixed(0).padStart(10)}   ${stepMs.toFixed(0).padStart(14)}   ${((stepMs / n) * 1000).toFixed(0).padStart(17)}   ${uncheckedMs.toFixed(0).padStart(27)}   ${quadraticMs.toFixed(0).padStart(20)}\n`,
+    `${String(n).padStart(6)}   ${(text.length / 1024).toFixed(0).padStart(10)}   ${stepMs.toFixed(0).padStart(25)}   ${sameMs.toFixed(1).padStart(10)}   ${((stepMs / n) * 1000).toFixed(0).padStart(23)}   ${uncheckedMs.toFixed(0).padStart(27)}   ${quadraticMs.toFixed(0).padStart(20)}\n`,
   );
 }

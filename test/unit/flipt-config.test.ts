@@ -437,3 +437,33 @@ test('authenticationMethodsOf: the kubernetes method and any jwt method in a con
   assert.deepEqual(authenticationMethodsOf(''), { kubernetesEnabled: false, jwtPresent: false });
   assert.throws(() => authenticationMethodsOf('a: [\n'), FliptConfigError);
 });
+
+test('a render of an input seen recently is the same result; a change to any part of the input renders again', () => {
+  const jwt = { jwksUrl: 'https://operator.example/jwks', issuer: 'flipt-client-operator', audience: 'flipt' };
+  const base: RenderInput = {
+    source: 'authentication:\n  required: true\n  methods:\n    token:\n      enabled: true\n      storage:\n        type: static\n        tokens:\n          old:\n            credential: x\n',
+    previouslyManaged: [],
+    tokens: [token('apps', 'web')],
+    credentialReference: 'secretFile',
+    jwtMethod: undefined,
+    removeJwtMethod: false,
+  };
+  const first = renderFliptConfig(base);
+  // Equal content in new objects: the recent render answers.
+  assert.equal(renderFliptConfig(structuredClone(base)), first);
+
+  const withJwt = renderFliptConfig({ ...base, jwtMethod: jwt }).text;
+  const variants: Array<[string, RenderInput, (text: string) => boolean]> = [
+    ['source', { ...base, source: `${base.source}log:\n  level: debug\n` }, (text) => text.includes('level: debug')],
+    ['previouslyManaged', { ...base, previouslyManaged: ['old'] }, (text) => !('old' in tokensOf(text))],
+    ['tokens', { ...base, tokens: [token('apps', 'api')] }, (text) => tokenIdFor('apps', 'api') in tokensOf(text)],
+    ['credentialReference', { ...base, credentialReference: 'env' }, (text) => !text.includes('secrets:')],
+    ['jwtMethod', { ...base, jwtMethod: jwt }, (text) => text.includes(jwt.jwksUrl)],
+    ['removeJwtMethod', { ...base, source: withJwt, removeJwtMethod: true }, (text) => !text.includes(jwt.jwksUrl)],
+  ];
+  for (const [part, input, expected] of variants) {
+    const result = renderFliptConfig(input);
+    assert.notEqual(result, first, `${part} changed, yet the earlier render came back`);
+    assert.ok(expected(result.text), `${part} changed, and the render does not show it:\n${result.text}`);
+  }
+});
