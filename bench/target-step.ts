@@ -2,10 +2,11 @@
 // The target step's CPU time when nothing changes (a resync, or the step after a restart) for N
 // issued FliptClients on one target: parsing Flipt's config, rendering it again, and comparing, the
 // first time the step sees its input (each timed step lists the managed ids in another order, which
-// changes nothing but the input), and again with the same input, which the recent renders answer. Each figure is the median of 7 steps.
-// Beside it, in the same run, the YAML parse of that config alone,
-// without and with the yaml library's own repeated-key check, which compares each key with every
-// other of its mapping: the operator replaced it with a one-pass check because it grew with N squared.
+// changes nothing but the input), and again with the same input, which the recent renders answer.
+// Each figure is the median of 7 steps. Beside it, in the same run, the YAML parse of that config
+// alone, without and with the yaml library's own repeated-key check, which compares each key with
+// every other of its mapping: the operator replaced it with a one-pass check because it grew with N
+// squared.
 import { parseDocument } from 'yaml';
 import { decideTargetStep, type ObservedTarget } from '../src/fliptinstance/step.ts';
 import { fingerprint, generateToken } from '../src/vocabulary/credentials.ts';

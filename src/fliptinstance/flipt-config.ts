@@ -93,7 +93,7 @@ export function authenticationMethodsOf(source: string | undefined): Authenticat
 /**
  * Recent renders by a digest of their whole input. A target's step renders its config each time the
  * target wakes (its rollout's progress, a resync) and the input rarely changed since: parsing a config
- * of 2,500 tokens takes about 300 ms of CPU and tens of MiB of short-lived heap. A few entries cover a
+ * of 2,500 tokens takes about 200 ms of CPU and tens of MiB of short-lived heap. A few entries cover a
  * few targets; with more, a miss costs what every step cost without this.
  */
 const recentRenders = new Map<string, RenderResult>();
