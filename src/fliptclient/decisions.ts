@@ -3,7 +3,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import { targetAllowsNamespace, type TargetConfig } from '../config/operator-config.ts';
-import { encodeSecretData } from '../kube/secret-data.ts';
+import { encodeSecretData, secretValue } from '../kube/secret-data.ts';
 import { JWT_AUTHORIZATION_SCHEME } from '../vocabulary/client-jwt.ts';
 import { fingerprint, generateToken, isWellFormedToken, tokenIdFor, tokensEqual } from '../vocabulary/credentials.ts';
 import {
@@ -70,13 +70,18 @@ export interface RegisteredTokens {
   next?: string | undefined;
 }
 
-/**
- * Whether a Secret's token is the credential the client's status names. When it is not, the Secret may
- * be one the cache has not caught up with (its watch can lag behind the status's): read it before
- * taking it for lost, edited or stale.
- */
+/** Whether a Secret's token is the credential the client's status names. */
 export function isCredentialOfRecord(token: string | undefined, client: FliptClient): boolean {
   return token !== undefined && fingerprint(token) === client.status?.credentialFingerprint;
+}
+
+/**
+ * The status names a credential this Secret (or its absence) does not hold. A cached Secret may be one
+ * the cache has not caught up with (its watch can lag behind the status's): read it from the API server
+ * before taking it for lost, edited or stale.
+ */
+export function secretBehindStatus(secret: V1Secret | undefined, client: FliptClient): boolean {
+  return client.status?.credentialFingerprint !== undefined && !isCredentialOfRecord(secretValue(secret, 'token'), client);
 }
 
 /**

@@ -14,7 +14,7 @@ import { credentialKey, fingerprint, tokenIdFor } from '../vocabulary/credential
 import { clientKey, ownedBy, secretNameFor, type FliptClient, type FliptClientStatus } from '../vocabulary/fliptclient.ts';
 import type { TargetState } from '../vocabulary/registration.ts';
 import { ROTATE_ANNOTATION } from '../vocabulary/rotation.ts';
-import { bindingVerdict, desiredClientSecret, isCredentialOfRecord, readinessVerdict, secretConflictVerdict, secretNeedsUpdate, withCondition, type Verdict } from './decisions.ts';
+import { bindingVerdict, desiredClientSecret, isCredentialOfRecord, readinessVerdict, secretBehindStatus, secretConflictVerdict, secretNeedsUpdate, withCondition, type Verdict } from './decisions.ts';
 import { decideJwt, jwtAccepted, jwtAppliedVerdict, jwtIssuedVerdict, jwtRefreshVerdict, NOT_FOR_JWT, type MintReason } from './jwt-decisions.ts';
 import type { FliptClientReconcilerDeps } from './reconciler.ts';
 
@@ -47,7 +47,7 @@ export class JwtClientReconciler {
     let existing = this.deps.clientSecrets.get(secretName, namespace);
     // A Secret we just wrote can be missing from the cache, or still hold the JWT it replaced: without
     // this read a good JWT would be replaced by a needless new one.
-    if (client.status?.credentialFingerprint !== undefined && !isCredentialOfRecord(secretValue(existing, 'token'), client)) {
+    if (secretBehindStatus(existing, client)) {
       existing = await unlessNotFound(this.deps.api.core.readNamespacedSecret({ name: secretName, namespace }));
     }
     if (existing && !ownedBy(existing, client)) return this.secretConflict(client, secretName);

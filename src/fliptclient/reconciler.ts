@@ -33,7 +33,6 @@ import {
   decideSwitch,
   decideToken,
   desiredClientSecret,
-  isCredentialOfRecord,
   readinessVerdict,
   refusal,
   registrationVerdict,
@@ -41,6 +40,7 @@ import {
   rolloutQuietUntil,
   sameStatus,
   rotationVerdict,
+  secretBehindStatus,
   secretConflictVerdict,
   secretNeedsUpdate,
   statusEvents,
@@ -157,7 +157,7 @@ export class FliptClientReconciler {
     // says it exists (a Secret someone else made, or ours the cache has not seen yet). In the cache
     // without the token the status names, it may be older than our own last write of it.
     let existing = this.deps.clientSecrets.get(secretName, namespace);
-    if (existing && client.status?.credentialFingerprint !== undefined && !isCredentialOfRecord(secretValue(existing, 'token'), client)) {
+    if (existing && secretBehindStatus(existing, client)) {
       existing = await this.readSecret(secretName, namespace);
     }
     let { decision, desired } = decide(existing);

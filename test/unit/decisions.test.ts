@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bindingVerdict, decideToken, readinessVerdict, refusal, registrationVerdict, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
+import { bindingVerdict, decideToken, readinessVerdict, refusal, registrationVerdict, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { metadataProblems, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
@@ -169,4 +169,21 @@ test('sameStatus compares by value: the API server returns keys sorted, not in t
   assert.equal(sameStatus(ours, served), true);
   assert.equal(sameStatus({ ...ours, secretName: 'other' }, served), false);
   assert.equal(sameStatus({ ...ours, conditions: [{ ...ours.conditions[0]!, reason: 'Other' }] }, served), false);
+});
+
+test('secretBehindStatus: only a status naming a credential the Secret lacks sends the reconciler to the API server', () => {
+  const [held, other] = [generateToken(), generateToken()];
+  const secret = { data: { token: Buffer.from(held).toString('base64') } };
+  const client = (credentialFingerprint?: string): FliptClient => ({
+    apiVersion: 'flipt.io/v1alpha1',
+    kind: 'FliptClient',
+    metadata: { name: 'web', namespace: 'apps' },
+    spec: { target: 'default' },
+    ...(credentialFingerprint ? { status: { credentialFingerprint } } : {}),
+  });
+  assert.equal(secretBehindStatus(secret, client(fingerprint(held))), false, 'the Secret holds what the status names');
+  assert.equal(secretBehindStatus(secret, client()), false, 'the status names nothing yet');
+  assert.equal(secretBehindStatus(undefined, client()), false, 'nothing named, nothing cached');
+  assert.equal(secretBehindStatus(secret, client(fingerprint(other))), true, 'the Secret holds another token');
+  assert.equal(secretBehindStatus(undefined, client(fingerprint(held))), true, 'the Secret is not in the cache');
 });
