@@ -41,7 +41,9 @@ function tokensOf(text: string): Record<string, { credential: string; metadata?:
 
 /**
  * Renders, then checks what must hold for every render: the output is valid for Flipt, the ids and
- * metadata keys it manages are viper-safe, and rendering the output again changes nothing at all.
+ * metadata keys it manages are viper-safe, and rendering the output again changes nothing at all. The
+ * render that follows a write is answered from the recent renders without parsing; it must say what
+ * parsing the written text says (the text, with a comment added so that it is parsed again).
  */
 function render(input: Partial<RenderInput> & { source: string | undefined }): RenderResult {
   const full: RenderInput = { previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false, ...input };
@@ -58,10 +60,14 @@ function render(input: Partial<RenderInput> & { source: string | undefined }): R
     assert.ok(tokens[id], `managed token ${id} is in the output`);
     for (const key of Object.keys(tokens[id]!.metadata ?? {})) assert.match(key, VIPER_SAFE, `metadata key ${key} of ${id}`);
   }
-  const again = renderFliptConfig({ ...full, source: result.text, previouslyManaged: result.managedIds });
+  const reread = `${result.text}\n# read again\n`;
+  const again = renderFliptConfig({ ...full, source: reread, previouslyManaged: result.managedIds });
   assert.equal(again.changed, false, `a second render changed the document:\n${result.text}\n---\n${again.text}`);
-  assert.equal(again.text, result.text, 'a second render returns its input byte-for-byte');
+  assert.equal(again.text, reread, 'a second render returns its input byte-for-byte');
   assert.deepEqual(again.managedIds, result.managedIds);
+  const afterWrite = renderFliptConfig({ ...full, source: result.text, previouslyManaged: result.managedIds });
+  assert.deepEqual({ ...afterWrite, text: reread }, again, 'the render after a write says what parsing the written text says');
+  assert.equal(afterWrite.text, result.text);
   return result;
 }
 
@@ -466,4 +472,28 @@ test('a render of an input seen recently is the same result; a change to any par
     assert.notEqual(result, first, `${part} changed, yet the earlier render came back`);
     assert.ok(expected(result.text), `${part} changed, and the render does not show it:\n${result.text}`);
   }
+});
+
+test('the render that follows a write of its text is known without parsing it again', () => {
+  const input: RenderInput = {
+    source: 'authentication:\n  methods:\n    token:\n      storage:\n        tokens:\n          apps_hand-made:\n            credential: x\n',
+    previouslyManaged: [],
+    tokens: [token('apps', 'web', { team: 'true' }), { ...token('apps', 'hand-made'), id: 'apps_hand-made' }],
+    credentialReference: 'secretFile',
+    jwtMethod: undefined,
+    removeJwtMethod: false,
+  };
+  const written = renderFliptConfig(input);
+  assert.deepEqual(written.conflictingIds, ['apps_hand-made']);
+  const next = renderFliptConfig({ ...input, source: written.text, previouslyManaged: written.managedIds });
+  assert.equal(next.managedIds, written.managedIds, 'answered from the recent renders (the very same ids), not parsed again');
+  assert.deepEqual({ ...next }, { ...written, changed: false });
+
+  // A repeated id is a conflict with itself the first time and managed twice the next: nothing is assumed.
+  const repeated = { ...input, source: undefined, tokens: [token('apps', 'api'), token('apps', 'api')] };
+  const first = renderFliptConfig(repeated);
+  assert.deepEqual(first.conflictingIds, [tokenIdFor('apps', 'api')]);
+  const second = renderFliptConfig({ ...repeated, source: first.text, previouslyManaged: first.managedIds });
+  assert.notEqual(second.managedIds, first.managedIds);
+  assert.deepEqual(second.conflictingIds, []);
 });
