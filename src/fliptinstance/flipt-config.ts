@@ -94,8 +94,8 @@ export function authenticationMethodsOf(source: string | undefined): Authenticat
  * Recent renders by a digest of their whole input. A target's step renders its config each time the
  * target wakes (its rollout's progress, a resync) and the input rarely changed since: parsing a config
  * of 2,500 tokens takes about 200 ms of CPU and tens of MiB of short-lived heap. A render takes up to
- * two entries (see below): eight cover four targets in one burst; with more, a miss
- * costs what every step cost without this.
+ * two entries (see below): eight cover four targets in one burst; with more, a miss costs what every
+ * step cost without this.
  */
 const recentRenders = new Map<string, RenderResult>();
 const RECENT_RENDERS = 8;
@@ -111,9 +111,9 @@ export function renderFliptConfig(input: RenderInput): RenderResult {
   remember(digest, result);
   // The step after the write of this text renders the same tokens over it, with its managed ids as
   // the ones written before. That render changes nothing, so its answer is known now. Without it,
-  // every burst parses each target's whole config once more while the restart rolls out, the moment
-  // the operator's heap peaked. Only for distinct ids: a repeated id is a conflict the first time
-  // and managed the next.
+  // each target's whole config is parsed once more while its restart rolls out, and those parses
+  // made the largest part of a burst's heap peak. Only for distinct ids: a repeated id is a
+  // conflict the first time and managed the next.
   if (new Set(input.tokens.map((t) => t.id)).size === input.tokens.length) {
     remember(digestOf({ ...input, source: result.text, previouslyManaged: result.managedIds }), { ...result, changed: false });
   }
