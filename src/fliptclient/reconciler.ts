@@ -161,6 +161,11 @@ export class FliptClientReconciler {
       existing = await this.readSecret(secretName, namespace);
     }
     let { decision, desired } = decide(existing);
+    if (decision.action === 'switch' && !switchTo) {
+      // The status named the new token before a crash kept the Secret from following: the overlap
+      // counts from the switch, so the status says when that is, first.
+      client = await this.recordSwitch(client, decision.token);
+    }
     if (!existing) {
       try {
         await this.deps.api.json.post(`/api/v1/namespaces/${namespace}/secrets`, desired);
@@ -261,7 +266,10 @@ export class FliptClientReconciler {
     return lookAgainAt < Infinity ? { requeueAfterMs: lookAgainAt - this.deps.clock.now() } : undefined;
   };
 
-  /** Records a rotation's new token as the token of record, with the resourceVersion as precondition so a stale cache never rotates twice. */
+  /**
+   * Records a rotation's new token as the token of record, and now as when the Secret switches to it,
+   * with the resourceVersion as precondition so a stale cache never rotates twice.
+   */
   private async recordSwitch(client: FliptClient, token: string): Promise<FliptClient> {
     const { namespace, name, resourceVersion } = client.metadata;
     const issuedAt = this.now().toISOString();

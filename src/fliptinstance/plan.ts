@@ -53,6 +53,8 @@ interface ClientSlots {
   nextId: string;
   /** The token the client's status names (from its Secret, or the credentials Secret while that is lost). */
   current: string | undefined;
+  /** What the client Secret holds. */
+  held: string | undefined;
   /** What the credentials Secret holds under `<id>` and under `<id>_next`. */
   idToken: string | undefined;
   nextToken: string | undefined;
@@ -66,7 +68,7 @@ function slotsOf(target: TargetConfig, client: FliptClient, secretToken: string 
   const expected = client.status?.credentialFingerprint;
   // Only a token of our own shape: in inline mode it is written into Flipt's config as it is.
   const current = expected ? [wellFormed(secretToken), idToken, nextToken].find((t) => t !== undefined && fingerprint(t) === expected) : undefined;
-  return { id, nextId, current, idToken, nextToken };
+  return { id, nextId, current, held: secretToken, idToken, nextToken };
 }
 
 const wellFormed = (token: string | undefined) => (isWellFormedToken(token) ? token : undefined);
@@ -96,13 +98,14 @@ export function desiredCredentials(
       result.push(...staticTokensOfJwtClient(target, client, currentCredentials, oldKindAccepted).map((t) => entry(t.id, t.token)));
       continue;
     }
-    const { id, nextId, current, idToken, nextToken } = slotsOf(target, client, clientSecretToken(client), currentCredentials);
+    const { id, nextId, current, held, idToken, nextToken } = slotsOf(target, client, clientSecretToken(client), currentCredentials);
     if (!current) continue;
     if (nextToken !== undefined && nextToken !== current) {
       // Issued, not yet switched to: the client still holds `current`.
       result.push(entry(id, current), entry(nextId, nextToken));
-    } else if (nextToken === current && idToken !== undefined && idToken !== current && now < (overlapEndsAt(client) ?? 0)) {
-      // Switched: the old token stays valid for the overlap.
+    } else if (nextToken === current && idToken !== undefined && idToken !== current && (now < (overlapEndsAt(client) ?? 0) || held === idToken)) {
+      // Switched: the old token stays valid for the overlap, and for as long as the client Secret still
+      // holds it (an operator that crashed between the status and the Secret switches it late).
       result.push(entry(id, idToken), entry(nextId, current));
     } else {
       result.push(entry(id, current));

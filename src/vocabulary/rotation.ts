@@ -5,9 +5,10 @@
 // The protocol, each step durable before the next:
 //   1. the target issues the new token into its credentials Secret, under the key of `<id>_next`;
 //   2. Flipt's config carries `<id>` (old) and `<id>_next` (new); one coalesced restart; rollout;
-//   3. the FliptClient records the new token as its token of record (status first), then its Secret
-//      switches to it and its rolloutRestartTargets restart;
-//   4. after the overlap, `<id>` takes the new token and `<id>_next` goes, with a second coalesced restart.
+//   3. the FliptClient records the new token as its token of record and the switch's time (status
+//      first), then its Secret switches to it and its rolloutRestartTargets restart;
+//   4. once the Secret holds the new token and the overlap has passed, `<id>` takes the new token and
+//      `<id>_next` goes, with a second coalesced restart.
 import { parseDuration } from '../util/duration.ts';
 import type { FliptClient } from './fliptclient.ts';
 

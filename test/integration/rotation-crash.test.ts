@@ -2,13 +2,15 @@
 // seen on the API server (never by the clock): the new tokens issued, the config referring to them,
 // Flipt restarted, the client Secrets switched, the old tokens retired. After each crash the rotation
 // completes, each new token was issued exactly once, and at every recorded revision every client
-// Secret held a token the running config accepts. The operator runs under deploy/'s RBAC.
+// Secret held a token the running config accepts. Then the narrowest window: the status names the new
+// token, the Secret's write never arrives (stalled by a proxy), and the operator dies and stays down
+// longer than the overlap. The operator runs under deploy/'s RBAC.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
 import { mergePatch } from '../../src/kube/client.ts';
 import { fingerprint, tokenIdFor } from '../../src/vocabulary/credentials.ts';
-import { recordHistory, type ObjectHistory } from '../support/api-watch.ts';
+import { recordHistory, revision, type ObjectHistory } from '../support/api-watch.ts';
 import { waitFor } from '../support/cluster.ts';
 import { assertSecretsAlwaysAccepted, latestRevision } from '../support/credential-invariant.ts';
 import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
@@ -16,6 +18,7 @@ import { Scenario } from '../support/scenario.ts';
 
 const APP = `rotation-crash-${Date.now().toString(36)}`;
 const NAMES = ['c1', 'c2', 'c3'];
+const OVERLAP_MS = 3_000;
 let scenario: Scenario;
 const clientSecrets: Array<ObjectHistory<V1Secret>> = [];
 let from = 0;
@@ -25,11 +28,11 @@ const secretToken = async (name: string) =>
   Buffer.from((await scenario.cluster.clients.core.readNamespacedSecret({ name: `${name}-flipt`, namespace: APP })).data!.token!, 'base64').toString();
 
 before(async () => {
-  scenario = await Scenario.start({ minInterval: '2s', deployRbac: {} });
+  scenario = await Scenario.start({ minInterval: '2s', deployRbac: {}, apiProxy: true });
   await scenario.createAppNamespace(APP);
   for (const name of NAMES) {
     clientSecrets.push(await recordHistory<V1Secret>(scenario.cluster.kubeConfig, `/api/v1/namespaces/${APP}/secrets`, `${name}-flipt`));
-    await createFliptClient(scenario.cluster.clients, APP, name, { rotation: { every: '24h', overlap: '3s' } });
+    await createFliptClient(scenario.cluster.clients, APP, name, { rotation: { every: '24h', overlap: `${OVERLAP_MS}ms` } });
   }
   for (const name of NAMES) await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, APP, name), 'Ready')?.status === 'True', `${name} Ready`, 60_000);
   await scenario.quietPeriod();
@@ -40,6 +43,17 @@ after(async () => {
   for (const h of clientSecrets) h.stop();
   await scenario?.stop();
 });
+
+const rotate = (name: string, value: string) =>
+  scenario.cluster.clients.custom.patchNamespacedCustomObject(
+    { group: 'flipt.io', version: 'v1alpha1', plural: 'fliptclients', namespace: APP, name, body: { metadata: { annotations: { 'flipt.io/rotate': value } } } },
+    mergePatch,
+  );
+
+const rotationDone = async (name: string, value: string) => {
+  const client = await getFliptClient(scenario.cluster.clients, APP, name);
+  return client.status?.lastRotateRequest === value && condition(client, 'Rotating')?.status === 'False';
+};
 
 const steps: Array<[string, (before: Map<string, string>, hashBefore: string | undefined) => Promise<boolean>]> = [
   ['the new tokens issued into the credentials Secret', async () => NAMES.some((n) => nextKey(n) in (scenario.credentialSecrets.versions.at(-1)?.data ?? {}))],
@@ -59,23 +73,12 @@ for (const [index, [step, reached]] of steps.entries()) {
     for (const name of NAMES) before.set(name, await secretToken(name));
     const hashBefore = scenario.deployments.versions.at(-1)?.spec?.template?.metadata?.annotations?.['flipt.io/config-hash'];
     const issuedBefore = scenario.credentialSecrets.versions.length;
-    for (const name of NAMES) {
-      await scenario.cluster.clients.custom.patchNamespacedCustomObject(
-        { group: 'flipt.io', version: 'v1alpha1', plural: 'fliptclients', namespace: APP, name, body: { metadata: { annotations: { 'flipt.io/rotate': value } } } },
-        mergePatch,
-      );
-    }
+    for (const name of NAMES) await rotate(name, value);
     await waitFor(() => reached(before, hashBefore), step, 60_000, 20);
     await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 100)));
     await scenario.restartOperator(true);
 
-    await waitFor(async () => {
-      for (const name of NAMES) {
-        const client = await getFliptClient(scenario.cluster.clients, APP, name);
-        if (client.status?.lastRotateRequest !== value || condition(client, 'Rotating')?.status !== 'False') return false;
-      }
-      return true;
-    }, `the rotation ${value} to complete after the crash`, 90_000, 200);
+    await waitFor(async () => (await Promise.all(NAMES.map((n) => rotationDone(n, value)))).every(Boolean), `the rotation ${value} to complete after the crash`, 90_000, 200);
     await scenario.quietPeriod();
     const credentials = await scenario.credentials();
     for (const name of NAMES) {
@@ -92,3 +95,40 @@ for (const [index, [step, reached]] of steps.entries()) {
     assert.ok(assertSecretsAlwaysAccepted({ configMaps: scenario.configMaps, credentialSecrets: scenario.credentialSecrets, deployments: scenario.deployments, clientSecrets }, from) > 0);
   });
 }
+
+test('SIGKILL after the status names the new token, before the Secret follows, down longer than the overlap: the old token stays until the Secret switches, and for the overlap after', async () => {
+  const [name] = NAMES as [string];
+  const value = 'stalled-switch';
+  const before = await secretToken(name);
+  const start = latestRevision([scenario.credentialSecrets, ...clientSecrets]);
+  scenario.proxy!.stall(new RegExp(`^PUT /api/v1/namespaces/${APP}/secrets/${name}-flipt(\\?|$)`));
+  await rotate(name, value);
+  await waitFor(async () => scenario.proxy!.stalled.length > 0, `the switch of Secret ${name}-flipt to be sent`, 60_000, 20);
+  const recorded = await getFliptClient(scenario.cluster.clients, APP, name);
+  assert.notEqual(recorded.status?.credentialFingerprint, fingerprint(before), 'the status names the new token');
+  const killedAt = Date.now();
+  await scenario.restartOperator(true, async () => {
+    await new Promise((r) => setTimeout(r, OVERLAP_MS + 1_000));
+    scenario.proxy!.stopStalling();
+  });
+
+  await waitFor(() => rotationDone(name, value), `the rotation ${value} to complete after the crash`, 90_000, 200);
+  await scenario.quietPeriod();
+  const after = await secretToken(name);
+  assert.notEqual(after, before, `${name} rotated`);
+  const credentials = await scenario.credentials();
+  assert.equal(credentials[tokenIdFor(APP, name)], after);
+  assert.ok(!Object.values(credentials).includes(before), 'the old token is gone');
+  const switchedAt = Date.parse((await getFliptClient(scenario.cluster.clients, APP, name)).status!.issuedAt!);
+  assert.ok(switchedAt > killedAt + OVERLAP_MS, 'status.issuedAt says when the Secret switched, after the crash');
+
+  // From the recorded watches: the old token left the credentials Secret after the Secret switched, and the overlap after that.
+  const decoded = (secret: V1Secret) => Object.values(secret.data ?? {}).map((v) => Buffer.from(v, 'base64').toString());
+  const switched = clientSecrets[0]!.versions.find((s) => revision(s) > start && decoded(s).includes(after));
+  const retired = scenario.credentialSecrets.versions.find((s) => revision(s) > start && !decoded(s).includes(before));
+  assert.ok(switched && retired);
+  assert.ok(revision(retired) > revision(switched), 'the old token left after the Secret switched');
+  const retiredAfter = scenario.credentialSecrets.receivedAt(retired) - switchedAt;
+  assert.ok(retiredAfter >= OVERLAP_MS, `the old token left ${retiredAfter} ms after the switch, within the overlap`);
+  assert.ok(assertSecretsAlwaysAccepted({ configMaps: scenario.configMaps, credentialSecrets: scenario.credentialSecrets, deployments: scenario.deployments, clientSecrets }, from) > 0);
+});

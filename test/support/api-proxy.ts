@@ -2,7 +2,8 @@
 // would: while partitioned nothing reaches the server and nothing comes back (requests hang, watch
 // streams go silent), and when it heals the requests whose connection is still open are delivered
 // late, as TCP would retransmit them. It can also make some watches lag: their events held back while
-// every other request and watch passes, as when one of the API server's watch caches falls behind. It
+// every other request and watch passes, as when one of the API server's watch caches falls behind; and
+// it can stall chosen writes, never delivered, to stop an operator between two of its writes. It
 // records every write the server accepted through it, with the resourceVersion the server gave it, so
 // a test can order them against other writes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -41,6 +42,10 @@ export class ApiProxy {
   private readonly silenced = new Set<() => void>();
   private lagging: RegExp | undefined;
   private readonly lagged = new Set<() => void>();
+  private stalling: RegExp | undefined;
+  /** Writes stalled so far (never delivered). */
+  readonly stalled: Array<{ method: string; path: string }> = [];
+  private readonly stalledResponses: ServerResponse[] = [];
 
   private constructor(server: Server, upstream: string, url: string) {
     this.server = server;
@@ -89,6 +94,17 @@ export class ApiProxy {
     this.lagged.clear();
   }
 
+  /** From now on the writes whose `<METHOD> <path>` matches are held and never delivered (until stopStalling). */
+  stall(writes: RegExp): void {
+    this.stalling = writes;
+  }
+
+  /** Writes pass again; the stalled ones are dropped, as a connection to a dead client is. */
+  stopStalling(): void {
+    this.stalling = undefined;
+    for (const res of this.stalledResponses.splice(0)) res.destroy();
+  }
+
   async stop(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server.close(resolve));
@@ -100,6 +116,12 @@ export class ApiProxy {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
+    const write = `${req.method} ${req.url}`;
+    if (req.method !== 'GET' && this.stalling?.test(write)) {
+      this.stalled.push({ method: req.method ?? '', path: req.url ?? '' });
+      this.stalledResponses.push(res);
+      return;
+    }
     if (this.partitioned) {
       const held: Held = { req, res, body, gone: false };
       res.once('close', () => (held.gone = true));

@@ -19,6 +19,8 @@ const T0 = Date.parse('2030-01-01T00:00:00Z');
 /** Flipt, its objects and the clients' Secrets; the pods accept the static tokens their config registers. */
 class World extends SimulatedFlipt<Set<string>> {
   rotations = 0;
+  /** The next switch is recorded in status, and the operator crashes before the Secret is written. */
+  crashBeforeSecretSwitch = false;
 
   constructor() {
     super(target, T0, 'authentication:\n  required: true\n', new Set());
@@ -48,7 +50,13 @@ class World extends SimulatedFlipt<Set<string>> {
       this.rotations++;
     }
     const key = clientKey('apps', client.metadata.name);
+    if (switchTo && this.crashBeforeSecretSwitch) {
+      this.crashBeforeSecretSwitch = false;
+      throw new Crash();
+    }
     const decision = decideToken(client.status?.credentialFingerprint, this.secrets.get(key), registered);
+    // A switch the status recorded before a crash: the status says when the Secret really switches, first.
+    if (decision.action === 'switch' && !switchTo) client.status = { ...client.status, issuedAt: new Date(this.now).toISOString() };
     this.secrets.set(key, decision.token);
     if (!client.status?.credentialFingerprint) {
       client.status = { credentialFingerprint: fingerprint(decision.token), issuedAt: new Date(this.now).toISOString(), lastRotateRequest: client.metadata.annotations?.[ROTATE_ANNOTATION] };
@@ -70,16 +78,23 @@ class World extends SimulatedFlipt<Set<string>> {
     }
   }
 
-  /** Every token a client Secret holds is accepted by every running Flipt pod (once the first rollout is done). */
+  /**
+   * Every token a client Secret holds is accepted by every running Flipt pod (once the first rollout
+   * is done), and is in the credentials Secret, which a pod starting now reads.
+   */
   assertInvariant = (): void => {
     const running = this.rollingTo ? new Set([...this.pods].filter((t) => this.rollingTo!.has(t))) : this.pods;
     for (const [key, token] of this.secrets) {
       const firstRollout = this.restarts === 1 && this.rollingTo !== undefined;
       if (firstRollout || this.pods.size === 0) continue;
       assert.ok(running.has(token), `at +${(this.now - T0) / 1000}s the Secret of ${key} holds ${fingerprint(token)}, which a running Flipt pod does not accept`);
+      assert.ok(Object.values(this.credentials).includes(token), `at +${(this.now - T0) / 1000}s the Secret of ${key} holds ${fingerprint(token)}, which the credentials Secret lacks`);
     }
   };
 }
+
+/** The operator process dying in the middle of a reconcile. */
+class Crash extends Error {}
 
 test('a scheduled rotation: new token issued, registered beside the old, Secret switched, old removed after the overlap', () => {
   const world = new World();
@@ -192,6 +207,39 @@ test('an operator that loses its memory (a crash) between any two steps still co
     assert.equal(world.issued, 1, `seed ${seed}: the new token was issued once`);
     assert.deepEqual(Object.keys(world.credentials), ['apps_a'], `seed ${seed}: the old token was removed`);
   }
+});
+
+test('a crash after the status names the new token and before the Secret follows, down longer than the overlap: the old token stays until the Secret switches, and for the overlap after', () => {
+  const world = new World();
+  const client = world.addClient('a', { target: 'default', rotation: { every: '720h', overlap: '5m' } });
+  world.run(T0 + 60_000, () => {});
+  const old = world.secrets.get('apps/a')!;
+  client.metadata.annotations = { [ROTATE_ANNOTATION]: 'now' };
+  world.crashBeforeSecretSwitch = true;
+  assert.throws(() => world.run(T0 + 30 * 60_000, world.assertInvariant), Crash);
+  assert.equal(world.secrets.get('apps/a'), old, 'the Secret still holds the old token');
+  assert.notEqual(client.status?.credentialFingerprint, fingerprint(old), 'the status names the new one');
+
+  // The next operator starts twice the overlap later, knowing nothing; its first step is the target's.
+  world.now += 10 * 60_000;
+  world.state = undefined;
+  world.hold = undefined;
+  world.finishDueRollout();
+  world.reconcileTarget();
+  world.assertInvariant();
+  let switchedAt: number | undefined;
+  let retiredAt: number | undefined;
+  world.run(T0 + 60 * 60_000, () => {
+    world.assertInvariant();
+    if (switchedAt === undefined && world.secrets.get('apps/a') !== old) switchedAt = world.now;
+    if (retiredAt === undefined && !Object.values(world.credentials).includes(old)) retiredAt = world.now;
+  });
+  assert.ok(switchedAt !== undefined && retiredAt !== undefined, 'the Secret switched and the old token left');
+  assert.equal(Date.parse(client.status!.issuedAt!), switchedAt, 'issuedAt says when the Secret switched');
+  assert.ok(retiredAt - switchedAt >= 5 * 60_000, `the old token left ${(retiredAt - switchedAt) / 1000}s after the Secret switched, within the overlap`);
+  assert.equal(world.rotations, 1);
+  assert.equal(world.issued, 1, 'the new token was issued once');
+  assert.deepEqual(Object.keys(world.credentials), ['apps_a']);
 });
 
 test('the Rotating condition follows the steps, and says what blocks it', () => {
