@@ -97,6 +97,7 @@ export class Operator {
         name: 'fliptclients',
         path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
         trim: trimObject,
+        indexBy: targetNameOf,
         onChange: (client) => this.fliptClientChanged(client),
       },
       log,
@@ -141,7 +142,7 @@ export class Operator {
         };
       },
       targets: config.targets,
-      fliptClients: this.fliptClients,
+      clientsOf: (target) => this.fliptClients.byIndex(target),
       clientSecrets: this.clientSecrets,
       events,
       log,
@@ -389,9 +390,7 @@ export class Operator {
   }
 
   private enqueueClientsOf(target: string): void {
-    for (const client of this.fliptClients.list()) {
-      if (targetNameOf(client) === target) this.fliptClientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
-    }
+    for (const client of this.fliptClients.byIndex(target)) this.fliptClientController.enqueue(clientKey(client.metadata.namespace, client.metadata.name));
   }
 
   private resync(): void {

@@ -32,7 +32,8 @@ export interface TargetReconcilerDeps {
   /** The target's objects as the caches hold them. */
   cached: (target: TargetConfig) => TargetObjects;
   targets: readonly TargetConfig[];
-  fliptClients: Informer<FliptClient>;
+  /** The cached FliptClients that name this target (served or not). */
+  clientsOf: (target: string) => readonly FliptClient[];
   clientSecrets: Informer<V1Secret>;
   events: EventRecorder;
   log: Logger;
@@ -90,7 +91,7 @@ export class TargetReconciler {
   };
 
   private decide(target: TargetConfig, { configMap, credentialsSecret, workload }: TargetObjects): TargetStep {
-    const clients = this.deps.fliptClients.list();
+    const clients = this.deps.clientsOf(target.name);
     const hold = this.holds.get(target.name);
     const previous = this.states.get(target.name);
     return decideTargetStep(

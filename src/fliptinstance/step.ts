@@ -43,7 +43,7 @@ export interface ObservedTarget {
   /** The credentials Secret's data, decoded; empty when it does not exist. */
   credentials: Readonly<Record<string, string>>;
   workload?: WorkloadView;
-  /** Every FliptClient, and the token a client's Secret holds (read only for the clients the step needs). */
+  /** The FliptClients that name the target, and the token a client's Secret holds (read only for the clients the step needs). */
   clients: readonly FliptClient[];
   clientSecretToken: (client: FliptClient) => string | undefined;
   /** The burst hold in progress (kept in memory between steps). */

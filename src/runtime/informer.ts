@@ -3,7 +3,9 @@
 // error handlers and stops for good; this wrapper restarts it with exponential backoff. Kept here: the
 // restart is exactly what client-node lacks, and its ListWatch does the rest. Lists are read as plain
 // JSON (client-node's typed lists build a class instance per object and field, which costs time and
-// memory in proportion to the cluster), in pages, and `trim` drops what the cache need not keep.
+// memory in proportion to the cluster), in pages, and `trim` drops what the cache need not keep. An
+// optional index groups the cached objects by one key, so that a reader of one group does not copy
+// the whole cache.
 import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { getJson } from '../kube/client.ts';
@@ -16,6 +18,8 @@ export interface InformerOptions<T extends KubernetesObject> {
   fieldSelector?: string;
   /** Removes, in place, what the cache need not keep (it runs before any handler sees the object). */
   trim?: (obj: T) => void;
+  /** The key byIndex groups the cached objects by. */
+  indexBy?: (obj: T) => string;
   onChange: (obj: T) => void;
 }
 
@@ -30,6 +34,9 @@ export class Informer<T extends KubernetesObject> {
   private restartTimer: NodeJS.Timeout | undefined;
   private syncedOnce = false;
   private readonly syncWaiters: Array<() => void> = [];
+  /** Index value -> the cached objects with it, by "<namespace>/<name>"; and the value each object is under. */
+  private readonly groups = new Map<string, Map<string, T>>();
+  private readonly groupOf = new Map<string, string>();
 
   private readonly options: InformerOptions<T>;
   private readonly log: Logger;
@@ -60,6 +67,14 @@ export class Informer<T extends KubernetesObject> {
       this.listWatch.on('add', options.trim);
       this.listWatch.on('update', options.trim);
     }
+    // Before any handler, so that each sees the index in step with the cache.
+    const indexBy = options.indexBy;
+    if (indexBy) {
+      const reindex = (obj: T) => this.reindex(obj, indexBy);
+      this.listWatch.on('add', reindex);
+      this.listWatch.on('update', reindex);
+      this.listWatch.on('delete', reindex);
+    }
     this.listWatch.on('add', options.onChange);
     this.listWatch.on('update', options.onChange);
     this.listWatch.on('delete', options.onChange);
@@ -89,6 +104,11 @@ export class Informer<T extends KubernetesObject> {
     return this.listWatch.list(namespace);
   }
 
+  /** The cached objects whose indexBy key is `value` (the option must be set). */
+  byIndex(value: string): T[] {
+    return Array.from(this.groups.get(value)?.values() ?? []);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
@@ -115,6 +135,29 @@ export class Informer<T extends KubernetesObject> {
       this.syncedOnce = true;
       for (const resolve of this.syncWaiters.splice(0)) resolve();
     }
+  }
+
+  /**
+   * Puts the object under its key as the cache now holds it. client-node changes its cache before it
+   * calls a handler (on a relist too), so the cache, not the event, says whether the object is there.
+   */
+  private reindex(obj: T, indexBy: (obj: T) => string): void {
+    const { name = '', namespace } = obj.metadata ?? {};
+    const key = `${namespace ?? ''}/${name}`;
+    const previous = this.groupOf.get(key);
+    if (previous !== undefined) {
+      const group = this.groups.get(previous)!;
+      group.delete(key);
+      if (group.size === 0) this.groups.delete(previous);
+      this.groupOf.delete(key);
+    }
+    const live = this.listWatch.get(name, namespace);
+    if (!live) return;
+    const value = indexBy(live);
+    let group = this.groups.get(value);
+    if (!group) this.groups.set(value, (group = new Map()));
+    group.set(key, live);
+    this.groupOf.set(key, value);
   }
 
   private scheduleRestart(err: unknown): void {

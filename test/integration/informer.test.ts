@@ -1,12 +1,13 @@
 // The generic list-watch cache against the real API server: lists arrive in pages, each trimmed, and
-// nothing is lost between pages.
+// nothing is lost between pages; its index stays in step with what it caches.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Informer } from '../../src/runtime/informer.ts';
 import { apiServerRequests } from '../support/api-metrics.ts';
-import { createNamespace, testCluster } from '../support/cluster.ts';
+import { createNamespace, testCluster, waitFor } from '../support/cluster.ts';
 
 test('a list of more objects than one page holds arrives whole, every object trimmed, read in pages', async () => {
   const { kubeConfig, clients } = await testCluster();
@@ -45,5 +46,56 @@ test('a list of more objects than one page holds arrives whole, every object tri
   } finally {
     await informer.stop();
     await clients.core.deleteNamespace({ name: namespace });
+  }
+});
+
+test('the index groups the cached objects as the cache holds them: through adds, a key that changes, deletes, and changes made while stopped', async () => {
+  const { kubeConfig, clients } = await testCluster();
+  const [one, two] = [await createNamespace(clients, 'index'), await createNamespace(clients, 'index')];
+  const label = `informer-index-${Date.now().toString(36)}`;
+  const put = (namespace: string, name: string, group: string, extra = '') =>
+    clients.core.createNamespacedConfigMap({ namespace, body: { metadata: { name, labels: { [label]: 'yes' } }, data: { group, extra } } });
+  const change = (namespace: string, name: string, group: string, extra = '') =>
+    clients.core.replaceNamespacedConfigMap({ name, namespace, body: { metadata: { name, labels: { [label]: 'yes' } }, data: { group, extra } } });
+  const informer = new Informer<V1ConfigMap>(
+    kubeConfig,
+    { name: 'configmaps', path: '/api/v1/configmaps', labelSelector: `${label}=yes`, indexBy: (cm) => cm.data!.group!, onChange: () => {} },
+    pino({ level: 'silent' }),
+  );
+  const keys = (cms: readonly V1ConfigMap[]) => cms.map((cm) => `${cm.metadata!.namespace}/${cm.metadata!.name}:${cm.data!.extra}`).sort();
+  /** Waits for the cache to hold exactly `expected` ("<ns>/<name>": group), then compares every group of the index with it. */
+  const settled = async (expected: Record<string, string>, extra: Record<string, string> = {}) => {
+    const want = Object.keys(expected).map((k) => `${k}:${extra[k] ?? ''}`).sort();
+    await waitFor(() => isDeepStrictEqual(keys(informer.list()), want), 'the cache to catch up', 15_000, 50);
+    for (const group of ['x', 'y', 'z']) {
+      const members = Object.entries(expected).filter(([, g]) => g === group).map(([k]) => `${k}:${extra[k] ?? ''}`).sort();
+      assert.deepEqual(keys(informer.byIndex(group)), members, `group ${group}`);
+    }
+  };
+  try {
+    await put(one, 'a', 'x');
+    await put(one, 'b', 'y');
+    await put(two, 'a', 'x');
+    await informer.start();
+    await informer.waitForSync();
+    await settled({ [`${one}/a`]: 'x', [`${one}/b`]: 'y', [`${two}/a`]: 'x' });
+
+    await change(one, 'b', 'x');
+    await change(one, 'a', 'x', 'edited');
+    await settled({ [`${one}/a`]: 'x', [`${one}/b`]: 'x', [`${two}/a`]: 'x' }, { [`${one}/a`]: 'edited' });
+    await clients.core.deleteNamespacedConfigMap({ name: 'a', namespace: two });
+    await put(two, 'c', 'z');
+    await settled({ [`${one}/a`]: 'x', [`${one}/b`]: 'x', [`${two}/c`]: 'z' }, { [`${one}/a`]: 'edited' });
+
+    await informer.stop();
+    await change(one, 'a', 'y', 'while stopped');
+    await clients.core.deleteNamespacedConfigMap({ name: 'b', namespace: one });
+    await put(two, 'd', 'y');
+    await informer.start();
+    await settled({ [`${one}/a`]: 'y', [`${two}/c`]: 'z', [`${two}/d`]: 'y' }, { [`${one}/a`]: 'while stopped' });
+    assert.deepEqual(informer.byIndex('no such group'), []);
+  } finally {
+    await informer.stop();
+    await Promise.all([one, two].map((name) => clients.core.deleteNamespace({ name })));
   }
 });
