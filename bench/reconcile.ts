@@ -140,6 +140,14 @@ interface Target {
   stopRollouts: () => void;
 }
 
+/** Waits for the operator's log to say it leads; an operator that exits first (a build that cannot start) ends the benchmark. */
+async function ledBy(operator: ReturnType<typeof startOperator>): Promise<void> {
+  while (!operator.output().includes('became leader')) {
+    if (operator.child.exitCode !== null || operator.child.signalCode !== null) throw new Error(`operator exited before it led (${operator.child.exitCode ?? operator.child.signalCode}):\n${operator.output().slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function createTargets(kubeConfig: KubeConfig, clients: KubeClients, count: number): Promise<Target[]> {
   const targets: Target[] = [];
   for (let t = 0; t < count; t++) {
@@ -220,7 +228,7 @@ async function run(n: number): Promise<void> {
       ...(JWT ? { jwt: { jwksUrl: 'http://flipt-client-operator.flipt-client-operator.svc:8443/.well-known/jwks.json', signingKeys: { namespace: targets[0]!.namespace, publishAhead: '2s' } } } : {}),
     });
     operator = startOperator(written.path, controlPlane.kubeconfigPath, { LOG_LEVEL: 'info' });
-    while (!operator.output().includes('became leader')) await new Promise((r) => setTimeout(r, 100));
+    await ledBy(operator);
     await progress.start(kubeConfig);
     const restartsOf = (t: Target) => changes(t.deployments, (d) => d.spec?.template?.metadata?.annotations?.['flipt.io/restarted-at'] ?? null);
     if (JWT) {
