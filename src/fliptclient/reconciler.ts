@@ -161,11 +161,10 @@ export class FliptClientReconciler {
       existing = await this.readSecret(secretName, namespace);
     }
     let { decision, desired } = decide(existing);
-    if (decision.action === 'switch' && !switchTo) {
-      // The status named the new token before a crash kept the Secret from following: the overlap
-      // counts from the switch, so the status says when that is, first.
-      client = await this.recordSwitch(client, decision.token);
-    }
+    // The status named the new token before a crash kept the Secret from following: the overlap
+    // counts from the switch, so the status says when that is, first.
+    const lateSwitch = decision.action === 'switch' && !switchTo;
+    if (lateSwitch) client = await this.recordSwitch(client, decision.token);
     if (!existing) {
       try {
         await this.deps.api.json.post(`/api/v1/namespaces/${namespace}/secrets`, desired);
@@ -253,12 +252,14 @@ export class FliptClientReconciler {
     } else if (decision.action === 'restore') {
       this.deps.events.record(client, 'Warning', 'SecretRestored', `Secret ${secretName} was deleted or edited; restored its token from target "${target.name}"`, 'Restore');
     }
-    if (switchTo) {
+    if (switchTo || lateSwitch) {
       const until = overlapEndsAt(client);
-      const note = `Rotated the token (${trigger === 'request' ? 'on request' : 'on schedule'}): Secret ${secretName} holds ${credentialFingerprint}; the previous token stays valid until ${until !== undefined ? new Date(until).toISOString() : 'the overlap ends'}`;
+      // A late switch cannot tell a request from the schedule: the status answered the request before the crash.
+      const how = switchTo ? (trigger === 'request' ? 'on request' : 'on schedule') : 'its Secret switched after an operator restart';
+      const note = `Rotated the token (${how}): Secret ${secretName} holds ${credentialFingerprint}; the previous token stays valid until ${until !== undefined ? new Date(until).toISOString() : 'the overlap ends'}`;
       this.deps.events.record(client, 'Normal', 'Rotated', note, 'Rotate');
-      this.deps.onRotated(target.name, trigger!);
-      this.deps.log.info({ fliptClient: key, target: target.name, trigger, credentialFingerprint }, 'rotated a token');
+      if (switchTo) this.deps.onRotated(target.name, trigger!);
+      this.deps.log.info({ fliptClient: key, target: target.name, ...(switchTo ? { trigger } : { lateSwitch }), credentialFingerprint }, 'rotated a token');
     }
     if (!state) this.deps.enqueueTarget(target.name);
     // A JWT target's client switches from its static token once a key may sign.

@@ -121,6 +121,10 @@ test('SIGKILL after the status names the new token, before the Secret follows, d
   assert.ok(!Object.values(credentials).includes(before), 'the old token is gone');
   const switchedAt = Date.parse((await getFliptClient(scenario.cluster.clients, APP, name)).status!.issuedAt!);
   assert.ok(switchedAt > killedAt + OVERLAP_MS, 'status.issuedAt says when the Secret switched, after the crash');
+  const events = await scenario.cluster.clients.events.listNamespacedEvent({ namespace: APP });
+  const rotated = events.items.filter((e) => e.regarding?.name === name && e.reason === 'Rotated' && e.note?.includes(fingerprint(after)));
+  assert.equal(rotated.length, 1, 'one Rotated Event announces the switch the restarted operator completed');
+  assert.match(rotated[0]!.note!, /after an operator restart/);
 
   // From the recorded watches: the old token left the credentials Secret after the Secret switched, and the overlap after that.
   const decoded = (secret: V1Secret) => Object.values(secret.data ?? {}).map((v) => Buffer.from(v, 'base64').toString());
