@@ -116,8 +116,7 @@ export class ApiProxy {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
-    const write = `${req.method} ${req.url}`;
-    if (req.method !== 'GET' && this.stalling?.test(write)) {
+    if (req.method !== 'GET' && this.stalling?.test(`${req.method} ${req.url}`)) {
       this.stalled.push({ method: req.method ?? '', path: req.url ?? '' });
       this.stalledResponses.push(res);
       return;
