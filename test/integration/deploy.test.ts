@@ -3,7 +3,7 @@
 // each other by the right names.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KubernetesObject, V1ConfigMap, V1CustomResourceDefinition, V1Deployment } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ConfigMap, V1CustomResourceDefinition, V1Deployment, V1PodDisruptionBudget } from '@kubernetes/client-node';
 import { ApiextensionsV1Api, KubernetesObjectApi } from '@kubernetes/client-node';
 import { parseOperatorConfig } from '../../src/config/operator-config.ts';
 import { testCluster } from '../support/cluster.ts';
@@ -13,7 +13,7 @@ import { kustomizeBuild } from '../support/kustomize.ts';
 test('kustomize build deploy/ renders objects the API server accepts and that fit together', async () => {
   const objects = await kustomizeBuild('deploy');
   const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
-  for (const kind of ['Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ConfigMap', 'Deployment', 'Service']) {
+  for (const kind of ['Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget']) {
     assert.ok(byKind(kind).length > 0, `deploy/ renders a ${kind}`);
   }
 
@@ -26,6 +26,19 @@ test('kustomize build deploy/ renders objects the API server accepts and that fi
   const ports = Object.fromEntries(pod.containers[0]!.ports!.map((p) => [p.name, p.containerPort]));
   assert.deepEqual(ports, { exchange: config.exchange.port, metrics: config.metrics.port, health: config.health.port });
   assert.equal(pod.securityContext?.runAsNonRoot, true);
+  // One of the two replicas may move at a time, and they prefer distinct nodes and zones: each selector
+  // must select exactly the Deployment's pods, or the budget and the spread protect nothing.
+  const podLabels = deployment.spec!.template.metadata!.labels!;
+  const selectsPods = (selector: { matchLabels?: Record<string, string> } | undefined) =>
+    JSON.stringify(selector) === JSON.stringify(deployment.spec!.selector) && Object.entries(selector?.matchLabels ?? {}).every(([k, v]) => podLabels[k] === v);
+  const budget = byKind('PodDisruptionBudget')[0] as V1PodDisruptionBudget;
+  assert.equal(budget.metadata!.namespace, deployment.metadata!.namespace);
+  assert.ok(selectsPods(budget.spec!.selector), 'the budget covers the operator pods');
+  assert.equal(deployment.spec!.replicas, 2);
+  assert.equal(budget.spec!.maxUnavailable, 1, 'one of the two replicas at a time');
+  assert.equal(budget.spec!.unhealthyPodEvictionPolicy, 'AlwaysAllow', 'a crash-looping replica never blocks a drain');
+  assert.deepEqual(pod.topologySpreadConstraints!.map((c) => `${c.topologyKey} ${c.whenUnsatisfiable}`), ['kubernetes.io/hostname ScheduleAnyway', 'topology.kubernetes.io/zone ScheduleAnyway']);
+  for (const c of pod.topologySpreadConstraints!) assert.ok(selectsPods(c.labelSelector), `the ${c.topologyKey} spread counts the operator pods`);
   const target = config.targets[0]!;
   const targetRole = byKind('Role').find((r) => r.metadata?.namespace === target.namespace) as KubernetesObject & { rules: Array<{ resources: string[]; resourceNames?: string[] }> };
   assert.ok(targetRole, 'a Role in the target namespace');

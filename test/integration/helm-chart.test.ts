@@ -146,7 +146,7 @@ test('default values render what deploy/ installs: same RBAC rules, same config,
   assert.deepEqual(
     objects.map((o) => o.kind).sort(),
     ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'Deployment', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount'],
-    'what deploy/ installs, less the Namespace (helm install --create-namespace), plus a PodDisruptionBudget for the two replicas',
+    'what deploy/ installs, less the Namespace (helm install --create-namespace)',
   );
   assert.equal(one<KubernetesObject>('ServiceAccount').metadata!.name, rel.serviceAccount);
 
@@ -193,6 +193,12 @@ test('default values render what deploy/ installs: same RBAC rules, same config,
   for (const field of ['securityContext', 'resources', 'livenessProbe', 'readinessProbe'] as const) {
     assert.deepEqual(container[field], referenceContainer[field], `container ${field} as in deploy/deployment.yaml`);
   }
+  // Spread and disruption budget as deploy/'s, each selecting its own installation's pods.
+  const spread = (spec: typeof pod) => plain(spec.topologySpreadConstraints?.map(({ labelSelector: _selector, ...rest }) => rest));
+  assert.deepEqual(spread(pod), spread(referencePod), 'topology spread as in deploy/deployment.yaml');
+  const { selector: _selector, ...budget } = one<V1PodDisruptionBudget>('PodDisruptionBudget').spec!;
+  const { selector: _referenceSelector, ...referenceBudget } = (deployManifest('poddisruptionbudget.yaml')[0] as V1PodDisruptionBudget).spec!;
+  assert.deepEqual(plain(budget), plain(referenceBudget), 'the disruption budget as in deploy/poddisruptionbudget.yaml');
   for (const name of ['POD_NAMESPACE', 'POD_NAME']) {
     assert.deepEqual(container.env?.find((e) => e.name === name), referenceContainer.env?.find((e) => e.name === name), `env ${name}`);
   }
