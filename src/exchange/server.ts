@@ -87,14 +87,10 @@ export class ExchangeServer {
     return listening;
   }
 
-  /** Stops accepting connections, lets requests in progress finish for up to graceMs, then closes the rest. */
-  async stop(graceMs = 5_000): Promise<void> {
+  /** Stops accepting connections, lets requests in progress finish for a few seconds, then closes the rest. */
+  async stop(): Promise<void> {
     clearInterval(this.sweepTimer);
-    await this.transport.stop(graceMs);
-  }
-
-  get port(): number | undefined {
-    return this.transport.port;
+    await this.transport.stop();
   }
 
   /** The TLS reloader, when serving HTTPS (tests use it to force a check). */

@@ -223,11 +223,11 @@ interface Claims {
 function readClaims(token: string): Claims | undefined {
   let payload: Record<string, unknown>;
   try {
+    // A plain object, or it throws.
     payload = decodeJwt(token) as Record<string, unknown>;
   } catch {
     return undefined;
   }
-  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return undefined;
   const exp = payload.exp;
   const aud = payload.aud;
   const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];

@@ -8,6 +8,9 @@ import type { Logger } from 'pino';
 import { CertificateReloader } from './tls.ts';
 import { GrpcCode } from './wire.ts';
 
+/** How long requests in progress may run on after stop() before their connections are closed. */
+const STOP_GRACE_MS = 5_000;
+
 export interface TransportOptions {
   port: number;
   /** Listen address (default: all interfaces). */
@@ -82,23 +85,18 @@ export class Transport {
     return { port, url };
   }
 
-  /** Stops accepting connections, lets requests in progress finish for up to graceMs, then closes the rest. */
-  async stop(graceMs = 5_000): Promise<void> {
+  /** Stops accepting connections, lets requests in progress finish for up to STOP_GRACE_MS, then closes the rest. */
+  async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
     this.reloader?.stop();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    const timer = setTimeout(() => server.closeAllConnections(), STOP_GRACE_MS);
     timer.unref();
     await closed;
     clearTimeout(timer);
-  }
-
-  get port(): number | undefined {
-    const address = this.server?.address();
-    return address && typeof address === 'object' ? address.port : undefined;
   }
 
   /** The TLS reloader, when serving HTTPS (tests use it to force a check). */
