@@ -19,6 +19,9 @@ RUN npm run build
 # node_modules), as the unprivileged `node` user.
 FROM ${RUNTIME_IMAGE}
 ENV NODE_ENV=production
+# npm, npx, corepack and yarn are build tools the operator (and the chart's `helm test` hook, which runs
+# `node -e`) never runs: the container cannot run them either. Their links in /usr/local/bin dangle then.
+RUN rm -rf /usr/local/lib/node_modules /opt/yarn-* && find /usr/local/bin -xtype l -delete
 WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/dist ./dist

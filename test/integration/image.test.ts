@@ -76,6 +76,7 @@ test('the image builds from the Dockerfile, runs as uid 1000, answers --version 
   const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
   assert.equal((await inside([...config.Entrypoint!, '--version'])).trim(), version, 'the entrypoint answers --version');
   assert.equal((await inside(['node', '--version'])).trim(), `v${nodeFromNpm().version}`, "the npm registry's Node 24");
+  assert.equal((await inside(['sh', '-c', 'command -v npm npx corepack yarn; ls -A /usr/local/lib/node_modules 2>/dev/null; true'])).trim(), '', 'no package manager in the runtime image');
 
   // The operator against the test control plane, started exactly as the image says (ENTRYPOINT + CMD),
   // with its config and a kubeconfig mounted where the CMD looks.
