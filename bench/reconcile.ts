@@ -140,10 +140,16 @@ interface Target {
   stopRollouts: () => void;
 }
 
-/** Waits for the operator's log to say it leads; an operator that exits first (a build that cannot start) ends the benchmark. */
+/** Ends the benchmark, with the operator's last output, once the operator has exited: a wait for it would never end. */
+function assertRunning(operator: ReturnType<typeof startOperator>, during: string): void {
+  const { exitCode, signalCode } = operator.child;
+  if (exitCode !== null || signalCode !== null) throw new Error(`operator exited ${during} (${exitCode ?? signalCode}):\n${operator.output().slice(-2000)}`);
+}
+
+/** Waits for the operator's log to say it leads (a build that cannot start ends the benchmark). */
 async function ledBy(operator: ReturnType<typeof startOperator>): Promise<void> {
   while (!operator.output().includes('became leader')) {
-    if (operator.child.exitCode !== null || operator.child.signalCode !== null) throw new Error(`operator exited before it led (${operator.child.exitCode ?? operator.child.signalCode}):\n${operator.output().slice(-2000)}`);
+    assertRunning(operator, 'before it led');
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -256,7 +262,7 @@ async function run(n: number): Promise<void> {
         log(`  ${progress.readyAt.size}/${n} Ready, ${progress.issuedAt.size} issued, after ${seconds(performance.now() - started)}`);
         lastReport = performance.now();
       }
-      if (operator.child.exitCode !== null || operator.child.signalCode !== null) throw new Error(`operator exited (${operator.child.exitCode ?? operator.child.signalCode}):\n${operator.output().slice(-2000)}`);
+      assertRunning(operator, 'before every client was Ready');
     }
     const readyMs = performance.now() - started;
     const cpu = {
@@ -320,6 +326,7 @@ async function run(n: number): Promise<void> {
     let readyzMs: number | undefined;
     let leaderSeenMs: number | undefined;
     while (readyzMs === undefined || leaderSeenMs === undefined) {
+      assertRunning(operator, 'after its restart, before it was ready and leading');
       if (readyzMs === undefined && (await readyz())) readyzMs = performance.now() - restarted;
       if (leaderSeenMs === undefined && operator.output().includes('became leader')) leaderSeenMs = performance.now() - restarted;
       await new Promise((r) => setTimeout(r, 50));
