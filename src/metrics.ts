@@ -49,13 +49,18 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        const earliest = new Map<string, number>();
-        for (const client of metrics.fliptClientSource?.clients() ?? []) {
-          const at = client.status?.rotateAt ? Date.parse(client.status.rotateAt) : NaN;
-          const target = targetNameOf(client);
-          if (!Number.isNaN(at) && at < (earliest.get(target) ?? Infinity)) earliest.set(target, at);
-        }
-        for (const [target, at] of earliest) this.set({ target }, at / 1000);
+        for (const [target, at] of earliestByTarget(metrics.fliptClientSource?.clients() ?? [], 'rotateAt')) this.set({ target }, at / 1000);
+      },
+    });
+    new Gauge({
+      name: 'flipt_operator_next_jwt_expiry_timestamp_seconds',
+      help: "When the earliest-expiring JWT a target's FliptClients hold expires (unix seconds); absent when none holds one. Refreshed at two thirds of its lifetime, so it stays a third of jwt.lifetime ahead",
+      labelNames: ['target'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        // Only a JWT client's status carries expiresAt (a switch back to a static token clears it).
+        for (const [target, at] of earliestByTarget(metrics.fliptClientSource?.clients() ?? [], 'expiresAt')) this.set({ target }, at / 1000);
       },
     });
     new Gauge({
@@ -123,6 +128,18 @@ export class Metrics {
     });
     return listen(server, port, 'metrics');
   }
+}
+
+/** Per target, the earliest of a timestamp its FliptClients' statuses carry (ms); targets where none does are left out. */
+function earliestByTarget(clients: readonly FliptClient[], field: 'rotateAt' | 'expiresAt'): Map<string, number> {
+  const earliest = new Map<string, number>();
+  for (const client of clients) {
+    const text = client.status?.[field];
+    const at = text ? Date.parse(text) : NaN;
+    const target = targetNameOf(client);
+    if (!Number.isNaN(at) && at < (earliest.get(target) ?? Infinity)) earliest.set(target, at);
+  }
+  return earliest;
 }
 
 /** Listens on the port; the error names what could not listen where. */

@@ -85,6 +85,7 @@ const ALERTS = [
   'FliptOperatorTokenReviewUnavailable',
   'FliptOperatorTargetNearCapacity',
   'FliptOperatorRotationOverdue',
+  'FliptOperatorJwtExpiring',
 ];
 
 /** Writes a rule file (annotations other than `summary` left out, so expectations stay readable). */
@@ -468,6 +469,18 @@ const CASES: Case[] = [
     checks: [
       { at: '92m', alert: 'FliptOperatorRotationOverdue', fires: none },
       { at: '100m', alert: 'FliptOperatorRotationOverdue', fires: [{ labels: { target: 'main' }, summary: 'A scheduled rotation on target main is 1h 10m 0s late' }] },
+    ],
+  },
+  {
+    name: "FliptOperatorJwtExpiring: target main's earliest JWT stops being replaced and runs out; edge's keeps 20m ahead",
+    series: [
+      ['flipt_operator_next_jwt_expiry_timestamp_seconds', { instance: 'a', target: 'main' }, '1800x40'],
+      ['flipt_operator_next_jwt_expiry_timestamp_seconds', { instance: 'a', target: 'edge' }, '1200+60x40'],
+    ],
+    checks: [
+      { at: '25m', alert: 'FliptOperatorJwtExpiring', fires: none },
+      { at: '26m', alert: 'FliptOperatorJwtExpiring', fires: none },
+      { at: '27m', alert: 'FliptOperatorJwtExpiring', fires: [{ labels: { target: 'main' }, summary: 'A JWT of target main expires in 3m 0s' }] },
     ],
   },
 ];

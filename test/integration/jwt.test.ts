@@ -81,6 +81,7 @@ test("20 FliptClients: Ready with a JWT that Flipt's check accepts against the J
   }
   for (const name of NAMES) await waitFor(async () => condition(await get(name), 'Ready')?.status === 'True', `${name} Ready`, 60_000);
   const { jwks } = await fetchJwks(scenario.jwksUrl());
+  const expiries: number[] = [];
   for (const [i, name] of NAMES.entries()) {
     const secret = decoded(await secretOf(name));
     const jwt = secret.token!;
@@ -91,6 +92,7 @@ test("20 FliptClients: Ready with a JWT that Flipt's check accepts against the J
     assert.ok(jwks.keys.some((k) => k.kid === header.kid), 'the kid names a published key');
     assert.equal(payload.sub, `fliptclient:${APP}:${name}`);
     assert.equal(payload.exp! - payload.iat!, 3600, 'the default lifetime, 1h');
+    expiries.push(payload.exp!);
     assert.equal(payload.nbf, payload.iat);
     assert.ok(payload.jti);
     assert.deepEqual(
@@ -117,6 +119,7 @@ test("20 FliptClients: Ready with a JWT that Flipt's check accepts against the J
     );
     assert.equal(client.status?.rotateAt, undefined, 'spec.rotation is for static tokens');
   }
+  assert.equal(await scenario.metric('flipt_operator_next_jwt_expiry_timestamp_seconds', { target: 'default' }), Math.min(...expiries), 'the earliest JWT expiry, served for the alert');
   await scenario.quietPeriod();
   assert.deepEqual({ writes: scenario.configWrites(), restarts: scenario.restarts() }, enablement, 'no ConfigMap write and no restart for clients');
   assert.deepEqual(await scenario.credentials(), {}, 'no static credential for a JWT client');
