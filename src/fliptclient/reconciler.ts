@@ -67,7 +67,8 @@ export interface FliptClientReconcilerDeps {
   events: EventRecorder;
   log: Logger;
   clock: Clock;
-  onRotated: (target: string, trigger: 'request' | 'schedule') => void;
+  /** `resumed`: a switch completed after an operator restart, which can no longer tell what triggered it. */
+  onRotated: (target: string, trigger: 'request' | 'schedule' | 'resumed') => void;
   /** Signs JWTs with the key that signs now; the keys as every replica's cache holds them. */
   signer: JwtSigner;
   signingKeys: () => readonly SigningKey[];
@@ -258,8 +259,8 @@ export class FliptClientReconciler {
       const how = switchTo ? (trigger === 'request' ? 'on request' : 'on schedule') : 'its Secret switched after an operator restart';
       const note = `Rotated the token (${how}): Secret ${secretName} holds ${credentialFingerprint}; the previous token stays valid until ${until !== undefined ? new Date(until).toISOString() : 'the overlap ends'}`;
       this.deps.events.record(client, 'Normal', 'Rotated', note, 'Rotate');
-      if (switchTo) this.deps.onRotated(target.name, trigger!);
-      this.deps.log.info({ fliptClient: key, target: target.name, ...(switchTo ? { trigger } : { lateSwitch }), credentialFingerprint }, 'rotated a token');
+      this.deps.onRotated(target.name, trigger ?? 'resumed');
+      this.deps.log.info({ fliptClient: key, target: target.name, trigger: trigger ?? 'resumed', credentialFingerprint }, 'rotated a token');
     }
     if (!state) this.deps.enqueueTarget(target.name);
     // A JWT target's client switches from its static token once a key may sign.

@@ -125,6 +125,7 @@ test('SIGKILL after the status names the new token, before the Secret follows, d
   const rotated = events.items.filter((e) => e.regarding?.name === name && e.reason === 'Rotated' && e.note?.includes(fingerprint(after)));
   assert.equal(rotated.length, 1, 'one Rotated Event announces the switch the restarted operator completed');
   assert.match(rotated[0]!.note!, /after an operator restart/);
+  assert.equal(await scenario.metric('flipt_operator_rotations_total', { trigger: 'resumed' }), 1, 'the restarted operator counts the switch it completed');
 
   // From the recorded watches: the old token left the credentials Secret after the Secret switched, and the overlap after that.
   const decoded = (secret: V1Secret) => Object.values(secret.data ?? {}).map((v) => Buffer.from(v, 'base64').toString());
