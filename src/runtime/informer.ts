@@ -100,8 +100,8 @@ export class Informer<T extends KubernetesObject> {
     return this.listWatch.get(name, namespace);
   }
 
-  list(namespace?: string): readonly T[] {
-    return this.listWatch.list(namespace);
+  list(): readonly T[] {
+    return this.listWatch.list();
   }
 
   /** The cached objects whose indexBy key is `value` (the option must be set). */

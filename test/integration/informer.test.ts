@@ -37,7 +37,7 @@ test('a list of more objects than one page holds arrives whole, every object tri
     await informer.start();
     await informer.waitForSync();
     const lists = (await apiServerRequests(kubeConfig, 'configmaps', 'LIST')) - listsBefore;
-    const cached = informer.list(namespace);
+    const cached = informer.list();
     assert.equal(cached.length, count);
     assert.equal(new Set(cached.map((cm) => cm.data?.n)).size, count, 'every object once');
     assert.ok(cached.every((cm) => cm.metadata?.managedFields === undefined), 'every page trimmed');
