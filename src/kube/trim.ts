@@ -16,11 +16,11 @@ export function dropManagedFields(obj: KubernetesObject): void {
  * applied object goes too. (FliptClients are only ever patched; client Secrets are the operator's own.)
  */
 export function trimObject(obj: KubernetesObject): void {
-  dropManagedFields(obj);
   const annotations = obj.metadata?.annotations;
-  if (annotations?.[LAST_APPLIED] === undefined) return;
-  const { [LAST_APPLIED]: _dropped, ...kept } = annotations;
-  obj.metadata = { ...obj.metadata, annotations: kept };
+  if (annotations?.[LAST_APPLIED] === undefined) return dropManagedFields(obj);
+  const { managedFields: _managed, ...metadata } = obj.metadata!;
+  const { [LAST_APPLIED]: _applied, ...kept } = annotations;
+  obj.metadata = { ...metadata, annotations: kept };
 }
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
