@@ -156,6 +156,11 @@ export function secretNeedsUpdate(existing: V1Secret, desired: V1Secret): boolea
   );
 }
 
+/** What replaces an existing client Secret: the desired one, keeping metadata (and labels) others added. */
+export function replacementSecret(existing: V1Secret, desired: V1Secret): V1Secret {
+  return { ...desired, metadata: { ...existing.metadata, ...desired.metadata, labels: { ...existing.metadata?.labels, ...desired.metadata?.labels } } };
+}
+
 /** ConfigApplied: is the client's current credential in the target's config and credentials? */
 export function registrationVerdict(owner: string, id: string, credentialFingerprint: string, state: TargetState, targetName: string): Verdict {
   if (state.problem) return { status: 'False', reason: state.problem.reason, message: state.problem.message };

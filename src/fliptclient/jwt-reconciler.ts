@@ -14,7 +14,7 @@ import { credentialKey, fingerprint, tokenIdFor } from '../vocabulary/credential
 import { clientKey, ownedBy, secretNameFor, type FliptClient, type FliptClientStatus } from '../vocabulary/fliptclient.ts';
 import type { TargetState } from '../vocabulary/registration.ts';
 import { ROTATE_ANNOTATION } from '../vocabulary/rotation.ts';
-import { bindingVerdict, desiredClientSecret, isCredentialOfRecord, readinessVerdict, secretBehindStatus, secretConflictVerdict, secretNeedsUpdate, withCondition, type Verdict } from './decisions.ts';
+import { bindingVerdict, desiredClientSecret, isCredentialOfRecord, readinessVerdict, replacementSecret, secretBehindStatus, secretConflictVerdict, secretNeedsUpdate, withCondition, type Verdict } from './decisions.ts';
 import { decideJwt, jwtAccepted, jwtAppliedVerdict, jwtIssuedVerdict, jwtRefreshVerdict, NOT_FOR_JWT, type MintReason } from './jwt-decisions.ts';
 import type { FliptClientReconcilerDeps } from './reconciler.ts';
 
@@ -174,8 +174,7 @@ export class JwtClientReconciler {
       if (!current) throw new Error(`Secret ${namespace}/${name} was deleted while being created; retrying`);
       if (!ownedBy(current, client)) return false;
     }
-    const body = { ...desired, metadata: { ...current.metadata, ...desired.metadata, labels: { ...current.metadata?.labels, ...desired.metadata?.labels } } };
-    await core.replaceNamespacedSecret({ name, namespace, body });
+    await core.replaceNamespacedSecret({ name, namespace, body: replacementSecret(current, desired) });
     return true;
   }
 

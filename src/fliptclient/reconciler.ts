@@ -36,6 +36,7 @@ import {
   readinessVerdict,
   refusal,
   registrationVerdict,
+  replacementSecret,
   restartAnnotationFor,
   rolloutQuietUntil,
   sameStatus,
@@ -185,8 +186,7 @@ export class FliptClientReconciler {
     // from here on revokes it. A Secret written before the finalizer holds a token nothing accepts.
     await this.ensureFinalizer(client);
     if (existing && secretNeedsUpdate(existing, desired)) {
-      const body = { ...desired, metadata: { ...existing.metadata, ...desired.metadata, labels: { ...existing.metadata?.labels, ...desired.metadata?.labels } } };
-      await this.deps.api.core.replaceNamespacedSecret({ name: secretName, namespace, body });
+      await this.deps.api.core.replaceNamespacedSecret({ name: secretName, namespace, body: replacementSecret(existing, desired) });
     }
 
     const credentialFingerprint = fingerprint(decision.token);

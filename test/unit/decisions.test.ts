@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bindingVerdict, decideToken, readinessVerdict, refusal, registrationVerdict, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
+import { bindingVerdict, decideToken, readinessVerdict, refusal, registrationVerdict, replacementSecret, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { metadataProblems, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
@@ -186,4 +186,40 @@ test('secretBehindStatus: only a status naming a credential the Secret lacks sen
   assert.equal(secretBehindStatus(undefined, client()), false, 'nothing named, nothing cached');
   assert.equal(secretBehindStatus(secret, client(fingerprint(other))), true, 'the Secret holds another token');
   assert.equal(secretBehindStatus(undefined, client(fingerprint(held))), true, 'the Secret is not in the cache');
+});
+
+test("replacementSecret: our data, labels and owner; the resourceVersion (the replace's precondition) and what others added are kept", () => {
+  const existing = {
+    metadata: {
+      name: 'app-flipt',
+      namespace: 'team',
+      resourceVersion: '42',
+      uid: 'u-1',
+      labels: { 'app.kubernetes.io/managed-by': 'someone-else', 'backup.example/include': 'true' },
+      annotations: { 'reflector.example/allowed': 'true' },
+    },
+    data: { token: 'b2xk', extra: 'eA==' },
+  };
+  const desired = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'app-flipt', namespace: 'team', labels: { 'app.kubernetes.io/managed-by': 'flipt-client-operator', 'flipt.io/client': 'app' }, ownerReferences: [{ apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', name: 'app', uid: 'c-1', controller: true }] },
+    type: 'Opaque',
+    data: { token: 'bmV3' },
+  };
+  assert.deepEqual(replacementSecret(existing, desired), {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: 'app-flipt',
+      namespace: 'team',
+      resourceVersion: '42',
+      uid: 'u-1',
+      labels: { 'app.kubernetes.io/managed-by': 'flipt-client-operator', 'backup.example/include': 'true', 'flipt.io/client': 'app' },
+      annotations: { 'reflector.example/allowed': 'true' },
+      ownerReferences: desired.metadata.ownerReferences,
+    },
+    type: 'Opaque',
+    data: { token: 'bmV3' },
+  });
 });
