@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bindingVerdict, decideToken, readinessVerdict, refusal, registrationVerdict, replacementSecret, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
+import { bindingVerdict, decideToken, desiredClientSecret, readinessVerdict, refusal, registrationVerdict, replacementSecret, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, secretNeedsUpdate, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { metadataProblems, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
@@ -43,6 +43,8 @@ test('registrationVerdict: problem, conflict, registered, stale, pending', () =>
   assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'Registered');
   assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered: new Map([['ns_a', 'f1']]), authenticationRequired: false }), 't').reason, 'AuthenticationNotRequired');
   assert.equal(registrationVerdict('ns/a', 'ns_a', 'f2', snapshot({ registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'UpdatePending');
+  // Mid-rotation the token of record is the new one, under <id>_next until the old one leaves.
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f2', snapshot({ registered: new Map([['ns_a', 'f1'], ['ns_a_next', 'f2']]) }), 't').reason, 'Registered');
   const pending = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot(), 't');
   assert.equal(pending.reason, 'RegistrationPending');
   assert.match(pending.message, /burst.*restart.minInterval/);
@@ -222,4 +224,21 @@ test("replacementSecret: our data, labels and owner; the resourceVersion (the re
     type: 'Opaque',
     data: { token: 'bmV3' },
   });
+});
+
+test("decideToken after a rotation's switch: the Secret still on the old token switches; a Secret lost meanwhile is restored (not a second switch, whose overlap would start again)", () => {
+  const old = generateToken();
+  const next = generateToken();
+  assert.deepEqual(decideToken(fingerprint(next), old, { id: old, next }), { action: 'switch', token: next });
+  assert.deepEqual(decideToken(fingerprint(next), undefined, { id: old, next }), { action: 'restore', token: next });
+  assert.deepEqual(decideToken(fingerprint(next), generateToken(), { id: old, next }), { action: 'restore', token: next }, 'edited to something else');
+});
+
+test('secretNeedsUpdate: a key the operator no longer writes (a url the target dropped) is an update; our exact Secret is not', () => {
+  const client: FliptClient = { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { name: 'a', namespace: 'apps', uid: 'uid-a' }, spec: {} };
+  const desired = desiredClientSecret(client, 'a-flipt', generateToken(), exampleTarget());
+  assert.equal(secretNeedsUpdate(structuredClone(desired), desired), false);
+  const stale = structuredClone(desired);
+  stale.data = { ...stale.data, url: Buffer.from('http://old.example').toString('base64') };
+  assert.equal(secretNeedsUpdate(stale, desired), true);
 });

@@ -35,3 +35,31 @@ test('the number of tracked keys is bounded', () => {
   for (let i = 0; i < 100; i++) limiter.take(`ns/sa-${i}`);
   assert.ok(limiter.size <= 10);
 });
+
+test('an idle bucket holds no more than its capacity: a quiet hour buys one burst, not thousands', () => {
+  let now = 0;
+  const bucket = new TokenBucket(3, 1, () => now);
+  now += 3_600_000;
+  assert.deepEqual([bucket.take(), bucket.take(), bucket.take(), bucket.take()], [0, 0, 0, 1000]);
+});
+
+test('a refused request waits at least 1 ms, even when the next token is a fraction of one away (0 would read as allowed)', () => {
+  let now = 0;
+  const bucket = new TokenBucket(1, 500, () => now);
+  assert.equal(bucket.take(), 0);
+  now += 1.2;
+  assert.equal(bucket.take(), 1, '0.6 of a token refilled: 0.8 ms to go, rounded up');
+  now += 0.8;
+  assert.equal(bucket.take(), 0);
+});
+
+test('a sweep keeps a service account that is still limited: dropping its bucket would hand it a full one', () => {
+  let now = 0;
+  const limiter = new KeyedRateLimiter(2, 2 / 60, { now: () => now });
+  assert.equal(limiter.take('ns/a'), 0);
+  assert.equal(limiter.take('ns/a'), 0);
+  now += 1_000;
+  limiter.sweep();
+  assert.equal(limiter.size, 1);
+  assert.equal(limiter.take('ns/a'), 29_000);
+});

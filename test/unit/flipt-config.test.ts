@@ -299,7 +299,7 @@ test('env and inline credentials render as the strings they are', () => {
 test('strings that Go\'s YAML parser would read as numbers are written quoted', () => {
   // Flipt reads its config with viper and yaml.v3, which strips '_' from digits before ParseInt and
   // knows 0b/0o/0x: plain `1_000` is the number 1000 there, though a string in YAML 1.2.
-  const metadata = { count: '1_000', bin: '0b101', oct: '0o17', big: '99999999999999999999', neg: '-1_0', word: 'payments', dashed: 'eu-west-1' };
+  const metadata = { count: '1_000', bin: '0b101', oct: '0o17', big: '99999999999999999999', neg: '-1_0', word: 'payments', dashed: 'eu-west-1', '1_0': 'key-like-a-number' };
   const result = render({ source: '', tokens: [token('123', '456', metadata)] });
   assert.deepEqual(result.managedIds, ['123_456']);
   const text = result.text;
@@ -307,6 +307,7 @@ test('strings that Go\'s YAML parser would read as numbers are written quoted', 
   for (const [key, value] of Object.entries(metadata)) {
     if (/^[-+.0-9]/.test(value)) assert.ok(text.includes(`${key}: "${value}"`) || text.includes(`${key}: '${value}'`), `${key} quoted:\n${text}`);
   }
+  assert.ok(text.includes('"1_0": key-like-a-number'), `a number-like key is quoted too:\n${text}`);
   assert.ok(text.includes('word: payments'), 'ordinary words stay plain');
   assert.deepEqual(tokensOf(text)['123_456']!.metadata, { ...metadata, 'fliptclient-name': '456', 'fliptclient-namespace': '123' });
 });
@@ -496,4 +497,13 @@ test('the render that follows a write of its text is known without parsing it ag
   const second = renderFliptConfig({ ...repeated, source: first.text, previouslyManaged: first.managedIds });
   assert.notEqual(second.managedIds, first.managedIds);
   assert.deepEqual(second.conflictingIds, []);
+});
+
+test('a metadata value beyond printable ASCII is written double-quoted, where Go\'s YAML reader keeps it as it is', () => {
+  const metadata = { team: 'café', tab: 'a\tb', plain: 'cafe' };
+  const { text } = render({ source: '', tokens: [token('apps', 'a', metadata)] });
+  assert.ok(text.includes('team: "café"'), text);
+  assert.ok(text.includes('tab: "a\\tb"'), text);
+  assert.ok(text.includes('plain: cafe'), text);
+  assert.deepEqual(tokensOf(text)['apps_a']!.metadata, { ...metadata, 'fliptclient-name': 'a', 'fliptclient-namespace': 'apps' });
 });

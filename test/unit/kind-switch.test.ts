@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { decideToken } from '../../src/fliptclient/decisions.ts';
 import { credentialRoute, decideJwt, jwtAppliedVerdict } from '../../src/fliptclient/jwt-decisions.ts';
+import { oldKindStillAccepted, staticTokensOfJwtClient } from '../../src/fliptinstance/kind-switch.ts';
 import type { TargetStep } from '../../src/fliptinstance/step.ts';
 import type { TargetState } from '../../src/vocabulary/registration.ts';
 import { JwtSigner, clientClaims, readJwt, refreshAtOf, signedByPublishedKey, subjectFor } from '../../src/vocabulary/client-jwt.ts';
@@ -352,4 +353,32 @@ test('a switch back the target has no room for: the client keeps its JWT, and Co
   assert.match(refused.message, /cannot register this client's \(TargetFull: Target "default" is full\); the client keeps its JWT/);
   assert.doesNotMatch(jwtAppliedVerdict(full, staticTarget, 'apps/b').message, /TargetFull/, 'another client is not affected');
   assert.equal(jwtAppliedVerdict(full, jwtTarget, 'apps/a').reason, 'JwtMethodEnabled', 'a JWT target refuses no JWT client');
+});
+
+const fliptClient = (name: string, status?: FliptClient['status']): FliptClient => ({
+  apiVersion: 'flipt.io/v1alpha1',
+  kind: 'FliptClient',
+  metadata: { name, namespace: 'apps', uid: `uid-${name}` },
+  spec: { target: 'default' },
+  ...(status ? { status } : {}),
+});
+
+test("a JWT client of a target with authentication.required false is told so (ConfigApplied AuthenticationNotRequired), as a static-token client is", () => {
+  const state: TargetState = { registered: new Map(), accepted: new Set(), conflicts: new Set(), refused: new Map(), rollout: { done: true, detail: '' }, authenticationRequired: false, jwtConfigured: true, jwtAccepted: true };
+  assert.equal(jwtAppliedVerdict(state, jwtTarget, 'apps/a').reason, 'AuthenticationNotRequired');
+  assert.equal(jwtAppliedVerdict({ ...state, authenticationRequired: true }, jwtTarget, 'apps/a').reason, 'JwtMethodEnabled');
+});
+
+test('a switch to JWTs is complete once every issued client holds a JWT past its overlap: a new client with nothing issued does not hold the old tokens open', () => {
+  const switched = fliptClient('a', { credentialFingerprint: 'f'.repeat(16), credentialKind: 'jwt', credentialKindSince: new Date(T0 - 3_600_000).toISOString() });
+  assert.equal(oldKindStillAccepted(jwtTarget, [switched, fliptClient('b')], T0), false);
+  const stillStatic = fliptClient('c', { credentialFingerprint: 'e'.repeat(16) });
+  assert.equal(oldKindStillAccepted(jwtTarget, [switched, stillStatic], T0), true);
+});
+
+test("during a switch to JWTs, a client caught mid-rotation keeps both of its static tokens, the new one (<id>_next) too", () => {
+  const tokens = { [credentialKey(jwtTarget, 'apps_a')]: 'a'.repeat(64), [credentialKey(jwtTarget, 'apps_a_next')]: 'b'.repeat(64) };
+  const client = fliptClient('a', { credentialKind: 'jwt' });
+  assert.deepEqual(staticTokensOfJwtClient(jwtTarget, client, tokens, true).map((t) => t.id), ['apps_a', 'apps_a_next']);
+  assert.deepEqual(staticTokensOfJwtClient(jwtTarget, client, tokens, false), [], 'the switch complete: none');
 });

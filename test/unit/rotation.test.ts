@@ -9,7 +9,7 @@ import { nextRotationEvent, rotationsToIssue } from '../../src/fliptinstance/pla
 import { decideTargetStep } from '../../src/fliptinstance/step.ts';
 import { credentialKey, fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
-import { nextTokenIdFor, requestedRotation, ROTATE_ANNOTATION } from '../../src/vocabulary/rotation.ts';
+import { nextTokenIdFor, requestedRotation, ROTATE_ANNOTATION, rotationTrigger } from '../../src/vocabulary/rotation.ts';
 import { ROLLOUT_MS, SimulatedFlipt } from '../support/simulated-flipt.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
 
@@ -263,4 +263,16 @@ test('the Rotating condition follows the steps, and says what blocks it', () => 
   const blocked = rotationVerdict(client, { id: world.credentials.apps_a }, problem, 'default', world.now);
   assert.equal(blocked.reason, 'RotationBlocked');
   assert.match(blocked.message, /ConfigMap flipt\/flipt not found/);
+});
+
+test('no rotation before a first token: a rotate annotation or an old schedule on a client without a token triggers nothing (its first token answers the request)', () => {
+  const client: FliptClient = {
+    apiVersion: 'flipt.io/v1alpha1',
+    kind: 'FliptClient',
+    metadata: { name: 'a', namespace: 'apps', annotations: { [ROTATE_ANNOTATION]: '1' } },
+    spec: { rotation: { every: '1h' } },
+    status: { issuedAt: '2000-01-01T00:00:00Z' },
+  };
+  assert.equal(rotationTrigger(client, Date.parse('2030-01-01T00:00:00Z')), undefined);
+  assert.equal(rotationTrigger({ ...client, status: { ...client.status, credentialFingerprint: 'f'.repeat(16) } }, Date.parse('2030-01-01T00:00:00Z')), 'request');
 });

@@ -218,3 +218,23 @@ test('a config that is not a YAML mapping is a problem, not a crash', () => {
   assert.equal(step.state.problem?.reason, 'InvalidFliptConfig');
   assert.equal(step.restart, undefined);
 });
+
+test('the last client gone and the credentials Secret emptied by hand: the ids the ConfigMap records as ours still leave the config', () => {
+  const f = fixture(['a']);
+  const registered = rolledOut(afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0));
+  assert.deepEqual(registered.configMap!.managedIds, [tokenIdFor('apps', 'a')]);
+  const later = T0 + 3_600_000;
+  const step = decideTargetStep(target, { ...registered, clients: [], credentials: {} }, later);
+  assert.ok(step.config, 'the config is rewritten');
+  assert.ok(!step.config.text.includes(tokenIdFor('apps', 'a')), 'without the revoked token');
+  assert.deepEqual(JSON.parse(step.config.managedRecord), []);
+});
+
+test('while a rollout runs, what the pods accepted before counts only as long as the config still registers it', () => {
+  const f = fixture(['a']);
+  const first = afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0);
+  const revoked = 'f'.repeat(16);
+  const step = decideTargetStep(target, { ...first, previous: { ...first.previous!, accepted: new Set([revoked]) } }, T0 + 1_000);
+  assert.equal(step.state.rollout.done, false);
+  assert.equal(step.state.accepted.has(revoked), false);
+});
