@@ -42,27 +42,24 @@ export class Metrics {
         }
       },
     });
-    new Gauge({
-      name: 'flipt_operator_next_rotation_timestamp_seconds',
-      help: "When the target's next scheduled token rotation is due (unix seconds); absent when none is scheduled",
-      labelNames: ['target'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [target, at] of earliestByTarget(metrics.fliptClientSource?.clients() ?? [], 'rotateAt')) this.set({ target }, at / 1000);
-      },
-    });
-    new Gauge({
-      name: 'flipt_operator_next_jwt_expiry_timestamp_seconds',
-      help: "When the earliest-expiring JWT a target's FliptClients hold expires (unix seconds); absent when none holds one. Refreshed at two thirds of its lifetime, so it stays a third of jwt.lifetime ahead",
-      labelNames: ['target'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        // Only a JWT client's status carries expiresAt (a switch back to a static token clears it).
-        for (const [target, at] of earliestByTarget(metrics.fliptClientSource?.clients() ?? [], 'expiresAt')) this.set({ target }, at / 1000);
-      },
-    });
+    const earliestGauge = (name: string, help: string, field: 'rotateAt' | 'expiresAt') =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['target'],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const [target, at] of earliestByTarget(metrics.fliptClientSource?.clients() ?? [], field)) this.set({ target }, at / 1000);
+        },
+      });
+    earliestGauge('flipt_operator_next_rotation_timestamp_seconds', "When the target's next scheduled token rotation is due (unix seconds); absent when none is scheduled", 'rotateAt');
+    // Only a JWT client's status carries expiresAt (a switch back to a static token clears it).
+    earliestGauge(
+      'flipt_operator_next_jwt_expiry_timestamp_seconds',
+      "When the earliest-expiring JWT a target's FliptClients hold expires (unix seconds); absent when none holds one. Refreshed at two thirds of its lifetime, so it stays a third of jwt.lifetime ahead",
+      'expiresAt',
+    );
     new Gauge({
       name: 'flipt_operator_target_fill_ratio',
       help: "How full a target's ConfigMap and credentials Secret are, of the API server's 1 MiB object limit (the larger of data and annotations for the ConfigMap)",
