@@ -116,3 +116,12 @@ test('signedByPublishedKey: true for a JWT a published key signed, whatever its 
   assert.equal(await signedByPublishedKey(jwt, [{ ...key, retireAt: T0 }], T0), false, 'a retired key is not published');
   assert.equal(await signedByPublishedKey('a'.repeat(64), [key], T0), false);
 });
+
+test('with a predecessor still published, the JWT names the kid of the key that signed it, and Flipt accepts it', async () => {
+  const old = await signingKey('k-old', { signsUntil: T0 - H, retireAt: T0 + 2 * H });
+  const current = await signingKey('k-new', { createdAt: T0 - 2 * H, signsFrom: T0 - H });
+  const issued = (await new JwtSigner(() => [old, current]).sign(settings, 'sub', {}, T0))!;
+  assert.equal(issued.kid, 'k-new');
+  assert.equal(readJwt(issued.jwt)!.kid, 'k-new');
+  assert.equal(await acceptedByFlipt(issued.jwt, jwksOf([old, current], T0), flipt, new Date(T0)), true);
+});

@@ -16,3 +16,72 @@ test('a queue of reconciles that need no I/O never starves the event loop: a tim
   while (reconciled < keys) await new Promise((r) => setTimeout(r, 5));
   await controller.stop();
 });
+
+async function waitUntil(condition: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('a failed reconcile is retried with exponential backoff, and a success resets the backoff', async () => {
+  const retries: number[] = [];
+  const log = pino({ level: 'warn' }, { write: (line: string) => void retries.push((JSON.parse(line) as { retryInMs: number }).retryInMs) });
+  const outcomes = ['fail', 'fail', 'ok', 'fail', 'ok'];
+  let calls = 0;
+  const controller = new Controller(
+    'test',
+    async () => {
+      if (outcomes[calls++] === 'fail') throw new Error('boom');
+    },
+    log,
+    systemClock,
+    1,
+  );
+  controller.start();
+  controller.enqueue('k');
+  await waitUntil(() => calls === 3, 'two retries of the failed key');
+  controller.enqueue('k');
+  await waitUntil(() => calls === 5, 'the retry after a later failure');
+  await controller.stop();
+  assert.deepEqual(retries, [200, 400, 200], 'backoff doubles per failure and starts over after a success');
+});
+
+test('a reconcile that asks to look again after a delay is called again', async () => {
+  let calls = 0;
+  const controller = new Controller('test', async () => (++calls === 1 ? { requeueAfterMs: 20 } : undefined), pino({ level: 'silent' }), systemClock, 1);
+  controller.start();
+  controller.enqueue('k');
+  await waitUntil(() => calls === 2, 'the requeue');
+  await controller.stop();
+});
+
+test('a stopped controller starts again and reconciles keys added after the restart; start is idempotent', async () => {
+  const seen: string[] = [];
+  let running = 0;
+  let maxRunning = 0;
+  const controller = new Controller(
+    'test',
+    async (key) => {
+      maxRunning = Math.max(maxRunning, ++running);
+      await new Promise((r) => setTimeout(r, 10));
+      running--;
+      seen.push(key);
+    },
+    pino({ level: 'silent' }),
+    systemClock,
+    1,
+  );
+  controller.start();
+  controller.start();
+  for (const key of ['a', 'b', 'c']) controller.enqueue(key);
+  await waitUntil(() => seen.length === 3, 'the first keys');
+  assert.equal(maxRunning, 1, 'one worker, as configured, however often start is called');
+  await controller.stop();
+  controller.enqueue('after-stop');
+  controller.start();
+  controller.enqueue('after-restart');
+  await waitUntil(() => seen.includes('after-restart'), 'a key added after the restart');
+  await controller.stop();
+});

@@ -242,3 +242,9 @@ test('secretNeedsUpdate: a key the operator no longer writes (a url the target d
   stale.data = { ...stale.data, url: Buffer.from('http://old.example').toString('base64') };
   assert.equal(secretNeedsUpdate(stale, desired), true);
 });
+
+test('metadataProblems: a lower-case key with a dot, and a paragraph separator in a value, are refused', () => {
+  assert.match(metadataProblems({ 'team.name': 'x' }).join('; '), /key "team\.name"/, 'viper would read the dot as nesting');
+  assert.match(metadataProblems({ note: 'ps\u2029' }).join('; '), /key "note"/, "Go's YAML reader breaks lines at U+2029");
+  assert.deepEqual(metadataProblems({ team_name: 'x', 'cost-center': '42' }), []);
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeError, isConflict, statusCode } from '../../src/kube/errors.ts';
+import { describeError, isConflict, isForbidden, isNotFound, statusCode, unlessNotFound } from '../../src/kube/errors.ts';
 
 const conflictBody = JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'Conflict', code: 409, message: 'the object has been modified; please apply your changes to the latest version and try again' });
 
@@ -21,4 +21,26 @@ test('describeError falls back to the status alone, or the first line, when the 
   assert.equal(describeError(Object.assign(new Error('watch refused'), { statusCode: 410 })), 'API 410: watch refused');
   assert.equal(describeError(new Error('connect ECONNREFUSED 127.0.0.1:6443\n    at ...')), 'connect ECONNREFUSED 127.0.0.1:6443');
   assert.equal(statusCode(new Error('no status')), undefined);
+});
+
+test('unlessNotFound: only a 404 reads as "absent"; any other failure is thrown, never mistaken for a missing object', async () => {
+  assert.equal(await unlessNotFound(Promise.reject(Object.assign(new Error('not found'), { code: 404 }))), undefined);
+  assert.equal(await unlessNotFound(Promise.reject(Object.assign(new Error('gone'), { statusCode: 404 }))), undefined);
+  assert.deepEqual(await unlessNotFound(Promise.resolve({ a: 1 })), { a: 1 });
+  for (const err of [
+    Object.assign(new Error('forbidden'), { code: 403 }),
+    Object.assign(new Error('server error'), { code: 500 }),
+    Object.assign(new Error('conflict'), { statusCode: 409 }),
+    Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNRESET' } }),
+  ]) {
+    await assert.rejects(unlessNotFound(Promise.reject(err)), (thrown: unknown) => thrown === err);
+  }
+});
+
+test('statusCode, isNotFound and isConflict read only numeric HTTP statuses, each its own', () => {
+  assert.equal(statusCode(Object.assign(new Error('x'), { code: 'ECONNRESET' })), undefined, "a Node.js error code is not an HTTP status");
+  assert.equal(isNotFound(Object.assign(new Error('x'), { code: 403 })), false);
+  assert.equal(isNotFound(Object.assign(new Error('x'), { code: 410 })), false);
+  assert.equal(isConflict(Object.assign(new Error('x'), { code: 422 })), false);
+  assert.equal(isForbidden(Object.assign(new Error('x'), { code: 403 })), true);
 });

@@ -306,3 +306,34 @@ test('a flood of bad tokens does not push good answers out of the cache', async 
   assert.equal(api.calls.length, calls, 'the good answer is still cached');
   assert.equal(r.stats().entries, 6);
 });
+
+test('a token that differs only in its signature is reviewed on its own: a cached answer is never served for a forged signature', async () => {
+  const clock = new Clock();
+  const api = fakeApi((token) => (token.endsWith(Buffer.from('signature').toString('base64url')) ? saStatus('ns', 'sa') : { authenticated: false, error: 'invalid bearer token' }));
+  const r = reviewer(api.review, clock);
+  const genuine = jwt({ aud: AUD, exp: clock.ms / 1000 + 3600, sub: 'system:serviceaccount:ns:sa' });
+  assert.equal((await r.review(genuine)).kind, 'authenticated');
+  const [header, payload] = genuine.split('.');
+  const forged = `${header}.${payload}.${Buffer.from('forged').toString('base64url')}`;
+  assert.deepEqual(await r.review(forged), { kind: 'unauthenticated', reason: 'invalid' });
+  assert.equal(api.calls.length, 2, 'the forged token went to the API server');
+});
+
+test('a username with more than namespace and name after system:serviceaccount: is no service account', async () => {
+  const clock = new Clock();
+  const r = reviewer(fakeApi(() => ({ authenticated: true, audiences: [AUD], user: { username: 'system:serviceaccount:ns:sa:extra' } })).review, clock);
+  const result = await r.review(jwt({ aud: AUD }));
+  assert.equal(result.kind, 'authenticated');
+  assert.equal(result.kind === 'authenticated' ? result.serviceAccount : 'x', undefined);
+});
+
+test("the API server's Retry-After is capped at 60 seconds", async () => {
+  const clock = new Clock();
+  const r = reviewer(
+    fakeApi(() => {
+      throw Object.assign(new Error('x'), { code: 429, headers: { 'retry-after': '3600' } });
+    }).review,
+    clock,
+  );
+  await assert.rejects(r.review(jwt({ aud: AUD })), (err: unknown) => err instanceof ReviewUnavailableError && err.retryAfterSeconds === 60);
+});

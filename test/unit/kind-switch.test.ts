@@ -382,3 +382,12 @@ test("during a switch to JWTs, a client caught mid-rotation keeps both of its st
   assert.deepEqual(staticTokensOfJwtClient(jwtTarget, client, tokens, true).map((t) => t.id), ['apps_a', 'apps_a_next']);
   assert.deepEqual(staticTokensOfJwtClient(jwtTarget, client, tokens, false), [], 'the switch complete: none');
 });
+
+test('a client that never switched does not cut short the overlap of one that just did', () => {
+  const neverSwitched = fliptClient('a', { credentialFingerprint: 'f'.repeat(16), credentialKind: 'jwt' });
+  const justSwitched = fliptClient('b', { credentialFingerprint: 'e'.repeat(16), credentialKind: 'jwt', credentialKindSince: new Date(T0 - 60_000).toISOString() });
+  // The default overlap is 10 minutes: b's old credential must stay accepted until T0 + 9m.
+  assert.equal(oldKindStillAccepted(jwtTarget, [neverSwitched, justSwitched], T0), true);
+  assert.equal(oldKindStillAccepted(jwtTarget, [justSwitched, neverSwitched], T0), true);
+  assert.equal(oldKindStillAccepted(jwtTarget, [neverSwitched, justSwitched], T0 + 9 * 60_000), false);
+});

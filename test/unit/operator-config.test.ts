@@ -371,3 +371,31 @@ test('loadOperatorConfig reads a file, and a missing file is a one-line error na
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('leader election: retryPeriod equal to renewDeadline is refused too', () => {
+  assertRejected(`${minimal}leaderElection: {retryPeriod: 10s, renewDeadline: 10s, leaseDuration: 15s}\n`, 'retryPeriod < renewDeadline < leaseDuration');
+});
+
+test('the exchange port may not clash with the health or metrics port while the exchange is on', () => {
+  assertRejected(`${minimal}exchange: {port: 8081}\n`, 'health.port, metrics.port and exchange.port must differ');
+  assertRejected(`${minimal}exchange: {port: 8080}\n`, 'health.port, metrics.port and exchange.port must differ');
+});
+
+test('a ConfigMap name whose default credentials Secret name would pass 253 characters needs credentialsSecret', () => {
+  const long = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(43)}`;
+  assert.equal(long.length, 235, '235 + "-client-credentials" is 254');
+  const withConfigMap = (extra: string) => minimal.replace('      name: flipt\n    workload', `      name: ${long}\n${extra}    workload`);
+  assertRejected(withConfigMap(''), 'targets.default.credentialsSecret', 'longer than 253 characters');
+  assert.equal(parseOperatorConfig(withConfigMap('    credentialsSecret: tokens\n'), SOURCE, {}).targets[0]!.credentialsSecret, 'tokens');
+});
+
+test('numeric bounds: JWT lifetime, body size, cache size and rate limits', () => {
+  const jwtLifetime = (value: string) => minimal.replace('    namespace: flipt\n', `    namespace: flipt\n    jwt: {lifetime: ${value}}\n`);
+  assert.equal(parseOperatorConfig(jwtLifetime('10s'), SOURCE, {}).targets[0]!.jwt.lifetime, 10_000);
+  assertRejected(jwtLifetime('9s'), 'targets.default.jwt.lifetime: must be at least 10s');
+  assertRejected(`${minimal}exchange: {maxBodyBytes: 2097152}\n`, 'exchange.maxBodyBytes');
+  assertRejected(`${minimal}exchange: {maxBodyBytes: 255}\n`, 'exchange.maxBodyBytes');
+  assertRejected(`${minimal}exchange: {cache: {maxEntries: 0}}\n`, 'exchange.cache.maxEntries');
+  assertRejected(`${minimal}exchange: {rateLimit: {perServiceAccountPerMinute: 0}}\n`, 'exchange.rateLimit.perServiceAccountPerMinute');
+  assertRejected(`${minimal}exchange: {rateLimit: {globalPerSecond: 0}}\n`, 'exchange.rateLimit.globalPerSecond');
+});

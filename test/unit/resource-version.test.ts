@@ -8,3 +8,7 @@ test('compareResourceVersions orders positive integers of any length, and refuse
   assert.equal(compareResourceVersions('42', '42'), 0);
   for (const bad of [undefined, '', '0', '007', 'abc', '-1', '1.5']) assert.equal(compareResourceVersions(bad, '5'), undefined, String(bad));
 });
+
+test('compareResourceVersions refuses a malformed second argument as well', () => {
+  for (const bad of [undefined, '', '0', '007', 'abc', '-1', '1.5']) assert.equal(compareResourceVersions('5', bad), undefined, String(bad));
+});

@@ -1,7 +1,7 @@
 // Reading one value of a cached Secret: decoded once, and only the Secret's own keys count.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { secretValue } from '../../src/kube/secret-data.ts';
+import { decodeSecretData, encodeSecretData, secretValue } from '../../src/kube/secret-data.ts';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
@@ -26,4 +26,13 @@ test("keys named like Object's own properties are only the Secret's keys", () =>
     assert.equal(secretValue(secret, key), undefined, key);
     assert.equal(secretValue(secret, key), undefined, `${key}, read again`);
   }
+});
+
+test('encodeSecretData and decodeSecretData round-trip UTF-8 text', () => {
+  const values = { token: 'a'.repeat(64), note: 'ünïcödé ✓' };
+  const encoded = encodeSecretData(values);
+  assert.equal(encoded.note, Buffer.from('ünïcödé ✓', 'utf8').toString('base64'));
+  assert.deepEqual(decodeSecretData(encoded), values);
+  assert.equal(secretValue({ data: encoded }, 'note'), 'ünïcödé ✓');
+  assert.deepEqual(decodeSecretData(undefined), {});
 });

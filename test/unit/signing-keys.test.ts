@@ -128,3 +128,18 @@ test('the Secret holds each key under its kid; unreadable entries are skipped; t
   assert.ok(!JSON.stringify(jwks).includes(privateJwk.d!), 'no private key');
   assert.deepEqual(jwksOf([signing], T0 + 2 * H), { keys: [] }, 'a retired key is not served');
 });
+
+test('an entry without its private part or with an unreadable time is skipped, not loaded as a key that cannot sign', async () => {
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const privateJwk = await exportJWK(privateKey);
+  const good: SigningKey = { kid: 'good', privateJwk, createdAt: T0, signsFrom: T0 + S, signsUntil: T0 + H, retireAt: T0 + 2 * H };
+  const stored = JSON.parse(signingKeysData([good]).good!);
+  const { d: _d, ...publicOnly } = privateJwk;
+  const data = {
+    good: JSON.stringify(stored),
+    'no-d': JSON.stringify({ ...stored, jwk: publicOnly }),
+    'bad-time': JSON.stringify({ ...stored, retireAt: 'soon' }),
+    'no-time': JSON.stringify({ ...stored, signsFrom: undefined }),
+  };
+  assert.deepEqual(parseSigningKeys(data).map((k) => k.kid), ['good']);
+});
