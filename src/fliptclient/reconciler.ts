@@ -259,8 +259,9 @@ export class FliptClientReconciler {
       const how = switchTo ? (trigger === 'request' ? 'on request' : 'on schedule') : 'its Secret switched after an operator restart';
       const note = `Rotated the token (${how}): Secret ${secretName} holds ${credentialFingerprint}; the previous token stays valid until ${until !== undefined ? new Date(until).toISOString() : 'the overlap ends'}`;
       this.deps.events.record(client, 'Normal', 'Rotated', note, 'Rotate');
-      this.deps.onRotated(target.name, trigger ?? 'resumed');
-      this.deps.log.info({ fliptClient: key, target: target.name, trigger: trigger ?? 'resumed', credentialFingerprint }, 'rotated a token');
+      const counted = trigger ?? 'resumed';
+      this.deps.onRotated(target.name, counted);
+      this.deps.log.info({ fliptClient: key, target: target.name, trigger: counted, credentialFingerprint }, 'rotated a token');
     }
     if (!state) this.deps.enqueueTarget(target.name);
     // A JWT target's client switches from its static token once a key may sign.
