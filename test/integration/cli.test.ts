@@ -3,15 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installCrd, testCluster } from '../support/cluster.ts';
 import { writeOperatorConfig } from '../support/operator-process.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'fco-cli-'));
+const dir = scratchDir('cli');
 const VALID = 'targets:\n  - {name: default, namespace: flipt, configMap: {name: flipt}, workload: {kind: Deployment, name: flipt}}\nleaderElection: {namespace: default}\n';
 
 function run(...args: string[]) {

@@ -5,10 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   AuthorizationV1Api,
@@ -37,6 +35,7 @@ import { createFliptTarget } from '../support/flipt-target.ts';
 import { helm, helmTemplate } from '../support/helm.ts';
 import { startOperator, writeOperatorConfig } from '../support/operator-process.ts';
 import { prometheusOperatorCrd } from '../support/promtool.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const CHART = 'charts/flipt-client-operator';
 const CONFIG_DIR = '/etc/flipt-client-operator';
@@ -564,7 +563,7 @@ test('values.schema.json: helm template and helm install refuse bad values with 
   }
   // `helm install` checks the same schema before it touches the cluster.
   const cluster = await testCluster();
-  const dir = mkdtempSync(join(tmpdir(), 'fco-helm-install-'));
+  const dir = scratchDir('helm-install');
   writeFileSync(join(dir, 'values.json'), JSON.stringify({ replicaCount: 'two' }));
   await assert.rejects(
     helm(['install', rel.name, chartPath(), '--namespace', rel.namespace, '--kubeconfig', cluster.kubeconfigPath, '--values', join(dir, 'values.json')]),
@@ -674,7 +673,7 @@ async function unauthorizedKubeconfig(cluster: TestCluster, namespace: string): 
   await cluster.clients.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'nobody' } } });
   const request = await cluster.clients.core.createNamespacedServiceAccountToken({ name: 'nobody', namespace, body: { spec: { audiences: [], expirationSeconds: 600 } } });
   const server = cluster.kubeConfig.getCurrentCluster()!.server;
-  const path = join(mkdtempSync(join(tmpdir(), 'fco-nobody-')), 'kubeconfig');
+  const path = join(scratchDir('nobody'), 'kubeconfig');
   writeFileSync(
     path,
     stringify({
@@ -812,7 +811,7 @@ test('helm install, then helm test: the hook Pod helm creates passes or fails wi
   const fliptNamespace = unique('fco-helm-flipt');
   await createFliptTarget(cluster.clients, { namespace: fliptNamespace, configMap: 'flipt', deployment: 'flipt' });
   const target = { name: 'default', namespace: fliptNamespace, configMap: { name: 'flipt' }, workload: { kind: 'Deployment', name: 'flipt' } };
-  const dir = mkdtempSync(join(tmpdir(), 'fco-helm-install-'));
+  const dir = scratchDir('helm-install');
   const valuesFile = join(dir, 'values.json');
   writeFileSync(valuesFile, JSON.stringify({ ...EVERYTHING, replicaCount: 1, config: { targets: [target] } }));
   const kube = ['--namespace', rel.namespace, '--kubeconfig', cluster.kubeconfigPath];

@@ -1,11 +1,11 @@
 // Runs the operator as its own ServiceAccount under exactly the RBAC that deploy/ ships: the
 // manifests are applied unchanged and the operator gets a kubeconfig holding that account's token.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
 import { isNotFound } from '../../src/kube/errors.ts';
 import type { TestCluster } from './cluster.ts';
+import { scratchDir } from './scratch.ts';
 
 export const OPERATOR_NAMESPACE = 'flipt-client-operator';
 export const OPERATOR_SERVICE_ACCOUNT = 'flipt-client-operator';
@@ -45,7 +45,7 @@ export async function serviceAccountKubeconfig(cluster: TestCluster, namespace: 
     namespace,
     body: { spec: { audiences: [], expirationSeconds: 3600 } },
   });
-  const path = join(mkdtempSync(join(tmpdir(), 'fco-sa-')), 'kubeconfig');
+  const path = join(scratchDir('sa'), 'kubeconfig');
   writeFileSync(
     path,
     `apiVersion: v1

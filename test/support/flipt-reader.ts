@@ -2,11 +2,11 @@
 // libraries Flipt v2.11.0 uses and reports the static tokens Flipt would load and every string Flipt
 // would resolve as a reference. Built once per process from its Go module (Go's build cache keeps it).
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { scratchDir } from './scratch.ts';
 
 const SOURCE = fileURLToPath(new URL('../tools/fliptconfig/', import.meta.url));
 const run = promisify(execFile);
@@ -24,7 +24,7 @@ let binary: Promise<string> | undefined;
 
 function build(): Promise<string> {
   binary ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'fco-fliptconfig-'));
+    const dir = scratchDir('fliptconfig');
     const path = join(dir, 'fliptconfig');
     await run('go', ['build', '-o', path, '.'], { cwd: SOURCE, env: { ...process.env, GOWORK: 'off' } });
     return path;
@@ -35,7 +35,7 @@ function build(): Promise<string> {
 /** What Flipt reads from this config text. */
 export async function readAsFlipt(configText: string): Promise<FliptReading> {
   const path = await build();
-  const dir = await mkdtemp(join(tmpdir(), 'fco-config-'));
+  const dir = scratchDir('flipt-config');
   const file = join(dir, 'default.yml');
   await writeFile(file, configText);
   const { stdout } = await run(path, [file]);

@@ -1,11 +1,11 @@
 // The operator as a real process (node src/main.ts) with a given config and kubeconfig. Its output is
 // kept so tests can read its logs and check that no credential ever appears in them.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { scratchDir } from './scratch.ts';
 
 // FCO_OPERATOR_ENTRY=dist/main.js runs the compiled build (as the image does) instead of the sources.
 const MAIN = process.env.FCO_OPERATOR_ENTRY ?? fileURLToPath(new URL('../../src/main.ts', import.meta.url));
@@ -31,7 +31,7 @@ export interface WrittenConfig {
 
 /** Writes an operator config with its own ports for probes, metrics and the exchange. */
 export function writeOperatorConfig(config: Record<string, unknown>): WrittenConfig {
-  const dir = mkdtempSync(join(tmpdir(), 'fco-config-'));
+  const dir = scratchDir('operator-config');
   const path = join(dir, 'config.yaml');
   const ports = { health: nextPort++, metrics: nextPort++, exchange: nextPort++ };
   const full = {
