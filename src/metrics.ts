@@ -2,6 +2,7 @@
 // from the operator's cache when scraped, so they cost nothing between scrapes.
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { listen } from './runtime/listen.ts';
 import { targetNameOf, type FliptClient } from './vocabulary/fliptclient.ts';
 import type { TargetState } from './vocabulary/registration.ts';
 
@@ -139,13 +140,3 @@ function earliestByTarget(clients: readonly FliptClient[], field: 'rotateAt' | '
   return earliest;
 }
 
-/** Listens on the port; the error names what could not listen where. */
-export function listen(server: Server, port: number, what = 'server'): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot listen on port ${port} for the ${what}: ${err.code ?? err.message}`)));
-    server.listen(port, () => {
-      server.removeAllListeners('error');
-      resolve(server);
-    });
-  });
-}

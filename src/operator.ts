@@ -20,11 +20,12 @@ import { makeClients, makeFencedClients, type KubeClients } from './kube/client.
 import { EventRecorder } from './kube/events.ts';
 import { decodeSecretData, secretValue } from './kube/secret-data.ts';
 import { dropManagedFields, trimObject } from './kube/trim.ts';
-import { Metrics, listen } from './metrics.ts';
+import { Metrics } from './metrics.ts';
 import { systemClock } from './runtime/clock.ts';
 import { Controller } from './runtime/controller.ts';
 import { Informer } from './runtime/informer.ts';
 import { LeaderElector } from './runtime/leader-election.ts';
+import { listen } from './runtime/listen.ts';
 import { JwtSigner } from './vocabulary/client-jwt.ts';
 import { credentialKindOf } from './vocabulary/credential-kind.ts';
 import { CLIENT_LABEL, GROUP, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, clientKey, targetNameOf, type FliptClient } from './vocabulary/fliptclient.ts';

@@ -5,6 +5,7 @@ import { createServer as createHttpServer, type RequestListener, type Server as 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { listen } from '../runtime/listen.ts';
 import { CertificateReloader } from './tls.ts';
 import { GrpcCode } from './wire.ts';
 
@@ -63,13 +64,7 @@ export class Transport {
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => rejectConnection(err, socket));
     this.server = server;
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(this.options.port, this.options.host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      await listen(server, this.options.port, 'exchange', this.options.host);
     } catch (err) {
       this.server = undefined;
       this.reloader = undefined;

@@ -103,22 +103,32 @@ test('a valid config and a reachable API server: it starts, and stops cleanly on
   assert.match(out, /"msg":"stopped"/);
 });
 
-test('a port already in use: exit 1 and one line naming the port and its use', async () => {
+test('a port already in use: exit 1 and one line naming the port and its use, for each of the three listeners', async () => {
   const cluster = await testCluster();
   const { createServer } = await import('node:net');
+  const { spawn } = await import('node:child_process');
+  const free = async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, resolve));
+    const { port } = probe.address() as { port: number };
+    await new Promise((resolve) => probe.close(resolve));
+    return port;
+  };
   const blocker = createServer();
   await new Promise<void>((resolve) => blocker.listen(0, resolve));
-  const port = (blocker.address() as { port: number }).port;
+  const busy = (blocker.address() as { port: number }).port;
   try {
-    const config = file('busy.yaml', `${VALID}exchange: {enabled: false}\nhealth: {port: ${port}}\nmetrics: {port: ${port + 1 === 65536 ? port - 1 : port + 1}}\n`);
-    const { spawn } = await import('node:child_process');
-    const child = spawn(process.execPath, [MAIN, '--config', config, '--kubeconfig', cluster.kubeconfigPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise((resolve) => child.once('exit', resolve));
-    assert.equal(code, 1);
-    assert.equal(stderr.trim().split('\n').length, 1, stderr);
-    assert.match(stderr, new RegExp(`cannot listen on port ${port} for the health probes: EADDRINUSE`));
+    for (const [key, use] of [['health', 'health probes'], ['metrics', 'metrics'], ['exchange', 'exchange']] as const) {
+      const ports = { health: await free(), metrics: await free(), exchange: await free(), [key]: busy };
+      const config = file(`busy-${key}.yaml`, `${VALID}exchange: {enabled: true, port: ${ports.exchange}}\nhealth: {port: ${ports.health}}\nmetrics: {port: ${ports.metrics}}\n`);
+      const child = spawn(process.execPath, [MAIN, '--config', config, '--kubeconfig', cluster.kubeconfigPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise((resolve) => child.once('exit', resolve));
+      assert.equal(code, 1, `${key}: ${stderr}`);
+      assert.equal(stderr.trim().split('\n').length, 1, stderr);
+      assert.match(stderr, new RegExp(`cannot listen on port ${busy} for the ${use}: EADDRINUSE`));
+    }
   } finally {
     blocker.close();
   }

@@ -67,9 +67,6 @@ Service when a target uses JWTs and the values do not say. Fails early on what t
 {{- if not (and $t.name $t.namespace $t.configMap $t.workload) }}
 {{- fail (printf "config.targets[%d]: name, namespace, configMap and workload are required" $i) }}
 {{- end }}
-{{- if not (has $t.workload.kind (list "Deployment" "StatefulSet")) }}
-{{- fail (printf "config.targets[%d].workload.kind: must be Deployment or StatefulSet (got %v)" $i $t.workload.kind) }}
-{{- end }}
 {{- end }}
 {{- /* A JWT target needs to tell Flipt where the JWKS is: this release's Service, exchange port. */}}
 {{- $jwtTarget := false }}
