@@ -130,9 +130,25 @@ export class TargetReconciler {
   }
 
   private publish(name: string, state: TargetState): void {
-    const changed = !sameTargetState(this.states.get(name), state);
+    const previous = this.states.get(name);
+    const changed = !sameTargetState(previous, state);
     this.states.set(name, state);
-    if (changed) this.deps.onStateChanged(name);
+    if (!changed) return;
+    this.logProblems(name, previous, state);
+    this.deps.onStateChanged(name);
+  }
+
+  /** A target that starts or stops keeping changes from Flipt says so once, not on every reconcile. */
+  private logProblems(name: string, previous: TargetState | undefined, state: TargetState): void {
+    for (const key of ['problem', 'jwtProblem'] as const) {
+      const before = previous?.[key];
+      const now = state[key];
+      if (now && (now.reason !== before?.reason || now.message !== before.message)) {
+        this.deps.log.warn({ target: name, reason: now.reason, detail: now.message }, key === 'problem' ? 'target blocked' : 'target cannot use JWTs');
+      } else if (!now && before) {
+        this.deps.log.info({ target: name, reason: before.reason }, key === 'problem' ? 'target no longer blocked' : 'target can use JWTs again');
+      }
+    }
   }
 
   private async readConfigMap(target: TargetConfig): Promise<V1ConfigMap | undefined> {

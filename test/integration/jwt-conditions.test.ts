@@ -44,6 +44,11 @@ test("a Flipt config with the kubernetes method: KubernetesMethodEnabled, saying
     assertValidFliptConfig(config);
     assert.equal(parse(config).authentication.methods.jwt.enabled, true);
     assert.equal(scenario.restarts(), 1, 'one restart, once the cause is gone');
+    const logged = scenario.operator
+      .logRecords()
+      .filter((line) => /^target can(not)? use JWTs/.test(line.msg))
+      .map((line) => `${line.level} ${line.msg} ${String(line.reason)}`);
+    assert.deepEqual(logged, ['warn target cannot use JWTs KubernetesMethodEnabled', 'info target can use JWTs again KubernetesMethodEnabled'], 'one line when it is blocked, one when it is not');
   } finally {
     await scenario.stop();
   }

@@ -127,6 +127,16 @@ test('a target whose ConfigMap and workload do not exist yet: refused until they
     assert.equal(condition(ready, 'Ready')?.status, 'True');
     const config = (await core.readNamespacedConfigMap({ name: 'flipt', namespace: lateNamespace })).data!['default.yml']!;
     assert.match(config, new RegExp(`${APP}_early:`), 'registered with the late target');
+    // The log says so once per change of what blocks the target, however often it was reconciled meanwhile.
+    // (whether it saw the ConfigMap deleted and recreated in passing depends on timing).
+    const logged = scenario.operator
+      .logRecords()
+      .filter((line) => line.target === 'late' && /^target (no longer )?blocked$/.test(line.msg))
+      .map((line) => `${line.level} ${line.msg} ${String(line.reason)}`);
+    assert.deepEqual(logged.slice(0, 2), ['warn target blocked ConfigMapMissing', 'warn target blocked WorkloadMissing'], logged.join('\n'));
+    assert.match(logged.at(-1)!, /^info target no longer blocked /, logged.join('\n'));
+    assert.equal(logged.filter((line) => line.includes('no longer')).length, 1, logged.join('\n'));
+    assert.ok(logged.every((line, i) => i === 0 || line !== logged[i - 1]), `no line repeated:\n${logged.join('\n')}`);
   } finally {
     stopRollouts();
   }

@@ -13,6 +13,8 @@ const MAIN = process.env.FCO_OPERATOR_ENTRY ?? fileURLToPath(new URL('../../src/
 export interface OperatorProcess {
   child: ChildProcess;
   output: () => string;
+  /** The JSON log lines of its output so far (pino's: `level` as a label, `msg`, then the fields). */
+  logRecords: () => Array<{ level: string; msg: string } & Record<string, unknown>>;
   /** SIGTERM and wait for a graceful exit. */
   stop(): Promise<number | null>;
   /** SIGKILL: a crash at whatever point the process is. */
@@ -59,6 +61,11 @@ export function startOperator(configPath: string, kubeconfigPath: string, env: R
   return {
     child,
     output: () => output,
+    logRecords: () =>
+      output
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { level: string; msg: string } & Record<string, unknown>),
     exited,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
