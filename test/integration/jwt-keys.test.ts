@@ -10,6 +10,8 @@ import { readFileSync } from 'node:fs';
 import type { V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { readJwt } from '../../src/vocabulary/client-jwt.ts';
+import { fingerprint } from '../../src/vocabulary/credentials.ts';
+import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { FLIPT_CLOCK_SKEW_LEEWAY_MS } from '../../src/vocabulary/signing-keys.ts';
 import { recordHistory, type ObjectHistory } from '../support/api-watch.ts';
 import { waitFor } from '../support/cluster.ts';
@@ -135,6 +137,14 @@ test('rotation: JWTs of the old and new key both verify during the overlap; ever
   }
   assertNothingSignedBeforePublishAhead();
   assertEveryKidInUseServed();
+  // The status names the key that signed the JWT the Secret holds (both keys are in the signing-keys Secret now).
+  let view: { kid?: string; fingerprint: string; status?: FliptClient['status'] } | undefined;
+  await waitFor(async () => {
+    const token = Buffer.from((await scenario.cluster.clients.core.readNamespacedSecret({ name: 'web-flipt', namespace: APP })).data!.token!, 'base64').toString();
+    view = { kid: readJwt(token)!.kid, fingerprint: fingerprint(token), status: (await getFliptClient(scenario.cluster.clients, APP, 'web')).status };
+    return view.status?.credentialFingerprint === view.fingerprint && view.kid === newKid;
+  }, 'the status to record the JWT of the new key', 20_000);
+  assert.equal(view!.status?.keyId, newKid);
 });
 
 test('after the old key is retired its JWTs no longer verify; the replicas agree all along; the Secret\'s JWT is replaced at two thirds of its lifetime, never after it expired', async () => {

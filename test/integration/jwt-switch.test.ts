@@ -124,4 +124,10 @@ test('JWTs -> static tokens: tokens issued and registered beside the jwt method,
   }
   const checked = assertSecretsAlwaysAccepted(histories(), from);
   assert.ok(checked > 20, `${checked} states checked`);
+  // Each Secret switched once, before its status named the token: nothing had to be restored, in either direction.
+  const events = async () => (await scenario.cluster.clients.events.listNamespacedEvent({ namespace: APP })).items;
+  const switched = async () => (await events()).filter((e) => e.reason === 'SwitchedToStaticToken').map((e) => e.regarding!.name!).sort();
+  await waitFor(async () => (await switched()).length >= NAMES.length, 'a SwitchedToStaticToken Event for each client', 10_000);
+  assert.deepEqual(await switched(), NAMES);
+  assert.deepEqual((await events()).filter((e) => e.type === 'Warning').map((e) => `${e.regarding?.name}: ${e.reason} ${e.note}`), []);
 });

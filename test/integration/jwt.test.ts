@@ -235,6 +235,35 @@ test("deleting a FliptClient: its Secret goes with it (controller ownerReference
   assert.deepEqual({ writes: scenario.configWrites(), restarts: scenario.restarts() }, enablement, 'deleting costs no write and no restart either');
 });
 
+test("a Secret the FliptClient does not own is never overwritten with a JWT: someone else's, or another FliptClient's", async () => {
+  const { core } = scenario.cluster.clients;
+  const mine = { token: Buffer.from('mine').toString('base64') };
+  await core.createNamespacedSecret({ namespace: APP, body: { metadata: { name: 'taken-flipt' }, data: mine } });
+  const othersSecret = `${NAMES[7]}-flipt`;
+  const others = await secretOf(NAMES[7]!);
+  await createFliptClient(scenario.cluster.clients, APP, 'taken');
+  await createFliptClient(scenario.cluster.clients, APP, 'copycat', { secret: { name: othersSecret } });
+  for (const name of ['taken', 'copycat']) {
+    await waitFor(async () => condition(await get(name), 'Ready')?.reason === 'SecretConflict', `${name} Ready reason SecretConflict`, 20_000);
+    assert.match(condition(await get(name), 'Ready')!.message, /not owned by this FliptClient.*spec\.secret\.name/);
+  }
+  await scenario.quietPeriod();
+  const taken = await core.readNamespacedSecret({ name: 'taken-flipt', namespace: APP });
+  assert.deepEqual([taken.data, taken.metadata?.ownerReferences], [mine, undefined]);
+  const after = await core.readNamespacedSecret({ name: othersSecret, namespace: APP });
+  assert.deepEqual([after.data, after.metadata?.resourceVersion], [others.data, others.metadata?.resourceVersion], `${NAMES[7]}'s Secret untouched`);
+  for (const name of ['taken', 'copycat']) assert.equal((await get(name)).status?.credentialFingerprint, undefined, `no JWT recorded for ${name}`);
+});
+
+test("a client Secret edited out of band is put back around the same JWT: keys restored, the stranger's key gone, no new JWT", async () => {
+  const name = NAMES[6]!;
+  const before = await secretOf(name);
+  const edited = { token: before.data!.token!, stranger: Buffer.from('x').toString('base64') };
+  await scenario.cluster.clients.core.replaceNamespacedSecret({ name: `${name}-flipt`, namespace: APP, body: { ...before, data: edited } });
+  await waitFor(async () => JSON.stringify((await secretOf(name)).data) === JSON.stringify(before.data), `${name}'s Secret put back`, 20_000);
+  assert.equal((await get(name)).status?.credentialFingerprint, fingerprint(decoded(before).token!), 'the JWT of record is kept');
+});
+
 test('no JWT, token or private key in the logs, Events, statuses or ConfigMap', async () => {
   const credentials = new Set<string>();
   for (const h of histories) for (const v of h.versions) credentials.add(decoded(v).token!);
