@@ -326,7 +326,7 @@ export function withCondition(conditions: readonly Condition[], type: ConditionT
 }
 
 /** Ready reasons that need someone to act, recorded as Warning Events. */
-const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing', 'TargetFull', 'NamespaceLimitReached', 'TargetWriteFailed']);
+const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing', 'TargetFull', 'NamespaceLimitReached', 'TargetWriteFailed', 'SecretWriteFailed']);
 
 /** Reasons of other conditions that need someone to act, recorded as Warning Events when they appear. */
 const WARNING_CONDITION_REASONS = new Set(['AuthenticationNotRequired', 'RotationBlocked']);
@@ -403,6 +403,17 @@ export function rolloutQuietUntil(current: readonly Condition[], next: readonly 
 }
 
 /** A Secret of the client's Secret's name that another owner controls: never overwritten. */
+/** A problem with the client Secret, on the conditions that report it; the others (ConfigApplied, Rotating) still say what they said. */
+export function secretProblemConditions(client: FliptClient, verdict: Verdict, now: Date): Condition[] {
+  const conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', verdict, client.metadata.generation, now);
+  return withCondition(conditions, 'Ready', verdict, client.metadata.generation, now);
+}
+
+/** The API server refused to write the client Secret (an admission policy, a quota, RBAC): the reconcile is retried with backoff. */
+export function secretWriteFailedVerdict(namespace: string, secretName: string, reason: string): Verdict {
+  return { status: 'False', reason: 'SecretWriteFailed', message: `Writing Secret ${namespace}/${secretName} failed (${reason}); the operator retries with backoff` };
+}
+
 export function secretConflictVerdict(namespace: string, secretName: string): Verdict {
   return {
     status: 'False',

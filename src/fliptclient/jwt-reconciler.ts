@@ -14,7 +14,7 @@ import { credentialKey, fingerprint, tokenIdFor } from '../vocabulary/credential
 import { clientKey, ownedBy, secretNameFor, type FliptClient, type FliptClientStatus } from '../vocabulary/fliptclient.ts';
 import type { TargetState } from '../vocabulary/registration.ts';
 import { ROTATE_ANNOTATION } from '../vocabulary/rotation.ts';
-import { bindingVerdict, desiredClientSecret, isCredentialOfRecord, readinessVerdict, replacementSecret, secretBehindStatus, secretConflictVerdict, secretNeedsUpdate, withCondition, type Verdict } from './decisions.ts';
+import { bindingVerdict, desiredClientSecret, isCredentialOfRecord, readinessVerdict, replacementSecret, secretBehindStatus, secretConflictVerdict, secretNeedsUpdate, secretProblemConditions, withCondition, type Verdict } from './decisions.ts';
 import { decideJwt, jwtAccepted, jwtAppliedVerdict, jwtIssuedVerdict, jwtRefreshVerdict, NOT_FOR_JWT, type MintReason } from './jwt-decisions.ts';
 import type { FliptClientReconcilerDeps } from './reconciler.ts';
 
@@ -22,6 +22,8 @@ import type { FliptClientReconcilerDeps } from './reconciler.ts';
 export interface ClientWrites {
   ensureFinalizer(client: FliptClient): Promise<void>;
   writeStatus(client: FliptClient, next: Partial<FliptClientStatus>, refused?: Verdict): Promise<void>;
+  /** Reports on the client that its Secret could not be written, then throws the error for the retry. */
+  secretWriteFailed(client: FliptClient, secretName: string, err: unknown): Promise<never>;
 }
 
 const MINT_EVENTS: Partial<Record<MintReason, { type: 'Normal' | 'Warning'; reason: string; note: string }>> = {
@@ -168,22 +170,24 @@ export class JwtClientReconciler {
         await core.createNamespacedSecret({ namespace, body: desired });
         return true;
       } catch (err) {
-        if (!isConflict(err)) throw err;
+        if (!isConflict(err)) return this.writes.secretWriteFailed(client, name, err);
       }
       current = await unlessNotFound(core.readNamespacedSecret({ name, namespace }));
       if (!current) throw new Error(`Secret ${namespace}/${name} was deleted while being created; retrying`);
       if (!ownedBy(current, client)) return false;
     }
-    await core.replaceNamespacedSecret({ name, namespace, body: replacementSecret(current, desired) });
+    try {
+      await core.replaceNamespacedSecret({ name, namespace, body: replacementSecret(current, desired) });
+    } catch (err) {
+      if (!isConflict(err)) return this.writes.secretWriteFailed(client, name, err);
+      throw err;
+    }
     return true;
   }
 
   private async secretConflict(client: FliptClient, secretName: string): Promise<ReconcileResult> {
     const verdict = secretConflictVerdict(client.metadata.namespace, secretName);
-    const now = new Date(this.deps.clock.now());
-    let conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', verdict, client.metadata.generation, now);
-    conditions = withCondition(conditions, 'Ready', verdict, client.metadata.generation, now);
-    await this.writes.writeStatus(client, { conditions }, verdict);
+    await this.writes.writeStatus(client, { conditions: secretProblemConditions(client, verdict, new Date(this.deps.clock.now())) }, verdict);
     return;
   }
 }

@@ -5,7 +5,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OperatorConfig, TargetConfig } from '../config/operator-config.ts';
 import { mergePatch, type KubeClients } from '../kube/client.ts';
-import { isConflict, isForbidden, isNotFound, unlessNotFound } from '../kube/errors.ts';
+import { describeError, isConflict, isForbidden, isNotFound, unlessNotFound } from '../kube/errors.ts';
 import { compareResourceVersions } from '../kube/resource-version.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { secretValue } from '../kube/secret-data.ts';
@@ -44,6 +44,8 @@ import {
   secretBehindStatus,
   secretConflictVerdict,
   secretNeedsUpdate,
+  secretProblemConditions,
+  secretWriteFailedVerdict,
   statusEvents,
   withCondition,
   workloadsVerdict,
@@ -86,7 +88,11 @@ export class FliptClientReconciler {
 
   constructor(deps: FliptClientReconcilerDeps) {
     this.deps = deps;
-    this.jwt = new JwtClientReconciler(deps, { ensureFinalizer: (client) => this.ensureFinalizer(client), writeStatus: (client, next, refused) => this.writeStatus(client, next, refused) });
+    this.jwt = new JwtClientReconciler(deps, {
+      ensureFinalizer: (client) => this.ensureFinalizer(client),
+      writeStatus: (client, next, refused) => this.writeStatus(client, next, refused),
+      secretWriteFailed: (client, secretName, err) => this.secretWriteFailed(client, secretName, err),
+    });
   }
 
   reconcile = async (key: string): Promise<ReconcileResult> => {
@@ -171,7 +177,7 @@ export class FliptClientReconciler {
       try {
         await this.deps.api.json.post(`/api/v1/namespaces/${namespace}/secrets`, desired);
       } catch (err) {
-        if (!isConflict(err)) throw err;
+        if (!isConflict(err)) return this.secretWriteFailed(client, secretName, err);
         existing = await this.readSecret(secretName, namespace);
         if (!existing) throw new Error(`Secret ${namespace}/${secretName} was deleted while being created; retrying`);
         ({ decision, desired } = decide(existing));
@@ -186,7 +192,12 @@ export class FliptClientReconciler {
     // from here on revokes it. A Secret written before the finalizer holds a token nothing accepts.
     await this.ensureFinalizer(client);
     if (existing && secretNeedsUpdate(existing, desired)) {
-      await this.deps.api.core.replaceNamespacedSecret({ name: secretName, namespace, body: replacementSecret(existing, desired) });
+      try {
+        await this.deps.api.core.replaceNamespacedSecret({ name: secretName, namespace, body: replacementSecret(existing, desired) });
+      } catch (err) {
+        if (!isConflict(err)) return this.secretWriteFailed(client, secretName, err);
+        throw err;
+      }
     }
 
     const credentialFingerprint = fingerprint(decision.token);
@@ -313,6 +324,13 @@ export class FliptClientReconciler {
     const verdict = workloadsVerdict(namespace, results, credentialFingerprint);
     if (verdict.status !== 'True') this.deps.events.record(client, 'Warning', verdict.reason, verdict.message, 'Restart');
     return verdict;
+  }
+
+  /** Never silent: the client says why its Secret could not be written (and a Warning Event), then the error goes to the retry with backoff. */
+  private async secretWriteFailed(client: FliptClient, secretName: string, err: unknown): Promise<never> {
+    const verdict = secretWriteFailedVerdict(client.metadata.namespace, secretName, describeError(err));
+    await this.writeStatus(client, { conditions: secretProblemConditions(client, verdict, this.now()) }, verdict).catch(() => undefined);
+    throw err;
   }
 
   private async finalize(client: FliptClient, target: TargetConfig | undefined): Promise<ReconcileResult> {

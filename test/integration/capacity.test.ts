@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import { SECRET_CREATES, STATUS_WRITES, refusingNamespace } from '../support/admission-policy.ts';
 import { waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
 import { condition, createFliptClient, listFliptClients } from '../support/fliptclients.ts';
@@ -82,6 +83,43 @@ test('a target write that fails is never silent: a condition with the API server
   await core.deleteNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
   await core.createNamespacedConfigMap({ namespace: scenario.namespace, body: { metadata: { name: 'flipt', annotations: cm.metadata?.annotations }, data: cm.data } });
   await waitFor(async () => condition((await listFliptClients(scenario.cluster.clients, 'team-small')).find((c) => c.metadata.name === 'late')!, 'Ready')?.status === 'True', 'Ready after the fix', 60_000);
+});
+
+const readyIn = async (namespace: string, name: string) => condition((await listFliptClients(scenario.cluster.clients, namespace)).find((c) => c.metadata.name === name)!, 'Ready');
+
+test("a client stuck before its first status does not hold the target: another team's client is Ready within the burst's progress window", async () => {
+  // Neither its Secret nor its status can be written there: the client stays in flight, never issued.
+  const { namespace, lift } = await refusingNamespace(scenario, 'stuck', [SECRET_CREATES, STATUS_WRITES], 'not in this namespace');
+  try {
+    await createFliptClient(scenario.cluster.clients, namespace, 'stuck', {});
+    await waitFor(async () => scenario.operator.output().includes('not in this namespace'), 'the operator to fail on the stuck client', 20_000);
+    await createFliptClient(scenario.cluster.clients, 'team-small', 'beside-stuck', {});
+    const started = Date.now();
+    // The hold waits while issuing makes progress, for at most progressWindowMs (5 s here) without any.
+    await waitFor(async () => (await readyIn('team-small', 'beside-stuck'))?.status === 'True', 'beside-stuck Ready although stuck is never issued', 30_000, 250);
+    const [stuck] = await listFliptClients(scenario.cluster.clients, namespace);
+    assert.equal(stuck!.status, undefined, `stuck still has no status, ${Date.now() - started} ms later`);
+  } finally {
+    await lift();
+  }
+});
+
+test('a client Secret the API server refuses to create is never silent: the condition names the reason, a Warning Event, a retry that succeeds once the cause is gone', async () => {
+  const { namespace, lift } = await refusingNamespace(scenario, 'refused', [SECRET_CREATES], 'no Secrets in this namespace');
+  let lifted = false;
+  try {
+    await createFliptClient(scenario.cluster.clients, namespace, 'refused', {});
+    await waitFor(async () => (await readyIn(namespace, 'refused'))?.reason === 'SecretWriteFailed', 'Ready reason SecretWriteFailed', 20_000, 250);
+    const [client] = await listFliptClients(scenario.cluster.clients, namespace);
+    assert.equal(condition(client!, 'CredentialIssued')?.reason, 'SecretWriteFailed');
+    assert.match(condition(client!, 'Ready')!.message, new RegExp(`^Writing Secret ${namespace}/refused-flipt failed \\(.*no Secrets in this namespace.*\\); the operator retries with backoff$`));
+    await waitFor(async () => (await scenario.cluster.clients.events.listNamespacedEvent({ namespace })).items.some((e) => e.reason === 'SecretWriteFailed' && e.type === 'Warning'), 'a Warning Event', 10_000);
+    await lift();
+    lifted = true;
+    await waitFor(async () => (await readyIn(namespace, 'refused'))?.status === 'True', 'Ready once Secrets may be created', 60_000, 250);
+  } finally {
+    if (!lifted) await lift();
+  }
 });
 
 test('a per-namespace limit refuses only that namespace\'s extra clients', async () => {

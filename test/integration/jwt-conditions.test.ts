@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
+import { SECRET_CREATES, refusingNamespace } from '../support/admission-policy.ts';
 import { waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
@@ -60,6 +61,23 @@ test('an operator config without jwt.jwksUrl: JwksUrlMissing, naming the setting
     const message = await refusedWith(scenario, `jwt-nourl-${Date.now().toString(36)}`, 'JwksUrlMissing');
     assert.match(message, /set jwt\.jwksUrl to the operator Service's exchange port/);
     assert.equal(parse(await scenario.fliptConfig()).authentication.methods.jwt, undefined);
+  } finally {
+    await scenario.stop();
+  }
+});
+
+test('a JWT the API server refuses to store in the client Secret: SecretWriteFailed with its reason, then Ready once it may', async () => {
+  const scenario = await Scenario.start({ credentialKind: 'jwt', minInterval: '1s' });
+  try {
+    await waitFor(() => scenario.restarts() === 1, 'the restart that enables the jwt method', 30_000);
+    const { namespace, lift } = await refusingNamespace(scenario, 'jwt-refused', [SECRET_CREATES], 'no Secrets in this namespace');
+    await createFliptClient(scenario.cluster.clients, namespace, 'web', {});
+    await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, namespace, 'web'), 'Ready')?.reason === 'SecretWriteFailed', 'Ready reason SecretWriteFailed', 30_000);
+    const client = await getFliptClient(scenario.cluster.clients, namespace, 'web');
+    assert.match(condition(client, 'Ready')!.message, /^Writing Secret .*\/web-flipt failed \(.*no Secrets in this namespace.*\); the operator retries with backoff$/);
+    assert.equal(client.status?.credentialFingerprint, undefined, 'no JWT recorded that no Secret holds');
+    await lift();
+    await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, namespace, 'web'), 'Ready')?.status === 'True', 'Ready once Secrets may be created', 60_000);
   } finally {
     await scenario.stop();
   }

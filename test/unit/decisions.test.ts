@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bindingVerdict, decideToken, desiredClientSecret, readinessVerdict, refusal, registrationVerdict, replacementSecret, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, secretNeedsUpdate, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
+import { bindingVerdict, decideToken, desiredClientSecret, readinessVerdict, refusal, registrationVerdict, replacementSecret, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, secretNeedsUpdate, secretProblemConditions, secretWriteFailedVerdict, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { metadataProblems, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
@@ -247,4 +247,24 @@ test('metadataProblems: a lower-case key with a dot, and a paragraph separator i
   assert.match(metadataProblems({ 'team.name': 'x' }).join('; '), /key "team\.name"/, 'viper would read the dot as nesting');
   assert.match(metadataProblems({ note: 'ps\u2029' }).join('; '), /key "note"/, "Go's YAML reader breaks lines at U+2029");
   assert.deepEqual(metadataProblems({ team_name: 'x', 'cost-center': '42' }), []);
+});
+
+test('secretWriteFailed: CredentialIssued and Ready say why, with the API server\'s reason; ConfigApplied keeps what it said; a Warning Event', () => {
+  const at = new Date('2026-01-01T00:00:00Z');
+  const verdict = secretWriteFailedVerdict('team-a', 'web-flipt', 'Forbidden: denied by policy');
+  assert.deepEqual(verdict, {
+    status: 'False',
+    reason: 'SecretWriteFailed',
+    message: 'Writing Secret team-a/web-flipt failed (Forbidden: denied by policy); the operator retries with backoff',
+  });
+  const applied = { type: 'ConfigApplied' as const, status: 'True' as const, reason: 'Registered', message: 'registered', lastTransitionTime: at.toISOString() };
+  const client = { metadata: { name: 'web', namespace: 'team-a', generation: 3 }, spec: {}, status: { conditions: [applied] } } as unknown as FliptClient;
+  const conditions = secretProblemConditions(client, verdict, at);
+  assert.deepEqual(conditions.map((c) => [c.type, c.status, c.reason, c.observedGeneration]), [
+    ['Ready', 'False', 'SecretWriteFailed', 3],
+    ['CredentialIssued', 'False', 'SecretWriteFailed', 3],
+    ['ConfigApplied', 'True', 'Registered', undefined],
+  ]);
+  assert.deepEqual(statusEvents('uid-1', [applied], conditions, true, undefined).events.map((e) => `${e.type}/${e.reason}`), ['Warning/SecretWriteFailed']);
+  assert.deepEqual(statusEvents('uid-1', [applied], conditions, false, undefined).events.map((e) => `${e.type}/${e.reason}`), ['Warning/SecretWriteFailed'], 'a warning reason, refused or not');
 });
