@@ -3,7 +3,8 @@
 // streams go silent), and when it heals the requests whose connection is still open are delivered
 // late, as TCP would retransmit them. It can also make some watches lag: their events held back while
 // every other request and watch passes, as when one of the API server's watch caches falls behind; and
-// it can stall chosen writes, never delivered, to stop an operator between two of its writes. It
+// it can stall chosen writes, never delivered, to stop an operator between two of its writes, or delay
+// them, delivered when the test says, to land someone else's write before the operator's. It
 // records every write the server accepted through it, with the resourceVersion the server gave it, so
 // a test can order them against other writes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -46,6 +47,8 @@ export class ApiProxy {
   /** Writes stalled so far (never delivered). */
   readonly stalled: Array<{ method: string; path: string }> = [];
   private readonly stalledResponses: ServerResponse[] = [];
+  private delaying: RegExp | undefined;
+  private readonly delayed: Held[] = [];
 
   private constructor(server: Server, upstream: string, url: string) {
     this.server = server;
@@ -105,6 +108,22 @@ export class ApiProxy {
     for (const res of this.stalledResponses.splice(0)) res.destroy();
   }
 
+  /** From now on the writes whose `<METHOD> <path>` matches wait, until deliverDelayed. */
+  delay(writes: RegExp): void {
+    this.delaying = writes;
+  }
+
+  /** Writes waiting in delay (their client still waiting for the answer). */
+  get delayedWrites(): number {
+    return this.delayed.filter((held) => !held.gone).length;
+  }
+
+  /** The delayed writes go on to the server now, in the order they came; writes pass again. */
+  deliverDelayed(): void {
+    this.delaying = undefined;
+    for (const held of this.delayed.splice(0)) if (!held.gone) void this.forward(held.req, held.res, held.body);
+  }
+
   async stop(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server.close(resolve));
@@ -121,10 +140,11 @@ export class ApiProxy {
       this.stalledResponses.push(res);
       return;
     }
-    if (this.partitioned) {
+    const delayed = req.method !== 'GET' && this.delaying?.test(`${req.method} ${req.url}`);
+    if (this.partitioned || delayed) {
       const held: Held = { req, res, body, gone: false };
       res.once('close', () => (held.gone = true));
-      this.held.push(held);
+      (delayed ? this.delayed : this.held).push(held);
       return;
     }
     await this.forward(req, res, body);
