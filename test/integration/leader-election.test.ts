@@ -33,3 +33,44 @@ test('a release that races a renewal still frees the Lease at once', async () =>
   const lease = await clients.coordination.readNamespacedLease({ name, namespace });
   assert.equal(lease.spec?.holderIdentity, undefined, 'free for a successor now, not after leaseDuration');
 });
+
+test('renewals that fail at once (the API server refusing, not silent): the leader steps down at renewDeadline, not later', async () => {
+  const { clients } = await testCluster();
+  const namespace = await createNamespace(clients, 'lease-refused');
+  let refusing = false;
+  // The API as the elector sees it, except that once refusing every call fails at once, as a connection refused would.
+  const api = Object.create(clients.coordination) as CoordinationV1Api;
+  for (const method of ['readNamespacedLease', 'replaceNamespacedLease', 'createNamespacedLease'] as const) {
+    const real = clients.coordination[method].bind(clients.coordination) as (...args: unknown[]) => Promise<unknown>;
+    (api as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => (refusing ? Promise.reject(new Error('connect ECONNREFUSED')) : real(...args));
+  }
+  const renewDeadline = 2_000;
+  const elector = new LeaderElector({ api, namespace, name: 'refused', identity: 'leader-a', leaseDuration: 3_000, renewDeadline, retryPeriod: 500, log: pino({ level: 'silent' }), clock: systemClock });
+  await elector.acquire();
+  try {
+    const leading = elector.keepLeading();
+    await new Promise((r) => setTimeout(r, 1_000));
+    refusing = true;
+    const refusedAt = Date.now();
+    const outcome = await Promise.race([leading, new Promise<'still leading'>((r) => setTimeout(() => r('still leading'), 3 * renewDeadline))]);
+    assert.equal(outcome, false, 'it lost leadership');
+    // The last renewal that succeeded was sent at most retryPeriod before the refusals began.
+    assert.ok(Date.now() - refusedAt <= renewDeadline + 1_000, `stepped down ${Date.now() - refusedAt} ms after the refusals began`);
+  } finally {
+    await elector.release();
+  }
+});
+
+test('a stopping replica that lost its Lease to another never frees the other\'s', async () => {
+  const { clients } = await testCluster();
+  const namespace = await createNamespace(clients, 'lease-taken');
+  const name = 'taken';
+  const elector = new LeaderElector({ api: clients.coordination, namespace, name, identity: 'leader-a', leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2_000, log: pino({ level: 'silent' }), clock: systemClock });
+  await elector.acquire();
+  // Say it was paused past its renewDeadline, and another replica took the Lease meanwhile.
+  const lease = await clients.coordination.readNamespacedLease({ name, namespace });
+  lease.spec = { ...lease.spec, holderIdentity: 'leader-b', renewTime: new V1MicroTime(Date.now()) };
+  await clients.coordination.replaceNamespacedLease({ name, namespace, body: lease });
+  await elector.release();
+  assert.equal((await clients.coordination.readNamespacedLease({ name, namespace })).spec?.holderIdentity, 'leader-b');
+});
