@@ -2,8 +2,12 @@
 // Helm chart does on every upgrade), a client Secret deleted or edited.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { V1Deployment } from '@kubernetes/client-node';
 import { fingerprint } from '../../src/vocabulary/credentials.ts';
+import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { mergePatch } from '../../src/kube/client.ts';
+import { DEPLOYMENT_UPDATES, refuseWrites } from '../support/admission-policy.ts';
+import { recordHistory, revision } from '../support/api-watch.ts';
 import { waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
 import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
@@ -108,6 +112,56 @@ test('a client Secret edited out of band is put back', async () => {
   await scenario.quietPeriod();
   assert.equal(scenario.generation(), generation, 'repairing needs no restart');
   await assertConsistent(scenario, clients);
+});
+
+test("a deletion whose revoking restart the API server refuses: the finalizer holds until Flipt restarted without the token", async () => {
+  const { apps } = scenario.cluster.clients;
+  await createFliptClient(scenario.cluster.clients, APP, 'leaving');
+  await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, APP, 'leaving'), 'Ready')?.status === 'True', 'leaving Ready', 30_000);
+  await scenario.quietPeriod();
+  const probe = () => apps.patchNamespacedDeployment({ name: 'flipt', namespace: scenario.namespace, dryRun: 'All', body: { metadata: { labels: { probe: 'yes' } } } }, mergePatch).then(() => false, () => true);
+  const lift = await refuseWrites(scenario.cluster, scenario.namespace, [DEPLOYMENT_UPDATES], 'no restarts now', probe);
+  let lifted = false;
+  try {
+    const restarts = scenario.restarts();
+    await scenario.cluster.clients.custom.deleteNamespacedCustomObject({ group: 'flipt.io', version: 'v1alpha1', plural: 'fliptclients', namespace: APP, name: 'leaving' });
+    await waitFor(async () => !(await scenario.fliptConfig()).includes(`${APP}_leaving`), "the token out of Flipt's config", 30_000);
+    // Flipt still runs the config with the token: the client stays, marked for deletion, until it does not.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const waiting = await getFliptClient(scenario.cluster.clients, APP, 'leaving');
+    assert.ok(waiting.metadata.deletionTimestamp, 'marked for deletion');
+    assert.equal(scenario.restarts(), restarts, 'no restart got through');
+    await lift();
+    lifted = true;
+    await waitFor(() => scenario.restarts() === restarts + 1, 'the revoking restart', 30_000);
+    await waitFor(async () => (await getFliptClient(scenario.cluster.clients, APP, 'leaving').then(() => false, () => true)), 'the FliptClient gone', 30_000);
+  } finally {
+    if (!lifted) await lift();
+  }
+});
+
+test("a deletion right after another client's restart (restart.minInterval not yet passed): Flipt restarts without the token before the finalizer goes", async () => {
+  await createFliptClient(scenario.cluster.clients, APP, 'gated');
+  await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, APP, 'gated'), 'Ready')?.status === 'True', 'gated Ready', 30_000);
+  await scenario.quietPeriod();
+  const history = await recordHistory<FliptClient>(scenario.cluster.kubeConfig, `/apis/flipt.io/v1alpha1/namespaces/${APP}/fliptclients`, 'gated');
+  try {
+    // Another client's restart closes the gate for minInterval (2s); the deletion comes right after it.
+    const restarts = scenario.restarts();
+    await createFliptClient(scenario.cluster.clients, APP, 'opener');
+    await waitFor(() => scenario.restarts() === restarts + 1, "the opener's restart", 30_000, 20);
+    const restartedAt = (d: V1Deployment) => d.spec?.template?.metadata?.annotations?.['flipt.io/restarted-at'];
+    const openersRestart = restartedAt(scenario.deployments.versions.at(-1)!);
+    await scenario.cluster.clients.custom.deleteNamespacedCustomObject({ group: 'flipt.io', version: 'v1alpha1', plural: 'fliptclients', namespace: APP, name: 'gated' });
+    await waitFor(() => history.deleted !== undefined, 'gated gone', 30_000);
+    await scenario.deployments.caughtUp();
+    const configWithout = scenario.configMaps.versions.find((cm) => revision(cm) > revision(history.versions[0]!) && !cm.data?.['default.yml']?.includes(`${APP}_gated`))!;
+    const revoking = scenario.deployments.versions.find((d) => revision(d) > revision(configWithout) && restartedAt(d) !== openersRestart)!;
+    assert.ok(revoking, 'a restart after the config without the token');
+    assert.ok(revision(revoking) < revision(history.deleted!), `the finalizer went (revision ${revision(history.deleted!)}) only after the revoking restart (${revision(revoking)})`);
+  } finally {
+    history.stop();
+  }
 });
 
 test('the operator logs never carry a token', async () => {

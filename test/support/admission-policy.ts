@@ -2,37 +2,41 @@
 // the operator's writes in one namespace: how a test makes the API server say no, as a quota, a policy
 // engine or a webhook would on a real cluster.
 import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
-import { waitFor } from './cluster.ts';
+import { waitFor, type TestCluster } from './cluster.ts';
 import type { Scenario } from './scenario.ts';
 
 export type ResourceRule = { apiGroups: string[]; apiVersions: string[]; operations: string[]; resources: string[] };
 export const SECRET_CREATES: ResourceRule = { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['secrets'] };
 export const STATUS_WRITES: ResourceRule = { apiGroups: ['flipt.io'], apiVersions: ['v1alpha1'], operations: ['UPDATE'], resources: ['fliptclients/status'] };
+export const DEPLOYMENT_UPDATES: ResourceRule = { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['deployments'] };
 
 /**
- * A new namespace of the scenario (its FliptClients removed when it stops) where a policy refuses Secret
- * creates, and whatever else the rules name, with this message; lift() removes the policy.
+ * A policy that refuses these writes in the namespace with this message, in force once `refused`
+ * (a dry-run write it covers) says so; the function it returns lifts it, and waits until it is lifted.
  */
-export async function refusingNamespace(scenario: Scenario, prefix: string, rules: ResourceRule[], message: string): Promise<{ namespace: string; lift: () => Promise<void> }> {
-  const namespace = `${prefix}-${Date.now().toString(36)}`;
-  const { cluster } = scenario;
-  await cluster.clients.core.createNamespace({ body: { metadata: { name: namespace, labels: { 'fco-test/refusing': namespace } } } });
-  scenario.adoptAppNamespace(namespace);
+export async function refuseWrites(cluster: TestCluster, namespace: string, rules: ResourceRule[], message: string, refused: () => Promise<boolean>): Promise<() => Promise<void>> {
   const objects = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
-  const policy = { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name: namespace } };
-  const binding = { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: namespace } };
+  const name = `refuse-${namespace}`;
+  const policy = { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name } };
+  const binding = { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name } };
   await objects.create({ ...policy, spec: { failurePolicy: 'Fail', matchConstraints: { resourceRules: rules }, validations: [{ expression: 'false', message }] } } as KubernetesObject);
   await objects.create({
     ...binding,
-    spec: { policyName: namespace, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'fco-test/refusing': namespace } } } },
+    spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } } },
   } as KubernetesObject);
-  // The API server loads a new policy within moments: wait until it refuses a dry-run create.
-  const refused = () => cluster.clients.core.createNamespacedSecret({ namespace, dryRun: 'All', body: { metadata: { name: 'probe' } } }).then(() => false, () => true);
-  await waitFor(refused, 'the admission policy to refuse Secrets', 20_000, 250);
-  const lift = async () => {
+  // The API server loads a new policy within moments.
+  await waitFor(refused, 'the admission policy in force', 20_000, 250);
+  return async () => {
     await objects.delete(binding as KubernetesObject);
     await objects.delete(policy as KubernetesObject);
     await waitFor(async () => !(await refused()), 'the admission policy lifted', 20_000, 250);
   };
-  return { namespace, lift };
+}
+
+/** A new namespace of the scenario (its FliptClients removed when it stops) where Secret creates, and whatever else the rules name, are refused. */
+export async function refusingNamespace(scenario: Scenario, prefix: string, rules: ResourceRule[], message: string): Promise<{ namespace: string; lift: () => Promise<void> }> {
+  const { core } = scenario.cluster.clients;
+  const namespace = await scenario.createAppNamespace(`${prefix}-${Date.now().toString(36)}`);
+  const refused = () => core.createNamespacedSecret({ namespace, dryRun: 'All', body: { metadata: { name: 'probe' } } }).then(() => false, () => true);
+  return { namespace, lift: await refuseWrites(scenario.cluster, namespace, rules, message, refused) };
 }
