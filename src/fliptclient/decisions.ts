@@ -402,7 +402,6 @@ export function rolloutQuietUntil(current: readonly Condition[], next: readonly 
   return until > now ? until : undefined;
 }
 
-/** A Secret of the client's Secret's name that another owner controls: never overwritten. */
 /** A problem with the client Secret, on the conditions that report it; the others (ConfigApplied, Rotating) still say what they said. */
 export function secretProblemConditions(client: FliptClient, verdict: Verdict, now: Date): Condition[] {
   const conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', verdict, client.metadata.generation, now);
@@ -414,6 +413,7 @@ export function secretWriteFailedVerdict(namespace: string, secretName: string, 
   return { status: 'False', reason: 'SecretWriteFailed', message: `Writing Secret ${namespace}/${secretName} failed (${reason}); the operator retries with backoff` };
 }
 
+/** A Secret of the client's Secret's name that another owner controls: never overwritten. */
 export function secretConflictVerdict(namespace: string, secretName: string): Verdict {
   return {
     status: 'False',
