@@ -1,12 +1,7 @@
 // JSON logs with pino. Code never logs credentials; as a second line of defence every line is
 // scrubbed of anything shaped like one of ours (64 hex characters) or like a JWT before it is written.
 import { pino, type Logger } from 'pino';
-
-const TOKEN_SHAPES = /\b[0-9a-f]{64}\b|\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*/g;
-
-function scrubCredentials(line: string): string {
-  return line.replace(TOKEN_SHAPES, '[REDACTED]');
-}
+import { redactCredentials } from './kube/redact.ts';
 
 export function createLogger(level = process.env.LOG_LEVEL ?? 'info'): Logger {
   return pino({
@@ -15,6 +10,6 @@ export function createLogger(level = process.env.LOG_LEVEL ?? 'info'): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     redact: { paths: ['token', '*.token', 'authorization', '*.authorization', 'clientToken', 'serviceAccountToken'], censor: '[REDACTED]' },
-    hooks: { streamWrite: scrubCredentials },
+    hooks: { streamWrite: redactCredentials },
   });
 }

@@ -1,5 +1,6 @@
 // What went wrong in an API call, read the same way everywhere: the HTTP status, and one line for a log
-// or a condition that never carries a request or response body.
+// or a condition that never carries a request or response body, nor anything shaped like a credential.
+import { redactCredentials } from './redact.ts';
 
 export function statusCode(err: unknown): number | undefined {
   if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'number') {
@@ -26,6 +27,10 @@ export const isForbidden = (err: unknown) => statusCode(err) === 403;
 
 /** One line: the API status and the server's message, or the error's first line. */
 export function describeError(err: unknown): string {
+  return redactCredentials(describe(err));
+}
+
+function describe(err: unknown): string {
   const code = statusCode(err);
   if (code !== undefined && err && typeof err === 'object' && 'body' in err) {
     const message = statusMessage((err as { body: unknown }).body);

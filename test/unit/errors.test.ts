@@ -23,6 +23,16 @@ test('describeError falls back to the status alone, or the first line, when the 
   assert.equal(statusCode(new Error('no status')), undefined);
 });
 
+test("describeError never passes on anything shaped like a credential, even when the API server's message echoes one", () => {
+  const token = 'ab'.repeat(32);
+  const jwt = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ0ZWFtLWEvd2ViIn0.c2lnbmF0dXJl';
+  // Say a webhook refused the Secret and quoted what it refused.
+  const body = JSON.stringify({ kind: 'Status', code: 403, message: `admission webhook "secrets.example.com" denied the request: token=${token}, authorization=JWT ${jwt}` });
+  const described = describeError(Object.assign(new Error('HTTP-Code: 403'), { code: 403, body }));
+  assert.equal(described, 'API 403: admission webhook "secrets.example.com" denied the request: token=[REDACTED], authorization=JWT [REDACTED]');
+  assert.equal(describeError(new Error(`connect failed for ${token}`)), 'connect failed for [REDACTED]');
+});
+
 test('unlessNotFound: only a 404 reads as "absent"; any other failure is thrown, never mistaken for a missing object', async () => {
   assert.equal(await unlessNotFound(Promise.reject(Object.assign(new Error('not found'), { code: 404 }))), undefined);
   assert.equal(await unlessNotFound(Promise.reject(Object.assign(new Error('gone'), { statusCode: 404 }))), undefined);
