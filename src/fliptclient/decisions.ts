@@ -402,8 +402,8 @@ export function rolloutQuietUntil(current: readonly Condition[], next: readonly 
   return until > now ? until : undefined;
 }
 
-/** A problem with the client Secret, on the conditions that report it; the others (ConfigApplied, Rotating) still say what they said. */
-export function secretProblemConditions(client: FliptClient, verdict: Verdict, now: Date): Condition[] {
+/** CredentialIssued and Ready carry the verdict (a refusal, a Secret problem); the other conditions still say what they said. */
+export function credentialVerdictConditions(client: FliptClient, verdict: Verdict, now: Date): Condition[] {
   const conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', verdict, client.metadata.generation, now);
   return withCondition(conditions, 'Ready', verdict, client.metadata.generation, now);
 }

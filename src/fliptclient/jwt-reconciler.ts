@@ -14,7 +14,7 @@ import { credentialKey, fingerprint, tokenIdFor } from '../vocabulary/credential
 import { clientKey, ownedBy, secretNameFor, type FliptClient, type FliptClientStatus } from '../vocabulary/fliptclient.ts';
 import type { TargetState } from '../vocabulary/registration.ts';
 import { ROTATE_ANNOTATION } from '../vocabulary/rotation.ts';
-import { bindingVerdict, desiredClientSecret, isCredentialOfRecord, readinessVerdict, replacementSecret, secretBehindStatus, secretConflictVerdict, secretNeedsUpdate, secretProblemConditions, withCondition, type Verdict } from './decisions.ts';
+import { bindingVerdict, desiredClientSecret, isCredentialOfRecord, readinessVerdict, replacementSecret, secretBehindStatus, secretConflictVerdict, secretNeedsUpdate, credentialVerdictConditions, withCondition, type Verdict } from './decisions.ts';
 import { decideJwt, jwtAccepted, jwtAppliedVerdict, jwtIssuedVerdict, jwtRefreshVerdict, NOT_FOR_JWT, type MintReason } from './jwt-decisions.ts';
 import type { FliptClientReconcilerDeps } from './reconciler.ts';
 
@@ -187,7 +187,7 @@ export class JwtClientReconciler {
 
   private async secretConflict(client: FliptClient, secretName: string): Promise<ReconcileResult> {
     const verdict = secretConflictVerdict(client.metadata.namespace, secretName);
-    await this.writes.writeStatus(client, { conditions: secretProblemConditions(client, verdict, new Date(this.deps.clock.now())) }, verdict);
+    await this.writes.writeStatus(client, { conditions: credentialVerdictConditions(client, verdict, new Date(this.deps.clock.now())) }, verdict);
     return;
   }
 }

@@ -44,7 +44,7 @@ import {
   secretBehindStatus,
   secretConflictVerdict,
   secretNeedsUpdate,
-  secretProblemConditions,
+  credentialVerdictConditions,
   secretWriteFailedVerdict,
   statusEvents,
   withCondition,
@@ -329,7 +329,7 @@ export class FliptClientReconciler {
   /** Never silent: the client says why its Secret could not be written (and a Warning Event), then the error goes to the retry with backoff. */
   private async secretWriteFailed(client: FliptClient, secretName: string, err: unknown): Promise<never> {
     const verdict = secretWriteFailedVerdict(client.metadata.namespace, secretName, describeError(err));
-    await this.writeStatus(client, { conditions: secretProblemConditions(client, verdict, this.now()) }, verdict).catch(() => undefined);
+    await this.writeStatus(client, { conditions: credentialVerdictConditions(client, verdict, this.now()) }, verdict).catch(() => undefined);
     throw err;
   }
 
@@ -430,9 +430,7 @@ const UNKNOWN_TARGET_GRACE_MS = 10_000;
 
 const keyOf = (client: FliptClient) => clientKey(client.metadata.namespace, client.metadata.name);
 
+/** A client the operator does not serve (yet) registers nothing: no ConfigApplied. */
 function refusedConditions(client: FliptClient, verdict: Verdict, now: Date): Condition[] {
-  const generation = client.metadata.generation;
-  let conditions = withCondition(client.status?.conditions ?? [], 'CredentialIssued', verdict, generation, now);
-  conditions = withCondition(conditions, 'Ready', verdict, generation, now);
-  return conditions.filter((c) => c.type !== 'ConfigApplied');
+  return credentialVerdictConditions(client, verdict, now).filter((c) => c.type !== 'ConfigApplied');
 }

@@ -11,7 +11,7 @@ import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { SECRET_CREATES, STATUS_WRITES, refusingNamespace } from '../support/admission-policy.ts';
 import { waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
-import { condition, createFliptClient, listFliptClients } from '../support/fliptclients.ts';
+import { condition, createFliptClient, getFliptClient, listFliptClients } from '../support/fliptclients.ts';
 import { Scenario } from '../support/scenario.ts';
 
 const BIG = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`key-${i}`, 'v'.repeat(256)]));
@@ -85,7 +85,7 @@ test('a target write that fails is never silent: a condition with the API server
   await waitFor(async () => condition((await listFliptClients(scenario.cluster.clients, 'team-small')).find((c) => c.metadata.name === 'late')!, 'Ready')?.status === 'True', 'Ready after the fix', 60_000);
 });
 
-const readyIn = async (namespace: string, name: string) => condition((await listFliptClients(scenario.cluster.clients, namespace)).find((c) => c.metadata.name === name)!, 'Ready');
+const readyIn = async (namespace: string, name: string) => condition(await getFliptClient(scenario.cluster.clients, namespace, name), 'Ready');
 
 test("a client stuck before its first status does not hold the target: another team's client is Ready within the burst's progress window", async () => {
   // Neither its Secret nor its status can be written there: the client stays in flight, never issued.

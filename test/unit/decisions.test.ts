@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bindingVerdict, decideToken, desiredClientSecret, readinessVerdict, refusal, registrationVerdict, replacementSecret, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, secretNeedsUpdate, secretProblemConditions, secretWriteFailedVerdict, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
+import { bindingVerdict, decideToken, desiredClientSecret, readinessVerdict, refusal, registrationVerdict, replacementSecret, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, secretNeedsUpdate, credentialVerdictConditions, secretWriteFailedVerdict, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { metadataProblems, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
@@ -259,7 +259,7 @@ test('secretWriteFailed: CredentialIssued and Ready say why, with the API server
   });
   const applied = { type: 'ConfigApplied' as const, status: 'True' as const, reason: 'Registered', message: 'registered', lastTransitionTime: at.toISOString() };
   const client = { metadata: { name: 'web', namespace: 'team-a', generation: 3 }, spec: {}, status: { conditions: [applied] } } as unknown as FliptClient;
-  const conditions = secretProblemConditions(client, verdict, at);
+  const conditions = credentialVerdictConditions(client, verdict, at);
   assert.deepEqual(conditions.map((c) => [c.type, c.status, c.reason, c.observedGeneration]), [
     ['Ready', 'False', 'SecretWriteFailed', 3],
     ['CredentialIssued', 'False', 'SecretWriteFailed', 3],
