@@ -326,7 +326,7 @@ export function withCondition(conditions: readonly Condition[], type: ConditionT
 }
 
 /** Ready reasons that need someone to act, recorded as Warning Events. */
-const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing', 'TargetFull', 'NamespaceLimitReached', 'TargetWriteFailed', 'SecretWriteFailed']);
+const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing', 'TargetFull', 'NamespaceLimitReached', 'TargetWriteFailed', 'SecretWriteFailed', 'FinalizerWriteFailed']);
 
 /** Reasons of other conditions that need someone to act, recorded as Warning Events when they appear. */
 const WARNING_CONDITION_REASONS = new Set(['AuthenticationNotRequired', 'RotationBlocked']);
@@ -411,6 +411,20 @@ export function credentialVerdictConditions(client: FliptClient, verdict: Verdic
 /** The API server refused to write the client Secret (an admission policy, a quota, RBAC): the reconcile is retried with backoff. */
 export function secretWriteFailedVerdict(namespace: string, secretName: string, reason: string): Verdict {
   return { status: 'False', reason: 'SecretWriteFailed', message: `Writing Secret ${namespace}/${secretName} failed (${reason}); the operator retries with backoff` };
+}
+
+/**
+ * The API server refused to add or remove the operator's finalizer (an admission policy or webhook on
+ * FliptClient updates): a token is registered only once the finalizer holds, and a deleted client
+ * goes only once it is off. The reconcile is retried with backoff.
+ */
+export function finalizerWriteFailedVerdict(namespace: string, name: string, adding: boolean, reason: string): Verdict {
+  const consequence = adding ? 'its token is registered only once the finalizer holds' : 'its token is already revoked; the FliptClient goes once the finalizer is off';
+  return {
+    status: 'False',
+    reason: 'FinalizerWriteFailed',
+    message: `${adding ? 'Adding' : 'Removing'} the finalizer of FliptClient ${namespace}/${name} failed (${reason}); ${consequence}. The operator retries with backoff`,
+  };
 }
 
 /** A Secret of the client's Secret's name that another owner controls: never overwritten. */

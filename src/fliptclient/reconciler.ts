@@ -46,6 +46,7 @@ import {
   secretNeedsUpdate,
   credentialVerdictConditions,
   secretWriteFailedVerdict,
+  finalizerWriteFailedVerdict,
   statusEvents,
   withCondition,
   workloadsVerdict,
@@ -364,7 +365,10 @@ export class FliptClientReconciler {
     await this.patchFinalizers(client, [...finalizers, FINALIZER]);
   }
 
-  /** Merge patch with the cached resourceVersion as precondition: a stale cache means retry, not clobber. */
+  /**
+   * Merge patch with the cached resourceVersion as precondition: a stale cache means retry, not clobber.
+   * A refusal is never silent: the client says why (and a Warning Event), then the error goes to the retry.
+   */
   private async patchFinalizers(client: FliptClient, finalizers: string[]): Promise<void> {
     const { namespace, name, resourceVersion } = client.metadata;
     try {
@@ -372,6 +376,8 @@ export class FliptClientReconciler {
     } catch (err) {
       if (isNotFound(err)) return;
       if (isConflict(err)) throw new Error(`FliptClient ${namespace}/${name} changed meanwhile; retrying with the newer version`);
+      const verdict = finalizerWriteFailedVerdict(namespace, name, finalizers.includes(FINALIZER), describeError(err));
+      await this.writeStatus(client, { conditions: credentialVerdictConditions(client, verdict, this.now()) }, verdict).catch(() => undefined);
       throw err;
     }
   }

@@ -3,15 +3,15 @@
 // target; a small FliptClient from another namespace is still registered and Ready, exactly the
 // large ones that do not fit are refused (TargetFull, a Warning Event), and every token that was
 // registered stays registered. Also: a per-namespace limit refuses only that namespace's extra
-// clients, and a target write that fails is never silent.
+// clients, and a write the API server refuses (the target's, a client Secret, a finalizer) is never silent.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tokenIdFor } from '../../src/vocabulary/credentials.ts';
-import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
-import { SECRET_CREATES, STATUS_WRITES, refusingNamespace } from '../support/admission-policy.ts';
+import { FLIPTCLIENT_UPDATES, SECRET_CREATES, STATUS_WRITES, refuseInNamespace, refusingNamespace } from '../support/admission-policy.ts';
 import { waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
-import { condition, createFliptClient, getFliptClient, listFliptClients } from '../support/fliptclients.ts';
+import { FINALIZER, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import { condition, createFliptClient, deleteFliptClient, getFliptClient, listFliptClients } from '../support/fliptclients.ts';
 import { Scenario } from '../support/scenario.ts';
 
 const BIG = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`key-${i}`, 'v'.repeat(256)]));
@@ -119,6 +119,38 @@ test('a client Secret the API server refuses to create is never silent: the cond
     await waitFor(async () => (await readyIn(namespace, 'refused'))?.status === 'True', 'Ready once Secrets may be created', 60_000, 250);
   } finally {
     if (!lifted) await lift();
+  }
+});
+
+test('a finalizer the API server refuses to add, then to remove, is never silent: the condition says which and why, a Warning Event; the client goes on once the cause is gone', async () => {
+  const message = 'no FliptClient updates here';
+  const { namespace, lift } = await refusingNamespace(scenario, 'no-finalizer', [FLIPTCLIENT_UPDATES], message);
+  let liftNow: (() => Promise<void>) | undefined = lift;
+  const id = tokenIdFor(namespace, 'held');
+  try {
+    await createFliptClient(scenario.cluster.clients, namespace, 'held', {});
+    await waitFor(async () => (await readyIn(namespace, 'held'))?.reason === 'FinalizerWriteFailed', 'Ready reason FinalizerWriteFailed', 20_000, 250);
+    let client = await getFliptClient(scenario.cluster.clients, namespace, 'held');
+    assert.equal(condition(client, 'CredentialIssued')?.reason, 'FinalizerWriteFailed');
+    assert.match(condition(client, 'Ready')!.message, new RegExp(`^Adding the finalizer of FliptClient ${namespace}/held failed \\(.*${message}.*\\); its token is registered only once the finalizer holds\\. The operator retries with backoff$`));
+    assert.ok(!client.metadata.finalizers?.includes(FINALIZER));
+    assert.equal((await scenario.managedTokens())[id], undefined, 'no token registered without the finalizer');
+    await waitFor(async () => (await scenario.cluster.clients.events.listNamespacedEvent({ namespace })).items.some((e) => e.reason === 'FinalizerWriteFailed' && e.type === 'Warning'), 'a Warning Event', 10_000);
+    await liftNow();
+    liftNow = undefined;
+    await waitFor(async () => (await readyIn(namespace, 'held'))?.status === 'True', 'Ready once the finalizer may be added', 60_000, 250);
+
+    liftNow = await refuseInNamespace(scenario.cluster, namespace, [FLIPTCLIENT_UPDATES], message);
+    await deleteFliptClient(scenario.cluster.clients, namespace, 'held');
+    await waitFor(async () => (await readyIn(namespace, 'held'))?.reason === 'FinalizerWriteFailed', 'Ready reason FinalizerWriteFailed on the deleted client', 30_000, 250);
+    client = await getFliptClient(scenario.cluster.clients, namespace, 'held');
+    assert.match(condition(client, 'Ready')!.message, new RegExp(`^Removing the finalizer of FliptClient ${namespace}/held failed \\(.*${message}.*\\); its token is already revoked; the FliptClient goes once the finalizer is off\\. The operator retries with backoff$`));
+    assert.equal((await scenario.managedTokens())[id], undefined, 'the token is revoked while the finalizer stays');
+    await liftNow();
+    liftNow = undefined;
+    await waitFor(async () => (await listFliptClients(scenario.cluster.clients, namespace)).length === 0, 'the FliptClient gone once the finalizer may be removed', 60_000, 250);
+  } finally {
+    await liftNow?.();
   }
 });
 

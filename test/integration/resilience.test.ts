@@ -10,7 +10,7 @@ import { DEPLOYMENT_UPDATES, refuseWrites } from '../support/admission-policy.ts
 import { recordHistory, revision } from '../support/api-watch.ts';
 import { waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
-import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
+import { condition, createFliptClient, deleteFliptClient, getFliptClient } from '../support/fliptclients.ts';
 import { assertConsistent } from '../support/invariants.ts';
 import { Scenario } from '../support/scenario.ts';
 
@@ -124,7 +124,7 @@ test("a deletion whose revoking restart the API server refuses: the finalizer ho
   let lifted = false;
   try {
     const restarts = scenario.restarts();
-    await scenario.cluster.clients.custom.deleteNamespacedCustomObject({ group: 'flipt.io', version: 'v1alpha1', plural: 'fliptclients', namespace: APP, name: 'leaving' });
+    await deleteFliptClient(scenario.cluster.clients, APP, 'leaving');
     await waitFor(async () => !(await scenario.fliptConfig()).includes(`${APP}_leaving`), "the token out of Flipt's config", 30_000);
     // Flipt still runs the config with the token: the client stays, marked for deletion, until it does not.
     await new Promise((r) => setTimeout(r, 3_000));
@@ -152,7 +152,7 @@ test("a deletion right after another client's restart (restart.minInterval not y
     await waitFor(() => scenario.restarts() === restarts + 1, "the opener's restart", 30_000, 20);
     const restartedAt = (d: V1Deployment) => d.spec?.template?.metadata?.annotations?.['flipt.io/restarted-at'];
     const openersRestart = restartedAt(scenario.deployments.versions.at(-1)!);
-    await scenario.cluster.clients.custom.deleteNamespacedCustomObject({ group: 'flipt.io', version: 'v1alpha1', plural: 'fliptclients', namespace: APP, name: 'gated' });
+    await deleteFliptClient(scenario.cluster.clients, APP, 'gated');
     await waitFor(() => history.deleted !== undefined, 'gated gone', 30_000);
     await scenario.deployments.caughtUp();
     const configWithout = scenario.configMaps.versions.find((cm) => revision(cm) > revision(history.versions[0]!) && !cm.data?.['default.yml']?.includes(`${APP}_gated`))!;

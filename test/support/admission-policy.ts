@@ -9,6 +9,10 @@ export type ResourceRule = { apiGroups: string[]; apiVersions: string[]; operati
 export const SECRET_CREATES: ResourceRule = { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['secrets'] };
 export const STATUS_WRITES: ResourceRule = { apiGroups: ['flipt.io'], apiVersions: ['v1alpha1'], operations: ['UPDATE'], resources: ['fliptclients/status'] };
 export const DEPLOYMENT_UPDATES: ResourceRule = { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['deployments'] };
+/** Updates of FliptClients themselves (their finalizers), not of their status. */
+export const FLIPTCLIENT_UPDATES: ResourceRule = { apiGroups: ['flipt.io'], apiVersions: ['v1alpha1'], operations: ['UPDATE'], resources: ['fliptclients'] };
+/** Refused beside the rules a test names, so that a dry-run create of one tells when the policy is in force: nothing in the tests creates PodTemplates. */
+const PROBE: ResourceRule = { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['podtemplates'] };
 
 /**
  * A policy that refuses these writes in the namespace with this message, in force once `refused`
@@ -33,10 +37,15 @@ export async function refuseWrites(cluster: TestCluster, namespace: string, rule
   };
 }
 
-/** A new namespace of the scenario (its FliptClients removed when it stops) where Secret creates, and whatever else the rules name, are refused. */
+/** A new namespace of the scenario (its FliptClients removed when it stops) where the writes the rules name are refused. */
 export async function refusingNamespace(scenario: Scenario, prefix: string, rules: ResourceRule[], message: string): Promise<{ namespace: string; lift: () => Promise<void> }> {
-  const { core } = scenario.cluster.clients;
   const namespace = await scenario.createAppNamespace(`${prefix}-${Date.now().toString(36)}`);
-  const refused = () => core.createNamespacedSecret({ namespace, dryRun: 'All', body: { metadata: { name: 'probe' } } }).then(() => false, () => true);
-  return { namespace, lift: await refuseWrites(scenario.cluster, namespace, rules, message, refused) };
+  return { namespace, lift: await refuseInNamespace(scenario.cluster, namespace, rules, message) };
+}
+
+/** The writes the rules name refused in an existing namespace, once the policy is in force; the function it returns lifts it. */
+export function refuseInNamespace(cluster: TestCluster, namespace: string, rules: ResourceRule[], message: string): Promise<() => Promise<void>> {
+  const probe = { metadata: { name: 'probe' }, template: { spec: { containers: [{ name: 'probe', image: 'probe' }] } } };
+  const refused = () => cluster.clients.core.createNamespacedPodTemplate({ namespace, dryRun: 'All', body: probe }).then(() => false, () => true);
+  return refuseWrites(cluster, namespace, [...rules, PROBE], message, refused);
 }
