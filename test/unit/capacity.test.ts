@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { ANNOTATIONS_LIMIT_BYTES, DATA_LIMIT_BYTES, estimateBytes, fits } from '../../src/fliptinstance/capacity.ts';
+import { ANNOTATIONS_LIMIT_BYTES, DATA_LIMIT_BYTES, byPriority, estimateBytes, fits } from '../../src/fliptinstance/capacity.ts';
 import { decideTargetStep, type ObservedTarget } from '../../src/fliptinstance/step.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
 import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
@@ -93,6 +93,17 @@ test('a per-namespace limit refuses only that namespace\'s extra clients', () =>
   const byBytes = decideTargetStep(bytes, observe([...bigTeam.slice(0, 5), { namespace: 'b', name: 'one', createdAt: T0 + 9 }]), T0 + 10);
   assert.deepEqual([...byBytes.state.refused.values()].map((r) => r.reason), ['NamespaceLimitReached', 'NamespaceLimitReached', 'NamespaceLimitReached']);
   assert.ok(JSON.parse(byBytes.config!.managedRecord).includes('b_one'));
+});
+
+test('bytesPerNamespace is a maximum: a namespace taking exactly that many bytes is admitted, one byte more is refused', () => {
+  const entry = (name: string, createdAt: number) => ({ id: `a_${name}`, token: 'x'.repeat(64), metadata: { 'fliptclient-namespace': 'a', 'fliptclient-name': name }, credential: `\${secret:file:a_${name}}`, credentialKey: `a_${name}`, owner: { key: `a/${name}`, namespace: 'a', createdAt } });
+  const one = entry('one', 1);
+  const exactly = estimateBytes(one).configMap;
+  const { candidates, refused } = byPriority(exampleTarget({ limits: { bytesPerNamespace: exactly } }), [one, entry('two', 2)], new Set());
+  assert.deepEqual(candidates.map((c) => c.owner), ['a/one']);
+  assert.deepEqual([...refused.keys()], ['a/two']);
+  const under = byPriority(exampleTarget({ limits: { bytesPerNamespace: exactly - 1 } }), [one], new Set());
+  assert.deepEqual([...under.refused.keys()], ['a/one']);
 });
 
 test('the estimate of an entry is an upper bound of what it adds to the rendered config', () => {

@@ -95,9 +95,11 @@ test('rolloutState follows kubectl rollout status', () => {
   assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 1 }) as never).done, false);
   assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 1, replicas: 2, availableReplicas: 1 }) as never).done, false);
   assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 2, replicas: 3, availableReplicas: 2 }) as never).detail, '1 old replicas pending termination');
+  assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 2, replicas: 2, availableReplicas: 1 }) as never).done, false, 'every pod updated, one not yet available');
   assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 2, replicas: 2, availableReplicas: 2 }) as never).done, true);
   const sts = (status: Record<string, unknown>) => ({ metadata: { generation: 3 }, spec: { replicas: 2 }, status: { observedGeneration: 3, updatedReplicas: 2, readyReplicas: 2, ...status } });
   assert.equal(rolloutState('StatefulSet', sts({ currentRevision: 'r1', updateRevision: 'r2' }) as never).done, false);
+  assert.equal(rolloutState('StatefulSet', sts({ currentRevision: 'r2', updateRevision: 'r2', readyReplicas: 1 }) as never).done, false, 'every pod updated, one not yet ready');
   assert.equal(rolloutState('StatefulSet', sts({ currentRevision: 'r2', updateRevision: 'r2' }) as never).done, true);
 });
 

@@ -45,6 +45,15 @@ test('trimObject drops managed fields and the last-applied copy, keeps the rest,
   assert.ok(hasFastProperties(obj.metadata.annotations), 'annotations are not a dictionary');
 });
 
+test('trimObject drops managed fields from an object without a last-applied copy (server-side applied, or the operator\'s own Secrets)', () => {
+  const obj = fromApiServer();
+  delete obj.metadata.annotations;
+  trimObject(obj);
+  assert.ok(!('managedFields' in obj.metadata));
+  assert.equal(obj.metadata.name, 'app');
+  assert.deepEqual(obj.metadata.finalizers, ['flipt.io/revoke-token']);
+});
+
 test('dropManagedFields keeps annotations, and leaves an object without managed fields as it was', () => {
   const obj = fromApiServer();
   dropManagedFields(obj);
