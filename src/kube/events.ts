@@ -54,7 +54,7 @@ export class EventRecorder {
           reportingInstance: this.instance,
           action,
           reason,
-          note: note.slice(0, 1024),
+          note: withinNoteLimit(note),
           type,
           regarding: { apiVersion: subject.apiVersion, kind: subject.kind, name, namespace, ...(uid ? { uid } : {}) },
         });
@@ -76,3 +76,18 @@ export class EventRecorder {
     }
   }
 }
+
+/** The API server refuses an Event whose note passes 1 KiB of UTF-8: cut it there, between characters. */
+function withinNoteLimit(note: string): string {
+  if (Buffer.byteLength(note) <= NOTE_LIMIT_BYTES) return note;
+  let bytes = 0;
+  let end = 0;
+  for (const character of note) {
+    bytes += Buffer.byteLength(character);
+    if (bytes > NOTE_LIMIT_BYTES) break;
+    end += character.length;
+  }
+  return note.slice(0, end);
+}
+
+const NOTE_LIMIT_BYTES = 1024;
