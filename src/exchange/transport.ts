@@ -55,12 +55,13 @@ export class Transport {
         log,
         ...(this.options.tlsReloadIntervalMs !== undefined ? { intervalMs: this.options.tlsReloadIntervalMs } : {}),
       });
-      server = createHttpsServer({ ...serverOptions, ...this.reloader.keyPair, minVersion: 'TLSv1.2' }, app);
+      // Node's handshake deadline is 120 s by default: a connection that never finishes TLS would hold a socket that long.
+      server = createHttpsServer({ ...serverOptions, ...this.reloader.keyPair, minVersion: 'TLSv1.2', handshakeTimeout: requestTimeout }, app);
     } else {
       server = createHttpServer(serverOptions, app);
     }
     server.maxHeadersCount = 64;
-    server.timeout = requestTimeout; // idle sockets (for instance a TLS handshake that never ends)
+    server.timeout = requestTimeout; // a socket with nothing sent or read for that long, such as a client that stops reading its answer
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => rejectConnection(err, socket));
     this.server = server;
     try {

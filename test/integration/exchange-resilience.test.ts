@@ -41,6 +41,50 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * A directory laid out the way the kubelet mounts a Secret: files are symlinks into ..data, itself a
+ * symlink swapped atomically to a new timestamped directory on every update.
+ */
+function secretVolume(first: { cert: string; key: string }): { mount: string; publish: (cert: string, key: string) => void } {
+  const mount = mkdtempSync(join(tmpdir(), 'exchange-tls-'));
+  let generation = 0;
+  const publish = (cert: string, key: string) => {
+    const dir = `..${Date.now()}_${generation++}`;
+    mkdirSync(join(mount, dir));
+    copyFileSync(cert, join(mount, dir, 'tls.crt'));
+    copyFileSync(key, join(mount, dir, 'tls.key'));
+    symlinkSync(dir, join(mount, '..data_tmp'));
+    renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
+  };
+  publish(first.cert, first.key);
+  symlinkSync('..data/tls.crt', join(mount, 'tls.crt'));
+  symlinkSync('..data/tls.key', join(mount, 'tls.key'));
+  return { mount, publish };
+}
+
+const fingerprintOf = (file: string) => new X509Certificate(readFileSync(file)).fingerprint256;
+
+/** The fingerprint of the certificate a TLS server on the port presents. */
+function servedCertificate(port: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerX509Certificate()!.fingerprint256);
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+}
+
+/** How long the server keeps a connection open that never sends a byte (not even a TLS hello). */
+function silentConnectionClosedAfterMs(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const socket = netConnect(port, '127.0.0.1');
+    socket.once('error', reject);
+    socket.once('close', () => resolve(performance.now() - started));
+  });
+}
+
 interface Answer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
@@ -181,28 +225,19 @@ describe('exchange resilience', () => {
     assert.ok(!all.includes(credentialToken));
   });
 
-  test('HTTPS: serves the configured certificate and picks up a rotated one without a restart', async () => {
+  /** Two certificate pairs that differ: the shared test control plane's and this file's own. */
+  async function twoPairs() {
     const main = await testCluster();
     const pairA = { cert: join(dirname(main.kubeconfigPath), 'certs', 'apiserver.crt'), key: join(dirname(main.kubeconfigPath), 'certs', 'apiserver.key') };
     const pairB = { cert: join(cp.dir, 'certs', 'apiserver.crt'), key: join(cp.dir, 'certs', 'apiserver.key') };
-    const fingerprintOf = (file: string) => new X509Certificate(readFileSync(file)).fingerprint256;
     assert.notEqual(fingerprintOf(pairA.cert), fingerprintOf(pairB.cert));
+    return { pairA, pairB };
+  }
 
-    // Laid out the way the kubelet mounts a Secret: files are symlinks into ..data, itself a symlink
-    // swapped atomically to a new timestamped directory on every update.
-    const mount = mkdtempSync(join(tmpdir(), 'exchange-tls-'));
-    let generation = 0;
-    const publish = (cert: string, key: string) => {
-      const dir = `..${Date.now()}_${generation++}`;
-      mkdirSync(join(mount, dir));
-      copyFileSync(cert, join(mount, dir, 'tls.crt'));
-      copyFileSync(key, join(mount, dir, 'tls.key'));
-      symlinkSync(dir, join(mount, '..data_tmp'));
-      renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
-    };
-    publish(pairA.cert, pairA.key);
-    symlinkSync('..data/tls.crt', join(mount, 'tls.crt'));
-    symlinkSync('..data/tls.key', join(mount, 'tls.key'));
+  test('HTTPS: serves the configured certificate and picks up a rotated one without a restart; a connection that never starts TLS is closed', async () => {
+    const { pairA, pairB } = await twoPairs();
+
+    const { mount, publish } = secretVolume(pairA);
 
     const reloads: string[] = [];
     const server = new ExchangeServer({
@@ -213,21 +248,18 @@ describe('exchange resilience', () => {
       log: pino({ level: 'info' }, { write: (line: string) => void reloads.push(line) }),
       host: '127.0.0.1',
       tlsReloadIntervalMs: 200,
+      requestTimeoutMs: 1500,
     });
     const { url, port } = await server.start();
-    const served = () =>
-      new Promise<string>((resolve, reject) => {
-        const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
-          resolve(socket.getPeerX509Certificate()!.fingerprint256);
-          socket.end();
-        });
-        socket.on('error', reject);
-      });
+    const served = () => servedCertificate(port);
     try {
       assert.match(url, /^https:\/\//);
       assert.equal(await served(), fingerprintOf(pairA.cert));
       const ok = await exchange(url, dispatcher, await freshToken());
       assert.equal(ok.status, 200, JSON.stringify(ok.json));
+      // A TLS handshake that never starts holds a socket no longer than a slow request may.
+      const closedAfterMs = await silentConnectionClosedAfterMs(port);
+      assert.ok(closedAfterMs < 3000, `a connection that never says hello is closed after ${Math.round(closedAfterMs)} ms`);
 
       // A broken update (certificate B with key A) is refused; the server keeps certificate A.
       publish(pairB.cert, pairA.key);
@@ -249,5 +281,28 @@ describe('exchange resilience', () => {
     await plain.stop();
     const warning = logLines.map((l) => JSON.parse(l) as { level: number; msg: string }).find((l) => l.msg.includes('plain HTTP'));
     assert.equal(warning?.level, 40, 'plain HTTP is announced with a warning');
+  });
+
+  test('HTTPS: a certificate no file watcher reports (the path configured through ..data, whose old directory stays put) is picked up by polling', async () => {
+    const { pairA, pairB } = await twoPairs();
+    const { mount, publish } = secretVolume(pairA);
+    const server = new ExchangeServer({
+      config: exchangeConfig({ tls: { certFile: join(mount, '..data', 'tls.crt'), keyFile: join(mount, '..data', 'tls.key') } }),
+      index,
+      credentials,
+      kubeConfig: clients.kubeConfig,
+      log,
+      host: '127.0.0.1',
+      tlsReloadIntervalMs: 200,
+    });
+    const { port } = await server.start();
+    try {
+      assert.equal(await servedCertificate(port), fingerprintOf(pairA.cert));
+      publish(pairB.cert, pairB.key);
+      await waitFor(async () => (await servedCertificate(port)) === fingerprintOf(pairB.cert), 'the new certificate served within a few polls', 3_000, 100);
+    } finally {
+      await server.stop();
+      rmSync(mount, { recursive: true, force: true });
+    }
   });
 });
