@@ -63,7 +63,7 @@ after(async () => {
   for (const name of [`${NAMESPACE}-reviews`, `${NAMESPACE}-all`]) await cluster?.clients.rbac.deleteClusterRoleBinding({ name }).catch(() => {});
 });
 
-test('caches not synced (RBAC missing): the exchange answers 503 with Retry-After, never 403', async () => {
+test('caches not synced (RBAC missing): the exchange answers 503 with Retry-After, never 403; the JWKS is not served, nor cacheable, before the signing keys are known', async () => {
   await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.exchange}/`).catch(() => undefined)) !== undefined, 'the exchange to listen', 30_000, 200);
   await waitFor(() => operator.output().includes('watch failed'), 'the watches to be refused', 30_000, 200);
   for (let i = 0; i < 3; i++) {
@@ -74,6 +74,10 @@ test('caches not synced (RBAC missing): the exchange answers 503 with Retry-Afte
     assert.match(answer.body.message!, /starting/);
     assert.equal(await readyz(), 503, '/readyz agrees');
   }
+  // An empty key set Flipt cached would make it refuse every JWT until the cache expired.
+  const jwks = await fetch(`http://127.0.0.1:${ports.exchange}/.well-known/jwks.json`);
+  assert.equal(jwks.status, 503, `JWKS before the keys are known: ${jwks.status} ${await jwks.text()}`);
+  assert.doesNotMatch(jwks.headers.get('cache-control') ?? '', /max-age|public/);
 });
 
 test('once the binding appears the caches sync and the exchange answers for real', async () => {

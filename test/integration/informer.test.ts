@@ -1,5 +1,5 @@
-// The generic list-watch cache against the real API server: lists arrive in pages, each trimmed, and
-// nothing is lost between pages; its index stays in step with what it caches.
+// The generic list-watch cache against the real API server: lists arrive in pages, each trimmed (and
+// so is what the watch brings), and nothing is lost between pages; its index stays in step with what it caches.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
@@ -9,7 +9,7 @@ import { Informer } from '../../src/runtime/informer.ts';
 import { apiServerRequests } from '../support/api-metrics.ts';
 import { createNamespace, testCluster, waitFor } from '../support/cluster.ts';
 
-test('a list of more objects than one page holds arrives whole, every object trimmed, read in pages', async () => {
+test('a list of more objects than one page holds arrives whole, every object trimmed, read in pages; what the watch brings later is trimmed too', async () => {
   const { kubeConfig, clients } = await testCluster();
   const namespace = await createNamespace(clients, 'informer');
   const count = 1_234;
@@ -43,6 +43,12 @@ test('a list of more objects than one page holds arrives whole, every object tri
     assert.ok(cached.every((cm) => cm.metadata?.managedFields === undefined), 'every page trimmed');
     assert.equal(new Set(seen).size, count, 'every object handed to onChange');
     assert.ok(lists >= 3, `read in pages of at most 500: ${lists} LIST request(s) for ${count} objects`);
+
+    await clients.core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'later', labels: { informer: 'paged' } }, data: { n: 'added' } } });
+    const first = await clients.core.readNamespacedConfigMap({ name: 'cm-0', namespace });
+    await clients.core.replaceNamespacedConfigMap({ name: 'cm-0', namespace, body: { ...first, data: { n: 'changed' } } });
+    await waitFor(() => informer.get('later', namespace) !== undefined && informer.get('cm-0', namespace)?.data?.n === 'changed', 'the watch to bring an add and a change', 10_000, 50);
+    for (const name of ['later', 'cm-0']) assert.equal(informer.get(name, namespace)!.metadata!.managedFields, undefined, `${name}, from the watch, trimmed`);
   } finally {
     await informer.stop();
     await clients.core.deleteNamespace({ name: namespace });

@@ -19,7 +19,7 @@ import { acceptedByFlipt, fetchJwks, verifyAsFlipt } from '../support/flipt-jwt.
 import { readAsFlipt } from '../support/flipt-reader.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
 import { condition, createFliptClient, deleteFliptClient, getFliptClient, patchFliptClientSpec } from '../support/fliptclients.ts';
-import { Scenario } from '../support/scenario.ts';
+import { Scenario, SIGNING_KEYS_SECRET } from '../support/scenario.ts';
 
 const APP = `jwt-${Date.now().toString(36)}`;
 const ISSUER = 'flipt-client-operator';
@@ -262,6 +262,21 @@ test("a client Secret edited out of band is put back around the same JWT: keys r
   await scenario.cluster.clients.core.replaceNamespacedSecret({ name: `${name}-flipt`, namespace: APP, body: { ...before, data: edited } });
   await waitFor(async () => JSON.stringify((await secretOf(name)).data) === JSON.stringify(before.data), `${name}'s Secret put back`, 20_000);
   assert.equal((await get(name)).status?.credentialFingerprint, fingerprint(decoded(before).token!), 'the JWT of record is kept');
+});
+
+test('the signing keys Secret deleted: new keys are published, and every client\'s JWT is re-signed with one of them within seconds, not at its refresh time', async () => {
+  const live = NAMES.filter((n) => n !== NAMES[5]);
+  const kidOf = async (name: string) => readJwt(await jwtOf(name))?.kid;
+  const lostKids = new Set(await Promise.all(live.map(kidOf)));
+  await scenario.cluster.clients.core.deleteNamespacedSecret({ name: SIGNING_KEYS_SECRET, namespace: scenario.namespace });
+  // Flipt refuses a JWT whose key left the JWKS: waiting for each JWT's refresh would leave clients locked out.
+  await waitFor(async () => {
+    const served = new Set((await fetchJwks(scenario.jwksUrl())).jwks.keys.map((k) => k.kid));
+    if ([...lostKids].some((kid) => served.has(kid))) return false;
+    for (const name of live) if (!served.has(await kidOf(name))) return false;
+    return true;
+  }, 'every client holding a JWT of a published key, none of the lost keys served', 20_000, 250);
+  for (const name of live) assert.equal(condition(await get(name), 'Ready')?.status, 'True', `${name} Ready`);
 });
 
 test('no JWT, token or private key in the logs, Events, statuses or ConfigMap', async () => {

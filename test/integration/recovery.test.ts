@@ -63,3 +63,13 @@ test('the API server restarting does not stop the operator: later changes are st
   assert.equal(operator.child.exitCode, null, 'the operator kept running');
   assert.ok(await ready('first'));
 });
+
+test('after a long outage a later short one is recovered from in seconds: the informers\' backoff starts over once they are back', async () => {
+  await controlPlane.restart(20_000);
+  await createFliptClient(clients, 'apps', 'third');
+  await waitFor(() => ready('third'), 'third Ready after the long outage', 90_000, 250);
+  await controlPlane.restart(0);
+  await createFliptClient(clients, 'apps', 'fourth');
+  // With the long outage's backoff kept, the informers would wait up to 30 s before watching again.
+  await waitFor(() => ready('fourth'), 'fourth Ready soon after a short outage', 15_000, 250);
+});
