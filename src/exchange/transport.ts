@@ -17,7 +17,10 @@ export interface TransportOptions {
   /** Listen address (default: all interfaces). */
   host?: string;
   tls?: { certFile: string; keyFile: string };
-  /** Whole-request deadline, headers and body (default 10 s); slower requests get 408 and are closed. */
+  /**
+   * Whole-request deadline, headers and body (default 10 s); slower requests get 408 and are closed. A
+   * TLS handshake, and a socket with nothing sent or read, get as long.
+   */
   requestTimeoutMs?: number;
   /** Deadline for the request headers (default 5 s, never above requestTimeoutMs). */
   headersTimeoutMs?: number;

@@ -418,13 +418,24 @@ export function secretWriteFailedVerdict(namespace: string, secretName: string, 
  * FliptClient updates): a token is registered only once the finalizer holds, and a deleted client
  * goes only once it is off. The reconcile is retried with backoff.
  */
-export function finalizerWriteFailedVerdict(namespace: string, name: string, adding: boolean, reason: string): Verdict {
-  const consequence = adding ? 'its token is registered only once the finalizer holds' : 'its token is already revoked; the FliptClient goes once the finalizer is off';
+export function finalizerWriteFailedVerdict(namespace: string, name: string, change: 'add' | 'remove', reason: string): Verdict {
+  const consequence = change === 'add' ? 'its token is registered only once the finalizer holds' : 'the FliptClient is deleted once the finalizer is off';
   return {
     status: 'False',
     reason: 'FinalizerWriteFailed',
-    message: `${adding ? 'Adding' : 'Removing'} the finalizer of FliptClient ${namespace}/${name} failed (${reason}); ${consequence}. The operator retries with backoff`,
+    message: `${change === 'add' ? 'Adding' : 'Removing'} the finalizer of FliptClient ${namespace}/${name} failed (${reason}); ${consequence}. The operator retries with backoff`,
   };
+}
+
+/**
+ * Whether a write the API server answered with this HTTP status is reported on the client. A refusal
+ * is (an admission policy or webhook, a quota, RBAC); throttling and a lost connection are not (the
+ * retry is the answer to those); and a reason the client already shows is not written again on every
+ * retry, so that an error whose text changes each time cannot turn the retries into a write loop.
+ */
+export function reportsRefusedWrite(client: FliptClient, verdict: Verdict, status: number | undefined): boolean {
+  if (status === undefined || status === 429) return false;
+  return client.status?.conditions?.find((c) => c.type === 'Ready')?.reason !== verdict.reason;
 }
 
 /** A Secret of the client's Secret's name that another owner controls: never overwritten. */

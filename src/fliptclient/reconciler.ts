@@ -5,7 +5,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OperatorConfig, TargetConfig } from '../config/operator-config.ts';
 import { mergePatch, type KubeClients } from '../kube/client.ts';
-import { describeError, isConflict, isForbidden, isNotFound, unlessNotFound } from '../kube/errors.ts';
+import { describeError, isConflict, isForbidden, isNotFound, statusCode, unlessNotFound } from '../kube/errors.ts';
 import { compareResourceVersions } from '../kube/resource-version.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { secretValue } from '../kube/secret-data.ts';
@@ -47,6 +47,7 @@ import {
   credentialVerdictConditions,
   secretWriteFailedVerdict,
   finalizerWriteFailedVerdict,
+  reportsRefusedWrite,
   statusEvents,
   withCondition,
   workloadsVerdict,
@@ -327,10 +328,15 @@ export class FliptClientReconciler {
     return verdict;
   }
 
-  /** Never silent: the client says why its Secret could not be written (and a Warning Event), then the error goes to the retry with backoff. */
-  private async secretWriteFailed(client: FliptClient, secretName: string, err: unknown): Promise<never> {
-    const verdict = secretWriteFailedVerdict(client.metadata.namespace, secretName, describeError(err));
-    await this.writeStatus(client, { conditions: credentialVerdictConditions(client, verdict, this.now()) }, verdict).catch(() => undefined);
+  private secretWriteFailed(client: FliptClient, secretName: string, err: unknown): Promise<never> {
+    return this.writeRefused(client, secretWriteFailedVerdict(client.metadata.namespace, secretName, describeError(err)), err);
+  }
+
+  /** Never silent: the client says why the API server refused its write (and a Warning Event), then the error goes to the retry with backoff. */
+  private async writeRefused(client: FliptClient, verdict: Verdict, err: unknown): Promise<never> {
+    if (reportsRefusedWrite(client, verdict, statusCode(err))) {
+      await this.writeStatus(client, { conditions: credentialVerdictConditions(client, verdict, this.now()) }, verdict).catch(() => undefined);
+    }
     throw err;
   }
 
@@ -367,7 +373,7 @@ export class FliptClientReconciler {
 
   /**
    * Merge patch with the cached resourceVersion as precondition: a stale cache means retry, not clobber.
-   * A refusal is never silent: the client says why (and a Warning Event), then the error goes to the retry.
+   * A refusal is never silent (writeRefused).
    */
   private async patchFinalizers(client: FliptClient, finalizers: string[]): Promise<void> {
     const { namespace, name, resourceVersion } = client.metadata;
@@ -376,9 +382,7 @@ export class FliptClientReconciler {
     } catch (err) {
       if (isNotFound(err)) return;
       if (isConflict(err)) throw new Error(`FliptClient ${namespace}/${name} changed meanwhile; retrying with the newer version`);
-      const verdict = finalizerWriteFailedVerdict(namespace, name, finalizers.includes(FINALIZER), describeError(err));
-      await this.writeStatus(client, { conditions: credentialVerdictConditions(client, verdict, this.now()) }, verdict).catch(() => undefined);
-      throw err;
+      return this.writeRefused(client, finalizerWriteFailedVerdict(namespace, name, finalizers.includes(FINALIZER) ? 'add' : 'remove', describeError(err)), err);
     }
   }
 

@@ -130,6 +130,8 @@ export class Informer<T extends KubernetesObject> {
       this.listWatch.off('error', onError);
     }
     if (failed) return;
+    // Backoff starts over: a short outage after a long one must not wait out the long one's delay.
+    if (this.restartDelayMs !== MIN_RESTART_DELAY_MS) this.log.info({ informer: this.options.name }, 'watch running again');
     this.restartDelayMs = MIN_RESTART_DELAY_MS;
     if (!this.syncedOnce) {
       this.syncedOnce = true;

@@ -259,7 +259,8 @@ describe('exchange resilience', () => {
       assert.equal(ok.status, 200, JSON.stringify(ok.json));
       // A TLS handshake that never starts holds a socket no longer than a slow request may.
       const closedAfterMs = await silentConnectionClosedAfterMs(port);
-      assert.ok(closedAfterMs < 3000, `a connection that never says hello is closed after ${Math.round(closedAfterMs)} ms`);
+      // Node's own deadline would be 120 s.
+      assert.ok(closedAfterMs < 15_000, `a connection that never says hello is closed after ${Math.round(closedAfterMs)} ms`);
 
       // A broken update (certificate B with key A) is refused; the server keeps certificate A.
       publish(pairB.cert, pairA.key);
@@ -299,7 +300,7 @@ describe('exchange resilience', () => {
     try {
       assert.equal(await servedCertificate(port), fingerprintOf(pairA.cert));
       publish(pairB.cert, pairB.key);
-      await waitFor(async () => (await servedCertificate(port)) === fingerprintOf(pairB.cert), 'the new certificate served within a few polls', 3_000, 100);
+      await waitFor(async () => (await servedCertificate(port)) === fingerprintOf(pairB.cert), 'the new certificate served by a later poll', 10_000, 100);
     } finally {
       await server.stop();
       rmSync(mount, { recursive: true, force: true });

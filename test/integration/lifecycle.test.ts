@@ -200,11 +200,11 @@ test('two FliptClients claiming one service account: neither is served, both say
 
 test('a rival claiming the service account that no target serves: the conflict shows on the served client and clears when the rival goes, though no target changes', async () => {
   await createFliptClient(cluster.clients, appNamespace, 'stray', { target: 'no-such-target', serviceAccounts: ['checkout'] });
-  await waitFor(async () => condition(await getFliptClient(cluster.clients, appNamespace, 'checkout'), 'ServiceAccountsBound')?.reason === 'ServiceAccountConflict', 'checkout reports the conflict', 10_000);
+  await waitFor(async () => condition(await getFliptClient(cluster.clients, appNamespace, 'checkout'), 'ServiceAccountsBound')?.reason === 'ServiceAccountConflict', 'checkout reports the conflict');
   assert.equal((await exchange('checkout')).status, 403);
   await deleteFliptClient(cluster.clients, appNamespace, 'stray');
-  await waitFor(async () => condition(await getFliptClient(cluster.clients, appNamespace, 'checkout'), 'ServiceAccountsBound')?.status === 'True', 'conflict cleared', 10_000);
-  await waitFor(async () => condition(await getFliptClient(cluster.clients, appNamespace, 'checkout'), 'Ready')?.status === 'True', 'Ready again', 10_000);
+  await waitFor(async () => condition(await getFliptClient(cluster.clients, appNamespace, 'checkout'), 'ServiceAccountsBound')?.status === 'True', 'conflict cleared');
+  await waitFor(async () => condition(await getFliptClient(cluster.clients, appNamespace, 'checkout'), 'Ready')?.status === 'True', 'Ready again');
   assert.equal((await exchange('checkout')).status, 200);
 });
 

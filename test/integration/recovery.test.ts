@@ -64,12 +64,22 @@ test('the API server restarting does not stop the operator: later changes are st
   assert.ok(await ready('first'));
 });
 
-test('after a long outage a later short one is recovered from in seconds: the informers\' backoff starts over once they are back', async () => {
+test('after a long outage a later short one is retried from the shortest delay again: the informers\' backoff starts over once they are back', async () => {
+  const records = (from: number, msg: string) => operator.logRecords().slice(from).filter((r) => r.msg === msg);
+  let from = operator.logRecords().length;
   await controlPlane.restart(20_000);
-  await createFliptClient(clients, 'apps', 'third');
-  await waitFor(() => ready('third'), 'third Ready after the long outage', 90_000, 250);
+  await waitFor(async () => {
+    const back = new Set(records(from, 'watch running again').map((r) => r.informer));
+    return records(from, 'watch failed; restarting').every((r) => back.has(r.informer));
+  }, 'every informer that failed watching again', 90_000, 250);
+
+  from = operator.logRecords().length;
   await controlPlane.restart(0);
   await createFliptClient(clients, 'apps', 'fourth');
-  // With the long outage's backoff kept, the informers would wait up to 30 s before watching again.
-  await waitFor(() => ready('fourth'), 'fourth Ready soon after a short outage', 15_000, 250);
+  await waitFor(() => ready('fourth'), 'fourth Ready after the short outage', 90_000, 250);
+  const firstRetry = new Map<unknown, unknown>();
+  for (const r of records(from, 'watch failed; restarting')) if (!firstRetry.has(r.informer)) firstRetry.set(r.informer, r.retryInMs);
+  assert.ok(firstRetry.size > 0, 'the short outage failed the watches');
+  // Kept from the long outage, the delay would be up to 30 s: that long without watching.
+  for (const [informer, delay] of firstRetry) assert.equal(delay, 500, `${String(informer)}: first retry after the short outage`);
 });

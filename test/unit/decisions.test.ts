@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bindingVerdict, decideToken, desiredClientSecret, readinessVerdict, refusal, registrationVerdict, replacementSecret, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, secretNeedsUpdate, credentialVerdictConditions, finalizerWriteFailedVerdict, secretWriteFailedVerdict, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
+import { bindingVerdict, decideToken, desiredClientSecret, readinessVerdict, refusal, registrationVerdict, replacementSecret, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, secretNeedsUpdate, credentialVerdictConditions, finalizerWriteFailedVerdict, reportsRefusedWrite, secretWriteFailedVerdict, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { metadataProblems, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
@@ -272,15 +272,28 @@ test('secretWriteFailed: CredentialIssued and Ready say why, with the API server
 });
 
 test('finalizerWriteFailed: says whether adding or removing failed, what that holds back, and the API server\'s reason; a Warning Event', () => {
-  const adding = finalizerWriteFailedVerdict('team-a', 'web', true, 'API 403: no updates here');
+  const adding = finalizerWriteFailedVerdict('team-a', 'web', 'add', 'API 403: no updates here');
   assert.deepEqual(adding, {
     status: 'False',
     reason: 'FinalizerWriteFailed',
     message: 'Adding the finalizer of FliptClient team-a/web failed (API 403: no updates here); its token is registered only once the finalizer holds. The operator retries with backoff',
   });
-  const removing = finalizerWriteFailedVerdict('team-a', 'web', false, 'API 403: no updates here');
-  assert.equal(removing.message, 'Removing the finalizer of FliptClient team-a/web failed (API 403: no updates here); its token is already revoked; the FliptClient goes once the finalizer is off. The operator retries with backoff');
+  const removing = finalizerWriteFailedVerdict('team-a', 'web', 'remove', 'API 403: no updates here');
+  assert.equal(removing.message, 'Removing the finalizer of FliptClient team-a/web failed (API 403: no updates here); the FliptClient is deleted once the finalizer is off. The operator retries with backoff');
   const client = { metadata: { name: 'web', namespace: 'team-a', generation: 1 }, spec: {} } as unknown as FliptClient;
   const conditions = credentialVerdictConditions(client, adding, new Date('2026-01-01T00:00:00Z'));
   assert.deepEqual(statusEvents('uid-1', [], conditions, true, undefined).events.map((e) => `${e.type}/${e.reason}`), ['Warning/FinalizerWriteFailed']);
+  assert.deepEqual(statusEvents('uid-1', [], conditions, false, undefined).events.map((e) => `${e.type}/${e.reason}`), ['Warning/FinalizerWriteFailed'], 'a warning reason, refused or not');
+});
+
+test('reportsRefusedWrite: a refusal is reported once per reason; throttling and lost connections are only retried', () => {
+  const verdict = secretWriteFailedVerdict('team-a', 'web-flipt', 'API 403: denied');
+  const at = new Date('2026-01-01T00:00:00Z');
+  const fresh = { metadata: { name: 'web', namespace: 'team-a', generation: 1 }, spec: {} } as unknown as FliptClient;
+  for (const status of [400, 403, 422, 500, 503]) assert.equal(reportsRefusedWrite(fresh, verdict, status), true, `HTTP ${status}`);
+  assert.equal(reportsRefusedWrite(fresh, verdict, 429), false, 'throttled');
+  assert.equal(reportsRefusedWrite(fresh, verdict, undefined), false, 'no answer from the API server');
+  const reported = { ...fresh, status: { conditions: credentialVerdictConditions(fresh, verdict, at) } } as FliptClient;
+  assert.equal(reportsRefusedWrite(reported, { ...verdict, message: 'the same refusal in other words' }, 403), false, 'already shown: not written again on each retry');
+  assert.equal(reportsRefusedWrite(reported, finalizerWriteFailedVerdict('team-a', 'web', 'add', 'API 403: denied'), 403), true, 'another reason');
 });
