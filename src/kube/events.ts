@@ -19,6 +19,8 @@ export type EventType = 'Normal' | 'Warning';
 /** Events being sent at once, and waiting at most: an Event is best effort, a burst must not flood the API server. */
 const CONCURRENCY = 4;
 const MAX_WAITING = 1_000;
+/** The longest note the API server takes, in bytes of UTF-8. */
+const NOTE_LIMIT_BYTES = 1024;
 
 export class EventRecorder {
   private readonly api: JsonRequests;
@@ -77,7 +79,7 @@ export class EventRecorder {
   }
 }
 
-/** The API server refuses an Event whose note passes 1 KiB of UTF-8: cut it there, between characters. */
+/** A longer note would have the API server refuse the Event: cut to NOTE_LIMIT_BYTES, between characters. */
 function withinNoteLimit(note: string): string {
   if (Buffer.byteLength(note) <= NOTE_LIMIT_BYTES) return note;
   let bytes = 0;
@@ -89,5 +91,3 @@ function withinNoteLimit(note: string): string {
   }
   return note.slice(0, end);
 }
-
-const NOTE_LIMIT_BYTES = 1024;

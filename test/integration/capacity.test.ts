@@ -7,10 +7,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tokenIdFor } from '../../src/vocabulary/credentials.ts';
+import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { FLIPTCLIENT_UPDATES, SECRET_CREATES, STATUS_WRITES, refuseInNamespace, refusingNamespace } from '../support/admission-policy.ts';
 import { waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
-import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { condition, createFliptClient, deleteFliptClient, getFliptClient, listFliptClients } from '../support/fliptclients.ts';
 import { Scenario } from '../support/scenario.ts';
 
