@@ -1,14 +1,17 @@
 // `npm run demo`, the README's main job, runs to the end: every sample FliptClient Ready, and a pod's
-// service-account token traded at the exchange, with no credential printed.
+// service-account token traded at the exchange, with no credential printed or logged; its log goes with the test's scratch files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { scratchDir } from '../support/scratch.ts';
 
 const DEMO = fileURLToPath(new URL('../../scripts/demo.ts', import.meta.url));
 
-test('the demo brings the samples to Ready and trades a service-account token at the exchange', async () => {
-  const child = spawn(process.execPath, [DEMO], { stdio: ['ignore', 'pipe', 'pipe'] });
+test('the demo brings the samples to Ready and trades a service-account token at the exchange, with no credential in its output or its operator log', async () => {
+  // The demo keeps its operator log for the reader; under the test's scratch directory it goes at exit.
+  const child = spawn(process.execPath, [DEMO], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: scratchDir('demo') } });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -23,4 +26,9 @@ test('the demo brings the samples to Ready and trades a service-account token at
   const configHash = /"flipt\.io\/config-hash":"([0-9a-f]{64})"/.exec(output)?.[1];
   assert.ok(configHash);
   assert.deepEqual(hexes.filter((hex) => hex !== configHash), []);
+  const logPath = /operator logs \(JSON, no credentials\): (\S+)/.exec(output)?.[1];
+  assert.ok(logPath, 'the demo names its operator log');
+  const log = readFileSync(logPath, 'utf8');
+  assert.match(log, /caches synced/);
+  assert.doesNotMatch(log, /\b[0-9a-f]{64}\b|eyJ[\w-]+\.[\w-]+\./, 'no token or JWT in the operator log');
 });
