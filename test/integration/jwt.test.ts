@@ -9,6 +9,7 @@ import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair } from 'jose';
 import type { V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { mergePatch } from '../../src/kube/client.ts';
+import { decodeSecretData } from '../../src/kube/secret-data.ts';
 import { readJwt } from '../../src/vocabulary/client-jwt.ts';
 import { fingerprint } from '../../src/vocabulary/credentials.ts';
 import { GROUP, PLURAL, VERSION } from '../../src/vocabulary/fliptclient.ts';
@@ -31,7 +32,7 @@ const histories: Array<ObjectHistory<V1Secret>> = [];
 let enablement = { writes: 0, restarts: 0 };
 
 const secretOf = async (name: string) => scenario.cluster.clients.core.readNamespacedSecret({ name: `${name}-flipt`, namespace: APP });
-const decoded = (secret: V1Secret) => Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+const decoded = (secret: V1Secret) => decodeSecretData(secret.data);
 const jwtOf = async (name: string) => decoded(await secretOf(name)).token!;
 const get = (name: string) => getFliptClient(scenario.cluster.clients, APP, name);
 

@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
+import { secretValue } from '../../src/kube/secret-data.ts';
 import { readJwt, refreshAtOf } from '../../src/vocabulary/client-jwt.ts';
 import { recordHistory, type ObjectHistory } from '../support/api-watch.ts';
 import { waitFor } from '../support/cluster.ts';
@@ -27,7 +28,7 @@ after(async () => {
   await scenario?.stop();
 });
 
-const jwtIn = (s: V1Secret) => Buffer.from(s.data?.token ?? '', 'base64').toString();
+const jwtIn = (s: V1Secret) => secretValue(s, 'token');
 
 test('a JWT whose refresh was queued when the replica lost its Lease is refreshed, once it leads again, before it expires', async () => {
   await createFliptClient(scenario.cluster.clients, APP, 'web', {});

@@ -11,6 +11,7 @@ import type { KubernetesObject, V1ConfigMap, V1Deployment, V1Secret } from '@kub
 import { parse } from 'yaml';
 import { configHash, parseManagedIds } from '../../src/fliptinstance/plan.ts';
 import { rolloutState } from '../../src/fliptinstance/workload.ts';
+import { decodeSecretData } from '../../src/kube/secret-data.ts';
 import { readJwt } from '../../src/vocabulary/client-jwt.ts';
 import { revision, type ObjectHistory } from './api-watch.ts';
 
@@ -38,7 +39,7 @@ interface Accepted {
   jwt: { issuer: string; audiences: string[] } | undefined;
 }
 
-const decode = (secret: V1Secret | undefined) => Object.fromEntries(Object.entries(secret?.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+const decode = (secret: V1Secret | undefined) => decodeSecretData(secret?.data);
 
 /** Replays every recorded version from revision `from` on; returns how many states were checked. */
 export function assertSecretsAlwaysAccepted(inputs: InvariantInputs, from: number): number {

@@ -3,6 +3,7 @@
 // reference whose credential exists, no client's token was lost or replaced behind its back, and no
 // token sits anywhere it should not.
 import assert from 'node:assert/strict';
+import { secretValue } from '../../src/kube/secret-data.ts';
 import { fingerprint, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { getFliptClient } from './fliptclients.ts';
 import type { Scenario } from './scenario.ts';
@@ -32,7 +33,8 @@ export async function assertConsistent(scenario: Scenario, clients: ReadonlyArra
     const id = tokenIdFor(namespace, name);
     const client = await getFliptClient(scenario.cluster.clients, namespace, name);
     const secret = await scenario.cluster.clients.core.readNamespacedSecret({ name: `${name}-flipt`, namespace });
-    const token = Buffer.from(secret.data!.token!, 'base64').toString();
+    const token = secretValue(secret, 'token');
+    assert.ok(token, `${id}: the client Secret holds a token`);
     assert.equal(client.status?.credentialFingerprint, fingerprint(token), `${id}: status names the Secret's token`);
     assert.equal(credentials[id], token, `${id}: Flipt holds the token the client's Secret holds`);
     assert.ok(tokens[id], `${id}: registered`);

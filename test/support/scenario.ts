@@ -6,6 +6,7 @@ import type { KubernetesObject, V1ConfigMap, V1Deployment, V1Secret } from '@kub
 import { parse, stringify } from 'yaml';
 import { parseDuration } from '../../src/util/duration.ts';
 import { isNotFound } from '../../src/kube/errors.ts';
+import { decodeSecretData } from '../../src/kube/secret-data.ts';
 import { recordHistory, changes, type ObjectHistory } from './api-watch.ts';
 import { installCrd, testCluster, waitFor, type TestCluster } from './cluster.ts';
 import { removeFliptClients } from './fliptclients.ts';
@@ -278,7 +279,7 @@ export class Scenario {
   async credentials(): Promise<Record<string, string>> {
     try {
       const secret = await this.cluster.clients.core.readNamespacedSecret({ name: 'flipt-client-credentials', namespace: this.namespace });
-      return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+      return decodeSecretData(secret.data);
     } catch (err) {
       if (isNotFound(err)) return {};
       throw err;
