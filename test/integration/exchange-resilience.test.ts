@@ -5,7 +5,7 @@
 // exchange.test.ts; this file is about the TokenReview path and the transport.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -75,13 +75,23 @@ function servedCertificate(port: number): Promise<string> {
   });
 }
 
-/** How long the server keeps a connection open that never sends a byte (not even a TLS hello). */
-function silentConnectionClosedAfterMs(port: number): Promise<number> {
+/**
+ * How long the server keeps a connection open that never completes a TLS hello: one that sends nothing, or
+ * (trickle) one that sends the start of a ClientHello a byte every 200 ms, never enough to finish it.
+ */
+function unfinishedHandshakeClosedAfterMs(port: number, trickle: boolean): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const socket = netConnect(port, '127.0.0.1');
+    // A handshake record of 512 bytes announced, a ClientHello begun, then random bytes.
+    const hello = Buffer.concat([Buffer.from('1603010200010001fc0303', 'hex'), randomBytes(500)]);
+    let sent = 0;
+    const drip = trickle ? setInterval(() => void (sent < hello.length && socket.write(hello.subarray(sent, ++sent))), 200) : undefined;
     socket.once('error', reject);
-    socket.once('close', () => resolve(performance.now() - started));
+    socket.once('close', () => {
+      clearInterval(drip);
+      resolve(performance.now() - started);
+    });
   });
 }
 
@@ -234,7 +244,7 @@ describe('exchange resilience', () => {
     return { pairA, pairB };
   }
 
-  test('HTTPS: serves the configured certificate and picks up a rotated one without a restart; a connection that never starts TLS is closed', async () => {
+  test('HTTPS: serves the configured certificate and picks up a rotated one without a restart; a connection that never finishes its TLS hello (silent or dripped a byte at a time) is closed', async () => {
     const { pairA, pairB } = await twoPairs();
 
     const { mount, publish } = secretVolume(pairA);
@@ -258,9 +268,11 @@ describe('exchange resilience', () => {
       assert.equal(await served(), fingerprintOf(pairA.cert));
       const ok = await exchange(url, dispatcher, await freshToken());
       assert.equal(ok.status, 200, JSON.stringify(ok.json));
-      // A TLS handshake that never starts holds a socket no longer than a slow request may (Node's own deadline: 120 s).
-      const closedAfterMs = await silentConnectionClosedAfterMs(port);
-      assert.ok(closedAfterMs < 20_000, `a connection that never says hello is closed after ${Math.round(closedAfterMs)} ms`);
+      // A TLS handshake that never starts, or one dripped a byte at a time, holds a socket no longer than a slow
+      // request may (Node's own deadline: 120 s).
+      const [silentMs, drippedMs] = await Promise.all([unfinishedHandshakeClosedAfterMs(port, false), unfinishedHandshakeClosedAfterMs(port, true)]);
+      assert.ok(silentMs < 20_000, `a connection that never says hello is closed after ${Math.round(silentMs)} ms`);
+      assert.ok(drippedMs < 20_000, `a connection that drips its hello is closed after ${Math.round(drippedMs)} ms`);
 
       // A broken update (certificate B with key A) is refused; the server keeps certificate A.
       publish(pairB.cert, pairA.key);
