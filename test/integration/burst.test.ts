@@ -4,6 +4,7 @@
 // operator with nothing to do writes nothing; 100 of them rotating together cost at most four restarts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { secretValue } from '../../src/kube/secret-data.ts';
 import { fingerprint, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { waitFor } from '../support/cluster.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
@@ -148,7 +149,7 @@ test('a restarted operator with nothing changed writes nothing and restarts noth
   for (const [key] of fingerprints) {
     const [ns, name] = key.split('/') as [string, string];
     const secret = await scenario.cluster.clients.core.readNamespacedSecret({ name: `${name}-flipt`, namespace: ns });
-    const token = Buffer.from(secret.data!.token!, 'base64').toString();
+    const token = secretValue(secret, 'token')!;
     assert.equal(fingerprint(token), fingerprints.get(key));
     assert.ok(!logs.includes(token), 'token in logs');
   }

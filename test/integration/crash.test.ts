@@ -10,6 +10,7 @@ import { waitFor } from '../support/cluster.ts';
 import { condition, createFliptClient, listFliptClients } from '../support/fliptclients.ts';
 import { assertConsistent, assertReferencesResolve, HAND_WRITTEN_IDS } from '../support/invariants.ts';
 import { Scenario } from '../support/scenario.ts';
+import { secretValue } from '../../src/kube/secret-data.ts';
 
 const CLIENTS = 60;
 const APP = 'crash-app';
@@ -24,7 +25,7 @@ after(() => scenario?.stop());
 
 async function clientSecretTokens(): Promise<Map<string, string>> {
   const secrets = await scenario.cluster.clients.core.listNamespacedSecret({ namespace: APP, labelSelector: 'flipt.io/client' });
-  return new Map(secrets.items.map((s: V1Secret) => [s.metadata!.labels!['flipt.io/client']!, Buffer.from(s.data!.token!, 'base64').toString()]));
+  return new Map(secrets.items.map((s: V1Secret) => [s.metadata!.labels!['flipt.io/client']!, secretValue(s, 'token')!]));
 }
 
 test(`SIGKILL at three points of a burst of ${CLIENTS}: converges, nothing lost`, async () => {

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { decodeSecretData, secretValue } from '../../src/kube/secret-data.ts';
 import { readJwt } from '../../src/vocabulary/client-jwt.ts';
 import { fingerprint } from '../../src/vocabulary/credentials.ts';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
@@ -94,7 +95,7 @@ after(async () => {
 /** The JWTs the client Secret held, in order, with when each was first seen. */
 function jwts(): Array<{ jwt: string; kid: string; seenAt: number; expiresAt: number }> {
   return secret.versions.map((v) => {
-    const jwt = Buffer.from(v.data!.token!, 'base64').toString();
+    const jwt = secretValue(v, 'token')!;
     const view = readJwt(jwt)!;
     return { jwt, kid: view.kid!, seenAt: secret.receivedAt(v), expiresAt: view.expiresAt };
   });
@@ -109,8 +110,8 @@ function everyJwt(): Array<{ jwt: string; kid: string; seenAt: number; issuedAt:
 function keyTimes(): Map<string, { createdAt: number; signsFrom: number }> {
   const times = new Map<string, { createdAt: number; signsFrom: number }>();
   for (const version of scenario.signingKeys.versions) {
-    for (const [kid, stored] of Object.entries(version.data ?? {})) {
-      const key = JSON.parse(Buffer.from(stored, 'base64').toString()) as { createdAt: string; signsFrom: string };
+    for (const [kid, stored] of Object.entries(decodeSecretData(version.data))) {
+      const key = JSON.parse(stored) as { createdAt: string; signsFrom: string };
       times.set(kid, { createdAt: Date.parse(key.createdAt), signsFrom: Date.parse(key.signsFrom) });
     }
   }
@@ -140,7 +141,7 @@ test('rotation: JWTs of the old and new key both verify during the overlap; ever
   // The status names the key that signed the JWT the Secret holds (both keys are in the signing-keys Secret now).
   let view: { kid?: string; fingerprint: string; status?: FliptClient['status'] } | undefined;
   await waitFor(async () => {
-    const token = Buffer.from((await scenario.cluster.clients.core.readNamespacedSecret({ name: 'web-flipt', namespace: APP })).data!.token!, 'base64').toString();
+    const token = secretValue(await scenario.cluster.clients.core.readNamespacedSecret({ name: 'web-flipt', namespace: APP }), 'token')!;
     view = { kid: readJwt(token)!.kid, fingerprint: fingerprint(token), status: (await getFliptClient(scenario.cluster.clients, APP, 'web')).status };
     return view.status?.credentialFingerprint === view.fingerprint && view.kid === newKid;
   }, 'the status to record the JWT of the new key', 20_000);
@@ -150,7 +151,7 @@ test('rotation: JWTs of the old and new key both verify during the overlap; ever
 test('after the old key is retired its JWTs no longer verify; the replicas agree all along; the Secret\'s JWT is replaced at two thirds of its lifetime, never after it expired', async () => {
   const oldest = jwts()[0]!;
   const keys = () => scenario.signingKeys.versions.at(-1)!;
-  const retireAt = Date.parse(JSON.parse(Buffer.from(keys().data![oldest.kid]!, 'base64').toString()).retireAt);
+  const retireAt = Date.parse(JSON.parse(secretValue(keys(), oldest.kid)!).retireAt);
   assert.ok(retireAt - oldest.expiresAt >= FLIPT_CLOCK_SKEW_LEEWAY_MS, 'the key outlives every JWT it signed by Flipt\'s leeway');
   await waitFor(async () => !(await kidsOf(scenario.jwksUrl())).includes(oldest.kid) && !(await kidsOf(secondJwks)).includes(oldest.kid), 'the old key retired on both replicas', retireAt - Date.now() + 20_000, 250);
   assert.ok(Date.now() >= retireAt - 1000, 'not before its time');

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { decodeSecretData, secretValue } from '../../src/kube/secret-data.ts';
 import { fingerprint } from '../../src/vocabulary/credentials.ts';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { changes, recordHistory, revision, type ObjectHistory } from '../support/api-watch.ts';
@@ -80,7 +81,7 @@ async function fliptConfig(): Promise<string> {
 
 async function credentials(): Promise<Record<string, string>> {
   const secret = await cluster.clients.core.readNamespacedSecret({ name: 'flipt-client-credentials', namespace: 'flipt' });
-  return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+  return decodeSecretData(secret.data);
 }
 
 const restarts = () => changes(deployments, (d) => d.spec?.template?.metadata?.annotations?.[RESTARTED_AT] ?? null);
@@ -96,7 +97,7 @@ async function quietPeriod(): Promise<void> {
 
 /** Every token the run has seen: the clients' and every version of the credentials Secret's. */
 function allTokens(): string[] {
-  const fromCredentials = credentialSecrets.versions.flatMap((s) => Object.values(s.data ?? {}).map((v) => Buffer.from(v, 'base64').toString()));
+  const fromCredentials = credentialSecrets.versions.flatMap((s) => Object.values(decodeSecretData(s.data)));
   return [...new Set([...seenTokens, ...fromCredentials])].filter((t) => /^[0-9a-f]{64}$/.test(t));
 }
 
@@ -106,14 +107,14 @@ test('a FliptClient gets a Secret, a registered token, one restart, and Ready af
   let secretToken = '';
   await waitFor(async () => {
     const secret = await cluster.clients.core.readNamespacedSecret({ name: 'checkout-flipt', namespace: appNamespace });
-    secretToken = Buffer.from(secret.data!.token!, 'base64').toString();
+    secretToken = secretValue(secret, 'token')!;
     return secretToken.length > 0;
   }, 'client Secret');
   seenTokens.push(secretToken);
   const secret = await cluster.clients.core.readNamespacedSecret({ name: 'checkout-flipt', namespace: appNamespace });
   assert.match(secretToken, /^[0-9a-f]{64}$/);
-  assert.equal(Buffer.from(secret.data!.authorization!, 'base64').toString(), `Bearer ${secretToken}`);
-  assert.equal(Buffer.from(secret.data!.url!, 'base64').toString(), 'http://flipt.flipt.svc.cluster.local:8080');
+  assert.equal(secretValue(secret, 'authorization'), `Bearer ${secretToken}`);
+  assert.equal(secretValue(secret, 'url'), 'http://flipt.flipt.svc.cluster.local:8080');
   assert.equal(secret.metadata!.labels!['app.kubernetes.io/managed-by'], 'flipt-client-operator');
   assert.equal(secret.metadata!.labels!['flipt.io/client'], 'checkout');
   const owner = secret.metadata!.ownerReferences!.find((r) => r.controller);
@@ -182,7 +183,7 @@ test('two FliptClients claiming one service account: neither is served, both say
     await waitFor(async () => condition(await getFliptClient(cluster.clients, appNamespace, name), 'ServiceAccountsBound')?.reason === 'ServiceAccountConflict', `${name} reports the conflict`);
   }
   const rivalSecret = await cluster.clients.core.readNamespacedSecret({ name: 'rival-flipt', namespace: appNamespace });
-  seenTokens.push(Buffer.from(rivalSecret.data!.token!, 'base64').toString());
+  seenTokens.push(secretValue(rivalSecret, 'token')!);
   const checkout = await getFliptClient(cluster.clients, appNamespace, 'checkout');
   assert.match(condition(checkout, 'ServiceAccountsBound')!.message, /checkout \(also claimed by rival\)/);
   assert.equal(condition(checkout, 'Ready')?.reason, 'ServiceAccountConflict');

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { secretValue } from '../../src/kube/secret-data.ts';
 import { envVarFor, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { installCrd, testCluster, waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG, createFliptStatefulSet } from '../support/flipt-target.ts';
@@ -14,7 +15,7 @@ import { parse } from 'yaml';
 
 async function clientSecretToken(scenario: { cluster: Awaited<ReturnType<typeof testCluster>> }, namespace: string, name: string): Promise<string> {
   const secret = await scenario.cluster.clients.core.readNamespacedSecret({ name: `${name}-flipt`, namespace });
-  return Buffer.from(secret.data!.token!, 'base64').toString();
+  return secretValue(secret, 'token')!;
 }
 
 test('env mode with Flipt as a StatefulSet: ${env:VAR} references, env-named credentials, Ready after the rollout', async () => {
@@ -44,7 +45,7 @@ test('env mode with Flipt as a StatefulSet: ${env:VAR} references, env-named cre
     assert.equal(doc.secrets, undefined, 'env mode does not turn on the file secrets provider');
     const credentials = await core.readNamespacedSecret({ name: 'flipt-client-credentials', namespace });
     assert.deepEqual(Object.keys(credentials.data!), [variable]);
-    assert.equal(Buffer.from(credentials.data![variable]!, 'base64').toString(), await clientSecretToken({ cluster }, apps, 'billing'));
+    assert.equal(secretValue(credentials, variable), await clientSecretToken({ cluster }, apps, 'billing'));
     const statefulSet = await cluster.clients.apps.readNamespacedStatefulSet({ name: 'flipt', namespace });
     assert.ok(statefulSet.spec!.template.metadata!.annotations!['flipt.io/config-hash'], 'the StatefulSet was restarted');
     assert.ok(!operator.output().includes(await clientSecretToken({ cluster }, apps, 'billing')));

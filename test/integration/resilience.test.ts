@@ -3,6 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Deployment } from '@kubernetes/client-node';
+import { encodeSecretData, secretValue } from '../../src/kube/secret-data.ts';
 import { fingerprint } from '../../src/vocabulary/credentials.ts';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { mergePatch } from '../../src/kube/client.ts';
@@ -23,7 +24,7 @@ const clients = [
 
 async function secretToken(name: string): Promise<string> {
   const secret = await scenario.cluster.clients.core.readNamespacedSecret({ name: `${name}-flipt`, namespace: APP });
-  return Buffer.from(secret.data!.token!, 'base64').toString();
+  return secretValue(secret, 'token')!;
 }
 
 async function allReady(): Promise<boolean> {
@@ -104,7 +105,7 @@ test('a client Secret edited out of band is put back', async () => {
   const generation = scenario.generation();
   const { core } = scenario.cluster.clients;
   const secret = await core.readNamespacedSecret({ name: 'worker-flipt', namespace: APP });
-  secret.data = { ...secret.data, token: Buffer.from('0'.repeat(64)).toString('base64'), extra: Buffer.from('x').toString('base64') };
+  secret.data = { ...secret.data, ...encodeSecretData({ token: '0'.repeat(64), extra: 'x' }) };
   await core.replaceNamespacedSecret({ name: 'worker-flipt', namespace: APP, body: secret });
   await waitFor(async () => (await secretToken('worker')) === token, 'Secret repaired', 20_000);
   const repaired = await core.readNamespacedSecret({ name: 'worker-flipt', namespace: APP });

@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
 import { mergePatch } from '../../src/kube/client.ts';
+import { decodeSecretData, secretValue } from '../../src/kube/secret-data.ts';
 import { fingerprint, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { recordHistory, revision, type ObjectHistory } from '../support/api-watch.ts';
 import { waitFor } from '../support/cluster.ts';
@@ -25,7 +26,7 @@ let from = 0;
 
 const nextKey = (name: string) => `${tokenIdFor(APP, name)}_next`;
 const secretToken = async (name: string) =>
-  Buffer.from((await scenario.cluster.clients.core.readNamespacedSecret({ name: `${name}-flipt`, namespace: APP })).data!.token!, 'base64').toString();
+  secretValue(await scenario.cluster.clients.core.readNamespacedSecret({ name: `${name}-flipt`, namespace: APP }), 'token')!;
 
 before(async () => {
   scenario = await Scenario.start({ minInterval: '2s', deployRbac: {}, apiProxy: true });
@@ -89,8 +90,8 @@ for (const [index, [step, reached]] of steps.entries()) {
       const client = await getFliptClient(scenario.cluster.clients, APP, name);
       assert.equal(client.status?.credentialFingerprint, fingerprint(after));
       // Issued once: from its issue to its removal the _next key held one value, the one the client holds now.
-      const issued = new Set(scenario.credentialSecrets.versions.slice(issuedBefore).map((s) => s.data?.[nextKey(name)]).filter(Boolean));
-      assert.deepEqual([...issued].map((v) => Buffer.from(v!, 'base64').toString()), [after], `${name}'s new token was issued exactly once`);
+      const issued = new Set(scenario.credentialSecrets.versions.slice(issuedBefore).map((s) => secretValue(s, nextKey(name))).filter(Boolean));
+      assert.deepEqual([...issued], [after], `${name}'s new token was issued exactly once`);
     }
     assert.ok(assertSecretsAlwaysAccepted({ configMaps: scenario.configMaps, credentialSecrets: scenario.credentialSecrets, deployments: scenario.deployments, clientSecrets }, from) > 0);
   });
@@ -128,7 +129,7 @@ test('SIGKILL after the status names the new token, before the Secret follows, d
   assert.equal(await scenario.metric('flipt_operator_rotations_total', { trigger: 'resumed' }), 1, 'the restarted operator counts the switch it completed');
 
   // From the recorded watches: the old token left the credentials Secret after the Secret switched, and the overlap after that.
-  const decoded = (secret: V1Secret) => Object.values(secret.data ?? {}).map((v) => Buffer.from(v, 'base64').toString());
+  const decoded = (secret: V1Secret) => Object.values(decodeSecretData(secret.data));
   const switched = clientSecrets[0]!.versions.find((s) => revision(s) > start && decoded(s).includes(after));
   const retired = scenario.credentialSecrets.versions.find((s) => revision(s) > start && !decoded(s).includes(before));
   assert.ok(switched && retired);

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
 import { mergePatch } from '../../src/kube/client.ts';
+import { secretValue } from '../../src/kube/secret-data.ts';
 import { fingerprint } from '../../src/vocabulary/credentials.ts';
 import { GROUP, PLURAL, VERSION, type FliptClient, type FliptClientSpec } from '../../src/vocabulary/fliptclient.ts';
 import { ROTATE_ANNOTATION } from '../../src/vocabulary/rotation.ts';
@@ -64,7 +65,7 @@ async function lagThroughIssueAndRotation(options: ScenarioOptions, spec: Partia
     const client = await get();
     const events = (await scenario.cluster.clients.events.listNamespacedEvent({ namespace: app })).items.map((e) => e.reason ?? '');
     return {
-      held: runs(secrets.versions.map((s) => (s.data?.token ? fingerprint(Buffer.from(s.data.token, 'base64').toString()) : undefined))),
+      held: runs(secrets.versions.map((s) => (s.data?.token ? fingerprint(secretValue(s, 'token')!) : undefined))),
       named: runs(statuses.versions.map((c) => c.status?.credentialFingerprint)),
       readyAfterFirst: runs(statuses.versions.map((c) => condition(c, 'Ready')?.status).slice(statuses.versions.findIndex((c) => condition(c, 'Ready')?.status === 'True'))),
       ready: condition(client, 'Ready')?.status,
