@@ -16,6 +16,7 @@ export class Metrics {
   readonly rotations = new Counter({ name: 'flipt_operator_rotations_total', help: 'Token rotations completed (the client Secret switched to the new token), by trigger: schedule, request, or resumed (a switch completed after an operator restart, which cannot tell which)', labelNames: ['target', 'trigger'], registers: [this.registry] });
   readonly exchangeRequests = new Counter({ name: 'flipt_operator_exchange_requests_total', help: 'Exchange requests by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly exchangeDuration = new Histogram({ name: 'flipt_operator_exchange_request_duration_seconds', help: 'Exchange request latency', labelNames: ['outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry] });
+  readonly exchangeConnectionsDropped = new Counter({ name: 'flipt_operator_exchange_connections_dropped_total', help: 'Exchange connections closed unserved because exchange.maxConnections were already open', registers: [this.registry] });
   readonly leader = new Gauge({ name: 'flipt_operator_leader', help: '1 while this replica leads', registers: [this.registry] });
 
   /** What the scrape-time gauges read; set once the operator's caches and target reconciler exist. */

@@ -206,6 +206,7 @@ export class Operator {
             this.metrics.exchangeRequests.inc({ outcome });
             this.metrics.exchangeDuration.observe({ outcome }, seconds);
           },
+          onConnectionDropped: () => this.metrics.exchangeConnectionsDropped.inc(),
         })
       : undefined;
 

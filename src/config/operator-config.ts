@@ -98,6 +98,9 @@ export const OperatorConfigSchema = Type.Object(
       tls: Type.Optional(Type.Object({ certFile: Type.String({ minLength: 1 }), keyFile: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
       audiences: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, default: ['flipt-client-operator'] }),
       maxBodyBytes: Type.Integer({ minimum: 256, maximum: 1048576, default: 16384 }),
+      // Each open connection holds memory outside the heap cap (about 60 KiB once TLS is up): without a cap, a
+      // caller opening connections faster than they time out could push the whole operator past its memory limit.
+      maxConnections: Type.Integer({ minimum: 1, maximum: 65536, default: 1024 }),
       cache: Section({
         // Short: a positive review outlives a deleted ServiceAccount or Pod by up to this long.
         ttl: Duration('1m'),

@@ -14,7 +14,7 @@ import { Transport } from './transport.ts';
 import type { ExchangeOutcome } from './wire.ts';
 
 export interface ExchangeServerOptions {
-  /** The operator's `exchange` configuration: port, tls, audiences, maxBodyBytes, cache, rateLimit. */
+  /** The operator's `exchange` configuration: port, tls, audiences, maxBodyBytes, maxConnections, cache, rateLimit. */
   config: ExchangeConfig;
   index: ServiceAccountIndex;
   credentials: CredentialSource;
@@ -25,6 +25,8 @@ export interface ExchangeServerOptions {
   /** TokenReview request timeout when the reviewer is built here (default 5000). */
   reviewTimeoutMs?: number;
   onRequest?: (outcome: ExchangeOutcome, seconds: number) => void;
+  /** A connection was closed unserved: `maxConnections` were already open. */
+  onConnectionDropped?: () => void;
   /** Whether the caches behind `index` and `credentials` have synced (default: always). */
   ready?: () => boolean;
   /** Serve these signing keys' JWKS at /.well-known/jwks.json. */
@@ -70,7 +72,9 @@ export class ExchangeServer {
     this.sweepRateLimits = sweepRateLimits;
     this.transport = new Transport({
       port: config.port,
+      maxConnections: config.maxConnections,
       log,
+      ...(options.onConnectionDropped ? { onConnectionDropped: options.onConnectionDropped } : {}),
       ...(config.tls ? { tls: config.tls } : {}),
       ...(options.host !== undefined ? { host: options.host } : {}),
       ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),

@@ -11,12 +11,17 @@ import { GrpcCode } from './wire.ts';
 
 /** How long requests in progress may run on after stop() before their connections are closed. */
 const STOP_GRACE_MS = 5_000;
+/** At most one log line per this long about dropped connections: a flood of them must not flood the log too. */
+const DROP_LOG_INTERVAL_MS = 60_000;
 
 export interface TransportOptions {
   port: number;
   /** Listen address (default: all interfaces). */
   host?: string;
   tls?: { certFile: string; keyFile: string };
+  /** Connections open at once; Node closes the ones beyond at once, unserved. */
+  maxConnections: number;
+  onConnectionDropped?: () => void;
   /**
    * Whole-request deadline, headers and body (default 10 s); slower requests get 408 and are closed. A
    * TLS handshake, and a socket with nothing sent or read, get as long.
@@ -64,6 +69,8 @@ export class Transport {
       server = createHttpServer(serverOptions, app);
     }
     server.maxHeadersCount = 64;
+    server.maxConnections = this.options.maxConnections;
+    server.on('drop', this.dropped());
     server.timeout = requestTimeout; // a socket with nothing sent or read for that long, such as a client that stops reading its answer
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => rejectConnection(err, socket));
     this.server = server;
@@ -82,6 +89,21 @@ export class Transport {
     if (tls) log.info({ port, tls: true }, 'exchange service listening (HTTPS)');
     else log.warn({ port, tls: false }, 'exchange service listening over plain HTTP: tokens cross the network unencrypted; configure exchange.tls');
     return { port, url };
+  }
+
+  /** Counts each connection dropped at maxConnections; logs how many at most once per DROP_LOG_INTERVAL_MS. */
+  private dropped(): () => void {
+    const { maxConnections, log, onConnectionDropped } = this.options;
+    let sinceLastLine = 0;
+    let loggedAt = -Infinity;
+    return () => {
+      onConnectionDropped?.();
+      sinceLastLine++;
+      if (performance.now() - loggedAt < DROP_LOG_INTERVAL_MS) return;
+      log.warn({ maxConnections, dropped: sinceLastLine }, 'exchange connections closed unserved: exchange.maxConnections are open (a caller holding connections, or the cap too low for the callers)');
+      loggedAt = performance.now();
+      sinceLastLine = 0;
+    };
   }
 
   /** Stops accepting connections, lets requests in progress finish for up to STOP_GRACE_MS, then closes the rest. */

@@ -79,12 +79,14 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-test('a valid config and a reachable API server: it starts, and stops cleanly on SIGTERM', async () => {
+test('a valid config and a reachable API server: it starts, counts exchange connections beyond exchange.maxConnections, and stops cleanly on SIGTERM', async () => {
   const cluster = await testCluster();
   await installCrd(cluster.kubeConfig);
   const { spawn } = await import('node:child_process');
+  const { connect } = await import('node:net');
   const { path: config, ports } = writeOperatorConfig({
     targets: [{ name: 'default', namespace: 'flipt', configMap: { name: 'flipt' }, workload: { kind: 'Deployment', name: 'flipt' } }],
+    exchange: { enabled: true, maxConnections: 1 },
   });
   const child = spawn(process.execPath, [MAIN, '--config', config, '--kubeconfig', cluster.kubeconfigPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -97,6 +99,19 @@ test('a valid config and a reachable API server: it starts, and stops cleanly on
   assert.equal(health.status, 200);
   const metrics = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
   assert.match(metrics, /flipt_operator_leader/);
+  assert.match(metrics, /^flipt_operator_exchange_connections_dropped_total 0$/m);
+  // One connection held open; the next is closed unserved, and counted.
+  const open = (): Promise<import('node:net').Socket> =>
+    new Promise((resolve, reject) => {
+      const socket = connect(ports.exchange, '127.0.0.1', () => resolve(socket));
+      socket.on('error', reject).resume();
+    });
+  const held = await open();
+  const beyond = await open();
+  await new Promise((resolve) => beyond.once('close', resolve));
+  const after = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
+  assert.match(after, /^flipt_operator_exchange_connections_dropped_total 1$/m);
+  held.destroy();
   child.kill('SIGTERM');
   const code = await new Promise((resolve) => child.once('exit', resolve));
   assert.equal(code, 0);

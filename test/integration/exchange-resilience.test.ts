@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -90,6 +90,26 @@ function unfinishedHandshakeClosedAfterMs(port: number, trickle: boolean): Promi
     socket.once('error', reject);
     socket.once('close', () => {
       clearInterval(drip);
+      resolve(performance.now() - started);
+    });
+  });
+}
+
+/** A plain TCP connection to the exchange, once connected: it sends nothing, and reads (so it sees the server close it). */
+function openConnection(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(port, '127.0.0.1', () => resolve(socket));
+    socket.on('error', reject).resume();
+  });
+}
+
+/** When the socket closes, in ms from now; Infinity if it is still open after `withinMs`. */
+function closedAfterMs(socket: Socket, withinMs: number): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(Infinity), withinMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
       resolve(performance.now() - started);
     });
   });
@@ -316,6 +336,44 @@ describe('exchange resilience', () => {
     } finally {
       await server.stop();
       rmSync(mount, { recursive: true, force: true });
+    }
+  });
+
+  test('exchange.maxConnections: connections beyond it are closed unserved, counted and logged once a minute; the exchange serves again as soon as one closes', async () => {
+    let dropped = 0;
+    const lines: string[] = [];
+    const server = new ExchangeServer({
+      config: exchangeConfig({ maxConnections: 3 }),
+      index,
+      credentials,
+      kubeConfig: clients.kubeConfig,
+      log: pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }),
+      host: '127.0.0.1',
+      onConnectionDropped: () => dropped++,
+    });
+    const { url, port } = await server.start();
+    const held: Socket[] = [];
+    const own = new Agent({ connections: 1 });
+    try {
+      for (let i = 0; i < 3; i++) held.push(await openConnection(port));
+      const beyondClosedMs = await closedAfterMs(await openConnection(port), 2_000);
+      assert.ok(beyondClosedMs < 2_000, 'the connection beyond the cap is closed at once, not held');
+      await assert.rejects(exchange(url, own, await freshToken()), 'no exchange while the cap is reached');
+      assert.equal(dropped, 2);
+      const warnings = lines.filter((line) => line.includes('exchange.maxConnections'));
+      assert.equal(warnings.length, 1, 'one log line for both');
+      assert.equal(JSON.parse(warnings[0]!).maxConnections, 3);
+
+      held.pop()!.destroy();
+      await waitFor(async () => (await exchange(url, own, await freshToken()).catch(() => undefined))?.status === 200, 'an exchange once a connection closed', 10_000, 100);
+      // The exchange's keep-alive connection and the two held fill the cap again: more drops, no second line within the minute.
+      assert.ok((await closedAfterMs(await openConnection(port), 2_000)) < 2_000, 'a connection beyond the cap again is closed at once');
+      assert.ok(dropped >= 3);
+      assert.equal(lines.filter((line) => line.includes('exchange.maxConnections')).length, 1);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await own.close();
+      await server.stop();
     }
   });
 });

@@ -9,6 +9,7 @@ export function exchangeConfig(overrides: Partial<ExchangeConfig> = {}): Exchang
     port: 0,
     audiences: [AUDIENCE],
     maxBodyBytes: 16384,
+    maxConnections: 1024,
     cache: { ttl: 60_000, negativeTtl: 2_000, maxEntries: 1000 },
     rateLimit: { perServiceAccountPerMinute: 100_000, globalPerSecond: 100_000 },
     ...overrides,

@@ -62,6 +62,7 @@ test('a minimal file loads with every default filled in', () => {
     port: 8443,
     audiences: ['flipt-client-operator'],
     maxBodyBytes: 16384,
+    maxConnections: 1024,
     cache: { ttl: 60_000, negativeTtl: 10_000, maxEntries: 10000 },
     rateLimit: { perServiceAccountPerMinute: 120, globalPerSecond: 500 },
   });
@@ -121,6 +122,7 @@ exchange:
   tls: {certFile: /tls/tls.crt, keyFile: /tls/tls.key}
   audiences: [flipt, flipt-client-operator]
   maxBodyBytes: 4096
+  maxConnections: 50
   cache: {ttl: 1m, negativeTtl: 500ms, maxEntries: 10}
   rateLimit: {perServiceAccountPerMinute: 5, globalPerSecond: 7}
 health: {port: 9001}
@@ -165,6 +167,7 @@ jwt:
     tls: { certFile: '/tls/tls.crt', keyFile: '/tls/tls.key' },
     audiences: ['flipt', 'flipt-client-operator'],
     maxBodyBytes: 4096,
+    maxConnections: 50,
     cache: { ttl: 60_000, negativeTtl: 500, maxEntries: 10 },
     rateLimit: { perServiceAccountPerMinute: 5, globalPerSecond: 7 },
   });
@@ -395,6 +398,8 @@ test('numeric bounds: JWT lifetime, body size, cache size and rate limits', () =
   assertRejected(jwtLifetime('9s'), 'targets.default.jwt.lifetime: must be at least 10s');
   assertRejected(`${minimal}exchange: {maxBodyBytes: 2097152}\n`, 'exchange.maxBodyBytes');
   assertRejected(`${minimal}exchange: {maxBodyBytes: 255}\n`, 'exchange.maxBodyBytes');
+  assertRejected(`${minimal}exchange: {maxConnections: 0}\n`, 'exchange.maxConnections');
+  assertRejected(`${minimal}exchange: {maxConnections: 65537}\n`, 'exchange.maxConnections');
   assertRejected(`${minimal}exchange: {cache: {maxEntries: 0}}\n`, 'exchange.cache.maxEntries');
   assertRejected(`${minimal}exchange: {rateLimit: {perServiceAccountPerMinute: 0}}\n`, 'exchange.rateLimit.perServiceAccountPerMinute');
   assertRejected(`${minimal}exchange: {rateLimit: {globalPerSecond: 0}}\n`, 'exchange.rateLimit.globalPerSecond');
