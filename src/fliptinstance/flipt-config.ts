@@ -87,7 +87,18 @@ function refuseRepeatedKeys(node: unknown): void {
 export function authenticationMethodsOf(source: string | undefined): AuthenticationMethods {
   const doc = parseFliptConfig(source);
   const jwt: unknown = doc.getIn(JWT_PATH);
-  return { kubernetesEnabled: doc.getIn(['authentication', 'methods', 'kubernetes', 'enabled']) === true, jwtPresent: jwt !== undefined && jwt !== null };
+  return { kubernetesEnabled: trueAsFliptReadsIt(doc.getIn(['authentication', 'methods', 'kubernetes', 'enabled'])), jwtPresent: jwt !== undefined && jwt !== null };
+}
+
+/**
+ * A boolean setting as Flipt reads it: viper decodes its config weakly (mapstructure's WeaklyTypedInput),
+ * so a quoted "true" (as Helm's `quote` writes it), "1", "t" or a non-zero number is true as well. Any
+ * other string is false here; Flipt refuses to start on one that strconv.ParseBool does not know.
+ */
+function trueAsFliptReadsIt(value: unknown): boolean {
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'number') return value !== 0;
+  return typeof value === 'string' && ['1', 't', 'T', 'true', 'True', 'TRUE'].includes(value);
 }
 
 /**
@@ -166,7 +177,7 @@ function render(input: RenderInput): RenderResult {
   if (!input.jwtMethod || input.tokens.length > 0 || input.previouslyManaged.length > 0) {
     changed = renderTokens(doc, input, managedIds, conflictingIds) || changed;
   }
-  const authenticationRequired = doc.getIn(['authentication', 'required']) === true;
+  const authenticationRequired = trueAsFliptReadsIt(doc.getIn(['authentication', 'required']));
   managedIds.sort();
   return {
     text: changed ? doc.toString({ lineWidth: 0 }) : (input.source ?? ''),

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { credentialReference, envVarFor, fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
-import { renderFliptConfig } from '../../src/fliptinstance/flipt-config.ts';
+import { authenticationMethodsOf, renderFliptConfig } from '../../src/fliptinstance/flipt-config.ts';
 import { desiredCredentials, planTarget } from '../../src/fliptinstance/plan.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
 import { readAsFlipt } from '../support/flipt-reader.ts';
@@ -45,7 +45,7 @@ async function renderAndRead(mode: TargetConfig['credentialReference'], cases: C
 
 // Values the CRD accepts (no "${"), each something YAML 1.1/1.2, viper or Go would like to reinterpret.
 const TRICKY_VALUES = [
-  '1_000', '0b101', '0o17', '0x1F', '1e3', '-1', '+1', '.5', '.inf', '-.Inf', '.NaN', '0755',
+  '1_000', '0b101', '0o17', '0x1F', '1e3', '-1', '+1', '+1_000', '+0x1F', '.5', '.inf', '-.Inf', '.NaN', '0755',
   'yes', 'no', 'on', 'off', 'y', 'n', 'true', 'False', 'null', 'Null', '~', '',
   '2001-12-14t21:59:43.10-05:00', '12:30:45', '1:20',
   '!!binary aGVsbG8=', '!tag value', '&anchor value', '*alias', '<<', '- item', '? key', ': colon',
@@ -162,4 +162,23 @@ test('second line of defence: the renderer writes line breaks, separators and a 
   const metadata = Object.fromEntries(values.map((v, i) => [`k${i}`, v]));
   const render = renderFliptConfig({ source: '', previouslyManaged: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false, tokens: [{ id: 'apps_raw', credential: '${secret:file:apps_raw}', metadata }] });
   assert.deepEqual((await readAsFlipt(render.text)).tokens.apps_raw?.metadata, metadata);
+});
+
+test("authentication.required and the kubernetes method's enabled are read as Flipt reads them: weakly typed, so a quoted \"true\" is true", async () => {
+  // Helm's `quote` writes "true"; viper decodes Flipt's config weakly (strconv.ParseBool for strings, non-zero numbers).
+  const values = ['true', 'false', 'True', 'FALSE', '"true"', '"false"', "'1'", '"0"', '"t"', '"F"', '1', '0', '2', '""', '~'];
+  for (const value of values) {
+    const source = `authentication:\n  required: ${value}\n  methods:\n    kubernetes:\n      enabled: ${value}\n`;
+    const flipt = await readAsFlipt(source);
+    assert.equal(authenticationMethodsOf(source).kubernetesEnabled, flipt.kubernetesEnabled, `kubernetes.enabled: ${value}`);
+    const render = renderFliptConfig({ source, previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
+    assert.equal(render.authenticationRequired, flipt.authenticationRequired, `required: ${value}`);
+  }
+  assert.ok((await readAsFlipt('authentication:\n  methods:\n    kubernetes:\n      enabled: "true"\n')).kubernetesEnabled, 'the fixture: Flipt turns the method on');
+  // A method named without `enabled` is off, as Flipt's default.
+  const named = 'authentication:\n  methods:\n    kubernetes:\n      discovery_url: https://kubernetes.default.svc\n';
+  assert.equal((await readAsFlipt(named)).kubernetesEnabled, false);
+  assert.equal(authenticationMethodsOf(named).kubernetesEnabled, false);
+  // A string strconv.ParseBool does not know: Flipt refuses the whole config (it does not start).
+  await assert.rejects(readAsFlipt('authentication:\n  required: "yes"\n'));
 });

@@ -328,10 +328,12 @@ test('authenticationRequired reflects the document and is never changed', () => 
   }
 });
 
-test('authenticationRequired is true only for the boolean true', () => {
-  // Not a valid Flipt config (required must be a boolean), so rendered without the schema check.
-  const result = renderFliptConfig({ source: 'authentication:\n  required: "true"\n', previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
-  assert.equal(result.authenticationRequired, false);
+test('authenticationRequired reads the setting as Flipt does: a quoted "true", "1" or a non-zero number is true (flipt-reads-config compares with Flipt itself)', () => {
+  // Not valid against Flipt's schema (required is a boolean there), so rendered without the schema check.
+  const required = (value: string) =>
+    renderFliptConfig({ source: `authentication:\n  required: ${value}\n`, previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }).authenticationRequired;
+  assert.deepEqual(['"true"', '"1"', '"t"', '1', 'TRUE'].map(required), [true, true, true, true, true]);
+  assert.deepEqual(['"false"', '"0"', '0', '""', '"yes"', '~'].map(required), [false, false, false, false, false, false]);
 });
 
 test('token enabled and storage type are forced to what static tokens need', () => {
@@ -442,6 +444,8 @@ test('authenticationMethodsOf: the kubernetes method and any jwt method in a con
   assert.deepEqual(authenticationMethodsOf('authentication:\n  methods:\n    kubernetes:\n      enabled: true\n'), { kubernetesEnabled: true, jwtPresent: false });
   assert.deepEqual(authenticationMethodsOf('authentication:\n  methods:\n    kubernetes:\n      enabled: false\n    jwt:\n      public_key_file: /k.pem\n'), { kubernetesEnabled: false, jwtPresent: true });
   assert.deepEqual(authenticationMethodsOf(''), { kubernetesEnabled: false, jwtPresent: false });
+  assert.deepEqual(authenticationMethodsOf('authentication:\n  methods:\n    kubernetes:\n      enabled: "true"\n'), { kubernetesEnabled: true, jwtPresent: false }, 'as Flipt reads it');
+  assert.deepEqual(authenticationMethodsOf('authentication:\n  methods:\n    kubernetes:\n      discovery_url: https://k\n'), { kubernetesEnabled: false, jwtPresent: false }, 'named but not enabled: off, as Flipt defaults');
   assert.throws(() => authenticationMethodsOf('a: [\n'), FliptConfigError);
 });
 

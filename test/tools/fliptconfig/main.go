@@ -77,8 +77,22 @@ func main() {
 		fmt.Fprintln(os.Stderr, "decode:", err)
 		os.Exit(1)
 	}
-	out.KubernetesEnabled = v.GetBool("authentication.methods.kubernetes.enabled")
-	out.Required = v.GetBool("authentication.required")
+	// As Flipt decodes these two: into bool fields, weakly typed (viper's decoder config), so "true", 1 or
+	// "t" is true and a string strconv.ParseBool does not know is an error.
+	var auth struct {
+		Required bool `mapstructure:"required"`
+		Methods  struct {
+			Kubernetes struct {
+				Enabled bool `mapstructure:"enabled"`
+			} `mapstructure:"kubernetes"`
+		} `mapstructure:"methods"`
+	}
+	if err := v.UnmarshalKey("authentication", &auth); err != nil {
+		fmt.Fprintln(os.Stderr, "decode:", err)
+		os.Exit(1)
+	}
+	out.KubernetesEnabled = auth.Methods.Kubernetes.Enabled
+	out.Required = auth.Required
 	enc := json.NewEncoder(os.Stdout)
 	if err := enc.Encode(out); err != nil {
 		os.Exit(1)
