@@ -36,6 +36,9 @@ test('answerFor refuses unbound (403), ambiguous (403) and not-Ready (503) servi
   assert.match(ambiguous.message, /a, b/);
   const notReady = refusal(() => answerFor({ serviceAccount: sa, bound, credential: { ...ready, ready: false, reason: 'WaitingForRollout' }, tokenExpiresAtMs: undefined, nowMs: NOW }));
   assert.deepEqual([notReady.status, notReady.outcome, notReady.headers['Retry-After']], [503, 'not_ready', '5']);
+  // Ready but with no token to give (a Secret not yet read): not an empty 200.
+  const noToken = refusal(() => answerFor({ serviceAccount: sa, bound, credential: { ...ready, token: '' }, tokenExpiresAtMs: undefined, nowMs: NOW }));
+  assert.deepEqual([noToken.status, noToken.outcome], [503, 'not_ready']);
   for (const err of [unbound, ambiguous, notReady]) assert.ok(!err.message.includes(ready.token));
 });
 
@@ -48,6 +51,8 @@ test('answerFor: expiresAt is the earliest future expiry, createdAt the issue ti
   assert.equal(later.authentication.expiresAt, '2030-01-01T02:00:00Z', 'the credential expires first');
   const past = answerFor({ serviceAccount: sa, bound, credential: ready, tokenExpiresAtMs: NOW - 1000, nowMs: NOW });
   assert.equal(past.authentication.expiresAt, undefined, 'an expiry in the past is not announced');
+  const now = answerFor({ serviceAccount: sa, bound, credential: ready, tokenExpiresAtMs: NOW, nowMs: NOW });
+  assert.equal(now.authentication.expiresAt, undefined, 'nor one that is now');
   assert.equal(answer.authentication.createdAt, '2029-12-31T00:00:00Z');
   assert.equal(answer.authentication.updatedAt, '2029-12-31T00:00:00Z');
   assert.deepEqual(answer.authentication.metadata, {

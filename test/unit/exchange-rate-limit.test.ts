@@ -63,3 +63,25 @@ test('a sweep keeps a service account that is still limited: dropping its bucket
   assert.equal(limiter.size, 1);
   assert.equal(limiter.take('ns/a'), 29_000);
 });
+
+test('a bucket refilled part of the way is not full: a sweep keeps it', () => {
+  let now = 0;
+  const limiter = new KeyedRateLimiter(2, 2 / 60, { now: () => now });
+  limiter.take('ns/a');
+  limiter.take('ns/a');
+  now += 45_000; // 1.5 of 2 tokens back
+  limiter.sweep();
+  assert.equal(limiter.size, 1);
+  assert.deepEqual([limiter.take('ns/a'), limiter.take('ns/a')], [0, 15_000]);
+});
+
+test('at the key bound, a new key first sweeps the full buckets: a key still part-empty keeps its bucket', () => {
+  let now = 0;
+  const limiter = new KeyedRateLimiter(2, 2 / 60, { maxKeys: 2, now: () => now });
+  limiter.take('ns/a');
+  limiter.take('ns/a');
+  limiter.take('ns/b');
+  now += 30_000; // b full again, a holds 1 of 2
+  limiter.take('ns/c');
+  assert.deepEqual([limiter.take('ns/a'), limiter.take('ns/a')], [0, 30_000], 'a kept its bucket, not handed a full one');
+});

@@ -197,6 +197,18 @@ test('an authenticated answer without a matching audience is refused (an audienc
   assert.deepEqual(await r1.review(jwt({ aud: AUD })), { kind: 'unauthenticated', reason: 'audience' });
   const r2 = reviewer(fakeApi(() => ({ ...saStatus('ns', 'sa'), audiences: ['https://kubernetes.default.svc'] })).review, clock);
   assert.deepEqual(await r2.review(jwt({ aud: AUD })), { kind: 'unauthenticated', reason: 'audience' });
+  // No audience confirmed means valid for the API server itself, whatever the token claims, or if it claims none.
+  assert.deepEqual(await r1.review(jwt({ sub: 'no-aud-claim' })), { kind: 'unauthenticated', reason: 'audience' });
+});
+
+test('a token for several audiences, ours among them: accepted when the API server confirms ours, invalid (not an audience problem) when it refuses', async () => {
+  const clock = new Clock();
+  const r = reviewer(fakeApi().review, clock);
+  const result = await r.review(jwt({ aud: ['https://vault.example', AUD], exp: clock.ms / 1000 + 600 }));
+  assert.equal(result.kind, 'authenticated');
+  // Refused for another reason (a bad signature), such a token is reported invalid, not as an audience problem.
+  const refused = reviewer(fakeApi(() => ({ authenticated: false, error: 'invalid bearer token' })).review, clock);
+  assert.deepEqual(await refused.review(jwt({ aud: ['https://vault.example', AUD], exp: clock.ms / 1000 + 600 })), { kind: 'unauthenticated', reason: 'invalid' });
 });
 
 test('pod name and uid come from user.extra; a non-service-account user has no serviceAccount', async () => {
@@ -222,7 +234,7 @@ test('pod name and uid come from user.extra; a non-service-account user has no s
   assert.equal(user.kind === 'authenticated' ? user.serviceAccount : 'x', undefined);
 });
 
-test('API errors: 5xx, 429, 401/403 (our own credentials) and network errors are outages; other 4xx mean a bad token', async () => {
+test('API errors: 5xx, 429, 401/403 (our own credentials), 404, 408 and network errors are outages; other 4xx mean a bad token', async () => {
   const clock = new Clock();
   const cases: Array<[unknown, 'unavailable' | 'invalid', number?]> = [
     [Object.assign(new Error('x'), { code: 500, headers: {} }), 'unavailable', 5],
@@ -230,6 +242,8 @@ test('API errors: 5xx, 429, 401/403 (our own credentials) and network errors are
     [Object.assign(new Error('x'), { code: 429, headers: { 'retry-after': '7' } }), 'unavailable', 7],
     [Object.assign(new Error('x'), { code: 403, headers: {} }), 'unavailable', 5],
     [Object.assign(new Error('x'), { code: 401, headers: {} }), 'unavailable', 5],
+    [Object.assign(new Error('x'), { code: 404, headers: {} }), 'unavailable', 5],
+    [Object.assign(new Error('x'), { code: 408, headers: {} }), 'unavailable', 5],
     [Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } }), 'unavailable', 5],
     [Object.assign(new Error('x'), { code: 400, headers: {} }), 'invalid'],
     [Object.assign(new Error('x'), { code: 422, headers: {} }), 'invalid'],

@@ -222,6 +222,7 @@ test('durations longer than a Node.js timer can wait are refused, naming the fie
     'targets.0.restart.minInterval: must be at most 596h',
   );
   assert.equal(parseOperatorConfig(`${minimal}resyncPeriod: 596h\n`, SOURCE, {}).resyncPeriod, 596 * 3_600_000);
+  assertRejected(`${minimal}resyncPeriod: 596h1ms\n`, 'resyncPeriod: must be at most 596h');
 });
 
 test('duplicate keys in a mapping are an error, not a silent override', () => {
@@ -327,6 +328,8 @@ test('JWT settings: the kind is an enum, the exchange must be on, the key schedu
   assertRejected(`${jwtTarget}exchange: {enabled: false}\n`, 'targets.default.credentialKind: jwt needs exchange.enabled: true');
   assertRejected(`${minimal}jwt: {signingKeys: {rotateEvery: 1m, publishAhead: 1m}}\n`, 'jwt.signingKeys: publishAhead must be shorter than rotateEvery');
   assertRejected(minimal.replace('    namespace: flipt\n', '    namespace: flipt\n    jwt: {lifetime: 5s}\n'), 'targets.default.jwt.lifetime: must be at least 10s');
+  assertRejected(minimal.replace('    namespace: flipt\n', '    namespace: flipt\n    jwt: {lifetime: 9999ms}\n'), 'targets.default.jwt.lifetime: must be at least 10s');
+  assert.equal(parseOperatorConfig(minimal.replace('    namespace: flipt\n', '    namespace: flipt\n    jwt: {lifetime: 10s}\n'), SOURCE, {}).targets[0]!.jwt.lifetime, 10_000);
   assertRejected(`${minimal}jwt: {jwksUrl: operator:8443}\n`, 'jwt.jwksUrl: must match');
   assertRejected(`${minimal}jwt: {issuer: ""}\n`, 'jwt.issuer');
   assertRejected(`${minimal}jwt: {keys: {}}\n`, 'jwt.keys: unknown field');
@@ -398,6 +401,8 @@ test('numeric bounds: JWT lifetime, body size, cache size and rate limits', () =
   assertRejected(jwtLifetime('9s'), 'targets.default.jwt.lifetime: must be at least 10s');
   assertRejected(`${minimal}exchange: {maxBodyBytes: 2097152}\n`, 'exchange.maxBodyBytes');
   assertRejected(`${minimal}exchange: {maxBodyBytes: 255}\n`, 'exchange.maxBodyBytes');
+  assertRejected(`${minimal}exchange: {maxBodyBytes: 1048577}\n`, 'exchange.maxBodyBytes');
+  assert.equal(parseOperatorConfig(`${minimal}exchange: {maxBodyBytes: 1048576, maxConnections: 65536}\n`, SOURCE, {}).exchange.maxBodyBytes, 1048576);
   assertRejected(`${minimal}exchange: {maxConnections: 0}\n`, 'exchange.maxConnections');
   assertRejected(`${minimal}exchange: {maxConnections: 65537}\n`, 'exchange.maxConnections');
   assertRejected(`${minimal}exchange: {cache: {maxEntries: 0}}\n`, 'exchange.cache.maxEntries');
