@@ -37,6 +37,14 @@ test("a Flipt config with the kubernetes method: KubernetesMethodEnabled, saying
     const app = `jwt-k8s-${Date.now().toString(36)}`;
     const message = await refusedWith(scenario, app, 'KubernetesMethodEnabled');
     assert.match(message, /enables the kubernetes method, and Flipt cannot enable the jwt method beside it: set authentication\.methods\.kubernetes\.enabled: false/);
+    // The exchange gives a client that is not Ready nothing, not even a fresh JWT of its own (Flipt would refuse it).
+    await scenario.cluster.clients.core.createNamespacedServiceAccount({ namespace: app, body: { metadata: { name: 'caller' } } });
+    await createFliptClient(scenario.cluster.clients, app, 'called', { serviceAccounts: ['caller'] });
+    // Until the exchange's index has the binding it answers 403.
+    const answer = await scenario.exchangeUntil(app, 'caller', (status) => status !== 403, 'the exchange to know the binding', 15_000);
+    assert.equal(answer.status, 503, answer.body.replace(/"clientToken":"[^"]*"/, '"clientToken":"(not shown)"'));
+    assert.match(answer.body, /is not Ready \(KubernetesMethodEnabled: /);
+    assert.doesNotMatch(answer.body, /clientToken/);
     const configMap = await scenario.cluster.clients.core.readNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
     configMap.data!['default.yml'] = SAMPLE_FLIPT_CONFIG;
     await scenario.cluster.clients.core.replaceNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace, body: configMap });

@@ -134,6 +134,9 @@ test('the JWKS: public key material only, cacheable, answered 304 when unchanged
   assert.ok(etag);
   const again = await fetch(scenario.jwksUrl(), { headers: { 'if-none-match': etag } });
   assert.equal(again.status, 304);
+  const stale = await fetch(scenario.jwksUrl(), { headers: { 'if-none-match': '"an-older-set"' } });
+  assert.equal(stale.status, 200, 'another ETag (the set before a key changed) gets the keys, not a 304');
+  assert.deepEqual(((await stale.json()) as { keys: unknown[] }).keys, jwks.keys);
   assert.ok(jwks.keys.length >= 1);
   for (const key of jwks.keys) assert.deepEqual(Object.keys(key).sort(), ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y'], 'no private part');
   const keys = await scenario.cluster.clients.core.readNamespacedSecret({ name: 'flipt-client-operator-signing-keys', namespace: scenario.namespace });
@@ -243,7 +246,8 @@ test("a Secret the FliptClient does not own is never overwritten with a JWT: som
   const othersSecret = `${NAMES[7]}-flipt`;
   const others = await secretOf(NAMES[7]!);
   await createFliptClient(scenario.cluster.clients, APP, 'taken');
-  await createFliptClient(scenario.cluster.clients, APP, 'copycat', { secret: { name: othersSecret } });
+  await core.createNamespacedServiceAccount({ namespace: APP, body: { metadata: { name: 'copycat-sa' } } });
+  await createFliptClient(scenario.cluster.clients, APP, 'copycat', { secret: { name: othersSecret }, serviceAccounts: ['copycat-sa'] });
   for (const name of ['taken', 'copycat']) {
     await waitFor(async () => condition(await get(name), 'Ready')?.reason === 'SecretConflict', `${name} Ready reason SecretConflict`, 20_000);
     assert.match(condition(await get(name), 'Ready')!.message, /not owned by this FliptClient.*spec\.secret\.name/);
@@ -254,6 +258,10 @@ test("a Secret the FliptClient does not own is never overwritten with a JWT: som
   const after = await core.readNamespacedSecret({ name: othersSecret, namespace: APP });
   assert.deepEqual([after.data, after.metadata?.resourceVersion], [others.data, others.metadata?.resourceVersion], `${NAMES[7]}'s Secret untouched`);
   for (const name of ['taken', 'copycat']) assert.equal((await get(name)).status?.credentialFingerprint, undefined, `no JWT recorded for ${name}`);
+  // The exchange does not mint a JWT for copycat either, though the Secret it names holds one: it is not Ready.
+  const answer = await scenario.exchangeUntil(APP, 'copycat-sa', (status) => status !== 403, 'the exchange to know the binding', 15_000);
+  assert.equal(answer.status, 503, answer.body.replace(/"clientToken":"[^"]*"/, '"clientToken":"(not shown)"'));
+  assert.match(answer.body, /is not Ready \(SecretConflict: /);
 });
 
 test("a client Secret edited out of band is put back around the same JWT: keys restored, the stranger's key gone, no new JWT", async () => {

@@ -204,22 +204,29 @@ export class Scenario {
    * exchange, asked again until it answers 200 (the operator may not have bound the account yet).
    */
   async exchange<Answer>(namespace: string, serviceAccount: string, seconds: number, timeoutMs: number): Promise<{ serviceAccountToken: string; answer: Answer }> {
+    const { serviceAccountToken, body } = await this.exchangeUntil(namespace, serviceAccount, (status) => status === 200, 'the exchange to answer 200', timeoutMs, seconds);
+    return { serviceAccountToken, answer: JSON.parse(body) as Answer };
+  }
+
+  /** Exchanges a new token of the service account, again and again, until `done` holds for the answer's status: the last answer. */
+  async exchangeUntil(namespace: string, serviceAccount: string, done: (status: number) => boolean, what: string, timeoutMs: number, seconds = 600): Promise<{ serviceAccountToken: string; status: number; body: string }> {
     const request = await this.cluster.clients.core.createNamespacedServiceAccountToken({
       name: serviceAccount,
       namespace,
       body: { spec: { audiences: ['flipt-client-operator'], expirationSeconds: seconds } },
     });
     const serviceAccountToken = request.status!.token!;
-    let res: Response | undefined;
+    let answer = { status: 0, body: '' };
     await waitFor(async () => {
-      res = await fetch(`http://127.0.0.1:${this.ports.exchange}/auth/v1/method/kubernetes/serviceaccount`, {
+      const res = await fetch(`http://127.0.0.1:${this.ports.exchange}/auth/v1/method/kubernetes/serviceaccount`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ service_account_token: serviceAccountToken }),
       });
-      return res.status === 200;
-    }, 'the exchange to answer 200', timeoutMs, 250);
-    return { serviceAccountToken, answer: (await res!.json()) as Answer };
+      answer = { status: res.status, body: await res.text() };
+      return done(res.status);
+    }, what, timeoutMs, 250);
+    return { serviceAccountToken, ...answer };
   }
 
   /**

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadOperatorConfig, parseOperatorConfig, targetAllowsNamespace } from '../../src/config/operator-config.ts';
+import { exampleTarget } from '../support/target-fixture.ts';
 
 const SOURCE = '/etc/flipt-client-operator/config.yaml';
 
@@ -408,4 +409,11 @@ test('numeric bounds: JWT lifetime, body size, cache size and rate limits', () =
   assertRejected(`${minimal}exchange: {cache: {maxEntries: 0}}\n`, 'exchange.cache.maxEntries');
   assertRejected(`${minimal}exchange: {rateLimit: {perServiceAccountPerMinute: 0}}\n`, 'exchange.rateLimit.perServiceAccountPerMinute');
   assertRejected(`${minimal}exchange: {rateLimit: {globalPerSecond: 0}}\n`, 'exchange.rateLimit.globalPerSecond');
+});
+
+test('allowedNamespaces names whole namespaces: no prefix, suffix or pattern but "*"', () => {
+  const target = exampleTarget({ allowedNamespaces: ['team', 'payments'] });
+  assert.deepEqual(['team', 'payments'].map((ns) => targetAllowsNamespace(target, ns)), [true, true]);
+  assert.deepEqual(['team-evil', 'tea', 'payments2', 'xteam', ''].map((ns) => targetAllowsNamespace(target, ns)), [false, false, false, false, false]);
+  assert.equal(targetAllowsNamespace(exampleTarget({ allowedNamespaces: ['*'] }), 'anything'), true);
 });

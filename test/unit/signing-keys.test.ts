@@ -49,6 +49,7 @@ test('the first key is published at once and signs publishAhead later; the sched
   assert.equal(step.requeueAfterMs, 168 * H, 'the successor is due publishAhead before the first stops signing');
   const [first] = run([T0]);
   assert.deepEqual(publishedKeys([first!], T0), [first], 'published before it signs');
+  assert.deepEqual(publishedKeys([first!], first!.createdAt - 1), [], 'not before it was created (a replica whose clock runs behind the one that made it)');
   assert.equal(signingKeyAt([first!], T0 + 59 * S), undefined, 'nothing signs with it before every replica had a minute to publish it');
   assert.equal(signingKeyAt([first!], T0 + 60 * S), first);
 });
