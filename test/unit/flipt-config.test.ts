@@ -224,11 +224,14 @@ test('an empty flow mapping ({}) that gets tokens is written in block style', ()
   assert.ok(unchanged.text.endsWith('tokens: {}\n'));
 });
 
-test('empty (null) sections on the way are filled in, not refused', () => {
+test('empty (null or "") sections on the way are filled in, not refused', () => {
   const source = 'authentication:\n  required: true\n  methods:\n    token:\n      storage:\n        tokens:\nsecrets:\n';
   const result = render({ source, tokens: [token('ns', 'app')] });
   assert.deepEqual(Object.keys(tokensOf(result.text)), ['ns_app']);
   assert.equal(result.authenticationRequired, true);
+  // An empty string, as a template that printed nothing leaves it, counts as empty too.
+  const quoted = render({ source: 'authentication:\n  methods:\n    token:\n      storage:\n        tokens: ""\n', tokens: [token('ns', 'app')] });
+  assert.deepEqual(Object.keys(tokensOf(quoted.text)), ['ns_app']);
 });
 
 test('a document that is not a mapping, or a non-mapping section, throws FliptConfigError', () => {
