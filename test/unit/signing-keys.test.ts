@@ -52,6 +52,9 @@ test('the first key is published at once and signs publishAhead later; the sched
   assert.deepEqual(publishedKeys([first!], first!.createdAt - 1), [], 'not before it was created (a replica whose clock runs behind the one that made it)');
   assert.equal(signingKeyAt([first!], T0 + 59 * S), undefined, 'nothing signs with it before every replica had a minute to publish it');
   assert.equal(signingKeyAt([first!], T0 + 60 * S), first);
+  // A key signs while a JWT it signs can still live 2 s (exp and iat are whole seconds), to the millisecond.
+  assert.equal(signingKeyAt([first!], latestExpiryOf(first!) - 2 * S), first);
+  assert.equal(signingKeyAt([first!], latestExpiryOf(first!) - 2 * S + 1), undefined);
 });
 
 test('no key is created while none is needed; existing ones still retire on time', () => {
