@@ -87,18 +87,25 @@ function refuseRepeatedKeys(node: unknown): void {
 export function authenticationMethodsOf(source: string | undefined): AuthenticationMethods {
   const doc = parseFliptConfig(source);
   const jwt: unknown = doc.getIn(JWT_PATH);
-  return { kubernetesEnabled: trueAsFliptReadsIt(doc.getIn(['authentication', 'methods', 'kubernetes', 'enabled'])), jwtPresent: jwt !== undefined && jwt !== null };
+  return { kubernetesEnabled: trueAsFliptReadsIt(doc.getIn(['authentication', 'methods', 'kubernetes', 'enabled'], true)), jwtPresent: jwt !== undefined && jwt !== null };
 }
 
 /**
- * A boolean setting as Flipt reads it: viper decodes its config weakly (mapstructure's WeaklyTypedInput),
- * so a quoted "true" (as Helm's `quote` writes it), "1", "t" or a non-zero number is true as well. Any
- * other string is false here; Flipt refuses to start on one that strconv.ParseBool does not know.
+ * A boolean setting as Flipt reads it. viper decodes its config weakly (mapstructure's WeaklyTypedInput):
+ * a quoted "true" (as Helm's `quote` writes it), "1" or "t" is true, and so is any non-zero number,
+ * which Go's YAML reader sees in more plain scalars than this library does (`1_000`, `0b1`). Other
+ * strings are false here: "" is false to Flipt too, and it refuses to start on one strconv.ParseBool does not know.
  */
-function trueAsFliptReadsIt(value: unknown): boolean {
+function trueAsFliptReadsIt(node: unknown): boolean {
+  const value = isScalar(node) ? node.value : node;
   if (typeof value === 'boolean') return value;
   if (typeof value === 'number') return value !== 0;
-  return typeof value === 'string' && ['1', 't', 'T', 'true', 'True', 'TRUE'].includes(value);
+  if (typeof value !== 'string') return false;
+  if (isScalar(node) && node.type === 'PLAIN') {
+    const goInteger = /^[-+]?(?:0[bB]([01]+)|0[oO]([0-7]+)|0[xX]([0-9a-fA-F]+)|([0-9]+))$/.exec(value.replaceAll('_', ''));
+    if (goInteger) return /[1-9a-fA-F]/.test(goInteger.slice(1).join(''));
+  }
+  return ['1', 't', 'T', 'true', 'True', 'TRUE'].includes(value);
 }
 
 /**
@@ -177,7 +184,7 @@ function render(input: RenderInput): RenderResult {
   if (!input.jwtMethod || input.tokens.length > 0 || input.previouslyManaged.length > 0) {
     changed = renderTokens(doc, input, managedIds, conflictingIds) || changed;
   }
-  const authenticationRequired = trueAsFliptReadsIt(doc.getIn(['authentication', 'required']));
+  const authenticationRequired = trueAsFliptReadsIt(doc.getIn(['authentication', 'required'], true));
   managedIds.sort();
   return {
     text: changed ? doc.toString({ lineWidth: 0 }) : (input.source ?? ''),
@@ -248,7 +255,10 @@ function renderTokens(doc: Document, input: RenderInput, managedIds: string[], c
   return changed;
 }
 
-/** Sets a scalar, making mappings along the path; whether the document changed. */
+/**
+ * Sets a scalar, making mappings along the path; whether the document changed. Strict: a "true" that
+ * Flipt already reads as true is still written as the boolean its schema asks for.
+ */
 function setScalar(doc: Document, path: string[], value: string | boolean): boolean {
   if (doc.getIn(path) === value) return false;
   ensureMaps(doc, path.slice(0, -1));

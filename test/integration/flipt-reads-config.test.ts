@@ -166,7 +166,9 @@ test('second line of defence: the renderer writes line breaks, separators and a 
 
 test("authentication.required and the kubernetes method's enabled are read as Flipt reads them: weakly typed, so a quoted \"true\" is true", async () => {
   // Helm's `quote` writes "true"; viper decodes Flipt's config weakly (strconv.ParseBool for strings, non-zero numbers).
-  const values = ['true', 'false', 'True', 'FALSE', '"true"', '"false"', "'1'", '"0"', '"t"', '"F"', '1', '0', '2', '""', '~'];
+  // Plain numbers Go's YAML reader sees where this library sees strings (1_000, 0b1) count too.
+  const values = ['true', 'false', 'True', 'FALSE', '"true"', '"false"', "'1'", '"0"', '"t"', '"F"', '1', '0', '2', '""', '~',
+    '1_000', '0_0', '0b1', '0b0', '+0x1', '-0x0', '0o7', '0755', '0.0', '1e3', '.5', '.nan', '-.inf'];
   for (const value of values) {
     const source = `authentication:\n  required: ${value}\n  methods:\n    kubernetes:\n      enabled: ${value}\n`;
     const flipt = await readAsFlipt(source);
