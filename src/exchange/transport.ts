@@ -6,6 +6,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { listen } from '../runtime/listen.ts';
+import { OncePer } from '../util/once-per.ts';
 import { CertificateReloader } from './tls.ts';
 import { GrpcCode } from './wire.ts';
 
@@ -21,10 +22,12 @@ export interface TransportOptions {
   tls?: { certFile: string; keyFile: string };
   /** Connections open at once; Node closes the ones beyond at once, unserved. */
   maxConnections: number;
+  /** A connection was closed unserved at maxConnections (for the metric). */
   onConnectionDropped?: () => void;
   /**
    * Whole-request deadline, headers and body (default 10 s); slower requests get 408 and are closed. A
-   * TLS handshake, and a socket with nothing sent or read, get as long.
+   * TLS handshake gets as long, and so does a request's socket that neither sends nor reads (a client
+   * that stops reading its answer). A connection that sends nothing gets the headers deadline.
    */
   requestTimeoutMs?: number;
   /** Deadline for the request headers (default 5 s, never above requestTimeoutMs). */
@@ -70,7 +73,7 @@ export class Transport {
     }
     server.maxHeadersCount = 64;
     server.maxConnections = this.options.maxConnections;
-    server.on('drop', this.dropped());
+    server.on('drop', this.dropListener());
     server.timeout = requestTimeout; // a socket with nothing sent or read for that long, such as a client that stops reading its answer
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => rejectConnection(err, socket));
     this.server = server;
@@ -91,18 +94,17 @@ export class Transport {
     return { port, url };
   }
 
-  /** Counts each connection dropped at maxConnections; logs how many at most once per DROP_LOG_INTERVAL_MS. */
-  private dropped(): () => void {
+  /** Counts each connection dropped at maxConnections; logs the count since the start at most once per DROP_LOG_INTERVAL_MS. */
+  private dropListener(): () => void {
     const { maxConnections, log, onConnectionDropped } = this.options;
-    let sinceLastLine = 0;
-    let loggedAt = -Infinity;
+    const logLine = new OncePer(DROP_LOG_INTERVAL_MS);
+    let droppedTotal = 0;
     return () => {
       onConnectionDropped?.();
-      sinceLastLine++;
-      if (performance.now() - loggedAt < DROP_LOG_INTERVAL_MS) return;
-      log.warn({ maxConnections, dropped: sinceLastLine }, 'exchange connections closed unserved: exchange.maxConnections are open (a caller holding connections, or the cap too low for the callers)');
-      loggedAt = performance.now();
-      sinceLastLine = 0;
+      droppedTotal++;
+      if (logLine.due()) {
+        log.warn({ maxConnections, droppedTotal }, 'exchange connections closed unserved: exchange.maxConnections are open (a caller holding connections, or the cap too low for the callers)');
+      }
     };
   }
 
