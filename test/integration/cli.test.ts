@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { installCrd, testCluster } from '../support/cluster.ts';
 import { writeOperatorConfig } from '../support/operator-process.ts';
 import { scratchDir } from '../support/scratch.ts';
+import { closedAfterMs, openConnection } from '../support/sockets.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 const dir = scratchDir('cli');
@@ -83,7 +84,6 @@ test('a valid config and a reachable API server: it starts, counts exchange conn
   const cluster = await testCluster();
   await installCrd(cluster.kubeConfig);
   const { spawn } = await import('node:child_process');
-  const { connect } = await import('node:net');
   const { path: config, ports } = writeOperatorConfig({
     targets: [{ name: 'default', namespace: 'flipt', configMap: { name: 'flipt' }, workload: { kind: 'Deployment', name: 'flipt' } }],
     exchange: { enabled: true, maxConnections: 1 },
@@ -101,14 +101,8 @@ test('a valid config and a reachable API server: it starts, counts exchange conn
   assert.match(metrics, /flipt_operator_leader/);
   assert.match(metrics, /^flipt_operator_exchange_connections_dropped_total 0$/m);
   // One connection held open; the next is closed unserved, and counted.
-  const open = (): Promise<import('node:net').Socket> =>
-    new Promise((resolve, reject) => {
-      const socket = connect(ports.exchange, '127.0.0.1', () => resolve(socket));
-      socket.on('error', reject).resume();
-    });
-  const held = await open();
-  const beyond = await open();
-  await new Promise((resolve) => beyond.once('close', resolve));
+  const held = await openConnection(ports.exchange);
+  assert.ok((await closedAfterMs(await openConnection(ports.exchange), 5_000)) < 5_000, 'the connection beyond the cap is closed at once');
   const after = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
   assert.match(after, /^flipt_operator_exchange_connections_dropped_total 1$/m);
   held.destroy();
