@@ -98,7 +98,7 @@ export const OperatorConfigSchema = Type.Object(
       tls: Type.Optional(Type.Object({ certFile: Type.String({ minLength: 1 }), keyFile: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
       audiences: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, default: ['flipt-client-operator'] }),
       maxBodyBytes: Type.Integer({ minimum: 256, maximum: 1048576, default: 16384 }),
-      // Each open connection holds memory outside the heap cap (about 60 KiB once TLS is up): without a cap, a
+      // Each open connection holds memory, mostly outside the heap cap (about 63 KiB once TLS is up): without a cap, a
       // caller opening connections faster than they time out could push the whole operator past its memory limit.
       maxConnections: Type.Integer({ minimum: 1, maximum: 65536, default: 1024 }),
       cache: Section({

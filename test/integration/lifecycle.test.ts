@@ -112,8 +112,9 @@ test('a FliptClient gets a Secret, a registered token, one restart, and Ready af
   }, 'client Secret');
   seenTokens.push(secretToken);
   const secret = await cluster.clients.core.readNamespacedSecret({ name: 'checkout-flipt', namespace: appNamespace });
-  assert.match(secretToken, /^[0-9a-f]{64}$/);
-  assert.equal(secretValue(secret, 'authorization'), `Bearer ${secretToken}`);
+  // Compared without printing: a failing assertion shows its values.
+  assert.ok(/^[0-9a-f]{64}$/.test(secretToken), 'the token is 64 hex characters');
+  assert.ok(secretValue(secret, 'authorization') === `Bearer ${secretToken}`, 'authorization is "Bearer <token>"');
   assert.equal(secretValue(secret, 'url'), 'http://flipt.flipt.svc.cluster.local:8080');
   assert.equal(secret.metadata!.labels!['app.kubernetes.io/managed-by'], 'flipt-client-operator');
   assert.equal(secret.metadata!.labels!['flipt.io/client'], 'checkout');

@@ -45,7 +45,7 @@ test('env mode with Flipt as a StatefulSet: ${env:VAR} references, env-named cre
     assert.equal(doc.secrets, undefined, 'env mode does not turn on the file secrets provider');
     const credentials = await core.readNamespacedSecret({ name: 'flipt-client-credentials', namespace });
     assert.deepEqual(Object.keys(credentials.data!), [variable]);
-    assert.equal(secretValue(credentials, variable), await clientSecretToken({ cluster }, apps, 'billing'));
+    assert.ok(secretValue(credentials, variable) === (await clientSecretToken({ cluster }, apps, 'billing')), "the credentials Secret holds the client's token");
     const statefulSet = await cluster.clients.apps.readNamespacedStatefulSet({ name: 'flipt', namespace });
     assert.ok(statefulSet.spec!.template.metadata!.annotations!['flipt.io/config-hash'], 'the StatefulSet was restarted');
     assert.ok(!operator.output().includes(await clientSecretToken({ cluster }, apps, 'billing')));

@@ -91,7 +91,7 @@ for (const [index, [step, reached]] of steps.entries()) {
       assert.equal(client.status?.credentialFingerprint, fingerprint(after));
       // Issued once: from its issue to its removal the _next key held one value, the one the client holds now.
       const issued = new Set(scenario.credentialSecrets.versions.slice(issuedBefore).map((s) => secretValue(s, nextKey(name))).filter(Boolean));
-      assert.deepEqual([...issued], [after], `${name}'s new token was issued exactly once`);
+      assert.deepEqual([...issued].map((t) => fingerprint(t!)), [fingerprint(after)], `${name}'s new token was issued exactly once`);
     }
     assert.ok(assertSecretsAlwaysAccepted({ configMaps: scenario.configMaps, credentialSecrets: scenario.credentialSecrets, deployments: scenario.deployments, clientSecrets }, from) > 0);
   });

@@ -208,8 +208,15 @@ export class Scenario {
     return { serviceAccountToken, answer: JSON.parse(body) as Answer };
   }
 
-  /** Exchanges a new token of the service account, again and again, until `done` holds for the answer's status: the last answer. */
-  async exchangeUntil(namespace: string, serviceAccount: string, done: (status: number) => boolean, what: string, timeoutMs: number, seconds = 600): Promise<{ serviceAccountToken: string; status: number; body: string }> {
+  /** Requests one token of the service account and exchanges it again and again until `done` holds for the answer: the last answer. */
+  async exchangeUntil(
+    namespace: string,
+    serviceAccount: string,
+    done: (status: number, body: string) => boolean,
+    what: string,
+    timeoutMs: number,
+    seconds = 600,
+  ): Promise<{ serviceAccountToken: string; status: number; body: string }> {
     const request = await this.cluster.clients.core.createNamespacedServiceAccountToken({
       name: serviceAccount,
       namespace,
@@ -224,7 +231,7 @@ export class Scenario {
         body: JSON.stringify({ service_account_token: serviceAccountToken }),
       });
       answer = { status: res.status, body: await res.text() };
-      return done(res.status);
+      return done(res.status, answer.body);
     }, what, timeoutMs, 250);
     return { serviceAccountToken, ...answer };
   }
@@ -324,4 +331,9 @@ export class Scenario {
   configWrites(): number {
     return Math.max(0, this.configMaps.versions.length - 1);
   }
+}
+
+/** An exchange answer as a failing assertion may print it: without the credential. */
+export function withoutCredential(body: string): string {
+  return body.replace(/"clientToken":"[^"]*"/g, '"clientToken":"(not shown)"');
 }
