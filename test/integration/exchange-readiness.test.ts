@@ -9,6 +9,7 @@ import { installCrd, testCluster, waitFor, type TestCluster } from '../support/c
 import { serviceAccountKubeconfig } from '../support/deploy-rbac.ts';
 import { createFliptTarget } from '../support/flipt-target.ts';
 import { startOperator, writeOperatorConfig, type OperatorProcess } from '../support/operator-process.ts';
+import { withoutCredential } from '../support/scenario.ts';
 
 const suffix = randomBytes(3).toString('hex');
 const NAMESPACE = `ready-${suffix}`;
@@ -68,7 +69,7 @@ test('caches not synced (RBAC missing): the exchange answers 503 with Retry-Afte
   await waitFor(() => operator.output().includes('watch failed'), 'the watches to be refused', 30_000, 200);
   for (let i = 0; i < 3; i++) {
     const answer = await exchange();
-    assert.equal(answer.status, 503, JSON.stringify(answer.body));
+    assert.equal(answer.status, 503, withoutCredential(JSON.stringify(answer.body)));
     assert.equal(answer.body.code, 14);
     assert.ok(Number(answer.retryAfter) >= 1, 'Retry-After');
     assert.match(answer.body.message!, /starting/);
@@ -90,7 +91,7 @@ test('once the binding appears the caches sync and the exchange answers for real
   });
   await waitFor(async () => (await readyz()) === 200, 'the caches to sync', 60_000, 250);
   const answer = await exchange();
-  assert.equal(answer.status, 403, JSON.stringify(answer.body));
+  assert.equal(answer.status, 403, withoutCredential(JSON.stringify(answer.body)));
   assert.equal(answer.body.code, 7);
   assert.match(answer.body.message!, /not bound to a FliptClient/);
 });

@@ -21,6 +21,8 @@ import { createNamespace, installCrd, testCluster, waitFor } from '../support/cl
 import { removeFliptClients } from '../support/fliptclients.ts';
 import { apiServerRequests } from '../support/api-metrics.ts';
 import { AUDIENCE, exchangeConfig } from '../support/exchange-config.ts';
+import { hidden } from '../support/hidden.ts';
+import { withoutCredential } from '../support/scenario.ts';
 
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const PROTO_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6}|\.\d{9})?Z$/;
@@ -260,7 +262,7 @@ function raw(port: number, chunks: Array<string | Buffer>, options: { dripMs?: n
 }
 
 function assertFliptError(answer: Answer, status: number, code: number, what: string): void {
-  assert.equal(answer.status, status, `${what}: status (body ${answer.text.slice(0, 300)})`);
+  assert.equal(answer.status, status, `${what}: status (body ${withoutCredential(answer.text).slice(0, 300)})`);
   assert.match(String(answer.headers['content-type']), /^application\/json/, `${what}: content type`);
   const body = answer.json as { code?: unknown; message?: unknown; details?: unknown };
   assert.ok(body && typeof body === 'object', `${what}: JSON body`);
@@ -343,7 +345,7 @@ describe('exchange service against a real API server', () => {
     const body = answer.json as Record<string, unknown> & { authentication: Record<string, unknown> & { metadata: Record<string, string> } };
     assert.deepEqual(Object.keys(body), FLIPT_RESPONSE_FIELDS);
     assert.deepEqual(Object.keys(body.authentication), FLIPT_AUTHENTICATION_FIELDS);
-    assert.equal(body.clientToken, bound.secretToken);
+    assert.equal(hidden(body.clientToken), hidden(bound.secretToken));
     assert.equal(body.authentication.id, tokenIdFor(fx.namespace, 'web'));
     assert.equal(body.authentication.method, 'METHOD_KUBERNETES');
     for (const field of ['expiresAt', 'createdAt', 'updatedAt']) assert.match(String(body.authentication[field]), PROTO_TIMESTAMP, field);
@@ -368,7 +370,7 @@ describe('exchange service against a real API server', () => {
       headers: { 'content-type': 'application/json; charset=utf-8' },
     });
     assert.equal(camel.status, 200, camel.text);
-    assert.deepEqual(camel.json, answer.json);
+    assert.deepEqual(hidden(camel.json), hidden(answer.json));
     // Unknown fields are ignored, as Flipt's gateway does; both spellings with one value are fine.
     const extra = await call(base, dispatcher, JSON.stringify({ service_account_token: bound.token, serviceAccountToken: bound.token, other: 1 }));
     assert.equal(extra.status, 200, extra.text);
@@ -523,7 +525,7 @@ describe('exchange service against a real API server', () => {
     assert.equal(withNullCamel.status, 200, withNullCamel.text);
     const good = await call(base, dispatcher, tokenBody(bound.token));
     assert.equal(good.status, 200, good.text);
-    assert.equal((good.json as { clientToken: string }).clientToken, bound.secretToken);
+    assert.equal(hidden((good.json as { clientToken: string }).clientToken), hidden(bound.secretToken));
     assert.ok(!outcomes.includes('internal_error'), `no request ended in an internal error: ${outcomes.join(',')}`);
   });
 

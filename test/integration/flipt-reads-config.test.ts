@@ -12,6 +12,7 @@ import { authenticationMethodsOf, renderFliptConfig } from '../../src/fliptinsta
 import { desiredCredentials, planTarget } from '../../src/fliptinstance/plan.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
 import { readAsFlipt } from '../support/flipt-reader.ts';
+import { hidden } from '../support/hidden.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
 
 const target = (credentialReference: TargetConfig['credentialReference']): TargetConfig => exampleTarget({ credentialReference });
@@ -99,7 +100,7 @@ test('token ids from namespaces and names that look like numbers reach Flipt unc
       const id = tokenIdFor(c.namespace, c.name);
       const entry = reading.tokens[id];
       assert.ok(entry, `${mode}: Flipt reads id ${id} (has ${Object.keys(reading.tokens).join(', ')})`);
-      assert.equal(entry.credential, credentialReference(t, id, tokens.get(`${c.namespace}/${c.name}`)!), `${mode}: credential of ${id}`);
+      assert.equal(hidden(entry.credential), hidden(credentialReference(t, id, tokens.get(`${c.namespace}/${c.name}`)!)), `${mode}: credential of ${id}`);
       assert.equal(entry.metadata?.['fliptclient-namespace'], c.namespace);
       assert.equal(entry.metadata?.['fliptclient-name'], c.name);
     }

@@ -8,6 +8,7 @@ import { parse } from 'yaml';
 import { SECRET_CREATES, refusingNamespace } from '../support/admission-policy.ts';
 import { waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
+import { hidden } from '../support/hidden.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
 import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
 import { Scenario, withoutCredential } from '../support/scenario.ts';
@@ -26,7 +27,7 @@ async function refusedWith(scenario: Scenario, app: string, reason: string): Pro
   assert.equal(scenario.configWrites(), 0, "Flipt's config is left as it is");
   assert.equal(scenario.restarts(), 0);
   const secret = await scenario.cluster.clients.core.readNamespacedSecret({ name: 'web-flipt', namespace: app }).catch(() => undefined);
-  assert.equal(secret, undefined, 'no credential Flipt would refuse');
+  assert.equal(secret && hidden(secret.data ?? {}), undefined, 'no credential Flipt would refuse');
   return condition(client, 'Ready')!.message;
 }
 

@@ -16,6 +16,7 @@ import { GROUP, PLURAL, VERSION } from '../../src/vocabulary/fliptclient.ts';
 import { ROTATE_ANNOTATION } from '../../src/vocabulary/rotation.ts';
 import { recordHistory, type ObjectHistory } from '../support/api-watch.ts';
 import { waitFor } from '../support/cluster.ts';
+import { hidden } from '../support/hidden.ts';
 import { acceptedByFlipt, fetchJwks, verifyAsFlipt } from '../support/flipt-jwt.ts';
 import { readAsFlipt } from '../support/flipt-reader.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
@@ -86,7 +87,7 @@ test("20 FliptClients: Ready with a JWT that Flipt's check accepts against the J
   for (const [i, name] of NAMES.entries()) {
     const secret = decoded(await secretOf(name));
     const jwt = secret.token!;
-    assert.equal(secret.authorization, `JWT ${jwt}`, 'presented as Flipt expects a JWT');
+    assert.equal(hidden(secret.authorization), hidden(`JWT ${jwt}`), 'presented as Flipt expects a JWT');
     const payload = await verifyAsFlipt(jwt, jwks, flipt);
     const header = JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString());
     assert.equal(header.alg, 'ES256');
@@ -123,7 +124,7 @@ test("20 FliptClients: Ready with a JWT that Flipt's check accepts against the J
   assert.equal(await scenario.metric('flipt_operator_next_jwt_expiry_timestamp_seconds', { target: 'default' }), Math.min(...expiries), 'the earliest JWT expiry, served for the alert');
   await scenario.quietPeriod();
   assert.deepEqual({ writes: scenario.configWrites(), restarts: scenario.restarts() }, enablement, 'no ConfigMap write and no restart for clients');
-  assert.deepEqual(await scenario.credentials(), {}, 'no static credential for a JWT client');
+  assert.deepEqual(hidden(await scenario.credentials()), {}, 'no static credential for a JWT client');
 });
 
 test('the JWKS: public key material only, cacheable, answered 304 when unchanged, on every request path Flipt uses', async () => {
@@ -172,7 +173,7 @@ test('the exchange mints a fresh JWT for the bound client: METHOD_JWT, expiring 
   const { serviceAccountToken, answer } = await scenario.exchange<{ clientToken: string; authentication: { id: string; method: string; expiresAt: string; metadata: Record<string, string> } }>(APP, 'web-sa', 600, 15_000);
   const saExp = readJwt(serviceAccountToken)!.expiresAt;
   assert.equal(answer.authentication.method, 'METHOD_JWT', 'says the credential is a JWT: send it as `Authorization: JWT ...`');
-  assert.notEqual(answer.clientToken, await jwtOf(NAMES[0]!), 'a JWT of its own, not the Secret\'s');
+  assert.notEqual(hidden(answer.clientToken), hidden(await jwtOf(NAMES[0]!)), 'a JWT of its own, not the Secret\'s');
   const { jwks } = await fetchJwks(scenario.jwksUrl());
   const payload = await verifyAsFlipt(answer.clientToken, jwks, flipt);
   assert.ok(payload.exp! * 1000 <= saExp, 'expires no later than the service-account token');
@@ -210,7 +211,7 @@ test('a rotate request and a metadata change in one apply: one new JWT answers b
   const tokens = [...new Set(history.versions.map((v) => decoded(v).token!))];
   const after = tokens.slice(tokens.indexOf(before) + 1);
   assert.equal(after.length, 1, `one new JWT, not one per reason: ${after.length}`);
-  assert.equal(await jwtOf(name), after[0]);
+  assert.equal(hidden(await jwtOf(name)), hidden(after[0]));
   const { jwks } = await fetchJwks(scenario.jwksUrl());
   assert.equal((await verifyAsFlipt(after[0]!, jwks, flipt))['io.flipt.auth.fliptclient.metadata.team'], 'rotated');
 });
@@ -254,9 +255,11 @@ test("a Secret the FliptClient does not own is never overwritten with a JWT: som
   }
   await scenario.quietPeriod();
   const taken = await core.readNamespacedSecret({ name: 'taken-flipt', namespace: APP });
-  assert.deepEqual([taken.data, taken.metadata?.ownerReferences], [mine, undefined]);
+  assert.deepEqual(hidden(taken.data), hidden(mine));
+  assert.equal(taken.metadata?.ownerReferences, undefined);
   const after = await core.readNamespacedSecret({ name: othersSecret, namespace: APP });
-  assert.deepEqual([after.data, after.metadata?.resourceVersion], [others.data, others.metadata?.resourceVersion], `${NAMES[7]}'s Secret untouched`);
+  assert.deepEqual(hidden(after.data), hidden(others.data), `${NAMES[7]}'s Secret untouched`);
+  assert.equal(after.metadata?.resourceVersion, others.metadata?.resourceVersion, `${NAMES[7]}'s Secret untouched`);
   for (const name of ['taken', 'copycat']) assert.equal((await get(name)).status?.credentialFingerprint, undefined, `no JWT recorded for ${name}`);
   // The exchange does not mint a JWT for copycat either, though the Secret it names holds one: it is not Ready.
   const answer = await scenario.exchangeUntil(APP, 'copycat-sa', (status, body) => status === 200 || body.includes('SecretConflict'), 'the exchange to say why', 15_000);

@@ -7,6 +7,7 @@ import { secretValue } from '../../src/kube/secret-data.ts';
 import { envVarFor, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { installCrd, testCluster, waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG, createFliptStatefulSet } from '../support/flipt-target.ts';
+import { hidden } from '../support/hidden.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
 import { condition, createFliptClient, getFliptClient, removeFliptClients } from '../support/fliptclients.ts';
 import { Scenario } from '../support/scenario.ts';
@@ -41,7 +42,7 @@ test('env mode with Flipt as a StatefulSet: ${env:VAR} references, env-named cre
     const config = (await core.readNamespacedConfigMap({ name: 'flipt', namespace })).data!['default.yml']!;
     assertValidFliptConfig(config);
     const doc = parse(config);
-    assert.equal(doc.authentication.methods.token.storage.tokens[id].credential, `\${env:${variable}}`);
+    assert.equal(hidden(doc.authentication.methods.token.storage.tokens[id].credential), hidden(`\${env:${variable}}`), `the credential of ${id} is the reference \${env:${variable}}`);
     assert.equal(doc.secrets, undefined, 'env mode does not turn on the file secrets provider');
     const credentials = await core.readNamespacedSecret({ name: 'flipt-client-credentials', namespace });
     assert.deepEqual(Object.keys(credentials.data!), [variable]);
@@ -65,7 +66,7 @@ test('inline mode (documented as insecure): the token itself sits in the config'
     const token = await clientSecretToken(scenario, apps, 'legacy');
     const config = await scenario.fliptConfig();
     assertValidFliptConfig(config);
-    assert.equal((await scenario.managedTokens())[tokenIdFor(apps, 'legacy')]?.credential, token);
+    assert.equal(hidden((await scenario.managedTokens())[tokenIdFor(apps, 'legacy')]?.credential), hidden(token));
     assert.ok(!scenario.allLogs().includes(token), 'still never in the logs');
   } finally {
     await scenario.stop();

@@ -15,6 +15,7 @@ import { recordHistory, revision, type ObjectHistory } from '../support/api-watc
 import { waitFor } from '../support/cluster.ts';
 import { assertSecretsAlwaysAccepted, latestRevision } from '../support/credential-invariant.ts';
 import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
+import { hidden } from '../support/hidden.ts';
 import { Scenario } from '../support/scenario.ts';
 
 const APP = `rotation-crash-${Date.now().toString(36)}`;
@@ -84,8 +85,8 @@ for (const [index, [step, reached]] of steps.entries()) {
     const credentials = await scenario.credentials();
     for (const name of NAMES) {
       const after = await secretToken(name);
-      assert.notEqual(after, before.get(name), `${name} rotated`);
-      assert.equal(credentials[tokenIdFor(APP, name)], after, `${name}'s new token is registered under its id`);
+      assert.notEqual(hidden(after), hidden(before.get(name)), `${name} rotated`);
+      assert.equal(hidden(credentials[tokenIdFor(APP, name)]), hidden(after), `${name}'s new token is registered under its id`);
       assert.ok(!Object.values(credentials).includes(before.get(name)!), `${name}'s old token is gone`);
       const client = await getFliptClient(scenario.cluster.clients, APP, name);
       assert.equal(client.status?.credentialFingerprint, fingerprint(after));
@@ -116,9 +117,9 @@ test('SIGKILL after the status names the new token, before the Secret follows, d
   await waitFor(() => rotationDone(name, value), `the rotation ${value} to complete after the crash`, 90_000, 200);
   await scenario.quietPeriod();
   const after = await secretToken(name);
-  assert.notEqual(after, before, `${name} rotated`);
+  assert.notEqual(hidden(after), hidden(before), `${name} rotated`);
   const credentials = await scenario.credentials();
-  assert.equal(credentials[tokenIdFor(APP, name)], after);
+  assert.equal(hidden(credentials[tokenIdFor(APP, name)]), hidden(after));
   assert.ok(!Object.values(credentials).includes(before), 'the old token is gone');
   const switchedAt = Date.parse((await getFliptClient(scenario.cluster.clients, APP, name)).status!.issuedAt!);
   assert.ok(switchedAt > killedAt + OVERLAP_MS, 'status.issuedAt says when the Secret switched, after the crash');

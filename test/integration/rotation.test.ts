@@ -17,6 +17,7 @@ import { assertSecretsAlwaysAccepted, latestRevision } from '../support/credenti
 import { applyObjects } from '../support/deploy-rbac.ts';
 import { fliptDeployment } from '../support/flipt-target.ts';
 import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
+import { hidden } from '../support/hidden.ts';
 import { kustomizeBuild } from '../support/kustomize.ts';
 import { Scenario } from '../support/scenario.ts';
 
@@ -82,10 +83,10 @@ test('rotation on request: the new token beside the old, the Secret switched, th
   const config = await scenario.fliptConfig();
   const credentials = await scenario.credentials();
   for (const [name, { before, after }] of rotated) {
-    assert.notEqual(after, before, `${name} holds a new token`);
+    assert.notEqual(hidden(after), hidden(before), `${name} holds a new token`);
     const client = await get(name);
     assert.equal(client.status?.credentialFingerprint, fingerprint(after));
-    assert.equal(credentials[tokenIdFor(APP, name)], after, 'registered under its id again');
+    assert.equal(hidden(credentials[tokenIdFor(APP, name)]), hidden(after), 'registered under its id again');
     assert.ok(!Object.values(credentials).includes(before), 'the old token left the credentials Secret');
     assert.ok(!(`${tokenIdFor(APP, name)}_next` in parse(config).authentication.methods.token.storage.tokens), 'one id per client again');
     assert.equal(condition(client, 'Rotating')?.reason, 'Scheduled');
@@ -103,7 +104,7 @@ test('rotation on request: the new token beside the old, the Secret switched, th
   await waitFor(async () => (await scenario.metric('flipt_operator_rotations_total', { trigger: 'request' })) === 2, 'both rotations counted', 10_000);
   // The exchange hands out the new token, and says when to come back: the next rotation plus the overlap.
   const { answer } = await scenario.exchange<{ clientToken: string; authentication: { expiresAt: string } }>(APP, 'rot-sa', 48 * 3600, 10_000);
-  assert.equal(answer.clientToken, rotated.get('rot-b')!.after);
+  assert.equal(hidden(answer.clientToken), hidden(rotated.get('rot-b')!.after));
   const client = await get('rot-b');
   assert.equal(Date.parse(answer.authentication.expiresAt), Date.parse(client.status!.rotateAt!) + 4_000);
 });
@@ -114,7 +115,7 @@ test('the same annotation value again does nothing', async () => {
   await annotate('rot-b', 'r1');
   await scenario.quietPeriod();
   assert.equal(scenario.restarts(), restarts);
-  assert.equal(await secretToken('rot-b'), token);
+  assert.equal(hidden(await secretToken('rot-b')), hidden(token));
 });
 
 test('rolloutRestartTargets without the opt-in RBAC: a condition with the exact permission, Ready unaffected', async () => {
