@@ -78,7 +78,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'flipt_operator_target_blocked',
-      help: 'Whether something keeps a target from registering clients, by reason (1 while it does)',
+      help: 'Whether something keeps a target from registering clients, or Flipt from accepting their credentials, by reason (1 while it does)',
       labelNames: ['target', 'reason'],
       registers: [this.registry],
       collect() {
@@ -88,6 +88,7 @@ export class Metrics {
           if (state.problem) reasons.add(state.problem.reason);
           // A JWT target that cannot configure Flipt's jwt method registers no JWT client either.
           if (state.jwtProblem) reasons.add(state.jwtProblem.reason);
+          if (state.envOverride?.blocking) reasons.add(state.envOverride.reason);
           if (state.writeFailure) reasons.add('WriteFailed');
           for (const reason of reasons) this.set({ target, reason }, 1);
         }

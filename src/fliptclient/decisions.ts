@@ -176,13 +176,15 @@ export function registrationVerdict(owner: string, id: string, credentialFingerp
   const registered = state.registered.get(id);
   // Mid-rotation the token of record is the new one, registered as <id>_next until the old one goes.
   if (registered === credentialFingerprint || state.registered.get(nextTokenIdFor(id)) === credentialFingerprint) {
+    if (state.envOverride?.blocking) return { status: 'False', reason: state.envOverride.reason, message: `Registered with target "${targetName}" as token ${id}, but ${state.envOverride.message}` };
     if (!state.authenticationRequired) {
       return {
         status: 'True',
         reason: 'AuthenticationNotRequired',
-        message: `Registered as token ${id}, but target "${targetName}" has authentication.required false, so Flipt accepts requests without any token; set authentication.required: true`,
+        message: `Registered as token ${id}, but Flipt reads authentication.required as false for target "${targetName}" (from its config, or FLIPT_AUTHENTICATION_REQUIRED in its pod template), so it accepts requests without any token; set authentication.required: true`,
       };
     }
+    if (state.envOverride) return { status: 'True', reason: state.envOverride.reason, message: `Registered with target "${targetName}" as token ${id}, but ${state.envOverride.message}` };
     return { status: 'True', reason: 'Registered', message: `Registered with target "${targetName}" as token ${id}` };
   }
   if (state.writeFailure) {
@@ -329,7 +331,7 @@ export function withCondition(conditions: readonly Condition[], type: ConditionT
 const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing', 'TargetFull', 'NamespaceLimitReached', 'TargetWriteFailed', 'SecretWriteFailed', 'FinalizerWriteFailed']);
 
 /** Reasons of other conditions that need someone to act, recorded as Warning Events when they appear. */
-const WARNING_CONDITION_REASONS = new Set(['AuthenticationNotRequired', 'RotationBlocked']);
+const WARNING_CONDITION_REASONS = new Set(['AuthenticationNotRequired', 'FliptEnvOverride', 'RotationBlocked']);
 
 export interface StatusEvent {
   type: 'Normal' | 'Warning';

@@ -147,13 +147,16 @@ export function jwtAppliedVerdict(state: TargetState, target: TargetConfig, owne
       message: `Target "${target.name}" uses static tokens again: this client keeps its JWT until every Flipt pod accepts its new static token`,
     };
   }
+  const validates = `Flipt's config for target "${target.name}" validates this operator's JWTs`;
+  if (state.envOverride?.blocking) return { status: 'False', reason: state.envOverride.reason, message: `${validates}, but ${state.envOverride.message}` };
   if (!state.authenticationRequired) {
     return {
       status: 'True',
       reason: 'AuthenticationNotRequired',
-      message: `Flipt's config for target "${target.name}" validates this operator's JWTs, but has authentication.required false, so Flipt accepts requests without any credential; set authentication.required: true`,
+      message: `${validates}, but Flipt reads authentication.required as false (from its config, or FLIPT_AUTHENTICATION_REQUIRED in its pod template), so it accepts requests without any credential; set authentication.required: true`,
     };
   }
+  if (state.envOverride) return { status: 'True', reason: state.envOverride.reason, message: `${validates}, but ${state.envOverride.message}` };
   return {
     status: 'True',
     reason: 'JwtMethodEnabled',

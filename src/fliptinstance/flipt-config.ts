@@ -105,7 +105,14 @@ function trueAsFliptReadsIt(node: unknown): boolean {
     const goInteger = /^[-+]?(?:0[bB]([01]+)|0[oO]([0-7]+)|0[xX]([0-9a-fA-F]+)|([0-9]+))$/.exec(value.replaceAll('_', ''));
     if (goInteger) return /[1-9a-fA-F]/.test(goInteger.slice(1).join(''));
   }
-  return ['1', 't', 'T', 'true', 'True', 'TRUE'].includes(value);
+  return goParseBool(value) === true;
+}
+
+/** Go's strconv.ParseBool, which Flipt's loader applies to a string for a boolean key (its config's or its environment's); undefined where it fails. */
+export function goParseBool(value: string): boolean | undefined {
+  if (['1', 't', 'T', 'true', 'True', 'TRUE'].includes(value)) return true;
+  if (['0', 'f', 'F', 'false', 'False', 'FALSE'].includes(value)) return false;
+  return undefined;
 }
 
 /**

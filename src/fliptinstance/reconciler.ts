@@ -140,13 +140,18 @@ export class TargetReconciler {
 
   /** A target that starts or stops keeping changes from Flipt says so once, not on every reconcile. */
   private logProblems(name: string, previous: TargetState | undefined, state: TargetState): void {
-    for (const key of ['problem', 'jwtProblem'] as const) {
+    const lines = {
+      problem: ['target blocked', 'target no longer blocked'],
+      jwtProblem: ['target cannot use JWTs', 'target can use JWTs again'],
+      envOverride: ["Flipt's pod template overrides its authentication config", "Flipt's pod template no longer overrides its authentication config"],
+    } as const;
+    for (const [key, [started, ended]] of Object.entries(lines) as [keyof typeof lines, readonly [string, string]][]) {
       const before = previous?.[key];
       const now = state[key];
       if (now && (now.reason !== before?.reason || now.message !== before.message)) {
-        this.deps.log.warn({ target: name, reason: now.reason, detail: now.message }, key === 'problem' ? 'target blocked' : 'target cannot use JWTs');
+        this.deps.log.warn({ target: name, reason: now.reason, detail: now.message }, started);
       } else if (!now && before) {
-        this.deps.log.info({ target: name, reason: before.reason }, key === 'problem' ? 'target no longer blocked' : 'target can use JWTs again');
+        this.deps.log.info({ target: name, reason: before.reason }, ended);
       }
     }
   }

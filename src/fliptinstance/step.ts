@@ -22,6 +22,7 @@ import { servedBy, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { rolledOut, type Refusal, type TargetProblem, type TargetState } from '../vocabulary/registration.ts';
 import { admitWithin, byPriority, fillRatio, fits, type TargetSizes } from './capacity.ts';
 import { FliptConfigError } from './flipt-config.ts';
+import { readFliptEnv } from './flipt-env.ts';
 import { MANAGED_JWT_METHOD_ANNOTATION, planJwtMethod, type JwtMethodPlan } from './jwt-method.ts';
 import { nextKindSwitchEvent, switchBackTokensToIssue } from './kind-switch.ts';
 import { clientsInFlight, configHash, desiredCredentials, MANAGED_TOKENS_ANNOTATION, nextRotationEvent, planTarget, rotationsToIssue, type ClientCredential, type TargetPlan } from './plan.ts';
@@ -89,7 +90,16 @@ export function decideTargetStep(target: TargetConfig, observed: ObservedTarget,
   // Like the tokens: once a rollout of the config the target holds has finished, its jwt method is
   // what every pod runs; while one runs, only if the pods had it before and the config still has it.
   const jwtAccepted = step.state.jwtConfigured && (rolledOut(step.state) || (observed.previous?.jwtAccepted ?? false));
-  return { ...step, state: { ...step.state, accepted: acceptedBy(step.state, observed.previous), jwtAccepted } };
+  // Flipt reads its environment over its config.
+  const env = readFliptEnv(target, observed.workload?.authenticationEnv ?? []);
+  const state = {
+    ...step.state,
+    accepted: acceptedBy(step.state, observed.previous),
+    jwtAccepted,
+    authenticationRequired: env.authenticationRequired ?? step.state.authenticationRequired,
+    ...(env.override ? { envOverride: env.override } : {}),
+  };
+  return { ...step, state };
 }
 
 /**

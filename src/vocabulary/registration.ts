@@ -19,6 +19,17 @@ export interface JwtProblem {
   message: string;
 }
 
+/**
+ * Variables of Flipt's pod template that Flipt reads over the authentication settings the operator
+ * writes or relies on. Blocking: a written value known to keep Flipt from accepting the target's
+ * credentials (or from starting); otherwise the operator cannot tell what they do.
+ */
+export interface EnvOverride {
+  reason: 'FliptEnvOverride';
+  blocking: boolean;
+  message: string;
+}
+
 /** Why a target does not register a client that it otherwise serves: no room for it. */
 export interface Refusal {
   reason: 'TargetFull' | 'NamespaceLimitReached';
@@ -28,6 +39,7 @@ export interface Refusal {
 export interface TargetState {
   problem?: TargetProblem;
   jwtProblem?: JwtProblem;
+  envOverride?: EnvOverride;
   /** The config the target holds now carries the operator's jwt method with the target's current settings. */
   jwtConfigured: boolean;
   /** Every running Flipt pod validates the operator's JWTs for this target (the config of the last finished rollout carries the method, and still does). */
@@ -55,6 +67,7 @@ export interface TargetState {
   /** Restart key the workload's pod template carries. */
   workloadHash?: string;
   rollout: RolloutState;
+  /** As Flipt reads it: its environment's FLIPT_AUTHENTICATION_REQUIRED, else the config's. */
   authenticationRequired: boolean;
 }
 

@@ -55,6 +55,23 @@ test('registrationVerdict: problem, conflict, registered, stale, pending', () =>
   assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ writeFailure: 'x', registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'Registered', 'a registered client is not affected');
 });
 
+test("Flipt's environment overriding the token method: a registered client is not Ready when Flipt is known to refuse its token, warned when unknown", () => {
+  const registered = new Map([['ns_a', 'f1']]);
+  const blocking = { reason: 'FliptEnvOverride' as const, blocking: true, message: 'Deployment flipt/flipt sets X' };
+  const blocked = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, envOverride: blocking, authenticationRequired: false }), 't');
+  assert.deepEqual(blocked, { status: 'False', reason: 'FliptEnvOverride', message: 'Registered with target "t" as token ns_a, but Deployment flipt/flipt sets X' });
+  assert.equal(readinessVerdict({ status: 'True', reason: 'Issued', message: '' }, blocked, snapshot({ registered }), 'Deployment flipt/flipt', true).reason, 'FliptEnvOverride');
+  const warning = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, envOverride: { ...blocking, blocking: false } }), 't');
+  assert.deepEqual([warning.status, warning.reason], ['True', 'FliptEnvOverride']);
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, envOverride: { ...blocking, blocking: false }, authenticationRequired: false }), 't').reason, 'AuthenticationNotRequired');
+  // Not registered yet: waiting says more than the override.
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ envOverride: blocking }), 't').reason, 'RegistrationPending');
+  // ConfigApplied turning FliptEnvOverride is a Warning Event, once.
+  const applied = (reason: string) => [{ type: 'ConfigApplied' as const, status: 'True' as const, reason, message: 'm', lastTransitionTime: '' }];
+  assert.deepEqual(statusEvents('u', applied('Registered'), applied('FliptEnvOverride'), false, undefined).events.map((e) => `${e.type} ${e.reason}`), ['Warning FliptEnvOverride']);
+  assert.deepEqual(statusEvents('u', applied('FliptEnvOverride'), applied('FliptEnvOverride'), false, undefined).events, []);
+});
+
 test('readinessVerdict summarises in order and needs the rollout', () => {
   const ok = { status: 'True' as const, reason: 'x', message: '' };
   const bad = { status: 'False' as const, reason: 'Nope', message: '' };

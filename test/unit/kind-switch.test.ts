@@ -369,6 +369,16 @@ test("a JWT client of a target with authentication.required false is told so (Co
   assert.equal(jwtAppliedVerdict({ ...state, authenticationRequired: true }, jwtTarget, 'apps/a').reason, 'JwtMethodEnabled');
 });
 
+test("Flipt's environment overriding the jwt method: ConfigApplied False when it is known to refuse the JWTs, True with the warning when unknown", () => {
+  const state: TargetState = { registered: new Map(), accepted: new Set(), conflicts: new Set(), refused: new Map(), rollout: { done: true, detail: '' }, authenticationRequired: true, jwtConfigured: true, jwtAccepted: true };
+  const blocked = jwtAppliedVerdict({ ...state, authenticationRequired: false, envOverride: { reason: 'FliptEnvOverride', blocking: true, message: 'Deployment flipt/flipt sets X' } }, jwtTarget, 'apps/a');
+  assert.deepEqual(blocked, { status: 'False', reason: 'FliptEnvOverride', message: `Flipt's config for target "default" validates this operator's JWTs, but Deployment flipt/flipt sets X` });
+  const unknown = jwtAppliedVerdict({ ...state, envOverride: { reason: 'FliptEnvOverride', blocking: false, message: 'Deployment flipt/flipt sets Y' } }, jwtTarget, 'apps/a');
+  assert.deepEqual([unknown.status, unknown.reason], ['True', 'FliptEnvOverride']);
+  // Not required outranks a warning: it is certain.
+  assert.equal(jwtAppliedVerdict({ ...state, authenticationRequired: false, envOverride: { reason: 'FliptEnvOverride', blocking: false, message: 'm' } }, jwtTarget, 'apps/a').reason, 'AuthenticationNotRequired');
+});
+
 test('a switch to JWTs is complete once every issued client holds a JWT past its overlap: a new client with nothing issued does not hold the old tokens open', () => {
   const switched = fliptClient('a', { credentialFingerprint: 'f'.repeat(16), credentialKind: 'jwt', credentialKindSince: new Date(T0 - 3_600_000).toISOString() });
   assert.equal(oldKindStillAccepted(jwtTarget, [switched, fliptClient('b')], T0), false);

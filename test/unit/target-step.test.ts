@@ -36,7 +36,7 @@ function fresh(f: Fixture, over: Partial<ObservedTarget> = {}): ObservedTarget {
   return {
     configMap: { text: SOURCE, managedRecord: undefined, managedIds: [], jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 },
     credentials: {},
-    workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: '1 replicas updated and available' } },
+    workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: '1 replicas updated and available' }, authenticationEnv: [] },
     clients: f.clients,
     clientSecretToken: (c) => f.tokens.get(clientKey(c.metadata.namespace, c.metadata.name)),
     ...over,
@@ -51,7 +51,7 @@ function afterApply(observed: ObservedTarget, step: TargetStep, now: number, rol
     configMap: step.config ? { text: step.config.text, managedRecord: step.config.managedRecord, managedIds: ids, jwtRecord: step.config.jwtRecord, otherDataBytes: 0, otherAnnotationBytes: 0 } : observed.configMap!,
     credentials: step.credentials ?? observed.credentials,
     workload: step.restart
-      ? { configHash: step.restart.configHash, restartedAtMs: now, changedSinceOurRestart: false, rollout: rolledOut ? { done: true, detail: 'done' } : { done: false, detail: '0 of 1 replicas updated' } }
+      ? { configHash: step.restart.configHash, restartedAtMs: now, changedSinceOurRestart: false, rollout: rolledOut ? { done: true, detail: 'done' } : { done: false, detail: '0 of 1 replicas updated' }, authenticationEnv: observed.workload?.authenticationEnv ?? [] }
       : observed.workload!,
     ...(step.hold !== undefined ? { hold: step.hold } : {}),
     previous: step.state,
@@ -237,4 +237,24 @@ test('while a rollout runs, what the pods accepted before counts only as long as
   const step = decideTargetStep(target, { ...first, previous: { ...first.previous!, accepted: new Set([revoked]) } }, T0 + 1_000);
   assert.equal(step.state.rollout.done, false);
   assert.equal(step.state.accepted.has(revoked), false);
+});
+
+test("Flipt's environment: a written FLIPT_AUTHENTICATION_REQUIRED decides over the config, and an override is published with the state, at every step", () => {
+  const f = fixture(['a']);
+  const withEnv = (o: ObservedTarget, env: { name: string; value: string | undefined }[]): ObservedTarget => ({
+    ...o,
+    workload: { ...o.workload!, authenticationEnv: env.map((e) => ({ container: 'flipt', ...e })) },
+  });
+  const notRequired = withEnv(fresh(f), [{ name: 'FLIPT_AUTHENTICATION_REQUIRED', value: 'false' }]);
+  const first = decideTargetStep(target, notRequired, T0);
+  assert.ok(first.config && first.restart, 'the config is written as usual: the operator never writes authentication.required');
+  assert.equal(first.state.authenticationRequired, false, 'the config says true, Flipt reads false');
+  assert.equal(first.state.envOverride, undefined);
+  const held = decideTargetStep(target, afterApply(notRequired, first, T0), T0 + 1);
+  assert.equal(held.state.authenticationRequired, false, 'and on a step that writes nothing');
+  const off = decideTargetStep(target, withEnv(fresh(f), [{ name: 'FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED', value: 'false' }]), T0);
+  assert.deepEqual([off.state.envOverride?.reason, off.state.envOverride?.blocking, off.state.authenticationRequired], ['FliptEnvOverride', true, true]);
+  assert.ok(off.config && off.restart, 'the target is still written: the override is for someone to remove');
+  const { workload: _, ...noWorkload } = fresh(f);
+  assert.equal(decideTargetStep(target, noWorkload, T0).state.envOverride, undefined);
 });

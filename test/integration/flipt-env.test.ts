@@ -1,0 +1,84 @@
+// Flipt reads a FLIPT_<KEY_PATH> variable over its config file. A variable in Flipt's pod template that
+// turns the token method off, or sets authentication.required, is read as Flipt reads it: the clients
+// say so (conditions, a Warning Event), and so do the log and the blocked-target metric, and they
+// recover once it is gone.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { V1EnvVar } from '@kubernetes/client-node';
+import { mergePatch } from '../../src/kube/client.ts';
+import { waitFor } from '../support/cluster.ts';
+import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
+import { Scenario } from '../support/scenario.ts';
+
+let scenario: Scenario;
+let app: string;
+
+before(async () => {
+  scenario = await Scenario.start({ minInterval: '1s' });
+  app = await scenario.createAppNamespace(`env-${Date.now().toString(36)}`);
+});
+after(async () => scenario?.stop());
+
+/** Flipt's container with exactly these variables (a merge patch replaces the list). */
+async function setFliptEnv(env: V1EnvVar[]): Promise<void> {
+  await scenario.cluster.clients.apps.patchNamespacedDeployment(
+    { name: 'flipt', namespace: scenario.namespace, body: { spec: { template: { spec: { containers: [{ name: 'flipt', image: 'docker.flipt.io/flipt/flipt:v2.11.0', env }] } } } } },
+    mergePatch,
+  );
+}
+
+async function appliedAs(reason: string, ready: 'True' | 'False'): Promise<{ message: string }> {
+  let applied: { message: string } | undefined;
+  await waitFor(async () => {
+    const client = await getFliptClient(scenario.cluster.clients, app, 'web');
+    const found = condition(client, 'ConfigApplied');
+    applied = found;
+    return found?.reason === reason && condition(client, 'Ready')?.status === ready;
+  }, `ConfigApplied ${reason}, Ready ${ready}`, 20_000);
+  return applied!;
+}
+
+test("Flipt's pod template turning the token method off: the client is not Ready and says why, until the variable is gone", async () => {
+  await createFliptClient(scenario.cluster.clients, app, 'web');
+  await appliedAs('Registered', 'True');
+
+  await setFliptEnv([{ name: 'FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED', value: 'false' }]);
+  const blocked = await appliedAs('FliptEnvOverride', 'False');
+  assert.match(blocked.message, new RegExp(`Deployment ${scenario.namespace}/flipt sets FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED \\(container flipt\\), which turns the token method off, so Flipt accepts no static token`));
+  const client = await getFliptClient(scenario.cluster.clients, app, 'web');
+  assert.equal(condition(client, 'Ready')?.reason, 'FliptEnvOverride');
+  await waitFor(async () => {
+    const events = await scenario.cluster.clients.events.listNamespacedEvent({ namespace: app });
+    return events.items.some((e) => e.reason === 'FliptEnvOverride' && e.type === 'Warning');
+  }, 'a Warning Event', 10_000);
+  assert.equal(await scenario.metric('flipt_operator_target_blocked', { target: 'default', reason: 'FliptEnvOverride' }), 1);
+
+  // Set in the pod template, authentication.required false is what Flipt runs with, whatever the config says.
+  await setFliptEnv([{ name: 'FLIPT_AUTHENTICATION_REQUIRED', value: 'false' }]);
+  const open = await appliedAs('AuthenticationNotRequired', 'True');
+  assert.match(open.message, /FLIPT_AUTHENTICATION_REQUIRED in its pod template/);
+  assert.equal(await scenario.metric('flipt_operator_target_blocked', { target: 'default', reason: 'FliptEnvOverride' }), 0);
+
+  // From a Secret, the value is unknown: Ready, with the warning.
+  await setFliptEnv([{ name: 'FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED', valueFrom: { secretKeyRef: { name: 'somewhere', key: 'enabled' } } }]);
+  const unknown = await appliedAs('FliptEnvOverride', 'True');
+  assert.match(unknown.message, /the operator cannot tell what it does: move the setting into Flipt's config/);
+
+  await setFliptEnv([]);
+  await appliedAs('Registered', 'True');
+  const logged = scenario
+    .allLogs()
+    .split('\n')
+    .filter((line) => line.includes("Flipt's pod template"))
+    .map((line) => JSON.parse(line) as { msg: string });
+  assert.deepEqual(
+    logged.map((l) => l.msg),
+    [
+      "Flipt's pod template overrides its authentication config",
+      "Flipt's pod template no longer overrides its authentication config",
+      "Flipt's pod template overrides its authentication config",
+      "Flipt's pod template no longer overrides its authentication config",
+    ],
+    'a line when it starts and one when it ends, not one per reconcile',
+  );
+});
