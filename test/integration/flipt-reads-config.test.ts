@@ -9,6 +9,7 @@ import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { credentialReference, envVarFor, fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { authenticationMethodsOf, renderFliptConfig } from '../../src/fliptinstance/flipt-config.ts';
+import { readFliptEnv } from '../../src/fliptinstance/flipt-env.ts';
 import { desiredCredentials, planTarget } from '../../src/fliptinstance/plan.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
 import { readAsFlipt } from '../support/flipt-reader.ts';
@@ -184,4 +185,39 @@ test("authentication.required and the kubernetes method's enabled are read as Fl
   assert.equal(authenticationMethodsOf(named).kubernetesEnabled, false);
   // A string strconv.ParseBool does not know: Flipt refuses the whole config (it does not start).
   await assert.rejects(readAsFlipt('authentication:\n  required: "yes"\n'));
+});
+
+test("FLIPT_AUTHENTICATION_* variables decide over Flipt's config file: the operator reads the written ones as Flipt does", async () => {
+  const staticTarget = exampleTarget();
+  const jwtTarget = exampleTarget({ credentialKind: 'jwt' });
+  const operator = (target: TargetConfig, name: string, value: string) => readFliptEnv(target, [{ container: 'flipt', name, value }]);
+  const blocked = (target: TargetConfig, name: string, value: string) => operator(target, name, value).override?.blocking ?? false;
+  const source = (required: string) => `authentication:\n  required: ${required}\n  methods:\n    token:\n      enabled: true\n      storage:\n        type: static\n    jwt:\n      enabled: true\n`;
+  for (const required of ['true', 'false']) {
+    const config = source(required);
+    const fromConfig = renderFliptConfig({ source: config, previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }).authenticationRequired;
+    // '' is unset to viper: the file decides.
+    for (const value of ['true', 'false', 'True', 'FALSE', '1', '0', 't', 'F', '']) {
+      const what = `${value || '(empty)'} over required: ${required}`;
+      const flipt = await readAsFlipt(config, { FLIPT_AUTHENTICATION_REQUIRED: value });
+      assert.equal(operator(staticTarget, 'FLIPT_AUTHENTICATION_REQUIRED', value).authenticationRequired ?? fromConfig, flipt.authenticationRequired, `FLIPT_AUTHENTICATION_REQUIRED=${what}`);
+      // Blocked exactly when Flipt turns the method the target needs off (or kubernetes on beside jwt).
+      const token = await readAsFlipt(config, { FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED: value });
+      assert.equal(blocked(staticTarget, 'FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED', value), !token.tokenEnabled, `FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED=${what}`);
+      const jwt = await readAsFlipt(config, { FLIPT_AUTHENTICATION_METHODS_JWT_ENABLED: value });
+      assert.equal(blocked(jwtTarget, 'FLIPT_AUTHENTICATION_METHODS_JWT_ENABLED', value), !jwt.jwt.enabled, `FLIPT_AUTHENTICATION_METHODS_JWT_ENABLED=${what}`);
+      const kubernetes = await readAsFlipt(config, { FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED: value });
+      assert.equal(blocked(jwtTarget, 'FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED', value), kubernetes.kubernetesEnabled, `FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED=${what}`);
+    }
+  }
+  // A value strconv.ParseBool does not know: Flipt refuses to start, and the operator says so.
+  const names = { FLIPT_AUTHENTICATION_REQUIRED: staticTarget, FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED: staticTarget, FLIPT_AUTHENTICATION_METHODS_JWT_ENABLED: jwtTarget, FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED: jwtTarget };
+  for (const [name, target] of Object.entries(names)) {
+    await assert.rejects(readAsFlipt(source('true'), { [name]: 'yes' }), name);
+    assert.equal(blocked(target, name, 'yes'), true, name);
+  }
+  for (const value of ['static', 'db', '']) {
+    const flipt = await readAsFlipt(source('true'), { FLIPT_AUTHENTICATION_METHODS_TOKEN_STORAGE_TYPE: value });
+    assert.equal(blocked(staticTarget, 'FLIPT_AUTHENTICATION_METHODS_TOKEN_STORAGE_TYPE', value), flipt.tokenStorageType !== 'static', `storage type ${value || '(empty)'}`);
+  }
 });

@@ -2,7 +2,9 @@
 // mapstructure into Flipt's static-token and jwt-method shapes) and prints, as JSON, the tokens Flipt
 // would load, its jwt method, whether the kubernetes method is on, and every string that Flipt would
 // resolve as a reference (${env:...} or ${secret:...}), so tests can check that what the operator
-// writes reaches Flipt unchanged and inert. Nothing is resolved here.
+// writes reaches Flipt unchanged and inert. Nothing is resolved here. The authentication switches are
+// read with Flipt's environment binding too: FLIPT_<KEY_PATH> variables of this process decide over
+// the file, as they do for Flipt.
 package main
 
 import (
@@ -11,6 +13,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
@@ -46,6 +49,18 @@ type output struct {
 	KubernetesEnabled bool                   `json:"kubernetesEnabled"`
 	References        []string               `json:"references"`
 	Required          bool                   `json:"authenticationRequired"`
+	TokenEnabled      bool                   `json:"tokenEnabled"`
+	TokenStorageType  string                 `json:"tokenStorageType"`
+}
+
+// The keys whose variables are read here: Flipt's bindEnvVars binds one for every key of its config
+// (internal/config/config.go), since viper's Unmarshal sees a variable only for a key it knows.
+var switches = []string{
+	"authentication.required",
+	"authentication.methods.token.enabled",
+	"authentication.methods.token.storage.type",
+	"authentication.methods.kubernetes.enabled",
+	"authentication.methods.jwt.enabled",
 }
 
 func main() {
@@ -54,6 +69,13 @@ func main() {
 		os.Exit(2)
 	}
 	v := viper.New()
+	// As Flipt's config.Load sets viper up.
+	v.SetEnvPrefix("FLIPT")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	for _, key := range switches {
+		v.MustBindEnv(key)
+	}
 	v.SetConfigFile(os.Args[1])
 	v.SetConfigType("yaml")
 	if err := v.ReadInConfig(); err != nil {
@@ -77,22 +99,38 @@ func main() {
 		fmt.Fprintln(os.Stderr, "decode:", err)
 		os.Exit(1)
 	}
-	// As Flipt decodes these two: into bool fields, weakly typed (viper's decoder config), so "true", 1 or
-	// "t" is true and a string strconv.ParseBool does not know is an error.
-	var auth struct {
-		Required bool `mapstructure:"required"`
-		Methods  struct {
-			Kubernetes struct {
-				Enabled bool `mapstructure:"enabled"`
-			} `mapstructure:"kubernetes"`
-		} `mapstructure:"methods"`
+	// As Flipt decodes the switches: into bool fields, weakly typed (viper's decoder config), so "true", 1
+	// or "t" is true and a string strconv.ParseBool does not know is an error; and through Unmarshal of
+	// the whole config, as Flipt does, which is where a variable decides over the file.
+	var whole struct {
+		Authentication struct {
+			Required bool `mapstructure:"required"`
+			Methods  struct {
+				Token struct {
+					Enabled bool `mapstructure:"enabled"`
+					Storage struct {
+						Type string `mapstructure:"type"`
+					} `mapstructure:"storage"`
+				} `mapstructure:"token"`
+				Kubernetes struct {
+					Enabled bool `mapstructure:"enabled"`
+				} `mapstructure:"kubernetes"`
+				JWT struct {
+					Enabled bool `mapstructure:"enabled"`
+				} `mapstructure:"jwt"`
+			} `mapstructure:"methods"`
+		} `mapstructure:"authentication"`
 	}
-	if err := v.UnmarshalKey("authentication", &auth); err != nil {
+	if err := v.Unmarshal(&whole); err != nil {
 		fmt.Fprintln(os.Stderr, "decode:", err)
 		os.Exit(1)
 	}
+	auth := whole.Authentication
 	out.KubernetesEnabled = auth.Methods.Kubernetes.Enabled
 	out.Required = auth.Required
+	out.TokenEnabled = auth.Methods.Token.Enabled
+	out.TokenStorageType = auth.Methods.Token.Storage.Type
+	out.JWT.Enabled = auth.Methods.JWT.Enabled
 	enc := json.NewEncoder(os.Stdout)
 	if err := enc.Encode(out); err != nil {
 		os.Exit(1)
