@@ -20,7 +20,7 @@ import {
   type FliptClient,
   type FliptClientStatus,
 } from '../vocabulary/fliptclient.ts';
-import { accepts, type TargetState } from '../vocabulary/registration.ts';
+import { accepts, requiresAuthentication, type TargetState } from '../vocabulary/registration.ts';
 import { nextTokenIdFor, overlapEndsAt, requestedRotation, ROTATE_ANNOTATION, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
 
 export interface Verdict {
@@ -177,12 +177,8 @@ export function registrationVerdict(owner: string, id: string, credentialFingerp
   // Mid-rotation the token of record is the new one, registered as <id>_next until the old one goes.
   if (registered === credentialFingerprint || state.registered.get(nextTokenIdFor(id)) === credentialFingerprint) {
     if (state.envOverride?.blocking) return { status: 'False', reason: state.envOverride.reason, message: `Registered with target "${targetName}" as token ${id}, but ${state.envOverride.message}` };
-    if (!state.authenticationRequired) {
-      return {
-        status: 'True',
-        reason: 'AuthenticationNotRequired',
-        message: `Registered as token ${id}, but Flipt reads authentication.required as false for target "${targetName}" (from its config, or FLIPT_AUTHENTICATION_REQUIRED in its pod template), so it accepts requests without any token; set authentication.required: true`,
-      };
+    if (!requiresAuthentication(state)) {
+      return { status: 'True', reason: 'AuthenticationNotRequired', message: `Registered as token ${id}, but ${notRequired(state, targetName, 'token')}` };
     }
     if (state.envOverride) return { status: 'True', reason: state.envOverride.reason, message: `Registered with target "${targetName}" as token ${id}, but ${state.envOverride.message}` };
     return { status: 'True', reason: 'Registered', message: `Registered with target "${targetName}" as token ${id}` };
@@ -327,8 +323,15 @@ export function withCondition(conditions: readonly Condition[], type: ConditionT
   return [...conditions.filter((c) => c.type !== type), next].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
 }
 
+/** Why Flipt asks for no credential, and what to do: its config says so, or its pod template (which Flipt reads over the config). */
+export function notRequired(state: Pick<TargetState, 'authenticationRequiredByEnv'>, targetName: string, credential: 'token' | 'credential'): string {
+  return state.authenticationRequiredByEnv === false
+    ? `Flipt's pod template (target "${targetName}") sets FLIPT_AUTHENTICATION_REQUIRED to false, which Flipt reads over authentication.required, so it accepts requests without any ${credential}; remove the variable or set it to true`
+    : `target "${targetName}" has authentication.required false, so Flipt accepts requests without any ${credential}; set authentication.required: true`;
+}
+
 /** Ready reasons that need someone to act, recorded as Warning Events. */
-const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing', 'TargetFull', 'NamespaceLimitReached', 'TargetWriteFailed', 'SecretWriteFailed', 'FinalizerWriteFailed']);
+const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing', 'TargetFull', 'NamespaceLimitReached', 'TargetWriteFailed', 'SecretWriteFailed', 'FinalizerWriteFailed', 'FliptEnvOverride']);
 
 /** Reasons of other conditions that need someone to act, recorded as Warning Events when they appear. */
 const WARNING_CONDITION_REASONS = new Set(['AuthenticationNotRequired', 'FliptEnvOverride', 'RotationBlocked']);
@@ -365,7 +368,8 @@ export function statusEvents(
   for (const type of ['ConfigApplied', 'Rotating'] as const) {
     const now = after.find((c) => c.type === type);
     const then = before.find((c) => c.type === type);
-    if (now && WARNING_CONDITION_REASONS.has(now.reason) && then?.reason !== now.reason) {
+    // Not twice in one write: Ready may have just announced the same reason.
+    if (now && WARNING_CONDITION_REASONS.has(now.reason) && then?.reason !== now.reason && !events.some((e) => e.reason === now.reason)) {
       events.push({ type: 'Warning', reason: now.reason === 'RotationBlocked' ? 'RotationFailed' : now.reason, message: now.message });
     }
   }

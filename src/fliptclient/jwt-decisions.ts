@@ -8,10 +8,10 @@ import { clientClaims, readJwt, refreshAtOf, subjectFor, type JwtView } from '..
 import { credentialKindOf } from '../vocabulary/credential-kind.ts';
 import { fingerprint, isWellFormedToken, tokenIdFor } from '../vocabulary/credentials.ts';
 import type { FliptClient } from '../vocabulary/fliptclient.ts';
-import { accepts, type TargetState } from '../vocabulary/registration.ts';
+import { accepts, requiresAuthentication, type TargetState } from '../vocabulary/registration.ts';
 import { requestedRotation, ROTATE_ANNOTATION } from '../vocabulary/rotation.ts';
 import { publishedKeys, signingKeyAt, type KeyTimes } from '../vocabulary/signing-keys.ts';
-import { NEXT_RESTART, type Verdict } from './decisions.ts';
+import { NEXT_RESTART, notRequired, type Verdict } from './decisions.ts';
 
 export type MintReason = 'FirstIssue' | 'SwitchToJwt' | 'SecretLost' | 'Refresh' | 'KeyRetired' | 'SettingsChanged' | 'ClaimsChanged' | 'Requested';
 
@@ -149,13 +149,7 @@ export function jwtAppliedVerdict(state: TargetState, target: TargetConfig, owne
   }
   const validates = `Flipt's config for target "${target.name}" validates this operator's JWTs`;
   if (state.envOverride?.blocking) return { status: 'False', reason: state.envOverride.reason, message: `${validates}, but ${state.envOverride.message}` };
-  if (!state.authenticationRequired) {
-    return {
-      status: 'True',
-      reason: 'AuthenticationNotRequired',
-      message: `${validates}, but Flipt reads authentication.required as false (from its config, or FLIPT_AUTHENTICATION_REQUIRED in its pod template), so it accepts requests without any credential; set authentication.required: true`,
-    };
-  }
+  if (!requiresAuthentication(state)) return { status: 'True', reason: 'AuthenticationNotRequired', message: `${validates}, but ${notRequired(state, target.name, 'credential')}` };
   if (state.envOverride) return { status: 'True', reason: state.envOverride.reason, message: `${validates}, but ${state.envOverride.message}` };
   return {
     status: 'True',

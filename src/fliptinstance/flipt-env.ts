@@ -1,13 +1,14 @@
 // Flipt's environment: Flipt binds a FLIPT_<KEY_PATH> variable to every key of its config and reads it
 // over the config file (viper: env before file). A variable in Flipt's pod template can therefore undo
 // what the operator writes to the config, or decide what it reads there, with nothing in the ConfigMap
-// to show it. Pure: which of them matter for a target, and what they do. Variables from `envFrom`
-// are not seen: reading them would need access to other ConfigMaps and Secrets.
+// to show it. Pure: which of them matter for a target, and what they do. The operator cannot tell
+// which container runs Flipt, so every container's variables count (the message names the container);
+// variables from `envFrom` are not seen: reading them would need access to other ConfigMaps and Secrets.
 import type { TargetConfig } from '../config/operator-config.ts';
 import type { EnvOverride } from '../vocabulary/registration.ts';
 import { goParseBool } from './flipt-config.ts';
 
-/** A FLIPT_AUTHENTICATION_* variable of a container of Flipt's pod template. */
+/** A variable of a container of Flipt's pod template that bears on the target's credentials (see `bearsOnCredentials`). */
 export interface FliptEnvVar {
   container: string;
   name: string;
@@ -15,15 +16,25 @@ export interface FliptEnvVar {
   value: string | undefined;
 }
 
-export const AUTHENTICATION_ENV_PREFIX = 'FLIPT_AUTHENTICATION_';
-
 const REQUIRED = 'FLIPT_AUTHENTICATION_REQUIRED';
 const TOKEN_METHOD = 'FLIPT_AUTHENTICATION_METHODS_TOKEN_';
 const JWT_METHOD = 'FLIPT_AUTHENTICATION_METHODS_JWT_';
 const KUBERNETES_ENABLED = 'FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED';
+/** secretFile mode turns this provider on: the tokens are `${secret:file:<id>}` references. */
+const FILE_SECRETS_ENABLED = 'FLIPT_SECRETS_PROVIDERS_FILE_ENABLED';
+/** Flipt's authentication methods: an `enabled` that is not a boolean keeps Flipt from starting, whichever method it is. */
+const METHOD_ENABLED = /^FLIPT_AUTHENTICATION_METHODS_(?:TOKEN|GITHUB|OIDC|KUBERNETES|JWT)_ENABLED$/;
+/** Flipt resolves `${env:NAME}` in any string it decodes, one from its environment too (stringToReferenceHookFunc). */
+const FLIPT_ENV_REFERENCE = /^\$\{env:[a-zA-Z_]+[a-zA-Z0-9_]*\}$/;
+/** Kubernetes does not bound a variable's name; a message written to every client's status is. */
+const NAME_SHOWN = 100;
+
+export function bearsOnCredentials(name: string): boolean {
+  return name.startsWith('FLIPT_AUTHENTICATION_') || name === FILE_SECRETS_ENABLED;
+}
 
 export interface FliptEnvReading {
-  /** authentication.required as a written FLIPT_AUTHENTICATION_REQUIRED sets it; undefined: the config decides. */
+  /** authentication.required as written FLIPT_AUTHENTICATION_REQUIRED variables set it (false if any says false); undefined: the config decides. */
   authenticationRequired?: boolean;
   override?: EnvOverride;
 }
@@ -33,40 +44,48 @@ export function readFliptEnv(target: TargetConfig, vars: readonly FliptEnvVar[])
   const reading: FliptEnvReading = {};
   const blocking: string[] = [];
   const unknown: string[] = [];
+  const required = new Map<string, boolean>();
   // Kubernetes takes the last of a name repeated in one container.
   const effective = new Map(vars.map((v) => [`${v.container}/${v.name}`, v]));
   for (const v of effective.values()) {
     // An empty value is as good as unset: viper ignores it.
     if (v.value === '') continue;
-    const named = `${v.name} (container ${v.container})`;
-    const bool = v.value === undefined ? undefined : goParseBool(v.value);
-    // Values are not repeated: they are the user's text, and would reach every client's status.
-    const notBoolean = () => blocking.push(`${named} to something other than a boolean, so Flipt refuses to start`);
-    if (v.name === REQUIRED) {
-      if (v.value === undefined) unknown.push(named);
-      else if (bool === undefined) notBoolean();
-      else reading.authenticationRequired = bool;
+    const shownName = v.name.length > NAME_SHOWN ? `${v.name.slice(0, NAME_SHOWN)}…` : v.name;
+    const named = `${shownName} (container ${v.container})`;
+    // Values are never repeated in a message: they are the user's text, and would reach every client's status.
+    const written = v.value !== undefined && !FLIPT_ENV_REFERENCE.test(v.value) ? v.value : undefined;
+    const bool = written === undefined ? undefined : goParseBool(written);
+    if ((v.name === REQUIRED || v.name === FILE_SECRETS_ENABLED || METHOD_ENABLED.test(v.name)) && written !== undefined && bool === undefined) {
+      blocking.push(`${named} to something other than a boolean, so Flipt refuses to start`);
+    } else if (v.name === REQUIRED) {
+      if (bool === undefined) unknown.push(named);
+      else required.set(named, bool);
     } else if (target.credentialKind === 'staticToken' && v.name.startsWith(TOKEN_METHOD)) {
-      if (v.name === `${TOKEN_METHOD}ENABLED` && v.value !== undefined) {
-        if (bool === undefined) notBoolean();
-        else if (!bool) blocking.push(`${named}, which turns the token method off, so Flipt accepts no static token`);
-      } else if (v.name === `${TOKEN_METHOD}STORAGE_TYPE` && v.value !== undefined) {
-        if (v.value !== 'static') blocking.push(`${named} to a token storage other than static, so Flipt refuses to start`);
+      if (v.name === `${TOKEN_METHOD}ENABLED` && bool !== undefined) {
+        if (!bool) blocking.push(`${named}, which turns the token method off, so Flipt accepts no static token`);
+      } else if (v.name === `${TOKEN_METHOD}STORAGE_TYPE` && written !== undefined) {
+        if (written !== 'static') blocking.push(`${named} to a token storage other than static, which Flipt refuses for the token method`);
       } else {
         unknown.push(named);
       }
+    } else if (target.credentialKind === 'staticToken' && target.credentialReference === 'secretFile' && v.name === FILE_SECRETS_ENABLED) {
+      if (bool === undefined) unknown.push(named);
+      else if (!bool) blocking.push(`${named}, which turns the file secrets provider off, so Flipt cannot resolve the tokens' \${secret:file:...} references and refuses to start`);
     } else if (target.credentialKind === 'jwt' && v.name === KUBERNETES_ENABLED) {
-      if (v.value === undefined) unknown.push(named);
-      else if (bool === undefined) notBoolean();
+      if (bool === undefined) unknown.push(named);
       else if (bool) blocking.push(`${named}, which turns the kubernetes method on, and Flipt cannot run it beside the jwt method`);
     } else if (target.credentialKind === 'jwt' && v.name.startsWith(JWT_METHOD)) {
-      if (v.name === `${JWT_METHOD}ENABLED` && v.value !== undefined) {
-        if (bool === undefined) notBoolean();
-        else if (!bool) blocking.push(`${named}, which turns the jwt method off, so Flipt accepts no JWT`);
+      if (v.name === `${JWT_METHOD}ENABLED` && bool !== undefined) {
+        if (!bool) blocking.push(`${named}, which turns the jwt method off, so Flipt accepts no JWT`);
       } else {
         unknown.push(named);
       }
     }
+  }
+  if (required.size > 0) {
+    // Containers that disagree: the unsafe reading, so that tokens protecting nothing are never hidden.
+    reading.authenticationRequired = [...required.values()].every(Boolean);
+    if (new Set(required.values()).size > 1) unknown.push(...required.keys());
   }
   const workload = `${target.workload.kind} ${target.namespace}/${target.workload.name}`;
   if (blocking.length > 0) {
@@ -79,7 +98,7 @@ export function readFliptEnv(target: TargetConfig, vars: readonly FliptEnvVar[])
     reading.override = {
       reason: 'FliptEnvOverride',
       blocking: false,
-      message: `${workload} sets ${listed(unknown, ', ')}, which Flipt reads over the authentication settings the operator writes to its config, and the operator cannot tell what it does: move the setting into Flipt's config`,
+      message: `${workload} sets ${listed(unknown, ', ')}, which Flipt may read over the settings the operator writes to its config, and the operator cannot tell what it makes of them: move the setting into Flipt's config`,
     };
   }
   return reading;

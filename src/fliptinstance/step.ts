@@ -90,13 +90,15 @@ export function decideTargetStep(target: TargetConfig, observed: ObservedTarget,
   // Like the tokens: once a rollout of the config the target holds has finished, its jwt method is
   // what every pod runs; while one runs, only if the pods had it before and the config still has it.
   const jwtAccepted = step.state.jwtConfigured && (rolledOut(step.state) || (observed.previous?.jwtAccepted ?? false));
-  // Flipt reads its environment over its config.
-  const env = readFliptEnv(target, observed.workload?.authenticationEnv ?? []);
-  const state = {
+  // Flipt reads its environment over its config. While a variable keeps it from accepting the
+  // credentials, nothing is accepted; once it is gone, only a finished rollout without it is.
+  const env = readFliptEnv(target, observed.workload?.fliptEnv ?? []);
+  const blocked = env.override?.blocking ?? false;
+  const state: TargetState = {
     ...step.state,
-    accepted: acceptedBy(step.state, observed.previous),
-    jwtAccepted,
-    authenticationRequired: env.authenticationRequired ?? step.state.authenticationRequired,
+    accepted: blocked ? new Set() : acceptedBy(step.state, observed.previous),
+    jwtAccepted: jwtAccepted && !blocked,
+    ...(env.authenticationRequired !== undefined ? { authenticationRequiredByEnv: env.authenticationRequired } : {}),
     ...(env.override ? { envOverride: env.override } : {}),
   };
   return { ...step, state };
@@ -113,7 +115,7 @@ function acceptedBy(state: Omit<TargetState, 'accepted' | 'jwtAccepted'>, previo
   return new Set([...(previous?.accepted ?? [])].filter((fp) => registered.has(fp)));
 }
 
-type Decision = Omit<TargetStep, 'state'> & { state: Omit<TargetState, 'accepted' | 'jwtAccepted'> };
+type Decision = Omit<TargetStep, 'state'> & { state: Omit<TargetState, 'accepted' | 'jwtAccepted' | 'authenticationRequiredByEnv' | 'envOverride'> };
 
 function decide(target: TargetConfig, observed: ObservedTarget, now: number): Decision {
   const { configMap, workload, credentials } = observed;

@@ -2,7 +2,7 @@
 // restarted it, whether someone else rolled it since, and whether the rollout has finished.
 import type { V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
 import type { RolloutState } from '../vocabulary/registration.ts';
-import { AUTHENTICATION_ENV_PREFIX, type FliptEnvVar } from './flipt-env.ts';
+import { bearsOnCredentials, type FliptEnvVar } from './flipt-env.ts';
 
 export type Workload = V1Deployment | V1StatefulSet;
 
@@ -20,8 +20,8 @@ export interface WorkloadView {
   /** Someone else changed the pod template since our last restart (a `helm upgrade` rolling Flipt, say). */
   changedSinceOurRestart: boolean;
   rollout: RolloutState;
-  /** The FLIPT_AUTHENTICATION_* variables its containers set. */
-  authenticationEnv: FliptEnvVar[];
+  /** The variables its containers set that Flipt reads over what the operator writes or reads in its config. */
+  fliptEnv: FliptEnvVar[];
 }
 
 export function viewWorkload(kind: 'Deployment' | 'StatefulSet', workload: Workload): WorkloadView {
@@ -33,9 +33,9 @@ export function viewWorkload(kind: 'Deployment' | 'StatefulSet', workload: Workl
     restartedAtMs: Number.isNaN(restartedAt) ? undefined : restartedAt,
     changedSinceOurRestart: (workload.metadata?.generation ?? 0) > ours,
     rollout: rolloutState(kind, workload),
-    authenticationEnv: (workload.spec?.template?.spec?.containers ?? []).flatMap((container) =>
+    fliptEnv: (workload.spec?.template?.spec?.containers ?? []).flatMap((container) =>
       (container.env ?? [])
-        .filter((e) => e.name.startsWith(AUTHENTICATION_ENV_PREFIX))
+        .filter((e) => bearsOnCredentials(e.name))
         // The kubelet expands $(VAR) in a value: what Flipt gets is then unknown here, as with valueFrom.
         .map((e) => ({ container: container.name, name: e.name, value: e.valueFrom || e.value?.includes('$(') ? undefined : (e.value ?? '') })),
     ),

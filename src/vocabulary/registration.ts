@@ -67,8 +67,15 @@ export interface TargetState {
   /** Restart key the workload's pod template carries. */
   workloadHash?: string;
   rollout: RolloutState;
-  /** As Flipt reads it: its environment's FLIPT_AUTHENTICATION_REQUIRED, else the config's. */
+  /** authentication.required as Flipt's config says it. */
   authenticationRequired: boolean;
+  /** As FLIPT_AUTHENTICATION_REQUIRED in Flipt's pod template says it, which Flipt reads over the config (see `requiresAuthentication`). */
+  authenticationRequiredByEnv?: boolean;
+}
+
+/** Whether Flipt asks for a credential at all: its environment decides over its config. */
+export function requiresAuthentication(state: Pick<TargetState, 'authenticationRequired' | 'authenticationRequiredByEnv'>): boolean {
+  return state.authenticationRequiredByEnv ?? state.authenticationRequired;
 }
 
 /** Whether Flipt runs the config the target holds now. */

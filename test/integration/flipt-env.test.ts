@@ -56,13 +56,13 @@ test("Flipt's pod template turning the token method off: the client is not Ready
   // Set in the pod template, authentication.required false is what Flipt runs with, whatever the config says.
   await setFliptEnv([{ name: 'FLIPT_AUTHENTICATION_REQUIRED', value: 'false' }]);
   const open = await appliedAs('AuthenticationNotRequired', 'True');
-  assert.match(open.message, /FLIPT_AUTHENTICATION_REQUIRED in its pod template/);
+  assert.match(open.message, /Flipt's pod template \(target "default"\) sets FLIPT_AUTHENTICATION_REQUIRED to false, which Flipt reads over authentication\.required/);
   assert.equal(await scenario.metric('flipt_operator_target_blocked', { target: 'default', reason: 'FliptEnvOverride' }), 0);
 
   // From a Secret, the value is unknown: Ready, with the warning.
   await setFliptEnv([{ name: 'FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED', valueFrom: { secretKeyRef: { name: 'somewhere', key: 'enabled' } } }]);
   const unknown = await appliedAs('FliptEnvOverride', 'True');
-  assert.match(unknown.message, /the operator cannot tell what it does: move the setting into Flipt's config/);
+  assert.match(unknown.message, /the operator cannot tell what it makes of them: move the setting into Flipt's config/);
 
   await setFliptEnv([]);
   await appliedAs('Registered', 'True');

@@ -70,6 +70,11 @@ test("Flipt's environment overriding the token method: a registered client is no
   const applied = (reason: string) => [{ type: 'ConfigApplied' as const, status: 'True' as const, reason, message: 'm', lastTransitionTime: '' }];
   assert.deepEqual(statusEvents('u', applied('Registered'), applied('FliptEnvOverride'), false, undefined).events.map((e) => `${e.type} ${e.reason}`), ['Warning FliptEnvOverride']);
   assert.deepEqual(statusEvents('u', applied('FliptEnvOverride'), applied('FliptEnvOverride'), false, undefined).events, []);
+  // Turning blocking (Ready False with the reason) is announced too, once though both conditions carry it.
+  const ready = (status: 'True' | 'False', reason: string) => ({ type: 'Ready' as const, status, reason, message: 'm', lastTransitionTime: '' });
+  const [warned, blockedNow] = [[ready('True', 'Ready'), ...applied('FliptEnvOverride')], [ready('False', 'FliptEnvOverride'), ...applied('FliptEnvOverride')]];
+  assert.deepEqual(statusEvents('u', warned, blockedNow, false, undefined).events.map((e) => `${e.type} ${e.reason}`), ['Warning FliptEnvOverride']);
+  assert.deepEqual(statusEvents('u', [ready('True', 'Ready'), ...applied('Registered')], blockedNow, false, undefined).events.map((e) => `${e.type} ${e.reason}`), ['Warning FliptEnvOverride']);
 });
 
 test('readinessVerdict summarises in order and needs the rollout', () => {

@@ -6,6 +6,7 @@ import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { targetInputsOf } from '../../src/fliptinstance/plan.ts';
 import { decideTargetStep, maxHoldMs, progressWindowMs, type ObservedTarget, type TargetStep } from '../../src/fliptinstance/step.ts';
 import { fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
+import { requiresAuthentication } from '../../src/vocabulary/registration.ts';
 import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
 
@@ -36,7 +37,7 @@ function fresh(f: Fixture, over: Partial<ObservedTarget> = {}): ObservedTarget {
   return {
     configMap: { text: SOURCE, managedRecord: undefined, managedIds: [], jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 },
     credentials: {},
-    workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: '1 replicas updated and available' }, authenticationEnv: [] },
+    workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: '1 replicas updated and available' }, fliptEnv: [] },
     clients: f.clients,
     clientSecretToken: (c) => f.tokens.get(clientKey(c.metadata.namespace, c.metadata.name)),
     ...over,
@@ -51,7 +52,7 @@ function afterApply(observed: ObservedTarget, step: TargetStep, now: number, rol
     configMap: step.config ? { text: step.config.text, managedRecord: step.config.managedRecord, managedIds: ids, jwtRecord: step.config.jwtRecord, otherDataBytes: 0, otherAnnotationBytes: 0 } : observed.configMap!,
     credentials: step.credentials ?? observed.credentials,
     workload: step.restart
-      ? { configHash: step.restart.configHash, restartedAtMs: now, changedSinceOurRestart: false, rollout: rolledOut ? { done: true, detail: 'done' } : { done: false, detail: '0 of 1 replicas updated' }, authenticationEnv: observed.workload?.authenticationEnv ?? [] }
+      ? { configHash: step.restart.configHash, restartedAtMs: now, changedSinceOurRestart: false, rollout: rolledOut ? { done: true, detail: 'done' } : { done: false, detail: '0 of 1 replicas updated' }, fliptEnv: observed.workload?.fliptEnv ?? [] }
       : observed.workload!,
     ...(step.hold !== undefined ? { hold: step.hold } : {}),
     previous: step.state,
@@ -59,6 +60,12 @@ function afterApply(observed: ObservedTarget, step: TargetStep, now: number, rol
 }
 
 const rolledOut = (o: ObservedTarget): ObservedTarget => ({ ...o, workload: { ...o.workload!, rollout: { done: true, detail: 'done' } } });
+
+/** The target with exactly these variables in Flipt's container. */
+const withEnv = (o: ObservedTarget, env: { name: string; value: string | undefined }[]): ObservedTarget => ({
+  ...o,
+  workload: { ...o.workload!, fliptEnv: env.map((e) => ({ container: 'flipt', ...e })) },
+});
 
 test('missing ConfigMap or workload: a problem to report, nothing written', () => {
   const f = fixture(['a']);
@@ -241,20 +248,46 @@ test('while a rollout runs, what the pods accepted before counts only as long as
 
 test("Flipt's environment: a written FLIPT_AUTHENTICATION_REQUIRED decides over the config, and an override is published with the state, at every step", () => {
   const f = fixture(['a']);
-  const withEnv = (o: ObservedTarget, env: { name: string; value: string | undefined }[]): ObservedTarget => ({
-    ...o,
-    workload: { ...o.workload!, authenticationEnv: env.map((e) => ({ container: 'flipt', ...e })) },
-  });
   const notRequired = withEnv(fresh(f), [{ name: 'FLIPT_AUTHENTICATION_REQUIRED', value: 'false' }]);
   const first = decideTargetStep(target, notRequired, T0);
   assert.ok(first.config && first.restart, 'the config is written as usual: the operator never writes authentication.required');
-  assert.equal(first.state.authenticationRequired, false, 'the config says true, Flipt reads false');
+  assert.deepEqual([first.state.authenticationRequired, requiresAuthentication(first.state)], [true, false], 'the config says true, Flipt reads false');
   assert.equal(first.state.envOverride, undefined);
-  const held = decideTargetStep(target, afterApply(notRequired, first, T0), T0 + 1);
-  assert.equal(held.state.authenticationRequired, false, 'and on a step that writes nothing');
+  const next = decideTargetStep(target, afterApply(notRequired, first, T0), T0 + 1);
+  assert.equal(requiresAuthentication(next.state), false, 'and on a step that writes nothing');
+  const required = decideTargetStep(target, withEnv(fresh(f, { configMap: { ...fresh(f).configMap!, text: 'authentication:\n  required: false\n' } }), [{ name: 'FLIPT_AUTHENTICATION_REQUIRED', value: 'true' }]), T0);
+  assert.deepEqual([required.state.authenticationRequired, requiresAuthentication(required.state)], [false, true], 'the config says false, Flipt reads true');
   const off = decideTargetStep(target, withEnv(fresh(f), [{ name: 'FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED', value: 'false' }]), T0);
-  assert.deepEqual([off.state.envOverride?.reason, off.state.envOverride?.blocking, off.state.authenticationRequired], ['FliptEnvOverride', true, true]);
+  assert.deepEqual([off.state.envOverride?.reason, off.state.envOverride?.blocking, requiresAuthentication(off.state)], ['FliptEnvOverride', true, true]);
   assert.ok(off.config && off.restart, 'the target is still written: the override is for someone to remove');
   const { workload: _, ...noWorkload } = fresh(f);
   assert.equal(decideTargetStep(target, noWorkload, T0).state.envOverride, undefined);
+});
+
+test("Flipt's environment is read afresh on a held step: a variable removed during a burst no longer counts", () => {
+  const f = fixture(['a'], ['b']);
+  const held = decideTargetStep(target, withEnv(fresh(f), [{ name: 'FLIPT_AUTHENTICATION_REQUIRED', value: 'false' }]), T0);
+  assert.ok(held.hold, 'the burst is held');
+  assert.equal(requiresAuthentication(held.state), false);
+  const removed = decideTargetStep(target, { ...fresh(f), hold: held.hold!, previous: held.state }, T0 + 1_000);
+  assert.ok(removed.hold, 'still held');
+  assert.equal(requiresAuthentication(removed.state), true, "the config's true, not the variable the previous step saw");
+});
+
+test("a variable that makes Flipt refuse the credentials: nothing is accepted while it is set, and after it is gone only once a rollout without it has finished", () => {
+  const f = fixture(['a']);
+  const fp = fingerprint(f.tokens.get(clientKey('apps', 'a'))!);
+  const blockedEnv = [{ name: 'FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED', value: 'false' }];
+  const first = decideTargetStep(target, withEnv(fresh(f), blockedEnv), T0);
+  const applied = withEnv(rolledOut(afterApply(withEnv(fresh(f), blockedEnv), first, T0)), blockedEnv);
+  const blocked = decideTargetStep(target, applied, T0 + 1_000);
+  assert.equal(blocked.state.rollout.done, true);
+  assert.equal(blocked.state.accepted.has(fp), false, 'rolled out, but Flipt runs with the token method off');
+  // The variable removed: the pod template changed, its rollout runs.
+  const rolling = { ...applied, workload: { ...applied.workload!, fliptEnv: [], rollout: { done: false, detail: '0 of 1 replicas updated' } }, previous: blocked.state };
+  const removed = decideTargetStep(target, rolling, T0 + 2_000);
+  assert.equal(removed.state.envOverride, undefined);
+  assert.equal(removed.state.accepted.has(fp), false, 'old pods still run with the variable');
+  const done = decideTargetStep(target, { ...rolledOut(rolling), previous: removed.state }, T0 + 3_000);
+  assert.equal(done.state.accepted.has(fp), true);
 });

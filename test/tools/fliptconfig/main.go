@@ -101,7 +101,8 @@ func main() {
 	}
 	// As Flipt decodes the switches: into bool fields, weakly typed (viper's decoder config), so "true", 1
 	// or "t" is true and a string strconv.ParseBool does not know is an error; and through Unmarshal of
-	// the whole config, as Flipt does, which is where a variable decides over the file.
+	// the whole config, as Flipt does, which is where a variable decides over the file. The jwt method's
+	// enabled is taken from here too.
 	var whole struct {
 		Authentication struct {
 			Required bool `mapstructure:"required"`
@@ -121,7 +122,15 @@ func main() {
 			} `mapstructure:"methods"`
 		} `mapstructure:"authentication"`
 	}
-	if err := v.Unmarshal(&whole); err != nil {
+	// Flipt's stringToReferenceHookFunc resolves ${env:NAME} in every string it decodes, before a
+	// string becomes a boolean; a variable's value included.
+	resolve := func(f reflect.Type, t reflect.Type, data any) (any, error) {
+		if s, ok := data.(string); ok && envReference.MatchString(s) {
+			return os.Getenv(envReference.ReplaceAllString(s, `$1`)), nil
+		}
+		return data, nil
+	}
+	if err := v.Unmarshal(&whole, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(resolve))); err != nil {
 		fmt.Fprintln(os.Stderr, "decode:", err)
 		os.Exit(1)
 	}
