@@ -223,7 +223,8 @@ export function readinessVerdict(issued: Verdict, applied: Verdict, state: Targe
   if (issued.status !== 'True') return issued;
   if (applied.status !== 'True') return { status: 'False', reason: applied.reason, message: applied.message };
   if (binding && binding.status !== 'True') return binding;
-  if (state && accepted) return { status: 'True', reason: 'Ready', message: `Flipt (${workload}) runs with this credential` };
+  // After a variable of Flipt's pod template that made it refuse credentials, only pods started without it accept them.
+  if (state && accepted && !state.envBlocks) return { status: 'True', reason: 'Ready', message: `Flipt (${workload}) runs with this credential` };
   // Not how far the rollout is: that changes with each pod, and every waiting client's status would be written again each time.
   return { status: 'False', reason: 'RolloutInProgress', message: `Waiting for every Flipt pod (${workload}) to run the config that holds this credential; kubectl rollout status shows how far` };
 }

@@ -29,6 +29,7 @@ const FLIPT_ENV_REFERENCE = /^\$\{env:[a-zA-Z_]+[a-zA-Z0-9_]*\}$/;
 /** Kubernetes does not bound a variable's name; a message written to every client's status is. */
 const NAME_SHOWN = 100;
 
+/** Whether Flipt reads this variable over a setting the operator writes or reads (the rest are none of its business). */
 export function bearsOnCredentials(name: string): boolean {
   return name.startsWith('FLIPT_AUTHENTICATION_') || name === FILE_SECRETS_ENABLED;
 }
@@ -44,7 +45,7 @@ export function readFliptEnv(target: TargetConfig, vars: readonly FliptEnvVar[])
   const reading: FliptEnvReading = {};
   const blocking: string[] = [];
   const unknown: string[] = [];
-  const required = new Map<string, boolean>();
+  const required: boolean[] = [];
   // Kubernetes takes the last of a name repeated in one container.
   const effective = new Map(vars.map((v) => [`${v.container}/${v.name}`, v]));
   for (const v of effective.values()) {
@@ -59,7 +60,7 @@ export function readFliptEnv(target: TargetConfig, vars: readonly FliptEnvVar[])
       blocking.push(`${named} to something other than a boolean, so Flipt refuses to start`);
     } else if (v.name === REQUIRED) {
       if (bool === undefined) unknown.push(named);
-      else required.set(named, bool);
+      else required.push(bool);
     } else if (target.credentialKind === 'staticToken' && v.name.startsWith(TOKEN_METHOD)) {
       if (v.name === `${TOKEN_METHOD}ENABLED` && bool !== undefined) {
         if (!bool) blocking.push(`${named}, which turns the token method off, so Flipt accepts no static token`);
@@ -82,11 +83,8 @@ export function readFliptEnv(target: TargetConfig, vars: readonly FliptEnvVar[])
       }
     }
   }
-  if (required.size > 0) {
-    // Containers that disagree: the unsafe reading, so that tokens protecting nothing are never hidden.
-    reading.authenticationRequired = [...required.values()].every(Boolean);
-    if (new Set(required.values()).size > 1) unknown.push(...required.keys());
-  }
+  // Containers that disagree: the unsafe reading, so that tokens protecting nothing are never hidden.
+  if (required.length > 0) reading.authenticationRequired = required.every(Boolean);
   const workload = `${target.workload.kind} ${target.namespace}/${target.workload.name}`;
   if (blocking.length > 0) {
     reading.override = {

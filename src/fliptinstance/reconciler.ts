@@ -17,7 +17,7 @@ import { MANAGED_BY, MANAGED_BY_LABEL, secretNameFor, type FliptClient } from '.
 import { sameTargetState, type TargetState } from '../vocabulary/registration.ts';
 import { MANAGED_JWT_METHOD_ANNOTATION } from './jwt-method.ts';
 import { MANAGED_TOKENS_ANNOTATION, parseManagedIds } from './plan.ts';
-import { decideTargetStep, type BurstHold, type ObservedTarget, type TargetStep } from './step.ts';
+import { afterFailedWrite, decideTargetStep, type BurstHold, type ObservedTarget, type TargetStep } from './step.ts';
 import { CONFIG_HASH_ANNOTATION, RESTART_GENERATION_ANNOTATION, RESTARTED_AT_ANNOTATION, viewWorkload, type Workload } from './workload.ts';
 
 /** A target's objects: its config ConfigMap, its credentials Secret and its Flipt workload (undefined: missing). */
@@ -83,7 +83,7 @@ export class TargetReconciler {
       // Never silent: the clients waiting for this write say why, the log says so, and the controller retries with backoff.
       const reason = describeError(err);
       this.deps.log.error({ target: name, err: reason }, 'writing the target failed; retrying');
-      this.publish(name, { ...(previous ?? step.state), writeFailure: reason });
+      this.publish(name, afterFailedWrite(previous, step.state, reason));
       throw err;
     }
     this.publish(name, step.state);

@@ -90,18 +90,29 @@ export function decideTargetStep(target: TargetConfig, observed: ObservedTarget,
   // Like the tokens: once a rollout of the config the target holds has finished, its jwt method is
   // what every pod runs; while one runs, only if the pods had it before and the config still has it.
   const jwtAccepted = step.state.jwtConfigured && (rolledOut(step.state) || (observed.previous?.jwtAccepted ?? false));
-  // Flipt reads its environment over its config. While a variable keeps it from accepting the
-  // credentials, nothing is accepted; once it is gone, only a finished rollout without it is.
+  // Flipt reads its environment over its config. `accepted` stays a fact of the rollout (refreshes,
+  // rotations and switches go on); whether a client may be Ready follows the variable, and after it
+  // is gone, a finished rollout without it.
   const env = readFliptEnv(target, observed.workload?.fliptEnv ?? []);
-  const blocked = env.override?.blocking ?? false;
+  const envBlocks = (env.override?.blocking ?? false) || ((observed.previous?.envBlocks ?? false) && !rolledOut(step.state));
   const state: TargetState = {
     ...step.state,
-    accepted: blocked ? new Set() : acceptedBy(step.state, observed.previous),
-    jwtAccepted: jwtAccepted && !blocked,
-    ...(env.authenticationRequired !== undefined ? { authenticationRequiredByEnv: env.authenticationRequired } : {}),
-    ...(env.override ? { envOverride: env.override } : {}),
+    accepted: acceptedBy(step.state, observed.previous),
+    jwtAccepted,
+    authenticationRequiredByEnv: env.authenticationRequired,
+    envOverride: env.override,
+    envBlocks: envBlocks || undefined,
   };
   return { ...step, state };
+}
+
+/**
+ * A failed write changes nothing in the target: it stays as the last step published it, but what
+ * was read of Flipt's environment is as this step read it.
+ */
+export function afterFailedWrite(previous: TargetState | undefined, step: TargetState, writeFailure: string): TargetState {
+  const { authenticationRequiredByEnv, envOverride, envBlocks } = step;
+  return { ...(previous ?? step), authenticationRequiredByEnv, envOverride, envBlocks, writeFailure };
 }
 
 /**
@@ -115,7 +126,7 @@ function acceptedBy(state: Omit<TargetState, 'accepted' | 'jwtAccepted'>, previo
   return new Set([...(previous?.accepted ?? [])].filter((fp) => registered.has(fp)));
 }
 
-type Decision = Omit<TargetStep, 'state'> & { state: Omit<TargetState, 'accepted' | 'jwtAccepted' | 'authenticationRequiredByEnv' | 'envOverride'> };
+type Decision = Omit<TargetStep, 'state'> & { state: Omit<TargetState, 'accepted' | 'jwtAccepted' | 'authenticationRequiredByEnv' | 'envOverride' | 'envBlocks'> };
 
 function decide(target: TargetConfig, observed: ObservedTarget, now: number): Decision {
   const { configMap, workload, credentials } = observed;

@@ -40,6 +40,8 @@ export interface TargetState {
   problem?: TargetProblem;
   jwtProblem?: JwtProblem;
   envOverride?: EnvOverride;
+  /** A variable of Flipt's pod template makes Flipt refuse the target's credentials, or did until a rollout without it finishes: no client is Ready. */
+  envBlocks?: true;
   /** The config the target holds now carries the operator's jwt method with the target's current settings. */
   jwtConfigured: boolean;
   /** Every running Flipt pod validates the operator's JWTs for this target (the config of the last finished rollout carries the method, and still does). */

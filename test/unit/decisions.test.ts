@@ -75,6 +75,21 @@ test("Flipt's environment overriding the token method: a registered client is no
   const [warned, blockedNow] = [[ready('True', 'Ready'), ...applied('FliptEnvOverride')], [ready('False', 'FliptEnvOverride'), ...applied('FliptEnvOverride')]];
   assert.deepEqual(statusEvents('u', warned, blockedNow, false, undefined).events.map((e) => `${e.type} ${e.reason}`), ['Warning FliptEnvOverride']);
   assert.deepEqual(statusEvents('u', [ready('True', 'Ready'), ...applied('Registered')], blockedNow, false, undefined).events.map((e) => `${e.type} ${e.reason}`), ['Warning FliptEnvOverride']);
+  // Ready waits while the target says a variable blocks, or blocked until a rollout without it.
+  const issued = { status: 'True' as const, reason: 'Issued', message: '' };
+  const registeredVerdict = { status: 'True' as const, reason: 'Registered', message: '' };
+  assert.equal(readinessVerdict(issued, registeredVerdict, snapshot({ registered, envBlocks: true }), 'Deployment flipt/flipt', true).reason, 'RolloutInProgress');
+  assert.equal(readinessVerdict(issued, registeredVerdict, snapshot({ registered }), 'Deployment flipt/flipt', true).reason, 'Ready');
+});
+
+test('authentication.required: the variable in the pod template decides over the config, and the message says which to change', () => {
+  const registered = new Map([['ns_a', 'f1']]);
+  const byEnv = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: true, authenticationRequiredByEnv: false }), 't');
+  assert.equal(byEnv.reason, 'AuthenticationNotRequired');
+  assert.match(byEnv.message, /Flipt's pod template \(target "t"\) sets FLIPT_AUTHENTICATION_REQUIRED to false, which Flipt reads over authentication\.required.*remove the variable or set it to true$/);
+  const byConfig = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: false }), 't');
+  assert.match(byConfig.message, /target "t" has authentication\.required false.*set authentication\.required: true$/);
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: false, authenticationRequiredByEnv: true }), 't').reason, 'Registered');
 });
 
 test('readinessVerdict summarises in order and needs the rollout', () => {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { targetInputsOf } from '../../src/fliptinstance/plan.ts';
-import { decideTargetStep, maxHoldMs, progressWindowMs, type ObservedTarget, type TargetStep } from '../../src/fliptinstance/step.ts';
+import { afterFailedWrite, decideTargetStep, maxHoldMs, progressWindowMs, type ObservedTarget, type TargetStep } from '../../src/fliptinstance/step.ts';
 import { fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { requiresAuthentication } from '../../src/vocabulary/registration.ts';
 import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
@@ -274,7 +274,7 @@ test("Flipt's environment is read afresh on a held step: a variable removed duri
   assert.equal(requiresAuthentication(removed.state), true, "the config's true, not the variable the previous step saw");
 });
 
-test("a variable that makes Flipt refuse the credentials: nothing is accepted while it is set, and after it is gone only once a rollout without it has finished", () => {
+test("a variable that makes Flipt refuse the credentials blocks Ready while it is set, and after it is gone until a rollout without it has finished; what the pods accept stays a fact of the rollout", () => {
   const f = fixture(['a']);
   const fp = fingerprint(f.tokens.get(clientKey('apps', 'a'))!);
   const blockedEnv = [{ name: 'FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED', value: 'false' }];
@@ -282,12 +282,35 @@ test("a variable that makes Flipt refuse the credentials: nothing is accepted wh
   const applied = withEnv(rolledOut(afterApply(withEnv(fresh(f), blockedEnv), first, T0)), blockedEnv);
   const blocked = decideTargetStep(target, applied, T0 + 1_000);
   assert.equal(blocked.state.rollout.done, true);
-  assert.equal(blocked.state.accepted.has(fp), false, 'rolled out, but Flipt runs with the token method off');
+  assert.equal(blocked.state.envBlocks, true, 'rolled out, but Flipt runs with the token method off');
+  assert.equal(blocked.state.accepted.has(fp), true, 'the rollout finished: rotations and switches may go on');
   // The variable removed: the pod template changed, its rollout runs.
   const rolling = { ...applied, workload: { ...applied.workload!, fliptEnv: [], rollout: { done: false, detail: '0 of 1 replicas updated' } }, previous: blocked.state };
   const removed = decideTargetStep(target, rolling, T0 + 2_000);
   assert.equal(removed.state.envOverride, undefined);
-  assert.equal(removed.state.accepted.has(fp), false, 'old pods still run with the variable');
+  assert.equal(removed.state.envBlocks, true, 'old pods still run with the variable');
   const done = decideTargetStep(target, { ...rolledOut(rolling), previous: removed.state }, T0 + 3_000);
+  assert.equal(done.state.envBlocks, undefined);
   assert.equal(done.state.accepted.has(fp), true);
+});
+
+test("a JWT target blocked by a variable: its jwt method stays accepted as the rollout says, so JWTs are still refreshed", () => {
+  const jwtTarget = exampleTarget({ credentialKind: 'jwt' });
+  const f = fixture(['a']);
+  const env = [{ name: 'FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED', value: 'true' }];
+  const first = decideTargetStep(jwtTarget, withEnv(fresh(f), env), T0);
+  const rolled = withEnv(rolledOut(afterApply(withEnv(fresh(f), env), first, T0)), env);
+  const step = decideTargetStep(jwtTarget, rolled, T0 + 1_000);
+  assert.deepEqual([step.state.jwtConfigured, step.state.jwtAccepted, step.state.envBlocks], [true, true, true]);
+});
+
+test('a failed write keeps what the target held, with Flipt\'s environment as this step read it', () => {
+  const f = fixture(['a']);
+  const before = decideTargetStep(target, withEnv(fresh(f), [{ name: 'FLIPT_AUTHENTICATION_REQUIRED', value: 'false' }, { name: 'FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED', value: 'false' }]), T0).state;
+  const now = decideTargetStep(target, withEnv(fresh(f), [{ name: 'FLIPT_AUTHENTICATION_METHODS_TOKEN_STORAGE_TOKENS_X_CREDENTIAL', value: 'x' }]), T0 + 1).state;
+  const published = afterFailedWrite(before, now, 'API 500');
+  assert.equal(published.writeFailure, 'API 500');
+  assert.deepEqual(published.registered, before.registered, 'the target as it was');
+  assert.deepEqual([published.authenticationRequiredByEnv, published.envOverride?.blocking, published.envBlocks], [undefined, false, undefined], 'the environment as it is');
+  assert.equal(afterFailedWrite(undefined, before, 'x').envBlocks, true);
 });
