@@ -20,17 +20,17 @@ before(async () => {
 after(async () => scenario?.stop());
 
 /** Flipt's container with exactly these variables (a merge patch replaces the list). */
-async function setFliptEnv(env: V1EnvVar[]): Promise<void> {
-  await scenario.cluster.clients.apps.patchNamespacedDeployment(
-    { name: 'flipt', namespace: scenario.namespace, body: { spec: { template: { spec: { containers: [{ name: 'flipt', image: 'docker.flipt.io/flipt/flipt:v2.11.0', env }] } } } } },
+async function setFliptEnv(env: V1EnvVar[], on = scenario): Promise<void> {
+  await on.cluster.clients.apps.patchNamespacedDeployment(
+    { name: 'flipt', namespace: on.namespace, body: { spec: { template: { spec: { containers: [{ name: 'flipt', image: 'docker.flipt.io/flipt/flipt:v2.11.0', env }] } } } } },
     mergePatch,
   );
 }
 
-async function appliedAs(reason: string, ready: 'True' | 'False'): Promise<{ message: string }> {
+async function appliedAs(reason: string, ready: 'True' | 'False', on = scenario, namespace = app): Promise<{ message: string }> {
   let applied: { message: string } | undefined;
   await waitFor(async () => {
-    const client = await getFliptClient(scenario.cluster.clients, app, 'web');
+    const client = await getFliptClient(on.cluster.clients, namespace, 'web');
     const found = condition(client, 'ConfigApplied');
     applied = found;
     return found?.reason === reason && condition(client, 'Ready')?.status === ready;
@@ -82,3 +82,30 @@ test("Flipt's pod template turning the token method off: the client is not Ready
     'a line when it starts and one when it ends, not one per reconcile',
   );
 });
+
+test("a JWT target whose pod template turns the kubernetes method on: its clients are not Ready, and their JWTs are still refreshed", async () => {
+  // One operator per cluster: every operator reconciles every FliptClient.
+  await scenario.stop();
+  const jwt = await Scenario.start({ credentialKind: 'jwt', minInterval: '1s', jwt: { lifetime: '10s' } });
+  try {
+    const ns = await jwt.createAppNamespace(`env-jwt-${Date.now().toString(36)}`);
+    await createFliptClient(jwt.cluster.clients, ns, 'web');
+    await appliedAs('JwtMethodEnabled', 'True', jwt, ns);
+    await setFliptEnv([{ name: 'FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED', value: 'true' }], jwt);
+    const blocked = await appliedAs('FliptEnvOverride', 'False', jwt, ns);
+    assert.match(blocked.message, /FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED \(container flipt\), which turns the kubernetes method on, and Flipt cannot run it beside the jwt method/);
+    assert.equal(await jwt.metric('flipt_operator_target_blocked', { target: 'default', reason: 'FliptEnvOverride' }), 1);
+    // Refreshed at two thirds of its 10 s lifetime, blocked or not: Flipt may still run the pods that accept it.
+    const held = (await getFliptClient(jwt.cluster.clients, ns, 'web')).status?.credentialFingerprint;
+    await waitFor(async () => {
+      const now = (await getFliptClient(jwt.cluster.clients, ns, 'web')).status?.credentialFingerprint;
+      return now !== undefined && now !== held;
+    }, 'a refreshed JWT while blocked', 20_000);
+    assert.equal(condition(await getFliptClient(jwt.cluster.clients, ns, 'web'), 'Ready')?.reason, 'FliptEnvOverride', 'still not Ready');
+    await setFliptEnv([], jwt);
+    await appliedAs('JwtMethodEnabled', 'True', jwt, ns);
+  } finally {
+    await jwt.stop();
+  }
+});
+
