@@ -176,12 +176,8 @@ export function registrationVerdict(owner: string, id: string, credentialFingerp
   const registered = state.registered.get(id);
   // Mid-rotation the token of record is the new one, registered as <id>_next until the old one goes.
   if (registered === credentialFingerprint || state.registered.get(nextTokenIdFor(id)) === credentialFingerprint) {
-    if (state.envOverride?.blocking) return { status: 'False', reason: state.envOverride.reason, message: `Registered with target "${targetName}" as token ${id}, but ${state.envOverride.message}` };
-    if (!requiresAuthentication(state)) {
-      return { status: 'True', reason: 'AuthenticationNotRequired', message: `Registered as token ${id}, but ${notRequired(state, targetName, 'token')}` };
-    }
-    if (state.envOverride) return { status: 'True', reason: state.envOverride.reason, message: `Registered with target "${targetName}" as token ${id}, but ${state.envOverride.message}` };
-    return { status: 'True', reason: 'Registered', message: `Registered with target "${targetName}" as token ${id}` };
+    const held = `Registered with target "${targetName}" as token ${id}`;
+    return authenticationVerdict(state, held, 'token') ?? { status: 'True', reason: 'Registered', message: held };
   }
   if (state.writeFailure) {
     return {
@@ -324,11 +320,23 @@ export function withCondition(conditions: readonly Condition[], type: ConditionT
   return [...conditions.filter((c) => c.type !== type), next].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
 }
 
-/** Why Flipt asks for no credential, and what to do: its config says so, or its pod template (which Flipt reads over the config). */
-export function notRequired(state: Pick<TargetState, 'authenticationRequiredByEnv'>, targetName: string, credential: 'token' | 'credential'): string {
-  return state.authenticationRequiredByEnv === false
-    ? `Flipt's pod template (target "${targetName}") sets FLIPT_AUTHENTICATION_REQUIRED to false, which Flipt reads over authentication.required, so it accepts requests without any ${credential}; remove the variable or set it to true`
-    : `target "${targetName}" has authentication.required false, so Flipt accepts requests without any ${credential}; set authentication.required: true`;
+/**
+ * What Flipt's authentication settings, in its config and its pod template, say of a credential the
+ * target holds (`held` says how), in this order: a variable that makes Flipt refuse it, no credential
+ * required at all, a variable the operator cannot read. Undefined: nothing to say. One policy for
+ * static tokens and JWTs.
+ */
+export function authenticationVerdict(state: TargetState, held: string, credential: 'token' | 'credential'): Verdict | undefined {
+  if (state.envOverride?.blocking) return { status: 'False', reason: state.envOverride.reason, message: `${held}, but ${state.envOverride.message}` };
+  if (!requiresAuthentication(state)) {
+    const why =
+      state.authenticationRequiredByEnv === false
+        ? `Flipt's pod template sets FLIPT_AUTHENTICATION_REQUIRED to false, which Flipt reads over authentication.required, so it accepts requests without any ${credential}; remove the variable or set it to true`
+        : `Flipt's config has authentication.required false, so it accepts requests without any ${credential}; set authentication.required: true`;
+    return { status: 'True', reason: 'AuthenticationNotRequired', message: `${held}, but ${why}` };
+  }
+  if (state.envOverride) return { status: 'True', reason: state.envOverride.reason, message: `${held}, but ${state.envOverride.message}` };
+  return undefined;
 }
 
 /** Ready reasons that need someone to act, recorded as Warning Events. */

@@ -8,10 +8,10 @@ import { clientClaims, readJwt, refreshAtOf, subjectFor, type JwtView } from '..
 import { credentialKindOf } from '../vocabulary/credential-kind.ts';
 import { fingerprint, isWellFormedToken, tokenIdFor } from '../vocabulary/credentials.ts';
 import type { FliptClient } from '../vocabulary/fliptclient.ts';
-import { accepts, requiresAuthentication, type TargetState } from '../vocabulary/registration.ts';
+import { accepts, type TargetState } from '../vocabulary/registration.ts';
 import { requestedRotation, ROTATE_ANNOTATION } from '../vocabulary/rotation.ts';
 import { publishedKeys, signingKeyAt, type KeyTimes } from '../vocabulary/signing-keys.ts';
-import { NEXT_RESTART, notRequired, type Verdict } from './decisions.ts';
+import { authenticationVerdict, NEXT_RESTART, type Verdict } from './decisions.ts';
 
 export type MintReason = 'FirstIssue' | 'SwitchToJwt' | 'SecretLost' | 'Refresh' | 'KeyRetired' | 'SettingsChanged' | 'ClaimsChanged' | 'Requested';
 
@@ -147,15 +147,14 @@ export function jwtAppliedVerdict(state: TargetState, target: TargetConfig, owne
       message: `Target "${target.name}" uses static tokens again: this client keeps its JWT until every Flipt pod accepts its new static token`,
     };
   }
-  const validates = `Flipt's config for target "${target.name}" validates this operator's JWTs`;
-  if (state.envOverride?.blocking) return { status: 'False', reason: state.envOverride.reason, message: `${validates}, but ${state.envOverride.message}` };
-  if (!requiresAuthentication(state)) return { status: 'True', reason: 'AuthenticationNotRequired', message: `${validates}, but ${notRequired(state, target.name, 'credential')}` };
-  if (state.envOverride) return { status: 'True', reason: state.envOverride.reason, message: `${validates}, but ${state.envOverride.message}` };
-  return {
-    status: 'True',
-    reason: 'JwtMethodEnabled',
-    message: `Flipt's config for target "${target.name}" validates JWTs of issuer ${target.jwt.issuer} for audience ${target.jwt.audience}`,
-  };
+  const held = `Flipt's config for target "${target.name}" validates this operator's JWTs`;
+  return (
+    authenticationVerdict(state, held, 'credential') ?? {
+      status: 'True',
+      reason: 'JwtMethodEnabled',
+      message: `Flipt's config for target "${target.name}" validates JWTs of issuer ${target.jwt.issuer} for audience ${target.jwt.audience}`,
+    }
+  );
 }
 
 /** Whether every running Flipt pod accepts the JWT: the jwt method runs, its key is published, it has not expired. */
