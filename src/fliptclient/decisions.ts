@@ -329,10 +329,15 @@ export function withCondition(conditions: readonly Condition[], type: ConditionT
 export function authenticationVerdict(state: TargetState, held: string, credential: 'token' | 'credential'): Verdict | undefined {
   if (state.envOverride?.blocking) return { status: 'False', reason: state.envOverride.reason, message: `${held}, but ${state.envOverride.message}` };
   if (!requiresAuthentication(state)) {
-    const why =
-      state.authenticationRequiredByEnv === false
-        ? `Flipt's pod template sets FLIPT_AUTHENTICATION_REQUIRED to false, which Flipt reads over authentication.required, so it accepts requests without any ${credential}; remove the variable or set it to true`
-        : `Flipt's config has authentication.required false, so it accepts requests without any ${credential}; set authentication.required: true`;
+    const variable = state.authenticationRequiredByEnv?.variable;
+    let why: string;
+    if (variable === undefined) {
+      why = `Flipt's config has authentication.required false, so it accepts requests without any ${credential}; set authentication.required: true`;
+    } else if (variable === 'FLIPT_AUTHENTICATION_REQUIRED') {
+      why = `Flipt's pod template sets FLIPT_AUTHENTICATION_REQUIRED to false, which Flipt reads over authentication.required, so it accepts requests without any ${credential}; remove the variable or set it to true`;
+    } else {
+      why = `Flipt's config takes authentication.required from \${env:${variable}}, which Flipt's pod template leaves unset, empty or false, so it accepts requests without any ${credential}; set ${variable} to true, or authentication.required: true`;
+    }
     return { status: 'True', reason: 'AuthenticationNotRequired', message: `${held}, but ${why}` };
   }
   if (state.envOverride) return { status: 'True', reason: state.envOverride.reason, message: `${held}, but ${state.envOverride.message}` };

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { isCollection, isMap, isNode, isScalar, isSeq, parseDocument, type Document, type Pair, type YAMLMap } from 'yaml';
 import type { CredentialReference } from '../config/operator-config.ts';
+import type { BooleanSetting } from '../vocabulary/registration.ts';
 
 export interface ManagedToken {
   id: string;
@@ -37,7 +38,7 @@ export interface RenderResult {
   readonly changed: boolean;
   readonly managedIds: readonly string[];
   /** authentication.required as the document says; false means tokens protect nothing. */
-  readonly authenticationRequired: boolean;
+  readonly authenticationRequired: BooleanSetting;
   /** Ids the operator wanted to write but a hand-written token already uses. */
   readonly conflictingIds: readonly string[];
 }
@@ -50,7 +51,7 @@ const JWT_PATH = ['authentication', 'methods', 'jwt'];
 /** The authentication methods a config enables that decide whether the operator may add the jwt method. */
 export interface AuthenticationMethods {
   /** Flipt refuses to start with both the kubernetes and the jwt method enabled. */
-  kubernetesEnabled: boolean;
+  kubernetesEnabled: BooleanSetting;
   /** The jwt method is there (someone's identity provider, if the operator did not write it). */
   jwtPresent: boolean;
 }
@@ -87,7 +88,17 @@ function refuseRepeatedKeys(node: unknown): void {
 export function authenticationMethodsOf(source: string | undefined): AuthenticationMethods {
   const doc = parseFliptConfig(source);
   const jwt: unknown = doc.getIn(JWT_PATH);
-  return { kubernetesEnabled: trueAsFliptReadsIt(doc.getIn(['authentication', 'methods', 'kubernetes', 'enabled'], true)), jwtPresent: jwt !== undefined && jwt !== null };
+  return { kubernetesEnabled: booleanSetting(doc.getIn(['authentication', 'methods', 'kubernetes', 'enabled'], true)), jwtPresent: jwt !== undefined && jwt !== null };
+}
+
+/** Flipt's pattern for a whole value that names a variable of its environment (internal/config/config.go). */
+export const ENV_REFERENCE = /^\$\{env:([a-zA-Z_]+[a-zA-Z0-9_]*)\}$/;
+
+/** A boolean setting as written: Flipt resolves `${env:NAME}` before it reads a string as a boolean. */
+function booleanSetting(node: unknown): BooleanSetting {
+  const value = isScalar(node) ? node.value : node;
+  const reference = typeof value === 'string' ? ENV_REFERENCE.exec(value) : null;
+  return reference ? { env: reference[1]! } : trueAsFliptReadsIt(node);
 }
 
 /**
@@ -191,7 +202,7 @@ function render(input: RenderInput): RenderResult {
   if (!input.jwtMethod || input.tokens.length > 0 || input.previouslyManaged.length > 0) {
     changed = renderTokens(doc, input, managedIds, conflictingIds) || changed;
   }
-  const authenticationRequired = trueAsFliptReadsIt(doc.getIn(['authentication', 'required'], true));
+  const authenticationRequired = booleanSetting(doc.getIn(['authentication', 'required'], true));
   managedIds.sort();
   return {
     text: changed ? doc.toString({ lineWidth: 0 }) : (input.source ?? ''),

@@ -6,6 +6,7 @@ import type { TargetConfig } from '../config/operator-config.ts';
 import type { FliptClient } from '../vocabulary/fliptclient.ts';
 import type { JwtProblem } from '../vocabulary/registration.ts';
 import { authenticationMethodsOf, type JwtMethodSettings } from './flipt-config.ts';
+import { kubernetesMethodOn, shown, type PodEnv } from './flipt-env.ts';
 import { jwtMethodWanted } from './kind-switch.ts';
 
 /** On the ConfigMap: the jwt method settings the operator wrote (JSON), absent when it wrote none. */
@@ -26,10 +27,11 @@ function recordOf(settings: JwtMethodSettings): string {
 }
 
 /**
- * What to do with the jwt method, given the config's text and the operator's record of it. Throws
- * FliptConfigError when the text is not YAML (the caller reports that for the whole target).
+ * What to do with the jwt method, given the config's text, the operator's record of it and Flipt's
+ * environment. Throws FliptConfigError when the text is not YAML (the caller reports that for the
+ * whole target).
  */
-export function planJwtMethod(target: TargetConfig, clients: readonly FliptClient[], source: string | undefined, ownedRecord: string | undefined, now: number): JwtMethodPlan {
+export function planJwtMethod(target: TargetConfig, clients: readonly FliptClient[], source: string | undefined, ownedRecord: string | undefined, env: PodEnv, now: number): JwtMethodPlan {
   if (!jwtMethodWanted(target, clients, now)) return { remove: ownedRecord !== undefined, record: undefined };
   const leave = (problem: JwtProblem): JwtMethodPlan => ({ remove: false, record: ownedRecord, problem });
   const { jwksUrl, issuer, audience } = target.jwt;
@@ -40,11 +42,21 @@ export function planJwtMethod(target: TargetConfig, clients: readonly FliptClien
     });
   }
   const methods = authenticationMethodsOf(source);
-  if (methods.kubernetesEnabled) {
-    return leave({
-      reason: 'KubernetesMethodEnabled',
-      message: `Flipt's config for target "${target.name}" enables the kubernetes method, and Flipt cannot enable the jwt method beside it: set authentication.methods.kubernetes.enabled: false (the operator's exchange endpoint replaces it), or set the target's credentialKind back to staticToken`,
-    });
+  const kubernetes = kubernetesMethodOn(methods.kubernetesEnabled, env);
+  // A variable that turns it on once the jwt method is written is Ready's concern (FliptEnvOverride):
+  // the pods that run the jwt method keep validating JWTs meanwhile.
+  if (kubernetes.on !== false && !(kubernetes.byVariable && ownedRecord !== undefined)) {
+    const instead = `(the operator's exchange endpoint replaces it), or set the target's credentialKind back to staticToken`;
+    const where = typeof methods.kubernetesEnabled === 'boolean' ? '' : ` through \${env:${shown(methods.kubernetesEnabled.env)}}`;
+    let message: string;
+    if (kubernetes.byVariable) {
+      message = `Flipt's pod template for target "${target.name}" sets FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED, which turns the kubernetes method on, and Flipt cannot enable the jwt method beside it: remove the variable ${instead}`;
+    } else if (kubernetes.on) {
+      message = `Flipt's config for target "${target.name}" enables the kubernetes method${where}, and Flipt cannot enable the jwt method beside it: set authentication.methods.kubernetes.enabled: false ${instead}`;
+    } else {
+      message = `Flipt's config for target "${target.name}" takes authentication.methods.kubernetes.enabled from a variable the operator cannot read${where}, and Flipt cannot enable the jwt method beside the kubernetes method: set authentication.methods.kubernetes.enabled: false ${instead}`;
+    }
+    return leave({ reason: 'KubernetesMethodEnabled', message });
   }
   if (methods.jwtPresent && ownedRecord === undefined) {
     return leave({

@@ -22,7 +22,7 @@ import { servedBy, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { rolledOut, type Refusal, type TargetProblem, type TargetState } from '../vocabulary/registration.ts';
 import { admitWithin, byPriority, fillRatio, fits, type TargetSizes } from './capacity.ts';
 import { FliptConfigError } from './flipt-config.ts';
-import { readFliptEnv } from './flipt-env.ts';
+import { readFliptEnv, type PodEnv } from './flipt-env.ts';
 import { MANAGED_JWT_METHOD_ANNOTATION, planJwtMethod, type JwtMethodPlan } from './jwt-method.ts';
 import { nextKindSwitchEvent, switchBackTokensToIssue } from './kind-switch.ts';
 import { clientsInFlight, configHash, desiredCredentials, MANAGED_TOKENS_ANNOTATION, nextRotationEvent, planTarget, rotationsToIssue, type ClientCredential, type TargetPlan } from './plan.ts';
@@ -85,6 +85,8 @@ export function maxHoldMs(target: TargetConfig): number {
   return Math.max(30 * target.restart.minInterval, 300_000);
 }
 
+const NO_ENV: PodEnv = { vars: [], envFrom: [] };
+
 export function decideTargetStep(target: TargetConfig, observed: ObservedTarget, now: number): TargetStep {
   const step = decide(target, observed, now);
   // Like the tokens: once a rollout of the config the target holds has finished, its jwt method is
@@ -93,7 +95,7 @@ export function decideTargetStep(target: TargetConfig, observed: ObservedTarget,
   // Flipt reads its environment over its config. `accepted` stays a fact of the rollout (refreshes,
   // rotations and switches go on); whether a client may be Ready follows the variable, and after it
   // is gone, a finished rollout without it.
-  const env = readFliptEnv(target, observed.workload?.fliptEnv ?? []);
+  const env = readFliptEnv(target, observed.workload?.env ?? NO_ENV, step.state.authenticationRequired);
   const envBlocks = (env.override?.blocking ?? false) || ((observed.previous?.envBlocks ?? false) && !rolledOut(step.state));
   const state: TargetState = {
     ...step.state,
@@ -150,7 +152,7 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   // or a switch back not yet complete (rare and brief, so a burst held then parses it on each step).
   let jwtMethod: JwtMethodPlan;
   try {
-    jwtMethod = planJwtMethod(target, served, configMap.text, configMap.jwtRecord, now);
+    jwtMethod = planJwtMethod(target, served, configMap.text, configMap.jwtRecord, workload.env, now);
   } catch (err) {
     return invalid(err);
   }

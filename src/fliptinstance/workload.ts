@@ -1,8 +1,8 @@
 // Reading a Flipt Deployment or StatefulSet: which config hash its pods should run, when we last
 // restarted it, whether someone else rolled it since, and whether the rollout has finished.
-import type { V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1Container, V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
 import type { RolloutState } from '../vocabulary/registration.ts';
-import { bearsOnCredentials, type FliptEnvVar } from './flipt-env.ts';
+import type { PodEnv } from './flipt-env.ts';
 
 export type Workload = V1Deployment | V1StatefulSet;
 
@@ -20,8 +20,8 @@ export interface WorkloadView {
   /** Someone else changed the pod template since our last restart (a `helm upgrade` rolling Flipt, say). */
   changedSinceOurRestart: boolean;
   rollout: RolloutState;
-  /** The variables its containers set that Flipt reads over what the operator writes or reads in its config. */
-  fliptEnv: FliptEnvVar[];
+  /** The variables its containers set: Flipt reads some over its config, and its config may name others. */
+  env: PodEnv;
 }
 
 export function viewWorkload(kind: 'Deployment' | 'StatefulSet', workload: Workload): WorkloadView {
@@ -33,12 +33,17 @@ export function viewWorkload(kind: 'Deployment' | 'StatefulSet', workload: Workl
     restartedAtMs: Number.isNaN(restartedAt) ? undefined : restartedAt,
     changedSinceOurRestart: (workload.metadata?.generation ?? 0) > ours,
     rollout: rolloutState(kind, workload),
-    fliptEnv: (workload.spec?.template?.spec?.containers ?? []).flatMap((container) =>
-      (container.env ?? [])
-        .filter((e) => bearsOnCredentials(e.name))
-        // The kubelet expands $(VAR) in a value: what Flipt gets is then unknown here, as with valueFrom.
-        .map((e) => ({ container: container.name, name: e.name, value: e.valueFrom || e.value?.includes('$(') ? undefined : (e.value ?? '') })),
+    env: podEnv(workload.spec?.template?.spec?.containers ?? []),
+  };
+}
+
+function podEnv(containers: readonly V1Container[]): PodEnv {
+  return {
+    vars: containers.flatMap((container) =>
+      // The kubelet expands $(VAR) in a value: what Flipt gets is then unknown here, as with valueFrom.
+      (container.env ?? []).map((e) => ({ container: container.name, name: e.name, value: e.valueFrom || e.value?.includes('$(') ? undefined : (e.value ?? '') })),
     ),
+    envFrom: containers.filter((container) => (container.envFrom ?? []).length > 0).map((container) => container.name),
   };
 }
 

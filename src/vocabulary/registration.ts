@@ -70,14 +70,29 @@ export interface TargetState {
   workloadHash?: string;
   rollout: RolloutState;
   /** authentication.required as Flipt's config says it. */
-  authenticationRequired: boolean;
-  /** As FLIPT_AUTHENTICATION_REQUIRED in Flipt's pod template says it, which Flipt reads over the config (see `requiresAuthentication`). */
-  authenticationRequiredByEnv?: boolean;
+  authenticationRequired: BooleanSetting;
+  /**
+   * As Flipt's environment decides it (see `requiresAuthentication`): a FLIPT_AUTHENTICATION_REQUIRED
+   * variable of its pod template, which Flipt reads over the config, or else the variable the config
+   * names. Undefined: the config's value decides, or nothing can tell (`envOverride` says so).
+   */
+  authenticationRequiredByEnv?: { required: boolean; variable: string };
 }
 
-/** Whether Flipt asks for a credential at all: its environment decides over its config. */
+/** `${env:NAME}` in Flipt's config: Flipt reads the variable NAME of its environment there. */
+export interface EnvReference {
+  env: string;
+}
+
+/** A boolean setting of Flipt's config: a value, or the variable Flipt takes it from. */
+export type BooleanSetting = boolean | EnvReference;
+
+/**
+ * Whether Flipt asks for a credential at all: its environment decides over its config. A variable no
+ * one can read counts as true: the warning then is `envOverride`'s, not a claim that tokens protect nothing.
+ */
 export function requiresAuthentication(state: Pick<TargetState, 'authenticationRequired' | 'authenticationRequiredByEnv'>): boolean {
-  return state.authenticationRequiredByEnv ?? state.authenticationRequired;
+  return state.authenticationRequiredByEnv?.required ?? (typeof state.authenticationRequired === 'boolean' ? state.authenticationRequired : true);
 }
 
 /** Whether Flipt runs the config the target holds now. */

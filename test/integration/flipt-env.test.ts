@@ -1,7 +1,7 @@
 // Flipt reads a FLIPT_<KEY_PATH> variable over its config file. A variable in Flipt's pod template that
 // turns the token method off, or sets authentication.required, is read as Flipt reads it: the clients
 // say so (conditions, a Warning Event), and so do the log and the blocked-target metric, and they
-// recover once it is gone.
+// recover once it is gone. A `${env:NAME}` in the config is read from NAME in the pod template.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1EnvVar } from '@kubernetes/client-node';
@@ -77,6 +77,28 @@ test("Flipt's pod template turning the token method off: the client is not Ready
     ],
     'a line when it starts and one when it ends, not one per reconcile',
   );
+});
+
+test("authentication.required: ${env:AUTH_REQUIRED} in Flipt's config is read from the pod template, as Flipt resolves it", async () => {
+  const config = await scenario.fliptConfig();
+  assert.match(config, /^  required: true$/m, 'the fixture');
+  await scenario.cluster.clients.core.patchNamespacedConfigMap(
+    { name: 'flipt', namespace: scenario.namespace, body: { data: { 'default.yml': config.replace(/^  required: true$/m, '  required: ${env:AUTH_REQUIRED}') } } },
+    mergePatch,
+  );
+  await setFliptEnv([{ name: 'AUTH_REQUIRED', value: 'true' }]);
+  await appliedAs('Registered', 'True');
+  await setFliptEnv([{ name: 'AUTH_REQUIRED', value: 'false' }]);
+  const open = await appliedAs('AuthenticationNotRequired', 'True');
+  assert.match(open.message, /but Flipt's config takes authentication\.required from \$\{env:AUTH_REQUIRED\}, which Flipt's pod template leaves unset, empty or false/);
+  // Unset, with no envFrom: Flipt reads an empty string, which is false.
+  await setFliptEnv([]);
+  await appliedAs('AuthenticationNotRequired', 'True');
+  await setFliptEnv([{ name: 'AUTH_REQUIRED', valueFrom: { secretKeyRef: { name: 'somewhere', key: 'required' } } }]);
+  const unknown = await appliedAs('FliptEnvOverride', 'True');
+  assert.match(unknown.message, /sets AUTH_REQUIRED \(container flipt\), which Flipt may read/);
+  await setFliptEnv([{ name: 'AUTH_REQUIRED', value: '1' }]);
+  await appliedAs('Registered', 'True');
 });
 
 test("a JWT target whose pod template turns the kubernetes method on: its clients are not Ready, and their JWTs are still refreshed", async () => {

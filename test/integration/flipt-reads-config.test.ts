@@ -6,10 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
+import { requiresAuthentication } from '../../src/vocabulary/registration.ts';
 import { credentialReference, envVarFor, fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { authenticationMethodsOf, renderFliptConfig } from '../../src/fliptinstance/flipt-config.ts';
-import { readFliptEnv } from '../../src/fliptinstance/flipt-env.ts';
+import { kubernetesMethodOn, readFliptEnv } from '../../src/fliptinstance/flipt-env.ts';
 import { desiredCredentials, planTarget } from '../../src/fliptinstance/plan.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
 import { readAsFlipt } from '../support/flipt-reader.ts';
@@ -191,7 +192,7 @@ test("authentication.required and the kubernetes method's enabled are read as Fl
 test("FLIPT_AUTHENTICATION_* variables decide over Flipt's config file: the operator reads the written ones as Flipt does", async () => {
   const staticTarget = exampleTarget();
   const jwtTarget = exampleTarget({ credentialKind: 'jwt' });
-  const operator = (target: TargetConfig, name: string, value: string) => readFliptEnv(target, [{ container: 'flipt', name, value }]);
+  const operator = (target: TargetConfig, name: string, value: string) => readFliptEnv(target, { vars: [{ container: 'flipt', name, value }], envFrom: [] }, true);
   const blocked = (target: TargetConfig, name: string, value: string) => operator(target, name, value).override?.blocking ?? false;
   const source = (required: string) => `authentication:\n  required: ${required}\n  methods:\n    token:\n      enabled: true\n      storage:\n        type: static\n    jwt:\n      enabled: true\n`;
   for (const required of ['true', 'false']) {
@@ -201,7 +202,7 @@ test("FLIPT_AUTHENTICATION_* variables decide over Flipt's config file: the oper
     for (const value of ['true', 'false', 'True', 'FALSE', '1', '0', 't', 'F', '']) {
       const what = `${value || '(empty)'} over required: ${required}`;
       const flipt = await readAsFlipt(config, { FLIPT_AUTHENTICATION_REQUIRED: value });
-      assert.equal(operator(staticTarget, 'FLIPT_AUTHENTICATION_REQUIRED', value).authenticationRequired ?? fromConfig, flipt.authenticationRequired, `FLIPT_AUTHENTICATION_REQUIRED=${what}`);
+      assert.equal(operator(staticTarget, 'FLIPT_AUTHENTICATION_REQUIRED', value).authenticationRequired?.required ?? fromConfig, flipt.authenticationRequired, `FLIPT_AUTHENTICATION_REQUIRED=${what}`);
       // Blocked exactly when Flipt turns the method the target needs off (or kubernetes on beside jwt).
       const token = await readAsFlipt(config, { FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED: value });
       assert.equal(blocked(staticTarget, 'FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED', value), !token.tokenEnabled, `FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED=${what}`);
@@ -231,4 +232,31 @@ test("FLIPT_AUTHENTICATION_* variables decide over Flipt's config file: the oper
     const reading = operator(staticTarget, name, '${env:AUTH}');
     assert.deepEqual([reading.authenticationRequired, reading.override?.blocking], [undefined, false], name);
   }
+});
+
+test("${env:NAME} in authentication.required and the kubernetes method's enabled: the operator reads NAME from the pod template as Flipt resolves it", async () => {
+  const target = exampleTarget();
+  const config = 'authentication:\n  required: ${env:AUTH}\n  methods:\n    kubernetes:\n      enabled: ${env:AUTH}\n';
+  const { authenticationRequired } = renderFliptConfig({ source: config, previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
+  const { kubernetesEnabled } = authenticationMethodsOf(config);
+  assert.deepEqual([authenticationRequired, kubernetesEnabled], [{ env: 'AUTH' }, { env: 'AUTH' }]);
+  // undefined: the pod template does not set AUTH (Flipt gets an empty string).
+  for (const value of ['true', 'false', '1', '0', 'T', 'f', '', undefined]) {
+    const what = `AUTH=${value ?? '(unset)'}`;
+    const flipt = await readAsFlipt(config, value === undefined ? {} : { AUTH: value });
+    const env = { vars: value === undefined ? [] : [{ container: 'flipt', name: 'AUTH', value }], envFrom: [] };
+    const reading = readFliptEnv(target, env, authenticationRequired);
+    assert.equal(reading.override, undefined, what);
+    assert.equal(requiresAuthentication({ authenticationRequired, authenticationRequiredByEnv: reading.authenticationRequired }), flipt.authenticationRequired, what);
+    assert.equal(kubernetesMethodOn(kubernetesEnabled, env).on, flipt.kubernetesEnabled, what);
+  }
+  // Not a boolean: Flipt refuses to load, and the operator blocks the target saying so.
+  for (const value of ['yes', '${env:OTHER}']) {
+    await assert.rejects(readAsFlipt(config, { AUTH: value, OTHER: 'true' }), value);
+    assert.equal(readFliptEnv(target, { vars: [{ container: 'flipt', name: 'AUTH', value }], envFrom: [] }, authenticationRequired).override?.blocking, true, value);
+  }
+  // A written FLIPT_AUTHENTICATION_REQUIRED decides over the reference, for Flipt as for the operator.
+  const over = await readAsFlipt(config, { AUTH: 'false', FLIPT_AUTHENTICATION_REQUIRED: 'true' });
+  const vars = [{ container: 'flipt', name: 'AUTH', value: 'false' }, { container: 'flipt', name: 'FLIPT_AUTHENTICATION_REQUIRED', value: 'true' }];
+  assert.deepEqual([over.authenticationRequired, readFliptEnv(target, { vars, envFrom: [] }, authenticationRequired).authenticationRequired?.required], [true, true]);
 });

@@ -37,7 +37,7 @@ function fresh(f: Fixture, over: Partial<ObservedTarget> = {}): ObservedTarget {
   return {
     configMap: { text: SOURCE, managedRecord: undefined, managedIds: [], jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 },
     credentials: {},
-    workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: '1 replicas updated and available' }, fliptEnv: [] },
+    workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: '1 replicas updated and available' }, env: { vars: [], envFrom: [] } },
     clients: f.clients,
     clientSecretToken: (c) => f.tokens.get(clientKey(c.metadata.namespace, c.metadata.name)),
     ...over,
@@ -52,7 +52,7 @@ function afterApply(observed: ObservedTarget, step: TargetStep, now: number, rol
     configMap: step.config ? { text: step.config.text, managedRecord: step.config.managedRecord, managedIds: ids, jwtRecord: step.config.jwtRecord, otherDataBytes: 0, otherAnnotationBytes: 0 } : observed.configMap!,
     credentials: step.credentials ?? observed.credentials,
     workload: step.restart
-      ? { configHash: step.restart.configHash, restartedAtMs: now, changedSinceOurRestart: false, rollout: rolledOut ? { done: true, detail: 'done' } : { done: false, detail: '0 of 1 replicas updated' }, fliptEnv: observed.workload?.fliptEnv ?? [] }
+      ? { configHash: step.restart.configHash, restartedAtMs: now, changedSinceOurRestart: false, rollout: rolledOut ? { done: true, detail: 'done' } : { done: false, detail: '0 of 1 replicas updated' }, env: observed.workload?.env ?? { vars: [], envFrom: [] } }
       : observed.workload!,
     ...(step.hold !== undefined ? { hold: step.hold } : {}),
     previous: step.state,
@@ -64,7 +64,7 @@ const rolledOut = (o: ObservedTarget): ObservedTarget => ({ ...o, workload: { ..
 /** The target with exactly these variables in Flipt's container. */
 const withEnv = (o: ObservedTarget, env: { name: string; value: string | undefined }[]): ObservedTarget => ({
   ...o,
-  workload: { ...o.workload!, fliptEnv: env.map((e) => ({ container: 'flipt', ...e })) },
+  workload: { ...o.workload!, env: { vars: env.map((e) => ({ container: 'flipt', ...e })), envFrom: [] } },
 });
 
 test('missing ConfigMap or workload: a problem to report, nothing written', () => {
@@ -285,7 +285,7 @@ test("a variable that makes Flipt refuse the credentials blocks Ready while it i
   assert.equal(blocked.state.envBlocks, true, 'rolled out, but Flipt runs with the token method off');
   assert.equal(blocked.state.accepted.has(fp), true, 'the rollout finished: rotations and switches may go on');
   // The variable removed: the pod template changed, its rollout runs.
-  const rolling = { ...applied, workload: { ...applied.workload!, fliptEnv: [], rollout: { done: false, detail: '0 of 1 replicas updated' } }, previous: blocked.state };
+  const rolling = { ...applied, workload: { ...applied.workload!, env: { vars: [], envFrom: [] }, rollout: { done: false, detail: '0 of 1 replicas updated' } }, previous: blocked.state };
   const removed = decideTargetStep(target, rolling, T0 + 2_000);
   assert.equal(removed.state.envOverride, undefined);
   assert.equal(removed.state.envBlocks, true, 'old pods still run with the variable');
@@ -294,14 +294,51 @@ test("a variable that makes Flipt refuse the credentials blocks Ready while it i
   assert.equal(done.state.accepted.has(fp), true);
 });
 
-test("a JWT target blocked by a variable: its jwt method stays accepted as the rollout says, so JWTs are still refreshed", () => {
+test("a JWT target blocked by a variable set after its jwt method: the method stays accepted as the rollout says, so JWTs are still refreshed", () => {
   const jwtTarget = exampleTarget({ credentialKind: 'jwt' });
   const f = fixture(['a']);
   const env = [{ name: 'FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED', value: 'true' }];
-  const first = decideTargetStep(jwtTarget, withEnv(fresh(f), env), T0);
-  const rolled = withEnv(rolledOut(afterApply(withEnv(fresh(f), env), first, T0)), env);
+  const first = decideTargetStep(jwtTarget, fresh(f), T0);
+  const rolled = withEnv(rolledOut(afterApply(fresh(f), first, T0)), env);
   const step = decideTargetStep(jwtTarget, rolled, T0 + 1_000);
-  assert.deepEqual([step.state.jwtConfigured, step.state.jwtAccepted, step.state.envBlocks], [true, true, true]);
+  assert.deepEqual([step.state.jwtConfigured, step.state.jwtAccepted, step.state.envBlocks, step.state.jwtProblem], [true, true, true, undefined]);
+});
+
+test("the kubernetes method as Flipt's environment decides it: the jwt method is added only beside one that is off", () => {
+  const jwtTarget = exampleTarget({ credentialKind: 'jwt' });
+  const f = fixture(['a']);
+  const withConfig = (enabled: string, env: { name: string; value: string | undefined }[]) =>
+    withEnv(fresh(f, { configMap: { ...fresh(f).configMap!, text: `authentication:\n  required: true\n  methods:\n    kubernetes:\n      enabled: ${enabled}\n` } }), env);
+  const K = 'FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED';
+  // Added: the variable turns the config's method off, or the config's ${env:NAME} reads false.
+  for (const [enabled, env] of [['true', [{ name: K, value: 'false' }]], ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: 'false' }]], ['${env:K8S_AUTH}', []]] as const) {
+    const step = decideTargetStep(jwtTarget, withConfig(enabled, [...env]), T0);
+    assert.deepEqual([step.state.problem, step.state.jwtProblem], [undefined, undefined], `${enabled} with ${JSON.stringify(env)}`);
+    assert.match(step.config?.text ?? '', /jwks_url/, 'the jwt method is written');
+  }
+  // Not added: Flipt would refuse to start with both, or the operator cannot tell.
+  const cases = [
+    ['false', [{ name: K, value: 'true' }], /pod template for target "default" sets FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED, which turns the kubernetes method on.*remove the variable/],
+    ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: 'true' }], /enables the kubernetes method through \$\{env:K8S_AUTH\}, and Flipt cannot enable the jwt method beside it/],
+    ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: undefined }], /takes authentication\.methods\.kubernetes\.enabled from a variable the operator cannot read through \$\{env:K8S_AUTH\}/],
+  ] as const;
+  for (const [enabled, env, message] of cases) {
+    const step = decideTargetStep(jwtTarget, withConfig(enabled, [...env]), T0);
+    assert.equal(step.state.jwtProblem?.reason, 'KubernetesMethodEnabled', `${enabled} with ${JSON.stringify(env)}`);
+    assert.match(step.state.jwtProblem!.message, message);
+    assert.equal(step.state.problem, undefined);
+    assert.doesNotMatch(step.config?.text ?? '', /jwt/, 'no jwt method is written');
+  }
+});
+
+test('authentication.required through ${env:NAME}: the step reads NAME from the pod template', () => {
+  const f = fixture(['a']);
+  const config = (env: { name: string; value: string | undefined }[]) => withEnv(fresh(f, { configMap: { ...fresh(f).configMap!, text: 'authentication:\n  required: ${env:AUTH_REQUIRED}\n' } }), env);
+  const off = decideTargetStep(target, config([{ name: 'AUTH_REQUIRED', value: 'false' }]), T0).state;
+  assert.deepEqual([off.authenticationRequired, off.authenticationRequiredByEnv, requiresAuthentication(off)], [{ env: 'AUTH_REQUIRED' }, { required: false, variable: 'AUTH_REQUIRED' }, false]);
+  assert.equal(requiresAuthentication(decideTargetStep(target, config([{ name: 'AUTH_REQUIRED', value: 'true' }]), T0).state), true);
+  const unreadable = decideTargetStep(target, config([{ name: 'AUTH_REQUIRED', value: undefined }]), T0).state;
+  assert.deepEqual([requiresAuthentication(unreadable), unreadable.envOverride?.blocking], [true, false], 'no claim that tokens protect nothing, a warning instead');
 });
 
 test('a failed write keeps what the target held, with Flipt\'s environment as this step read it', () => {
