@@ -329,14 +329,14 @@ export function withCondition(conditions: readonly Condition[], type: ConditionT
 export function authenticationVerdict(state: TargetState, held: string, credential: 'token' | 'credential'): Verdict | undefined {
   if (state.envOverride?.blocking) return { status: 'False', reason: state.envOverride.reason, message: `${held}, but ${state.envOverride.message}` };
   if (!requiresAuthentication(state)) {
-    const variable = state.authenticationRequiredByEnv?.variable;
+    const byEnv = state.authenticationRequiredByEnv;
     let why: string;
-    if (variable === undefined) {
+    if (byEnv === undefined) {
       why = `Flipt's config has authentication.required false, so it accepts requests without any ${credential}; set authentication.required: true`;
-    } else if (variable === 'FLIPT_AUTHENTICATION_REQUIRED') {
-      why = `Flipt's pod template sets FLIPT_AUTHENTICATION_REQUIRED to false, which Flipt reads over authentication.required, so it accepts requests without any ${credential}; remove the variable or set it to true`;
+    } else if (byEnv.reference) {
+      why = `Flipt's config takes authentication.required from \${env:${byEnv.variable}}, which Flipt's pod template leaves unset, empty or false, so it accepts requests without any ${credential}; set ${byEnv.variable} to true, or authentication.required: true`;
     } else {
-      why = `Flipt's config takes authentication.required from \${env:${variable}}, which Flipt's pod template leaves unset, empty or false, so it accepts requests without any ${credential}; set ${variable} to true, or authentication.required: true`;
+      why = `Flipt's pod template sets ${byEnv.variable} to false, which Flipt reads over authentication.required, so it accepts requests without any ${credential}; remove the variable or set it to true`;
     }
     return { status: 'True', reason: 'AuthenticationNotRequired', message: `${held}, but ${why}` };
   }

@@ -6,7 +6,7 @@
 // so every container's variables count (the message names the container); variables from `envFrom`
 // are not seen: reading them would need access to other ConfigMaps and Secrets.
 import type { TargetConfig } from '../config/operator-config.ts';
-import type { BooleanSetting, EnvOverride } from '../vocabulary/registration.ts';
+import type { BooleanSetting, EnvOverride, RequiredByEnv } from '../vocabulary/registration.ts';
 import { ENV_REFERENCE, goParseBool } from './flipt-config.ts';
 
 /** A variable of a container of Flipt's pod template. */
@@ -46,7 +46,7 @@ export interface FliptEnvReading {
    * FLIPT_AUTHENTICATION_REQUIRED variables, or else the variable a `${env:NAME}` setting names.
    * Undefined: the config's value decides, or nothing can tell (then `override` says so).
    */
-  authenticationRequired?: { required: boolean; variable: string };
+  authenticationRequired?: RequiredByEnv;
   override?: EnvOverride;
 }
 
@@ -66,17 +66,18 @@ function named(v: Pick<FliptEnvVar, 'container' | 'name'>): string {
 
 /**
  * What Flipt gets for `${env:NAME}`: the value of each container that sets NAME (empty when none does
- * and none takes variables from envFrom), or which variable the operator cannot read. Only containers
- * that set NAME count, as for the FLIPT_ variables: a sidecar without it says nothing about Flipt's.
+ * and none takes variables from envFrom), or which variable the operator cannot read. Containers that
+ * neither set NAME nor use envFrom do not count: a sidecar without it says nothing about Flipt's. A
+ * variable the image itself sets (a Dockerfile ENV) is not in the pod template, and not seen.
  */
 function referencedValues(name: string, env: PodEnv): { values: { container: string; value: string }[] } | { unknown: string } {
   const set = effectiveVars(env.vars).filter((v) => v.name === name);
-  if (set.length === 0) {
-    if (env.envFrom.length > 0) return { unknown: `${shown(name)} (through envFrom of container ${env.envFrom[0]}, perhaps)` };
-    return { values: [{ container: '', value: '' }] };
-  }
+  // Kubernetes puts a container's env over its envFrom, but Flipt may run in a container whose envFrom sets it.
+  const viaEnvFrom = env.envFrom.find((container) => !set.some((v) => v.container === container));
+  if (viaEnvFrom !== undefined) return { unknown: `${shown(name)} (through envFrom of container ${viaEnvFrom}, perhaps)` };
   const unreadable = set.find((v) => v.value === undefined);
   if (unreadable) return { unknown: named(unreadable) };
+  if (set.length === 0) return { values: [{ container: '', value: '' }] };
   return { values: set.map((v) => ({ container: v.container, value: v.value! })) };
 }
 
@@ -86,35 +87,42 @@ function weakBool(value: string): boolean | undefined {
 }
 
 /**
- * Whether Flipt runs its kubernetes method, given what its config says: a written
- * FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED decides over the config (true if any container
- * says true), a `${env:NAME}` setting is what NAME says. `on` undefined: the operator cannot tell.
+ * Whether Flipt runs its kubernetes method: a FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED in the
+ * pod template decides over the config (`byVariable`; true if any container says true), a
+ * `${env:NAME}` setting is what NAME says. `on` undefined: the operator cannot tell it is off (a value
+ * it cannot read, or one that is no boolean, with which Flipt does not start at all).
  */
 export function kubernetesMethodOn(setting: BooleanSetting, env: PodEnv): { on: boolean | undefined; byVariable: boolean } {
-  const written = effectiveVars(env.vars)
-    .filter((v) => v.name === KUBERNETES_ENABLED && v.value !== undefined && v.value !== '' && !ENV_REFERENCE.test(v.value))
-    .map((v) => goParseBool(v.value!))
-    .filter((b) => b !== undefined);
-  if (written.length > 0) return { on: written.some(Boolean), byVariable: true };
+  const set = effectiveVars(env.vars).filter((v) => v.name === KUBERNETES_ENABLED && v.value !== '');
+  if (set.length > 0) {
+    const read = set.map((v) => (v.value === undefined || ENV_REFERENCE.test(v.value) ? undefined : goParseBool(v.value)));
+    return { on: read.some((b) => b === true) ? true : read.every((b) => b === false) ? false : undefined, byVariable: true };
+  }
   if (typeof setting === 'boolean') return { on: setting, byVariable: false };
   const referenced = referencedValues(setting.env, env);
-  return { on: 'unknown' in referenced ? undefined : referenced.values.some((v) => weakBool(v.value) === true), byVariable: false };
+  if ('unknown' in referenced) return { on: undefined, byVariable: false };
+  const read = referenced.values.map((v) => weakBool(v.value));
+  return { on: read.some((b) => b === true) ? true : read.every((b) => b === false) ? false : undefined, byVariable: false };
 }
 
-/**
- * What the variables of Flipt's pod template do to what the target writes and reads; `required` is
- * authentication.required as the config says it.
- */
-export function readFliptEnv(target: TargetConfig, env: PodEnv, required: BooleanSetting): FliptEnvReading {
+/** The settings of Flipt's config that the operator reads, as the config says them. */
+export interface ReadSettings {
+  authenticationRequired: BooleanSetting;
+  /** Read only for a target that wants the jwt method. */
+  kubernetesEnabled?: BooleanSetting;
+}
+
+/** What the variables of Flipt's pod template do to what the target writes and reads. */
+export function readFliptEnv(target: TargetConfig, env: PodEnv, settings: ReadSettings): FliptEnvReading {
   const reading: FliptEnvReading = {};
   const blocking: string[] = [];
   const unknown: string[] = [];
   const requiredByVariable: boolean[] = [];
-  let requiredVariableSet = false;
+  const variablesSet = new Set<string>();
   for (const v of effectiveVars(env.vars)) {
     // An empty value is as good as unset: viper ignores it.
     if (!bearsOnCredentials(v.name) || v.value === '') continue;
-    requiredVariableSet ||= v.name === REQUIRED;
+    variablesSet.add(v.name);
     // Values are never repeated in a message: they are the user's text, and would reach every client's status.
     const written = v.value !== undefined && !ENV_REFERENCE.test(v.value) ? v.value : undefined;
     const bool = written === undefined ? undefined : goParseBool(written);
@@ -145,19 +153,34 @@ export function readFliptEnv(target: TargetConfig, env: PodEnv, required: Boolea
       }
     }
   }
+  // A `${env:NAME}` setting of the config, where no FLIPT_ variable decides over it: what NAME says,
+  // each container's value as Flipt decodes it (undefined: Flipt refuses it and does not start).
+  const referenced = (setting: BooleanSetting | undefined, variable: string, key: string): { container: string; value: boolean }[] | undefined => {
+    if (setting === undefined || typeof setting === 'boolean' || variablesSet.has(variable)) return undefined;
+    const found = referencedValues(setting.env, env);
+    if ('unknown' in found) {
+      unknown.push(found.unknown);
+      return undefined;
+    }
+    const values = found.values.map(({ container, value }) => ({ container, value: weakBool(value) }));
+    const refused = values.find((v) => v.value === undefined);
+    if (refused) {
+      blocking.push(`${named({ name: setting.env, container: refused.container })}, which Flipt's config takes ${key} from, to something other than a boolean, so Flipt refuses to start`);
+      return undefined;
+    }
+    return values as { container: string; value: boolean }[];
+  };
+  const { authenticationRequired: required, kubernetesEnabled } = settings;
   // Containers that disagree: the unsafe reading, so that tokens protecting nothing are never hidden.
   if (requiredByVariable.length > 0) {
-    reading.authenticationRequired = { required: requiredByVariable.every(Boolean), variable: REQUIRED };
-  } else if (!requiredVariableSet && typeof required !== 'boolean') {
-    const referenced = referencedValues(required.env, env);
-    if ('unknown' in referenced) {
-      unknown.push(referenced.unknown);
-    } else {
-      const values = referenced.values.map(({ container, value }) => ({ container, required: weakBool(value) }));
-      const refused = values.find((v) => v.required === undefined);
-      if (refused) blocking.push(`${named({ name: required.env, container: refused.container })}, which Flipt's config takes authentication.required from, to something other than a boolean, so Flipt refuses to start`);
-      else reading.authenticationRequired = { required: values.every((v) => v.required), variable: shown(required.env) };
-    }
+    reading.authenticationRequired = { required: requiredByVariable.every(Boolean), variable: REQUIRED, reference: false };
+  } else {
+    const values = referenced(required, REQUIRED, 'authentication.required');
+    if (values && typeof required !== 'boolean') reading.authenticationRequired = { required: values.every((v) => v.value), variable: shown(required.env), reference: true };
+  }
+  if (target.credentialKind === 'jwt' && typeof kubernetesEnabled !== 'boolean' && kubernetesEnabled !== undefined) {
+    const on = referenced(kubernetesEnabled, KUBERNETES_ENABLED, 'authentication.methods.kubernetes.enabled')?.find((v) => v.value);
+    if (on) blocking.push(`${named({ name: kubernetesEnabled.env, container: on.container })}, which Flipt's config takes authentication.methods.kubernetes.enabled from, to true, and Flipt cannot run the kubernetes method beside the jwt method`);
   }
   const workload = `${target.workload.kind} ${target.namespace}/${target.workload.name}`;
   if (blocking.length > 0) {

@@ -4,7 +4,7 @@
 // whether the config carries its current settings.
 import type { TargetConfig } from '../config/operator-config.ts';
 import type { FliptClient } from '../vocabulary/fliptclient.ts';
-import type { JwtProblem } from '../vocabulary/registration.ts';
+import type { BooleanSetting, JwtProblem } from '../vocabulary/registration.ts';
 import { authenticationMethodsOf, type JwtMethodSettings } from './flipt-config.ts';
 import { kubernetesMethodOn, shown, type PodEnv } from './flipt-env.ts';
 import { jwtMethodWanted } from './kind-switch.ts';
@@ -20,6 +20,8 @@ export interface JwtMethodPlan {
   /** What the ConfigMap's record says once the config is written. */
   record: string | undefined;
   problem?: JwtProblem;
+  /** authentication.methods.kubernetes.enabled as the config says it, when the plan read it. */
+  kubernetesEnabled?: BooleanSetting;
 }
 
 function recordOf(settings: JwtMethodSettings): string {
@@ -42,28 +44,36 @@ export function planJwtMethod(target: TargetConfig, clients: readonly FliptClien
     });
   }
   const methods = authenticationMethodsOf(source);
-  const kubernetes = kubernetesMethodOn(methods.kubernetesEnabled, env);
-  // A variable that turns it on once the jwt method is written is Ready's concern (FliptEnvOverride):
-  // the pods that run the jwt method keep validating JWTs meanwhile.
-  if (kubernetes.on !== false && !(kubernetes.byVariable && ownedRecord !== undefined)) {
+  const kubernetesEnabled = methods.kubernetesEnabled;
+  const kubernetes = kubernetesMethodOn(kubernetesEnabled, env);
+  const fromEnv = kubernetes.byVariable || typeof kubernetesEnabled !== 'boolean';
+  // Flipt's environment turning it on once the jwt method is written is Ready's concern
+  // (FliptEnvOverride): the pods that run the jwt method keep validating JWTs meanwhile.
+  if (kubernetes.on !== false && !(fromEnv && ownedRecord !== undefined)) {
     const instead = `(the operator's exchange endpoint replaces it), or set the target's credentialKind back to staticToken`;
-    const where = typeof methods.kubernetesEnabled === 'boolean' ? '' : ` through \${env:${shown(methods.kubernetesEnabled.env)}}`;
+    const beside = 'and Flipt cannot enable the jwt method beside the kubernetes method';
     let message: string;
     if (kubernetes.byVariable) {
-      message = `Flipt's pod template for target "${target.name}" sets FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED, which turns the kubernetes method on, and Flipt cannot enable the jwt method beside it: remove the variable ${instead}`;
-    } else if (kubernetes.on) {
-      message = `Flipt's config for target "${target.name}" enables the kubernetes method${where}, and Flipt cannot enable the jwt method beside it: set authentication.methods.kubernetes.enabled: false ${instead}`;
+      const what = kubernetes.on ? 'which turns the kubernetes method on' : 'to a value the operator cannot read as false';
+      message = `Flipt's pod template for target "${target.name}" sets FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED, ${what}, ${beside}: remove the variable ${instead}`;
+    } else if (typeof kubernetesEnabled === 'boolean') {
+      message = `Flipt's config for target "${target.name}" enables the kubernetes method, ${beside}: set authentication.methods.kubernetes.enabled: false ${instead}`;
     } else {
-      message = `Flipt's config for target "${target.name}" takes authentication.methods.kubernetes.enabled from a variable the operator cannot read${where}, and Flipt cannot enable the jwt method beside the kubernetes method: set authentication.methods.kubernetes.enabled: false ${instead}`;
+      const reference = `\${env:${shown(kubernetesEnabled.env)}}`;
+      const what = kubernetes.on ? `which Flipt's pod template sets to true` : 'which the operator cannot read as false';
+      message = `Flipt's config for target "${target.name}" takes authentication.methods.kubernetes.enabled from ${reference}, ${what}, ${beside}: set authentication.methods.kubernetes.enabled: false ${instead}`;
     }
-    return leave({ reason: 'KubernetesMethodEnabled', message });
+    return { ...leave({ reason: 'KubernetesMethodEnabled', message }), kubernetesEnabled };
   }
   if (methods.jwtPresent && ownedRecord === undefined) {
-    return leave({
+    return {
+      ...leave({
       reason: 'JwtMethodConflict',
-      message: `Flipt's config for target "${target.name}" already configures the jwt method (another identity provider), and Flipt validates JWTs against one key set: remove authentication.methods.jwt there, or set the target's credentialKind back to staticToken`,
-    });
+        message: `Flipt's config for target "${target.name}" already configures the jwt method (another identity provider), and Flipt validates JWTs against one key set: remove authentication.methods.jwt there, or set the target's credentialKind back to staticToken`,
+      }),
+      kubernetesEnabled,
+    };
   }
   const settings = { jwksUrl, issuer, audience };
-  return { ensure: settings, remove: false, record: recordOf(settings) };
+  return { ensure: settings, remove: false, record: recordOf(settings), kubernetesEnabled };
 }

@@ -95,7 +95,7 @@ export function decideTargetStep(target: TargetConfig, observed: ObservedTarget,
   // Flipt reads its environment over its config. `accepted` stays a fact of the rollout (refreshes,
   // rotations and switches go on); whether a client may be Ready follows the variable, and after it
   // is gone, a finished rollout without it.
-  const env = readFliptEnv(target, observed.workload?.env ?? NO_ENV, step.state.authenticationRequired);
+  const env = readFliptEnv(target, observed.workload?.env ?? NO_ENV, step.state);
   const envBlocks = (env.override?.blocking ?? false) || ((observed.previous?.envBlocks ?? false) && !rolledOut(step.state));
   const state: TargetState = {
     ...step.state,
@@ -157,6 +157,7 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
     return invalid(err);
   }
   if (jwtMethod.problem) base = { ...base, jwtProblem: jwtMethod.problem };
+  if (jwtMethod.kubernetesEnabled !== undefined) base = { ...base, kubernetesEnabled: jwtMethod.kubernetesEnabled };
   const issued = served.filter((client) => client.status?.credentialFingerprint).length;
   const jwtMethodUntouched = jwtMethod.ensure === undefined && !jwtMethod.remove;
   if (issued === 0 && configMap.managedIds.length === 0 && Object.keys(credentials).length === 0 && jwtMethodUntouched) {
@@ -231,6 +232,7 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
 
   step.state = {
     ...(jwtMethod.problem ? { jwtProblem: jwtMethod.problem } : {}),
+    ...(jwtMethod.kubernetesEnabled !== undefined ? { kubernetesEnabled: jwtMethod.kubernetesEnabled } : {}),
     jwtConfigured: jwtMethod.ensure !== undefined,
     registered: registration(target, plan.render.managedIds, plan.credentials).registered,
     conflicts,

@@ -76,7 +76,17 @@ export interface TargetState {
    * variable of its pod template, which Flipt reads over the config, or else the variable the config
    * names. Undefined: the config's value decides, or nothing can tell (`envOverride` says so).
    */
-  authenticationRequiredByEnv?: { required: boolean; variable: string };
+  authenticationRequiredByEnv?: RequiredByEnv;
+  /** authentication.methods.kubernetes.enabled as Flipt's config says it; read only for a target that wants the jwt method. */
+  kubernetesEnabled?: BooleanSetting;
+}
+
+/** authentication.required as a variable of Flipt's environment sets it. */
+export interface RequiredByEnv {
+  required: boolean;
+  variable: string;
+  /** The config names the variable (`${env:NAME}`); false: Flipt binds it over the config (FLIPT_AUTHENTICATION_REQUIRED). */
+  reference: boolean;
 }
 
 /** `${env:NAME}` in Flipt's config: Flipt reads the variable NAME of its environment there. */

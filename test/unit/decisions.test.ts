@@ -84,7 +84,7 @@ test("Flipt's environment overriding the token method: a registered client is no
 
 test('authentication.required: the variable in the pod template decides over the config, and the message says which to change', () => {
   const registered = new Map([['ns_a', 'f1']]);
-  const byEnv = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: true, authenticationRequiredByEnv: { required: false, variable: 'FLIPT_AUTHENTICATION_REQUIRED' } }), 't');
+  const byEnv = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: true, authenticationRequiredByEnv: { required: false, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false } }), 't');
   assert.deepEqual(byEnv, {
     status: 'True',
     reason: 'AuthenticationNotRequired',
@@ -92,12 +92,15 @@ test('authentication.required: the variable in the pod template decides over the
   });
   const byConfig = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: false }), 't');
   assert.equal(byConfig.message, `Registered with target "t" as token ns_a, but Flipt's config has authentication.required false, so it accepts requests without any token; set authentication.required: true`);
-  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: false, authenticationRequiredByEnv: { required: true, variable: 'FLIPT_AUTHENTICATION_REQUIRED' } }), 't').reason, 'Registered');
-  const byReference = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: { env: 'AUTH' }, authenticationRequiredByEnv: { required: false, variable: 'AUTH' } }), 't');
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: false, authenticationRequiredByEnv: { required: true, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false } }), 't').reason, 'Registered');
+  const byReference = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: { env: 'AUTH' }, authenticationRequiredByEnv: { required: false, variable: 'AUTH', reference: true } }), 't');
   assert.equal(
     byReference.message,
     `Registered with target "t" as token ns_a, but Flipt's config takes authentication.required from \${env:AUTH}, which Flipt's pod template leaves unset, empty or false, so it accepts requests without any token; set AUTH to true, or authentication.required: true`,
   );
+  // The config may name any variable, FLIPT_AUTHENTICATION_REQUIRED too: the message follows where the reading came from, not the name.
+  const sameName = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: { env: 'FLIPT_AUTHENTICATION_REQUIRED' }, authenticationRequiredByEnv: { required: false, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: true } }), 't');
+  assert.match(sameName.message, /config takes authentication\.required from \$\{env:FLIPT_AUTHENTICATION_REQUIRED\}/);
   // A reference nothing can resolve is no claim that tokens protect nothing (the environment's warning says why).
   assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: { env: 'AUTH' } }), 't').reason, 'Registered');
 });

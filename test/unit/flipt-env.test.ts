@@ -12,8 +12,9 @@ const staticTarget = exampleTarget();
 const jwtTarget = exampleTarget({ credentialKind: 'jwt' });
 const set = (name: string, value: string | undefined, container = 'flipt'): FliptEnvVar => ({ container, name, value });
 /** Flipt's environment as these variables make it, for a config whose authentication.required is `required`. */
-const read = (target: typeof staticTarget, vars: FliptEnvVar[], required: BooleanSetting = true, envFrom: string[] = []) => readFliptEnv(target, { vars, envFrom }, required);
-const byVariable = (required: boolean) => ({ authenticationRequired: { required, variable: 'FLIPT_AUTHENTICATION_REQUIRED' } });
+const read = (target: typeof staticTarget, vars: FliptEnvVar[], required: BooleanSetting = true, envFrom: string[] = [], kubernetesEnabled?: BooleanSetting) =>
+  readFliptEnv(target, { vars, envFrom }, { authenticationRequired: required, ...(kubernetesEnabled !== undefined ? { kubernetesEnabled } : {}) });
+const byVariable = (required: boolean) => ({ authenticationRequired: { required, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false } });
 
 test('the pod template: every variable of every container, written values only as written, and which containers use envFrom', () => {
   const deployment: V1Deployment = {
@@ -168,7 +169,7 @@ test('a long variable name is shortened in the message every client carries', ()
 
 test('authentication.required: ${env:NAME} in the config is what NAME says in the pod template, as Flipt resolves it', () => {
   const reference = { env: 'AUTH_REQUIRED' };
-  const byReference = (required: boolean) => ({ authenticationRequired: { required, variable: 'AUTH_REQUIRED' } });
+  const byReference = (required: boolean) => ({ authenticationRequired: { required, variable: 'AUTH_REQUIRED', reference: true } });
   for (const value of ['true', '1', 'T']) assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', value)], reference), byReference(true), value);
   // Flipt decodes weakly: an empty string is false.
   for (const value of ['false', '0', '']) assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', value)], reference), byReference(false), value || '(empty)');
@@ -194,8 +195,12 @@ test('authentication.required through ${env:NAME}: unreadable is a warning and n
   const fromEnvFrom = read(staticTarget, [], reference, ['flipt']);
   assert.equal(fromEnvFrom.authenticationRequired, undefined);
   assert.match(fromEnvFrom.override!.message, /sets AUTH_REQUIRED \(through envFrom of container flipt, perhaps\)/);
-  // A container that sets it decides over another's envFrom: Kubernetes puts env over envFrom in one container, and a sidecar's envFrom says nothing of Flipt's.
-  assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', 'true')], reference, ['sidecar']).authenticationRequired, { required: true, variable: 'AUTH_REQUIRED' });
+  // A container's env decides over its own envFrom.
+  assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', 'true'), set('AUTH_REQUIRED', 'true', 'sidecar')], reference, ['sidecar']).authenticationRequired, { required: true, variable: 'AUTH_REQUIRED', reference: true });
+  // Another container's envFrom may set it for Flipt there: the unsafe reading is not hidden behind a sidecar's value.
+  const elsewhere = read(staticTarget, [set('AUTH_REQUIRED', 'true', 'sidecar')], reference, ['flipt']);
+  assert.deepEqual([elsewhere.authenticationRequired, elsewhere.override?.blocking], [undefined, false]);
+  assert.match(elsewhere.override!.message, /sets AUTH_REQUIRED \(through envFrom of container flipt, perhaps\)/);
   for (const value of ['yes', '${env:OTHER}']) {
     const refused = read(staticTarget, [set('AUTH_REQUIRED', value)], reference);
     assert.equal(refused.override?.blocking, true, value);
@@ -214,13 +219,32 @@ test('the kubernetes method as Flipt runs it: a written variable over the config
   assert.deepEqual(kubernetesMethodOn(true, env([set(K, 'false')])), { on: false, byVariable: true });
   assert.deepEqual(kubernetesMethodOn(false, env([set(K, 't')])), { on: true, byVariable: true });
   assert.deepEqual(kubernetesMethodOn(false, env([set(K, 'false'), set(K, 'true', 'sidecar')])), { on: true, byVariable: true });
-  // Empty, unreadable or no boolean (Flipt does not start then, which FliptEnvOverride reports): the config decides.
-  for (const value of ['', undefined, 'yes', '${env:X}']) assert.deepEqual(kubernetesMethodOn(true, env([set(K, value)])), { on: true, byVariable: false }, String(value));
+  // Empty: the config decides. Unreadable or no boolean (Flipt does not start then, which FliptEnvOverride reports): unknown.
+  assert.deepEqual(kubernetesMethodOn(true, env([set(K, '')])), { on: true, byVariable: false });
+  for (const value of [undefined, 'yes', '${env:X}']) assert.deepEqual(kubernetesMethodOn(false, env([set(K, value)])), { on: undefined, byVariable: true }, String(value));
+  assert.deepEqual(kubernetesMethodOn(false, env([set(K, undefined), set(K, 'true', 'sidecar')])), { on: true, byVariable: true });
   const reference = { env: 'K8S_AUTH' };
   assert.deepEqual(kubernetesMethodOn(reference, env([set('K8S_AUTH', 'true')])), { on: true, byVariable: false });
   assert.deepEqual(kubernetesMethodOn(reference, env([set('K8S_AUTH', 'false')])), { on: false, byVariable: false });
   assert.deepEqual(kubernetesMethodOn(reference, env([])), { on: false, byVariable: false });
   assert.deepEqual(kubernetesMethodOn(reference, env([set('K8S_AUTH', undefined)])), { on: undefined, byVariable: false });
   assert.deepEqual(kubernetesMethodOn(reference, env([], ['flipt'])), { on: undefined, byVariable: false });
+  assert.deepEqual(kubernetesMethodOn(reference, env([set('K8S_AUTH', 'yes')])), { on: undefined, byVariable: false }, 'no boolean: not known to be off');
   assert.deepEqual(kubernetesMethodOn(reference, env([set('K8S_AUTH', 'true'), set(K, '0')])), { on: false, byVariable: true });
+});
+
+test("a JWT target: ${env:NAME} in the kubernetes method's enabled, where no variable decides over it, blocks when NAME turns it on or is no boolean", () => {
+  const reference = { env: 'K8S_AUTH' };
+  const on = read(jwtTarget, [set('K8S_AUTH', 'true')], true, [], reference).override!;
+  assert.equal(on.blocking, true);
+  assert.match(on.message, /sets K8S_AUTH \(container flipt\), which Flipt's config takes authentication\.methods\.kubernetes\.enabled from, to true, and Flipt cannot run the kubernetes method beside the jwt method/);
+  const refused = read(jwtTarget, [set('K8S_AUTH', 'yes')], true, [], reference).override!;
+  assert.equal(refused.blocking, true);
+  assert.match(refused.message, /takes authentication\.methods\.kubernetes\.enabled from, to something other than a boolean, so Flipt refuses to start/);
+  assert.equal(read(jwtTarget, [set('K8S_AUTH', undefined)], true, [], reference).override?.blocking, false, 'unreadable: a warning');
+  for (const vars of [[set('K8S_AUTH', 'false')], [], [set('K8S_AUTH', 'true'), set('FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED', 'false')]]) {
+    assert.deepEqual(read(jwtTarget, vars, true, [], reference), {}, JSON.stringify(vars));
+  }
+  // A static target does not read the kubernetes method.
+  assert.deepEqual(read(staticTarget, [set('K8S_AUTH', 'true')], true, [], reference), {});
 });

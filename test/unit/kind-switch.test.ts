@@ -375,10 +375,10 @@ test("Flipt's environment overriding the jwt method: ConfigApplied False when it
   assert.deepEqual(blocked, { status: 'False', reason: 'FliptEnvOverride', message: `Flipt's config for target "default" validates this operator's JWTs, but Deployment flipt/flipt sets X` });
   const unknown = jwtAppliedVerdict({ ...state, envOverride: { reason: 'FliptEnvOverride', blocking: false, message: 'Deployment flipt/flipt sets Y' } }, jwtTarget, 'apps/a');
   assert.deepEqual([unknown.status, unknown.reason], ['True', 'FliptEnvOverride']);
-  const byEnv = jwtAppliedVerdict({ ...state, authenticationRequiredByEnv: { required: false, variable: 'FLIPT_AUTHENTICATION_REQUIRED' } }, jwtTarget, 'apps/a');
+  const byEnv = jwtAppliedVerdict({ ...state, authenticationRequiredByEnv: { required: false, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false } }, jwtTarget, 'apps/a');
   assert.equal(byEnv.reason, 'AuthenticationNotRequired');
   assert.match(byEnv.message, /sets FLIPT_AUTHENTICATION_REQUIRED to false, which Flipt reads over authentication\.required/);
-  assert.equal(jwtAppliedVerdict({ ...state, authenticationRequired: false, authenticationRequiredByEnv: { required: true, variable: 'FLIPT_AUTHENTICATION_REQUIRED' } }, jwtTarget, 'apps/a').reason, 'JwtMethodEnabled');
+  assert.equal(jwtAppliedVerdict({ ...state, authenticationRequired: false, authenticationRequiredByEnv: { required: true, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false } }, jwtTarget, 'apps/a').reason, 'JwtMethodEnabled');
   // Not required outranks a warning: it is certain.
   assert.equal(jwtAppliedVerdict({ ...state, authenticationRequired: false, envOverride: { reason: 'FliptEnvOverride', blocking: false, message: 'm' } }, jwtTarget, 'apps/a').reason, 'AuthenticationNotRequired');
 });

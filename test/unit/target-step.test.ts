@@ -319,8 +319,11 @@ test("the kubernetes method as Flipt's environment decides it: the jwt method is
   // Not added: Flipt would refuse to start with both, or the operator cannot tell.
   const cases = [
     ['false', [{ name: K, value: 'true' }], /pod template for target "default" sets FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED, which turns the kubernetes method on.*remove the variable/],
-    ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: 'true' }], /enables the kubernetes method through \$\{env:K8S_AUTH\}, and Flipt cannot enable the jwt method beside it/],
-    ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: undefined }], /takes authentication\.methods\.kubernetes\.enabled from a variable the operator cannot read through \$\{env:K8S_AUTH\}/],
+    ['false', [{ name: K, value: undefined }], /sets FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED, to a value the operator cannot read as false/],
+    ['true', [], /config for target "default" enables the kubernetes method, and Flipt cannot enable the jwt method beside/],
+    ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: 'true' }], /takes authentication\.methods\.kubernetes\.enabled from \$\{env:K8S_AUTH\}, which Flipt's pod template sets to true, and Flipt cannot enable the jwt method/],
+    ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: undefined }], /from \$\{env:K8S_AUTH\}, which the operator cannot read as false/],
+    ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: 'yes' }], /from \$\{env:K8S_AUTH\}, which the operator cannot read as false/],
   ] as const;
   for (const [enabled, env, message] of cases) {
     const step = decideTargetStep(jwtTarget, withConfig(enabled, [...env]), T0);
@@ -331,11 +334,42 @@ test("the kubernetes method as Flipt's environment decides it: the jwt method is
   }
 });
 
+test("a JWT target's kubernetes method turned on through ${env:NAME} after its jwt method was written: Ready waits, the method stays and JWTs are still refreshed", () => {
+  const jwtTarget = exampleTarget({ credentialKind: 'jwt' });
+  const f = fixture(['a']);
+  const config = (env: { name: string; value: string | undefined }[], envFrom: string[] = []) => {
+    const o = withEnv(fresh(f, { configMap: { ...fresh(f).configMap!, text: 'authentication:\n  required: true\n  methods:\n    kubernetes:\n      enabled: ${env:K8S_AUTH}\n' } }), env);
+    return { ...o, workload: { ...o.workload!, env: { ...o.workload!.env, envFrom } } };
+  };
+  const off = [{ name: 'K8S_AUTH', value: 'false' }];
+  const first = decideTargetStep(jwtTarget, config(off), T0);
+  assert.match(first.config?.text ?? '', /jwks_url/);
+  const written = rolledOut(afterApply(config(off), first, T0));
+  const settled = decideTargetStep(jwtTarget, written, T0 + 1_000);
+  assert.deepEqual([settled.state.jwtConfigured, settled.state.jwtAccepted, settled.state.envOverride], [true, true, undefined]);
+  for (const [env, envFrom, blocking] of [[[{ name: 'K8S_AUTH', value: 'true' }], [], true], [[{ name: 'K8S_AUTH', value: undefined }], [], false], [[], ['sidecar'], false]] as const) {
+    const flipped = { ...config([...env], [...envFrom]), configMap: written.configMap, credentials: written.credentials, previous: settled.state };
+    const step = decideTargetStep(jwtTarget, { ...flipped, workload: { ...flipped.workload!, configHash: written.workload!.configHash } }, T0 + 2_000);
+    const what = JSON.stringify([env, envFrom]);
+    assert.deepEqual([step.state.jwtProblem, step.state.jwtConfigured, step.state.jwtAccepted], [undefined, true, true], what);
+    assert.equal(step.state.envOverride?.blocking, blocking, what);
+    assert.equal(step.config, undefined, `${what}: the jwt method is left in place`);
+  }
+  // On a step that waits for the interval between restarts too.
+  const flipped = { ...config([{ name: 'K8S_AUTH', value: 'true' }]), configMap: written.configMap, credentials: written.credentials, previous: settled.state };
+  const waiting = decideTargetStep(jwtTarget, { ...flipped, workload: { ...flipped.workload!, configHash: 'older', restartedAtMs: T0 + 2_000 } }, T0 + 2_000);
+  assert.ok(waiting.requeueAfterMs! > 0 && !waiting.restart, 'the restart waits');
+  assert.equal(waiting.state.envOverride?.blocking, true);
+  // The config itself turning it on: Flipt would refuse its next rollout, and the operator reports it as the config's.
+  const literal = decideTargetStep(jwtTarget, { ...written, configMap: { ...written.configMap!, text: written.configMap!.text!.replace('${env:K8S_AUTH}', 'true') } }, T0 + 3_000);
+  assert.equal(literal.state.jwtProblem?.reason, 'KubernetesMethodEnabled');
+});
+
 test('authentication.required through ${env:NAME}: the step reads NAME from the pod template', () => {
   const f = fixture(['a']);
   const config = (env: { name: string; value: string | undefined }[]) => withEnv(fresh(f, { configMap: { ...fresh(f).configMap!, text: 'authentication:\n  required: ${env:AUTH_REQUIRED}\n' } }), env);
   const off = decideTargetStep(target, config([{ name: 'AUTH_REQUIRED', value: 'false' }]), T0).state;
-  assert.deepEqual([off.authenticationRequired, off.authenticationRequiredByEnv, requiresAuthentication(off)], [{ env: 'AUTH_REQUIRED' }, { required: false, variable: 'AUTH_REQUIRED' }, false]);
+  assert.deepEqual([off.authenticationRequired, off.authenticationRequiredByEnv, requiresAuthentication(off)], [{ env: 'AUTH_REQUIRED' }, { required: false, variable: 'AUTH_REQUIRED', reference: true }, false]);
   assert.equal(requiresAuthentication(decideTargetStep(target, config([{ name: 'AUTH_REQUIRED', value: 'true' }]), T0).state), true);
   const unreadable = decideTargetStep(target, config([{ name: 'AUTH_REQUIRED', value: undefined }]), T0).state;
   assert.deepEqual([requiresAuthentication(unreadable), unreadable.envOverride?.blocking], [true, false], 'no claim that tokens protect nothing, a warning instead');
