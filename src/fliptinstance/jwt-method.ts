@@ -51,7 +51,7 @@ export function planJwtMethod(target: TargetConfig, clients: readonly FliptClien
   // (FliptEnvOverride): the pods that run the jwt method keep validating JWTs meanwhile.
   if (kubernetes.on !== false && !(fromEnv && ownedRecord !== undefined)) {
     const instead = `(the operator's exchange endpoint replaces it), or set the target's credentialKind back to staticToken`;
-    const beside = 'and Flipt cannot enable the jwt method beside the kubernetes method';
+    const beside = `and Flipt cannot enable the jwt method beside ${kubernetes.on ? 'it' : 'the kubernetes method'}`;
     let message: string;
     if (kubernetes.byVariable) {
       const what = kubernetes.on ? 'which turns the kubernetes method on' : 'to a value the operator cannot read as false';

@@ -320,7 +320,7 @@ test("the kubernetes method as Flipt's environment decides it: the jwt method is
   const cases = [
     ['false', [{ name: K, value: 'true' }], /pod template for target "default" sets FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED, which turns the kubernetes method on.*remove the variable/],
     ['false', [{ name: K, value: undefined }], /sets FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED, to a value the operator cannot read as false/],
-    ['true', [], /config for target "default" enables the kubernetes method, and Flipt cannot enable the jwt method beside/],
+    ['true', [], /config for target "default" enables the kubernetes method, and Flipt cannot enable the jwt method beside it: set authentication\.methods\.kubernetes\.enabled: false/],
     ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: 'true' }], /takes authentication\.methods\.kubernetes\.enabled from \$\{env:K8S_AUTH\}, which Flipt's pod template sets to true, and Flipt cannot enable the jwt method/],
     ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: undefined }], /from \$\{env:K8S_AUTH\}, which the operator cannot read as false/],
     ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: 'yes' }], /from \$\{env:K8S_AUTH\}, which the operator cannot read as false/],
