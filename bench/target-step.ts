@@ -44,7 +44,7 @@ function settled(n: number): ObservedTarget {
   const fresh: ObservedTarget = {
     configMap: { text: 'authentication:\n  required: true\n', managedRecord: undefined, managedIds: [], jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 },
     credentials: {},
-    workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: 'rolled out' }, env: { vars: [], envFrom: [] } },
+    workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: 'rolled out' }, env: { containers: ['flipt'], vars: [], envFrom: [] } },
     clients,
     clientSecretToken: (c) => tokens.get(clientKey(c.metadata.namespace, c.metadata.name)),
   };
@@ -56,7 +56,7 @@ function settled(n: number): ObservedTarget {
     ...fresh,
     configMap: { text: step.config.text, managedRecord: step.config.managedRecord, managedIds: JSON.parse(step.config.managedRecord) as string[], jwtRecord: step.config.jwtRecord, otherDataBytes: 0, otherAnnotationBytes: 0 },
     credentials: step.credentials ?? {},
-    workload: { configHash: step.restart.configHash, restartedAtMs: now, changedSinceOurRestart: false, rollout: { done: true, detail: 'rolled out' }, env: { vars: [], envFrom: [] } },
+    workload: { configHash: step.restart.configHash, restartedAtMs: now, changedSinceOurRestart: false, rollout: { done: true, detail: 'rolled out' }, env: { containers: ['flipt'], vars: [], envFrom: [] } },
     previous: state,
   };
 }

@@ -3,8 +3,9 @@
 // what the operator writes to the config, or decide what it reads there, with nothing in the ConfigMap
 // to show it; and a `${env:NAME}` setting of the config is what the variable NAME says. Pure: which
 // of them matter for a target, and what they do. The operator cannot tell which container runs Flipt,
-// so every container's variables count (the message names the container); variables from `envFrom`
-// are not seen: reading them would need access to other ConfigMaps and Secrets.
+// so each container is read as if Flipt ran there, and where they disagree the unsafe reading counts
+// (messages name the container); variables from `envFrom` are not seen: reading them would need
+// access to other ConfigMaps and Secrets.
 import type { TargetConfig } from '../config/operator-config.ts';
 import type { BooleanSetting, EnvOverride, RequiredByEnv } from '../vocabulary/registration.ts';
 import { ENV_REFERENCE, goParseBool } from './flipt-config.ts';
@@ -19,6 +20,8 @@ export interface FliptEnvVar {
 
 /** The environment Flipt's pod template gives its containers. */
 export interface PodEnv {
+  /** Every container's name: Flipt may run in any of them. */
+  containers: readonly string[];
   vars: readonly FliptEnvVar[];
   /** Containers that also take variables from `envFrom`, which the operator does not read. */
   envFrom: readonly string[];
@@ -56,29 +59,12 @@ function effectiveVars(vars: readonly FliptEnvVar[]): FliptEnvVar[] {
 }
 
 /** A variable's name as a message shows it. */
-export function shown(name: string): string {
+function shown(name: string): string {
   return name.length > NAME_SHOWN ? `${name.slice(0, NAME_SHOWN)}…` : name;
 }
 
 function named(v: Pick<FliptEnvVar, 'container' | 'name'>): string {
   return `${shown(v.name)} (container ${v.container})`;
-}
-
-/**
- * What Flipt gets for `${env:NAME}`: the value of each container that sets NAME (empty when none does
- * and none takes variables from envFrom), or which variable the operator cannot read. Containers that
- * neither set NAME nor use envFrom do not count: a sidecar without it says nothing about Flipt's. A
- * variable the image itself sets (a Dockerfile ENV) is not in the pod template, and not seen.
- */
-function referencedValues(name: string, env: PodEnv): { values: { container: string; value: string }[] } | { unknown: string } {
-  const set = effectiveVars(env.vars).filter((v) => v.name === name);
-  // Kubernetes puts a container's env over its envFrom, but Flipt may run in a container whose envFrom sets it.
-  const viaEnvFrom = env.envFrom.find((container) => !set.some((v) => v.container === container));
-  if (viaEnvFrom !== undefined) return { unknown: `${shown(name)} (through envFrom of container ${viaEnvFrom}, perhaps)` };
-  const unreadable = set.find((v) => v.value === undefined);
-  if (unreadable) return { unknown: named(unreadable) };
-  if (set.length === 0) return { values: [{ container: '', value: '' }] };
-  return { values: set.map((v) => ({ container: v.container, value: v.value! })) };
 }
 
 /** A string as Flipt's weakly typed decoding makes it a boolean: empty is false; undefined where Flipt refuses it. */
@@ -87,22 +73,71 @@ function weakBool(value: string): boolean | undefined {
 }
 
 /**
- * Whether Flipt runs its kubernetes method: a FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED in the
- * pod template decides over the config (`byVariable`; true if any container says true), a
- * `${env:NAME}` setting is what NAME says. `on` undefined: the operator cannot tell it is off (a value
- * it cannot read, or one that is no boolean, with which Flipt does not start at all).
+ * A boolean setting as Flipt would read it in one container: `value` undefined when the operator
+ * cannot read it, 'refused' when Flipt would not start on it; `via` says what decided it, and `named`
+ * names that variable and the container for a message.
  */
-export function kubernetesMethodOn(setting: BooleanSetting, env: PodEnv): { on: boolean | undefined; byVariable: boolean } {
-  const set = effectiveVars(env.vars).filter((v) => v.name === KUBERNETES_ENABLED && v.value !== '');
-  if (set.length > 0) {
-    const read = set.map((v) => (v.value === undefined || ENV_REFERENCE.test(v.value) ? undefined : goParseBool(v.value)));
-    return { on: read.some((b) => b === true) ? true : read.every((b) => b === false) ? false : undefined, byVariable: true };
+export interface ContainerReading {
+  container: string;
+  value: boolean | undefined | 'refused';
+  via: 'config' | 'variable' | 'reference';
+  /** The variable that decided (for `via` other than 'config'), as a message shows it. */
+  variable?: string;
+  /** That variable and its container, where the operator read or could not read it. */
+  named?: string;
+}
+
+/**
+ * A setting in one container: a FLIPT_ variable it sets decides over the config (an empty one is
+ * unset to viper); a `${env:NAME}` setting is what the container's NAME says: empty when it does not
+ * set NAME and uses no envFrom, unknown when envFrom may set it. A variable the image itself sets (a
+ * Dockerfile ENV) is not in the pod template, and not seen.
+ */
+function settingIn(container: string, variable: string, setting: BooleanSetting, env: PodEnv): ContainerReading {
+  const own = (name: string) => effectiveVars(env.vars).find((v) => v.container === container && v.name === name && v.value !== '');
+  const bound = own(variable);
+  if (bound) {
+    const value = bound.value === undefined || ENV_REFERENCE.test(bound.value) ? undefined : (goParseBool(bound.value) ?? 'refused');
+    return { container, value, via: 'variable', variable, named: named(bound) };
   }
-  if (typeof setting === 'boolean') return { on: setting, byVariable: false };
-  const referenced = referencedValues(setting.env, env);
-  if ('unknown' in referenced) return { on: undefined, byVariable: false };
-  const read = referenced.values.map((v) => weakBool(v.value));
-  return { on: read.some((b) => b === true) ? true : read.every((b) => b === false) ? false : undefined, byVariable: false };
+  if (typeof setting === 'boolean') return { container, value: setting, via: 'config' };
+  const name = shown(setting.env);
+  const referenced = effectiveVars(env.vars).find((v) => v.container === container && v.name === setting.env);
+  if (referenced) {
+    const value = referenced.value === undefined ? undefined : (weakBool(referenced.value) ?? 'refused');
+    return { container, value, via: 'reference', variable: name, named: named(referenced) };
+  }
+  if (env.envFrom.includes(container)) return { container, value: undefined, via: 'reference', variable: name, named: `${name} (through envFrom of container ${container}, perhaps)` };
+  return { container, value: false, via: 'reference', variable: name };
+}
+
+/** Every container's reading: Flipt may run in any of them. */
+function readingsOf(variable: string, setting: BooleanSetting, env: PodEnv): ContainerReading[] {
+  return env.containers.map((container) => settingIn(container, variable, setting, env));
+}
+
+/** What the kubernetes method is, as the container deciding it reads it. */
+export interface KubernetesMethodReading {
+  /** On in some container; false: off in every one; undefined: the operator cannot tell it is off. */
+  on: boolean | undefined;
+  /** Flipt's environment has a part in it (a FLIPT_ variable, or a `${env:NAME}` setting). */
+  fromEnv: boolean;
+  /** The container that decides it (on, or unreadable), for a message. */
+  decidedBy?: ContainerReading;
+}
+
+/**
+ * Whether Flipt runs its kubernetes method, given its config's setting and its pod template. The
+ * operator cannot tell which container runs Flipt: off only when off in every one.
+ */
+export function kubernetesMethodOn(setting: BooleanSetting, env: PodEnv): KubernetesMethodReading {
+  const readings = readingsOf(KUBERNETES_ENABLED, setting, env);
+  const fromEnv = readings.some((r) => r.via !== 'config');
+  const on = readings.find((r) => r.value === true);
+  if (on) return { on: true, fromEnv, decidedBy: on };
+  const unreadable = readings.find((r) => r.value !== false);
+  if (unreadable) return { on: undefined, fromEnv, decidedBy: unreadable };
+  return { on: false, fromEnv };
 }
 
 /** The settings of Flipt's config that the operator reads, as the config says them. */
@@ -110,6 +145,15 @@ export interface ReadSettings {
   authenticationRequired: BooleanSetting;
   /** Read only for a target that wants the jwt method. */
   kubernetesEnabled?: BooleanSetting;
+  /** The config holds the operator's jwt method. */
+  jwtConfigured: boolean;
+}
+
+/** A container where Flipt would run the kubernetes method, as a FliptEnvOverride message lists it. */
+function kubernetesOnEntry(r: ContainerReading): string {
+  if (r.via === 'variable') return `${r.named}, which turns the kubernetes method on, and Flipt cannot run it beside the jwt method`;
+  if (r.via === 'reference') return `${r.named}, which Flipt's config takes authentication.methods.kubernetes.enabled from, to true, and Flipt cannot run the kubernetes method beside the jwt method`;
+  return `no ${KUBERNETES_ENABLED} in container ${r.container}, where Flipt would run the kubernetes method its config enables, beside the jwt method`;
 }
 
 /** What the variables of Flipt's pod template do to what the target writes and reads. */
@@ -117,12 +161,9 @@ export function readFliptEnv(target: TargetConfig, env: PodEnv, settings: ReadSe
   const reading: FliptEnvReading = {};
   const blocking: string[] = [];
   const unknown: string[] = [];
-  const requiredByVariable: boolean[] = [];
-  const variablesSet = new Set<string>();
   for (const v of effectiveVars(env.vars)) {
     // An empty value is as good as unset: viper ignores it.
     if (!bearsOnCredentials(v.name) || v.value === '') continue;
-    variablesSet.add(v.name);
     // Values are never repeated in a message: they are the user's text, and would reach every client's status.
     const written = v.value !== undefined && !ENV_REFERENCE.test(v.value) ? v.value : undefined;
     const bool = written === undefined ? undefined : goParseBool(written);
@@ -130,7 +171,6 @@ export function readFliptEnv(target: TargetConfig, env: PodEnv, settings: ReadSe
       blocking.push(`${named(v)} to something other than a boolean, so Flipt refuses to start`);
     } else if (v.name === REQUIRED) {
       if (bool === undefined) unknown.push(named(v));
-      else requiredByVariable.push(bool);
     } else if (target.credentialKind === 'staticToken' && v.name.startsWith(TOKEN_METHOD)) {
       if (v.name === `${TOKEN_METHOD}ENABLED` && bool !== undefined) {
         if (!bool) blocking.push(`${named(v)}, which turns the token method off, so Flipt accepts no static token`);
@@ -142,9 +182,9 @@ export function readFliptEnv(target: TargetConfig, env: PodEnv, settings: ReadSe
     } else if (target.credentialKind === 'staticToken' && target.credentialReference === 'secretFile' && v.name === FILE_SECRETS_ENABLED) {
       if (bool === undefined) unknown.push(named(v));
       else if (!bool) blocking.push(`${named(v)}, which turns the file secrets provider off, so Flipt cannot resolve the tokens' \${secret:file:...} references and refuses to start`);
-    } else if (target.credentialKind === 'jwt' && v.name === KUBERNETES_ENABLED) {
+    } else if (settings.kubernetesEnabled !== undefined && v.name === KUBERNETES_ENABLED) {
+      // A written value is read per container below.
       if (bool === undefined) unknown.push(named(v));
-      else if (bool) blocking.push(`${named(v)}, which turns the kubernetes method on, and Flipt cannot run it beside the jwt method`);
     } else if (target.credentialKind === 'jwt' && v.name.startsWith(JWT_METHOD)) {
       if (v.name === `${JWT_METHOD}ENABLED` && bool !== undefined) {
         if (!bool) blocking.push(`${named(v)}, which turns the jwt method off, so Flipt accepts no JWT`);
@@ -153,34 +193,28 @@ export function readFliptEnv(target: TargetConfig, env: PodEnv, settings: ReadSe
       }
     }
   }
-  // A `${env:NAME}` setting of the config, where no FLIPT_ variable decides over it: what NAME says,
-  // each container's value as Flipt decodes it (undefined: Flipt refuses it and does not start).
-  const referenced = (setting: BooleanSetting | undefined, variable: string, key: string): { container: string; value: boolean }[] | undefined => {
-    if (setting === undefined || typeof setting === 'boolean' || variablesSet.has(variable)) return undefined;
-    const found = referencedValues(setting.env, env);
-    if ('unknown' in found) {
-      unknown.push(found.unknown);
-      return undefined;
-    }
-    const values = found.values.map(({ container, value }) => ({ container, value: weakBool(value) }));
-    const refused = values.find((v) => v.value === undefined);
-    if (refused) {
-      blocking.push(`${named({ name: setting.env, container: refused.container })}, which Flipt's config takes ${key} from, to something other than a boolean, so Flipt refuses to start`);
-      return undefined;
-    }
-    return values as { container: string; value: boolean }[];
-  };
-  const { authenticationRequired: required, kubernetesEnabled } = settings;
-  // Containers that disagree: the unsafe reading, so that tokens protecting nothing are never hidden.
-  if (requiredByVariable.length > 0) {
-    reading.authenticationRequired = { required: requiredByVariable.every(Boolean), variable: REQUIRED, reference: false };
-  } else {
-    const values = referenced(required, REQUIRED, 'authentication.required');
-    if (values && typeof required !== 'boolean') reading.authenticationRequired = { required: values.every((v) => v.value), variable: shown(required.env), reference: true };
+  const requiredReadings = readingsOf(REQUIRED, settings.authenticationRequired, env);
+  for (const r of requiredReadings) {
+    // A FLIPT_AUTHENTICATION_REQUIRED variable's own entries come from the loop above.
+    if (r.via !== 'reference') continue;
+    if (r.value === 'refused') blocking.push(`${r.named}, which Flipt's config takes authentication.required from, to something other than a boolean, so Flipt refuses to start`);
+    else if (r.value === undefined) unknown.push(r.named!);
   }
-  if (target.credentialKind === 'jwt' && typeof kubernetesEnabled !== 'boolean' && kubernetesEnabled !== undefined) {
-    const on = referenced(kubernetesEnabled, KUBERNETES_ENABLED, 'authentication.methods.kubernetes.enabled')?.find((v) => v.value);
-    if (on) blocking.push(`${named({ name: kubernetesEnabled.env, container: on.container })}, which Flipt's config takes authentication.methods.kubernetes.enabled from, to true, and Flipt cannot run the kubernetes method beside the jwt method`);
+  // False in any container is false: the unsafe reading, so that tokens protecting nothing are never hidden.
+  const off = requiredReadings.filter((r) => r.value === false);
+  const decided = off.length > 0 ? off : requiredReadings.every((r) => r.value === true) ? requiredReadings : [];
+  const byEnv = decided.find((r) => r.via !== 'config');
+  if (byEnv) reading.authenticationRequired = { required: off.length === 0, variable: byEnv.variable!, reference: byEnv.via === 'reference' };
+
+  // Only where the environment has a part in it: a config that enables the method itself is the jwt method plan's concern.
+  const kubernetesReadings = settings.kubernetesEnabled === undefined ? [] : readingsOf(KUBERNETES_ENABLED, settings.kubernetesEnabled, env);
+  if (kubernetesReadings.some((r) => r.via !== 'config')) {
+    for (const r of kubernetesReadings) {
+      // Beside the jwt method only: while the config has none, the plan leaves it out and says why.
+      if (r.value === true && settings.jwtConfigured) blocking.push(kubernetesOnEntry(r));
+      else if (r.via === 'reference' && r.value === 'refused') blocking.push(`${r.named}, which Flipt's config takes authentication.methods.kubernetes.enabled from, to something other than a boolean, so Flipt refuses to start`);
+      else if (r.via === 'reference' && r.value === undefined) unknown.push(r.named!);
+    }
   }
   const workload = `${target.workload.kind} ${target.namespace}/${target.workload.name}`;
   if (blocking.length > 0) {

@@ -6,7 +6,7 @@ import type { TargetConfig } from '../config/operator-config.ts';
 import type { FliptClient } from '../vocabulary/fliptclient.ts';
 import type { BooleanSetting, JwtProblem } from '../vocabulary/registration.ts';
 import { authenticationMethodsOf, type JwtMethodSettings } from './flipt-config.ts';
-import { kubernetesMethodOn, shown, type PodEnv } from './flipt-env.ts';
+import { kubernetesMethodOn, type PodEnv } from './flipt-env.ts';
 import { jwtMethodWanted } from './kind-switch.ts';
 
 /** On the ConfigMap: the jwt method settings the operator wrote (JSON), absent when it wrote none. */
@@ -46,22 +46,24 @@ export function planJwtMethod(target: TargetConfig, clients: readonly FliptClien
   const methods = authenticationMethodsOf(source);
   const kubernetesEnabled = methods.kubernetesEnabled;
   const kubernetes = kubernetesMethodOn(kubernetesEnabled, env);
-  const fromEnv = kubernetes.byVariable || typeof kubernetesEnabled !== 'boolean';
   // Flipt's environment turning it on once the jwt method is written is Ready's concern
   // (FliptEnvOverride): the pods that run the jwt method keep validating JWTs meanwhile.
-  if (kubernetes.on !== false && !(fromEnv && ownedRecord !== undefined)) {
+  if (kubernetes.on !== false && !(kubernetes.fromEnv && ownedRecord !== undefined)) {
     const instead = `(the operator's exchange endpoint replaces it), or set the target's credentialKind back to staticToken`;
     const beside = `and Flipt cannot enable the jwt method beside ${kubernetes.on ? 'it' : 'the kubernetes method'}`;
+    const off = `set authentication.methods.kubernetes.enabled: false ${instead}`;
+    const by = kubernetes.decidedBy;
     let message: string;
-    if (kubernetes.byVariable) {
+    if (by?.via === 'variable') {
       const what = kubernetes.on ? 'which turns the kubernetes method on' : 'to a value the operator cannot read as false';
-      message = `Flipt's pod template for target "${target.name}" sets FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED, ${what}, ${beside}: remove the variable ${instead}`;
-    } else if (typeof kubernetesEnabled === 'boolean') {
-      message = `Flipt's config for target "${target.name}" enables the kubernetes method, ${beside}: set authentication.methods.kubernetes.enabled: false ${instead}`;
+      message = `Flipt's pod template for target "${target.name}" sets ${by.named}, ${what}, ${beside}: remove the variable ${instead}`;
+    } else if (by?.via === 'reference') {
+      const what = kubernetes.on ? `which container ${by.container} of Flipt's pod template sets to true` : `which the operator cannot read as false (${by.named})`;
+      message = `Flipt's config for target "${target.name}" takes authentication.methods.kubernetes.enabled from \${env:${by.variable}}, ${what}, ${beside}: ${off}`;
+    } else if (kubernetes.fromEnv && by) {
+      message = `Flipt's config for target "${target.name}" enables the kubernetes method, and container ${by.container} of its pod template does not turn it off, ${beside}: ${off}`;
     } else {
-      const reference = `\${env:${shown(kubernetesEnabled.env)}}`;
-      const what = kubernetes.on ? `which Flipt's pod template sets to true` : 'which the operator cannot read as false';
-      message = `Flipt's config for target "${target.name}" takes authentication.methods.kubernetes.enabled from ${reference}, ${what}, ${beside}: set authentication.methods.kubernetes.enabled: false ${instead}`;
+      message = `Flipt's config for target "${target.name}" enables the kubernetes method, ${beside}: ${off}`;
     }
     return { ...leave({ reason: 'KubernetesMethodEnabled', message }), kubernetesEnabled };
   }

@@ -85,7 +85,7 @@ export function maxHoldMs(target: TargetConfig): number {
   return Math.max(30 * target.restart.minInterval, 300_000);
 }
 
-const NO_ENV: PodEnv = { vars: [], envFrom: [] };
+const NO_ENV: PodEnv = { containers: [], vars: [], envFrom: [] };
 
 export function decideTargetStep(target: TargetConfig, observed: ObservedTarget, now: number): TargetStep {
   const step = decide(target, observed, now);

@@ -39,6 +39,7 @@ export function viewWorkload(kind: 'Deployment' | 'StatefulSet', workload: Workl
 
 function podEnv(containers: readonly V1Container[]): PodEnv {
   return {
+    containers: containers.map((container) => container.name),
     vars: containers.flatMap((container) =>
       // The kubelet expands $(VAR) in a value: what Flipt gets is then unknown here, as with valueFrom.
       (container.env ?? []).map((e) => ({ container: container.name, name: e.name, value: e.valueFrom || e.value?.includes('$(') ? undefined : (e.value ?? '') })),

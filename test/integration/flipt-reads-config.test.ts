@@ -192,7 +192,7 @@ test("authentication.required and the kubernetes method's enabled are read as Fl
 test("FLIPT_AUTHENTICATION_* variables decide over Flipt's config file: the operator reads the written ones as Flipt does", async () => {
   const staticTarget = exampleTarget();
   const jwtTarget = exampleTarget({ credentialKind: 'jwt' });
-  const operator = (target: TargetConfig, name: string, value: string) => readFliptEnv(target, { vars: [{ container: 'flipt', name, value }], envFrom: [] }, { authenticationRequired: true });
+  const operator = (target: TargetConfig, name: string, value: string) => readFliptEnv(target, { containers: ['flipt'], vars: [{ container: 'flipt', name, value }], envFrom: [] }, { authenticationRequired: true, kubernetesEnabled: false, jwtConfigured: true });
   const blocked = (target: TargetConfig, name: string, value: string) => operator(target, name, value).override?.blocking ?? false;
   const source = (required: string) => `authentication:\n  required: ${required}\n  methods:\n    token:\n      enabled: true\n      storage:\n        type: static\n    jwt:\n      enabled: true\n`;
   for (const required of ['true', 'false']) {
@@ -244,8 +244,8 @@ test("${env:NAME} in authentication.required and the kubernetes method's enabled
   for (const value of ['true', 'false', '1', '0', 'T', 'f', '', undefined]) {
     const what = `AUTH=${value ?? '(unset)'}`;
     const flipt = await readAsFlipt(config, value === undefined ? {} : { AUTH: value });
-    const env = { vars: value === undefined ? [] : [{ container: 'flipt', name: 'AUTH', value }], envFrom: [] };
-    const reading = readFliptEnv(target, env, { authenticationRequired });
+    const env = { containers: ['flipt'], vars: value === undefined ? [] : [{ container: 'flipt', name: 'AUTH', value }], envFrom: [] };
+    const reading = readFliptEnv(target, env, { authenticationRequired, jwtConfigured: false });
     assert.equal(reading.override, undefined, what);
     assert.equal(requiresAuthentication({ authenticationRequired, authenticationRequiredByEnv: reading.authenticationRequired }), flipt.authenticationRequired, what);
     assert.equal(kubernetesMethodOn(kubernetesEnabled, env).on, flipt.kubernetesEnabled, what);
@@ -253,14 +253,14 @@ test("${env:NAME} in authentication.required and the kubernetes method's enabled
   // Not a boolean: Flipt refuses to load, and the operator blocks the target saying so.
   for (const value of ['yes', '${env:OTHER}']) {
     await assert.rejects(readAsFlipt(config, { AUTH: value, OTHER: 'true' }), value);
-    assert.equal(readFliptEnv(target, { vars: [{ container: 'flipt', name: 'AUTH', value }], envFrom: [] }, { authenticationRequired }).override?.blocking, true, value);
+    assert.equal(readFliptEnv(target, { containers: ['flipt'], vars: [{ container: 'flipt', name: 'AUTH', value }], envFrom: [] }, { authenticationRequired, jwtConfigured: false }).override?.blocking, true, value);
   }
   // Not a boolean in the kubernetes method alone: Flipt refuses to load, and the operator does not read it as off.
   const kubernetesOnly = 'authentication:\n  methods:\n    kubernetes:\n      enabled: ${env:AUTH}\n';
   await assert.rejects(readAsFlipt(kubernetesOnly, { AUTH: 'yes' }));
-  assert.equal(kubernetesMethodOn(authenticationMethodsOf(kubernetesOnly).kubernetesEnabled, { vars: [{ container: 'flipt', name: 'AUTH', value: 'yes' }], envFrom: [] }).on, undefined);
+  assert.equal(kubernetesMethodOn(authenticationMethodsOf(kubernetesOnly).kubernetesEnabled, { containers: ['flipt'], vars: [{ container: 'flipt', name: 'AUTH', value: 'yes' }], envFrom: [] }).on, undefined);
   // A written FLIPT_AUTHENTICATION_REQUIRED decides over the reference, for Flipt as for the operator.
   const over = await readAsFlipt(config, { AUTH: 'false', FLIPT_AUTHENTICATION_REQUIRED: 'true' });
   const vars = [{ container: 'flipt', name: 'AUTH', value: 'false' }, { container: 'flipt', name: 'FLIPT_AUTHENTICATION_REQUIRED', value: 'true' }];
-  assert.deepEqual([over.authenticationRequired, readFliptEnv(target, { vars, envFrom: [] }, { authenticationRequired }).authenticationRequired?.required], [true, true]);
+  assert.deepEqual([over.authenticationRequired, readFliptEnv(target, { containers: ['flipt'], vars, envFrom: [] }, { authenticationRequired, jwtConfigured: false }).authenticationRequired?.required], [true, true]);
 });

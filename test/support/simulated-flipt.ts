@@ -62,7 +62,7 @@ export abstract class SimulatedFlipt<Accepted> {
         restartedAtMs: this.workload.restartedAtMs,
         changedSinceOurRestart: false,
         rollout: this.rollingTo ? { done: false, detail: 'rolling' } : { done: true, detail: 'done' },
-        env: { vars: [], envFrom: [] },
+        env: { containers: ['flipt'], vars: [], envFrom: [] },
       },
       clients: this.clients,
       clientSecretToken: (c) => this.secrets.get(clientKey(c.metadata.namespace, c.metadata.name)),

@@ -36,7 +36,7 @@ function observe(specs: Spec[], over: Partial<ObservedTarget> = {}): ObservedTar
   return {
     configMap: { text: 'authentication:\n  required: true\n', managedRecord: undefined, managedIds: [], jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 },
     credentials: {},
-    workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: 'done' }, env: { vars: [], envFrom: [] } },
+    workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: 'done' }, env: { containers: ['flipt'], vars: [], envFrom: [] } },
     clients,
     clientSecretToken: (c) => tokens.get(clientKey(c.metadata.namespace, c.metadata.name)),
     ...over,

@@ -12,8 +12,13 @@ const staticTarget = exampleTarget();
 const jwtTarget = exampleTarget({ credentialKind: 'jwt' });
 const set = (name: string, value: string | undefined, container = 'flipt'): FliptEnvVar => ({ container, name, value });
 /** Flipt's environment as these variables make it, for a config whose authentication.required is `required`. */
-const read = (target: typeof staticTarget, vars: FliptEnvVar[], required: BooleanSetting = true, envFrom: string[] = [], kubernetesEnabled?: BooleanSetting) =>
-  readFliptEnv(target, { vars, envFrom }, { authenticationRequired: required, ...(kubernetesEnabled !== undefined ? { kubernetesEnabled } : {}) });
+/** A JWT target's config holds its jwt method, and the kubernetes method as `kubernetesEnabled` says; Flipt's container is "flipt", beside those named. */
+const read = (target: typeof staticTarget, vars: FliptEnvVar[], required: BooleanSetting = true, envFrom: string[] = [], kubernetesEnabled: BooleanSetting = false) =>
+  readFliptEnv(
+    target,
+    { containers: [...new Set(['flipt', ...vars.map((v) => v.container), ...envFrom])], vars, envFrom },
+    { authenticationRequired: required, ...(target.credentialKind === 'jwt' ? { kubernetesEnabled } : {}), jwtConfigured: target.credentialKind === 'jwt' },
+  );
 const byVariable = (required: boolean) => ({ authenticationRequired: { required, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false } });
 
 test('the pod template: every variable of every container, written values only as written, and which containers use envFrom', () => {
@@ -42,6 +47,7 @@ test('the pod template: every variable of every container, written values only a
     },
   };
   assert.deepEqual(viewWorkload('Deployment', deployment).env, {
+    containers: ['flipt', 'sidecar', 'bare'],
     vars: [
       set('FLIPT_AUTHENTICATION_REQUIRED', 'true'),
       set('FLIPT_LOG_LEVEL', 'debug'),
@@ -53,7 +59,7 @@ test('the pod template: every variable of every container, written values only a
     ],
     envFrom: ['sidecar'],
   });
-  assert.deepEqual(viewWorkload('Deployment', { spec: { selector: {}, template: {} } }).env, { vars: [], envFrom: [] });
+  assert.deepEqual(viewWorkload('Deployment', { spec: { selector: {}, template: {} } }).env, { containers: [], vars: [], envFrom: [] });
 });
 
 test('nothing set, or nothing the target depends on: nothing to say', () => {
@@ -175,8 +181,9 @@ test('authentication.required: ${env:NAME} in the config is what NAME says in th
   for (const value of ['false', '0', '']) assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', value)], reference), byReference(false), value || '(empty)');
   // Set by no container and no envFrom: Flipt gets an empty string.
   assert.deepEqual(read(staticTarget, [set('OTHER', 'true')], reference), byReference(false));
-  // Only containers that set it count; those that do and disagree read as false.
-  assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', 'true', 'sidecar')], reference), byReference(true));
+  // Each container is read as if Flipt ran there, and false in any one is false: Flipt's own container, unset, reads empty.
+  assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', 'true', 'sidecar')], reference), byReference(false));
+  assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', 'true', 'sidecar'), set('AUTH_REQUIRED', 'true')], reference), byReference(true));
   assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', 'true'), set('AUTH_REQUIRED', 'false', 'sidecar')], reference), byReference(false));
   // A written FLIPT_AUTHENTICATION_REQUIRED decides over the config, the reference included, even one the operator cannot read.
   assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', 'false'), set('FLIPT_AUTHENTICATION_REQUIRED', 'true')], reference), byVariable(true));
@@ -188,10 +195,10 @@ test('authentication.required: ${env:NAME} in the config is what NAME says in th
 
 test('authentication.required through ${env:NAME}: unreadable is a warning and no claim; a value that is no boolean keeps Flipt from starting', () => {
   const reference = { env: 'AUTH_REQUIRED' };
-  const fromValueFrom = read(staticTarget, [set('AUTH_REQUIRED', undefined, 'app')], reference);
+  const fromValueFrom = read(staticTarget, [set('AUTH_REQUIRED', undefined)], reference);
   assert.equal(fromValueFrom.authenticationRequired, undefined);
   assert.equal(fromValueFrom.override?.blocking, false);
-  assert.match(fromValueFrom.override!.message, /^Deployment flipt\/flipt sets AUTH_REQUIRED \(container app\), which Flipt may read for settings the operator writes or reads/);
+  assert.match(fromValueFrom.override!.message, /^Deployment flipt\/flipt sets AUTH_REQUIRED \(container flipt\), which Flipt may read for settings the operator writes or reads/);
   const fromEnvFrom = read(staticTarget, [], reference, ['flipt']);
   assert.equal(fromEnvFrom.authenticationRequired, undefined);
   assert.match(fromEnvFrom.override!.message, /sets AUTH_REQUIRED \(through envFrom of container flipt, perhaps\)/);
@@ -211,26 +218,31 @@ test('authentication.required through ${env:NAME}: unreadable is a warning and n
   assert.equal(read(staticTarget, [set(long, 'false')], { env: long }).authenticationRequired?.variable, `A${'X'.repeat(99)}…`, 'a name in every client\'s status is cut');
 });
 
-test('the kubernetes method as Flipt runs it: a written variable over the config, ${env:NAME} as NAME says, unknown when unreadable', () => {
-  const env = (vars: FliptEnvVar[], envFrom: string[] = []) => ({ vars, envFrom });
+test('the kubernetes method as Flipt runs it: each container as if Flipt ran there, a FLIPT_ variable over the config, ${env:NAME} as NAME says; off only when off in every container', () => {
   const K = 'FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED';
-  assert.deepEqual(kubernetesMethodOn(true, env([])), { on: true, byVariable: false });
-  assert.deepEqual(kubernetesMethodOn(false, env([])), { on: false, byVariable: false });
-  assert.deepEqual(kubernetesMethodOn(true, env([set(K, 'false')])), { on: false, byVariable: true });
-  assert.deepEqual(kubernetesMethodOn(false, env([set(K, 't')])), { on: true, byVariable: true });
-  assert.deepEqual(kubernetesMethodOn(false, env([set(K, 'false'), set(K, 'true', 'sidecar')])), { on: true, byVariable: true });
-  // Empty: the config decides. Unreadable or no boolean (Flipt does not start then, which FliptEnvOverride reports): unknown.
-  assert.deepEqual(kubernetesMethodOn(true, env([set(K, '')])), { on: true, byVariable: false });
-  for (const value of [undefined, 'yes', '${env:X}']) assert.deepEqual(kubernetesMethodOn(false, env([set(K, value)])), { on: undefined, byVariable: true }, String(value));
-  assert.deepEqual(kubernetesMethodOn(false, env([set(K, undefined), set(K, 'true', 'sidecar')])), { on: true, byVariable: true });
+  const on = (setting: BooleanSetting, vars: FliptEnvVar[], envFrom: string[] = []) => {
+    const r = kubernetesMethodOn(setting, { containers: [...new Set(['flipt', ...vars.map((v) => v.container), ...envFrom])], vars, envFrom });
+    return [r.on, r.fromEnv, r.decidedBy?.container, r.decidedBy?.via];
+  };
+  assert.deepEqual(on(true, []), [true, false, 'flipt', 'config']);
+  assert.deepEqual(on(false, []), [false, false, undefined, undefined]);
+  assert.deepEqual(on(true, [set(K, 'false')]), [false, true, undefined, undefined]);
+  assert.deepEqual(on(false, [set(K, 't')]), [true, true, 'flipt', 'variable']);
+  // A sidecar turning it off does not turn it off in Flipt's container, which reads the config.
+  assert.deepEqual(on(true, [set(K, 'false', 'sidecar')]), [true, true, 'flipt', 'config']);
+  assert.deepEqual(on(false, [set(K, 'false'), set(K, 'true', 'sidecar')]), [true, true, 'sidecar', 'variable']);
+  // Empty: the config decides. Unreadable or no boolean (Flipt does not start then): not known to be off.
+  assert.deepEqual(on(true, [set(K, '')]), [true, false, 'flipt', 'config']);
+  for (const value of [undefined, 'yes', '${env:X}']) assert.deepEqual(on(false, [set(K, value)]), [undefined, true, 'flipt', 'variable'], String(value));
+  assert.deepEqual(on(false, [set(K, undefined), set(K, 'true', 'sidecar')]), [true, true, 'sidecar', 'variable']);
   const reference = { env: 'K8S_AUTH' };
-  assert.deepEqual(kubernetesMethodOn(reference, env([set('K8S_AUTH', 'true')])), { on: true, byVariable: false });
-  assert.deepEqual(kubernetesMethodOn(reference, env([set('K8S_AUTH', 'false')])), { on: false, byVariable: false });
-  assert.deepEqual(kubernetesMethodOn(reference, env([])), { on: false, byVariable: false });
-  assert.deepEqual(kubernetesMethodOn(reference, env([set('K8S_AUTH', undefined)])), { on: undefined, byVariable: false });
-  assert.deepEqual(kubernetesMethodOn(reference, env([], ['flipt'])), { on: undefined, byVariable: false });
-  assert.deepEqual(kubernetesMethodOn(reference, env([set('K8S_AUTH', 'yes')])), { on: undefined, byVariable: false }, 'no boolean: not known to be off');
-  assert.deepEqual(kubernetesMethodOn(reference, env([set('K8S_AUTH', 'true'), set(K, '0')])), { on: false, byVariable: true });
+  assert.deepEqual(on(reference, [set('K8S_AUTH', 'true')]), [true, true, 'flipt', 'reference']);
+  assert.deepEqual(on(reference, [set('K8S_AUTH', 'false')]), [false, true, undefined, undefined]);
+  assert.deepEqual(on(reference, []), [false, true, undefined, undefined], 'unset: empty, which is false');
+  assert.deepEqual(on(reference, [set('K8S_AUTH', undefined)]), [undefined, true, 'flipt', 'reference']);
+  assert.deepEqual(on(reference, [], ['flipt']), [undefined, true, 'flipt', 'reference']);
+  assert.deepEqual(on(reference, [set('K8S_AUTH', 'yes')]), [undefined, true, 'flipt', 'reference'], 'no boolean: not known to be off');
+  assert.deepEqual(on(reference, [set('K8S_AUTH', 'true'), set(K, '0')]), [false, true, undefined, undefined]);
 });
 
 test("a JWT target: ${env:NAME} in the kubernetes method's enabled, where no variable decides over it, blocks when NAME turns it on or is no boolean", () => {
@@ -247,4 +259,16 @@ test("a JWT target: ${env:NAME} in the kubernetes method's enabled, where no var
   }
   // A static target does not read the kubernetes method.
   assert.deepEqual(read(staticTarget, [set('K8S_AUTH', 'true')], true, [], reference), {});
+});
+
+test('a JWT target: where the environment has a part, a container that would run the kubernetes method beside the written jwt method blocks; with no jwt method written, nothing does', () => {
+  const K = 'FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED';
+  const sidecarOff = read(jwtTarget, [set(K, 'false', 'sidecar')], true, [], true).override!;
+  assert.equal(sidecarOff.blocking, true);
+  assert.match(sidecarOff.message, /sets no FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED in container flipt, where Flipt would run the kubernetes method its config enables, beside the jwt method/);
+  assert.deepEqual(read(jwtTarget, [set(K, 'false'), set(K, 'false', 'sidecar')], true, [], true), {}, 'off in every container');
+  // The config alone enabling it is the jwt method plan's concern (KubernetesMethodEnabled), not the environment's.
+  assert.deepEqual(read(jwtTarget, [], true, [], true), {});
+  const notWritten = readFliptEnv(jwtTarget, { containers: ['flipt'], vars: [set(K, 'true')], envFrom: [] }, { authenticationRequired: true, kubernetesEnabled: false, jwtConfigured: false });
+  assert.deepEqual(notWritten, {}, 'no jwt method beside it: Flipt runs fine, the plan says why it adds none');
 });

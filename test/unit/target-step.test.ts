@@ -37,7 +37,7 @@ function fresh(f: Fixture, over: Partial<ObservedTarget> = {}): ObservedTarget {
   return {
     configMap: { text: SOURCE, managedRecord: undefined, managedIds: [], jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 },
     credentials: {},
-    workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: '1 replicas updated and available' }, env: { vars: [], envFrom: [] } },
+    workload: { configHash: undefined, restartedAtMs: undefined, changedSinceOurRestart: false, rollout: { done: true, detail: '1 replicas updated and available' }, env: { containers: ['flipt'], vars: [], envFrom: [] } },
     clients: f.clients,
     clientSecretToken: (c) => f.tokens.get(clientKey(c.metadata.namespace, c.metadata.name)),
     ...over,
@@ -52,7 +52,7 @@ function afterApply(observed: ObservedTarget, step: TargetStep, now: number, rol
     configMap: step.config ? { text: step.config.text, managedRecord: step.config.managedRecord, managedIds: ids, jwtRecord: step.config.jwtRecord, otherDataBytes: 0, otherAnnotationBytes: 0 } : observed.configMap!,
     credentials: step.credentials ?? observed.credentials,
     workload: step.restart
-      ? { configHash: step.restart.configHash, restartedAtMs: now, changedSinceOurRestart: false, rollout: rolledOut ? { done: true, detail: 'done' } : { done: false, detail: '0 of 1 replicas updated' }, env: observed.workload?.env ?? { vars: [], envFrom: [] } }
+      ? { configHash: step.restart.configHash, restartedAtMs: now, changedSinceOurRestart: false, rollout: rolledOut ? { done: true, detail: 'done' } : { done: false, detail: '0 of 1 replicas updated' }, env: observed.workload?.env ?? { containers: ['flipt'], vars: [], envFrom: [] } }
       : observed.workload!,
     ...(step.hold !== undefined ? { hold: step.hold } : {}),
     previous: step.state,
@@ -62,10 +62,10 @@ function afterApply(observed: ObservedTarget, step: TargetStep, now: number, rol
 const rolledOut = (o: ObservedTarget): ObservedTarget => ({ ...o, workload: { ...o.workload!, rollout: { done: true, detail: 'done' } } });
 
 /** The target with exactly these variables in Flipt's container. */
-const withEnv = (o: ObservedTarget, env: { name: string; value: string | undefined }[]): ObservedTarget => ({
-  ...o,
-  workload: { ...o.workload!, env: { vars: env.map((e) => ({ container: 'flipt', ...e })), envFrom: [] } },
-});
+const withEnv = (o: ObservedTarget, env: { name: string; value: string | undefined; container?: string }[]): ObservedTarget => {
+  const vars = env.map((e) => ({ container: 'flipt', ...e }));
+  return { ...o, workload: { ...o.workload!, env: { containers: [...new Set(['flipt', ...vars.map((v) => v.container)])], vars, envFrom: [] } } };
+};
 
 test('missing ConfigMap or workload: a problem to report, nothing written', () => {
   const f = fixture(['a']);
@@ -285,7 +285,7 @@ test("a variable that makes Flipt refuse the credentials blocks Ready while it i
   assert.equal(blocked.state.envBlocks, true, 'rolled out, but Flipt runs with the token method off');
   assert.equal(blocked.state.accepted.has(fp), true, 'the rollout finished: rotations and switches may go on');
   // The variable removed: the pod template changed, its rollout runs.
-  const rolling = { ...applied, workload: { ...applied.workload!, env: { vars: [], envFrom: [] }, rollout: { done: false, detail: '0 of 1 replicas updated' } }, previous: blocked.state };
+  const rolling = { ...applied, workload: { ...applied.workload!, env: { containers: ['flipt'], vars: [], envFrom: [] }, rollout: { done: false, detail: '0 of 1 replicas updated' } }, previous: blocked.state };
   const removed = decideTargetStep(target, rolling, T0 + 2_000);
   assert.equal(removed.state.envOverride, undefined);
   assert.equal(removed.state.envBlocks, true, 'old pods still run with the variable');
@@ -307,7 +307,7 @@ test("a JWT target blocked by a variable set after its jwt method: the method st
 test("the kubernetes method as Flipt's environment decides it: the jwt method is added only beside one that is off", () => {
   const jwtTarget = exampleTarget({ credentialKind: 'jwt' });
   const f = fixture(['a']);
-  const withConfig = (enabled: string, env: { name: string; value: string | undefined }[]) =>
+  const withConfig = (enabled: string, env: { name: string; value: string | undefined; container?: string }[]) =>
     withEnv(fresh(f, { configMap: { ...fresh(f).configMap!, text: `authentication:\n  required: true\n  methods:\n    kubernetes:\n      enabled: ${enabled}\n` } }), env);
   const K = 'FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED';
   // Added: the variable turns the config's method off, or the config's ${env:NAME} reads false.
@@ -317,18 +317,21 @@ test("the kubernetes method as Flipt's environment decides it: the jwt method is
     assert.match(step.config?.text ?? '', /jwks_url/, 'the jwt method is written');
   }
   // Not added: Flipt would refuse to start with both, or the operator cannot tell.
+  // The last column: whether Ready is blocked too (only where Flipt would not start whatever the operator does).
   const cases = [
-    ['false', [{ name: K, value: 'true' }], /pod template for target "default" sets FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED, which turns the kubernetes method on.*remove the variable/],
-    ['false', [{ name: K, value: undefined }], /sets FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED, to a value the operator cannot read as false/],
-    ['true', [], /config for target "default" enables the kubernetes method, and Flipt cannot enable the jwt method beside it: set authentication\.methods\.kubernetes\.enabled: false/],
-    ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: 'true' }], /takes authentication\.methods\.kubernetes\.enabled from \$\{env:K8S_AUTH\}, which Flipt's pod template sets to true, and Flipt cannot enable the jwt method/],
-    ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: undefined }], /from \$\{env:K8S_AUTH\}, which the operator cannot read as false/],
-    ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: 'yes' }], /from \$\{env:K8S_AUTH\}, which the operator cannot read as false/],
+    ['false', [{ name: K, value: 'true' }], /pod template for target "default" sets FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED \(container flipt\), which turns the kubernetes method on.*remove the variable/, false],
+    ['false', [{ name: K, value: undefined }], /sets FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED \(container flipt\), to a value the operator cannot read as false/, false],
+    ['true', [], /config for target "default" enables the kubernetes method, and Flipt cannot enable the jwt method beside it: set authentication\.methods\.kubernetes\.enabled: false/, false],
+    ['true', [{ name: K, value: 'false', container: 'sidecar' }], /enables the kubernetes method, and container flipt of its pod template does not turn it off, and Flipt cannot enable the jwt method beside it/, false],
+    ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: 'true' }], /takes authentication\.methods\.kubernetes\.enabled from \$\{env:K8S_AUTH\}, which container flipt of Flipt's pod template sets to true, and Flipt cannot enable the jwt method/, false],
+    ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: undefined }], /from \$\{env:K8S_AUTH\}, which the operator cannot read as false \(K8S_AUTH \(container flipt\)\)/, false],
+    ['${env:K8S_AUTH}', [{ name: 'K8S_AUTH', value: 'yes' }], /from \$\{env:K8S_AUTH\}, which the operator cannot read as false/, true],
   ] as const;
-  for (const [enabled, env, message] of cases) {
+  for (const [enabled, env, message, blocked] of cases) {
     const step = decideTargetStep(jwtTarget, withConfig(enabled, [...env]), T0);
     assert.equal(step.state.jwtProblem?.reason, 'KubernetesMethodEnabled', `${enabled} with ${JSON.stringify(env)}`);
     assert.match(step.state.jwtProblem!.message, message);
+    assert.equal(step.state.envOverride?.blocking ?? false, blocked, `${enabled} with ${JSON.stringify(env)}: Ready blocked`);
     assert.equal(step.state.problem, undefined);
     assert.doesNotMatch(step.config?.text ?? '', /jwt/, 'no jwt method is written');
   }
@@ -339,7 +342,7 @@ test("a JWT target's kubernetes method turned on through ${env:NAME} after its j
   const f = fixture(['a']);
   const config = (env: { name: string; value: string | undefined }[], envFrom: string[] = []) => {
     const o = withEnv(fresh(f, { configMap: { ...fresh(f).configMap!, text: 'authentication:\n  required: true\n  methods:\n    kubernetes:\n      enabled: ${env:K8S_AUTH}\n' } }), env);
-    return { ...o, workload: { ...o.workload!, env: { ...o.workload!.env, envFrom } } };
+    return { ...o, workload: { ...o.workload!, env: { ...o.workload!.env, containers: ['flipt', ...envFrom], envFrom } } };
   };
   const off = [{ name: 'K8S_AUTH', value: 'false' }];
   const first = decideTargetStep(jwtTarget, config(off), T0);
