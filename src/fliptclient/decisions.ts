@@ -334,9 +334,9 @@ export function authenticationVerdict(state: TargetState, held: string, credenti
     if (byEnv === undefined) {
       why = `Flipt's config has authentication.required false, so it accepts requests without any ${credential}; set authentication.required: true`;
     } else if (byEnv.reference) {
-      why = `Flipt's config takes authentication.required from \${env:${byEnv.variable}}, which Flipt's pod template leaves unset, empty or false, so it accepts requests without any ${credential}; set ${byEnv.variable} to true, or authentication.required: true`;
+      why = `Flipt's config takes authentication.required from \${env:${byEnv.variable}}, which container ${byEnv.container} of Flipt's pod template leaves unset, empty or false, so it accepts requests without any ${credential}; set ${byEnv.variable} to true there, or authentication.required: true`;
     } else {
-      why = `Flipt's pod template sets ${byEnv.variable} to false, which Flipt reads over authentication.required, so it accepts requests without any ${credential}; remove the variable or set it to true`;
+      why = `Flipt's pod template sets ${byEnv.variable} to false in container ${byEnv.container}, which Flipt reads over authentication.required, so it accepts requests without any ${credential}; remove the variable or set it to true`;
     }
     return { status: 'True', reason: 'AuthenticationNotRequired', message: `${held}, but ${why}` };
   }

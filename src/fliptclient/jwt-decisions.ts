@@ -74,7 +74,8 @@ export function decideJwt(input: JwtInputs): JwtDecision {
   const stillGood = jwt && jwt.expiresAt > now && stale !== 'KeyRetired' ? jwt : undefined;
 
   if (state.problem) return wait({ status: 'False', reason: state.problem.reason, message: state.problem.message }, stillGood);
-  if (state.jwtProblem) return wait({ status: 'False', reason: state.jwtProblem.reason, message: state.jwtProblem.message }, stillGood);
+  // Pods that run the jwt method still validate JWTs: a problem with it stops issuing only where none does.
+  if (state.jwtProblem && !state.jwtAccepted) return wait({ status: 'False', reason: state.jwtProblem.reason, message: state.jwtProblem.message }, stillGood);
   if (!state.jwtAccepted) {
     // Nothing that follows the target's progress: every waiting client's status would be written again.
     const when = state.writeFailure !== undefined ? ` (writing the target failed: ${state.writeFailure}; the operator retries with backoff)` : ` with Flipt's next restart (${NEXT_RESTART})`;
@@ -147,6 +148,7 @@ export function jwtAppliedVerdict(state: TargetState, target: TargetConfig, owne
       message: `Target "${target.name}" uses static tokens again: this client keeps its JWT until every Flipt pod accepts its new static token`,
     };
   }
+  if (state.jwtProblem) return { status: 'False', reason: state.jwtProblem.reason, message: state.jwtProblem.message };
   const held = `Flipt's config for target "${target.name}" validates this operator's JWTs`;
   return (
     authenticationVerdict(state, held, 'credential') ?? {

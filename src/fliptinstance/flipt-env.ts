@@ -149,11 +149,10 @@ export interface ReadSettings {
   jwtConfigured: boolean;
 }
 
-/** A container where Flipt would run the kubernetes method, as a FliptEnvOverride message lists it. */
+/** A variable that turns the kubernetes method on, as a FliptEnvOverride message lists it. */
 function kubernetesOnEntry(r: ContainerReading): string {
   if (r.via === 'variable') return `${r.named}, which turns the kubernetes method on, and Flipt cannot run it beside the jwt method`;
-  if (r.via === 'reference') return `${r.named}, which Flipt's config takes authentication.methods.kubernetes.enabled from, to true, and Flipt cannot run the kubernetes method beside the jwt method`;
-  return `no ${KUBERNETES_ENABLED} in container ${r.container}, where Flipt would run the kubernetes method its config enables, beside the jwt method`;
+  return `${r.named}, which Flipt's config takes authentication.methods.kubernetes.enabled from, to true, and Flipt cannot run the kubernetes method beside the jwt method`;
 }
 
 /** What the variables of Flipt's pod template do to what the target writes and reads. */
@@ -200,21 +199,20 @@ export function readFliptEnv(target: TargetConfig, env: PodEnv, settings: ReadSe
     if (r.value === 'refused') blocking.push(`${r.named}, which Flipt's config takes authentication.required from, to something other than a boolean, so Flipt refuses to start`);
     else if (r.value === undefined) unknown.push(r.named!);
   }
-  // False in any container is false: the unsafe reading, so that tokens protecting nothing are never hidden.
+  // False in any container is false: the unsafe reading, so that tokens protecting nothing are never
+  // hidden. Where the config itself says false, it is what to change first.
   const off = requiredReadings.filter((r) => r.value === false);
-  const decided = off.length > 0 ? off : requiredReadings.every((r) => r.value === true) ? requiredReadings : [];
-  const byEnv = decided.find((r) => r.via !== 'config');
-  if (byEnv) reading.authenticationRequired = { required: off.length === 0, variable: byEnv.variable!, reference: byEnv.via === 'reference' };
+  const allTrue = requiredReadings.every((r) => r.value === true);
+  const byEnv = off.length > 0 ? (off.some((r) => r.via === 'config') ? undefined : off[0]) : allTrue ? requiredReadings.find((r) => r.via !== 'config') : undefined;
+  if (byEnv) reading.authenticationRequired = { required: off.length === 0, variable: byEnv.variable!, reference: byEnv.via === 'reference', container: byEnv.container };
 
-  // Only where the environment has a part in it: a config that enables the method itself is the jwt method plan's concern.
+  // The environment's part only: a container that runs the method as the config says is the jwt method plan's to report.
   const kubernetesReadings = settings.kubernetesEnabled === undefined ? [] : readingsOf(KUBERNETES_ENABLED, settings.kubernetesEnabled, env);
-  if (kubernetesReadings.some((r) => r.via !== 'config')) {
-    for (const r of kubernetesReadings) {
-      // Beside the jwt method only: while the config has none, the plan leaves it out and says why.
-      if (r.value === true && settings.jwtConfigured) blocking.push(kubernetesOnEntry(r));
-      else if (r.via === 'reference' && r.value === 'refused') blocking.push(`${r.named}, which Flipt's config takes authentication.methods.kubernetes.enabled from, to something other than a boolean, so Flipt refuses to start`);
-      else if (r.via === 'reference' && r.value === undefined) unknown.push(r.named!);
-    }
+  for (const r of kubernetesReadings.filter((k) => k.via !== 'config')) {
+    // Beside the jwt method only: while the config has none, the plan leaves it out and says why.
+    if (r.value === true && settings.jwtConfigured) blocking.push(kubernetesOnEntry(r));
+    else if (r.via === 'reference' && r.value === 'refused') blocking.push(`${r.named}, which Flipt's config takes authentication.methods.kubernetes.enabled from, to something other than a boolean, so Flipt refuses to start`);
+    else if (r.via === 'reference' && r.value === undefined) unknown.push(r.named!);
   }
   const workload = `${target.workload.kind} ${target.namespace}/${target.workload.name}`;
   if (blocking.length > 0) {
@@ -234,7 +232,9 @@ export function readFliptEnv(target: TargetConfig, env: PodEnv, settings: ReadSe
 }
 
 /** A condition message is written to every client of the target: at most a few variables by name. */
-function listed(items: readonly string[], separator: string): string {
+function listed(entries: readonly string[], separator: string): string {
+  // Two settings may name the same variable.
+  const items = [...new Set(entries)];
   const shown = items.slice(0, 3).join(separator);
   return items.length > 3 ? `${shown}${separator}and ${items.length - 3} more` : shown;
 }

@@ -13,7 +13,7 @@ import { jwtMethodWanted } from './kind-switch.ts';
 export const MANAGED_JWT_METHOD_ANNOTATION = 'flipt.io/managed-jwt-method';
 
 export interface JwtMethodPlan {
-  /** Write the jwt method with these settings. */
+  /** Write the jwt method with these settings (with a `problem` too: it stays, but Flipt cannot run it as the config stands). */
   ensure?: JwtMethodSettings;
   /** Remove the jwt method the operator wrote. */
   remove: boolean;
@@ -46,13 +46,22 @@ export function planJwtMethod(target: TargetConfig, clients: readonly FliptClien
   const methods = authenticationMethodsOf(source);
   const kubernetesEnabled = methods.kubernetesEnabled;
   const kubernetes = kubernetesMethodOn(kubernetesEnabled, env);
-  // Flipt's environment turning it on once the jwt method is written is Ready's concern
-  // (FliptEnvOverride): the pods that run the jwt method keep validating JWTs meanwhile.
-  if (kubernetes.on !== false && !(kubernetes.fromEnv && ownedRecord !== undefined)) {
+  const settings = { jwksUrl, issuer, audience };
+  const keep: JwtMethodPlan = { ensure: settings, remove: false, record: recordOf(settings), kubernetesEnabled };
+  if (kubernetes.on !== false) {
     const instead = `(the operator's exchange endpoint replaces it), or set the target's credentialKind back to staticToken`;
-    const beside = `and Flipt cannot enable the jwt method beside ${kubernetes.on ? 'it' : 'the kubernetes method'}`;
     const off = `set authentication.methods.kubernetes.enabled: false ${instead}`;
     const by = kubernetes.decidedBy;
+    // The jwt method written, whatever turns the kubernetes method on beside it: the method stays, so
+    // the pods that run it keep validating JWTs and JWTs are still refreshed; only Ready waits.
+    if (ownedRecord !== undefined) {
+      // Flipt's environment's part is FliptEnvOverride's to say (readFliptEnv).
+      if (by?.via !== 'config') return keep;
+      const where = kubernetes.fromEnv ? ` (container ${by.container} of its pod template does not turn it off)` : '';
+      const message = `Flipt's config for target "${target.name}" enables the kubernetes method${where} beside the jwt method the operator wrote, and Flipt refuses to start with both: ${off}`;
+      return { ...keep, problem: { reason: 'KubernetesMethodEnabled', message } };
+    }
+    const beside = `and Flipt cannot enable the jwt method beside ${kubernetes.on ? 'it' : 'the kubernetes method'}`;
     let message: string;
     if (by?.via === 'variable') {
       const what = kubernetes.on ? 'which turns the kubernetes method on' : 'to a value the operator cannot read as false';
@@ -76,6 +85,5 @@ export function planJwtMethod(target: TargetConfig, clients: readonly FliptClien
       kubernetesEnabled,
     };
   }
-  const settings = { jwksUrl, issuer, audience };
-  return { ensure: settings, remove: false, record: recordOf(settings), kubernetesEnabled };
+  return keep;
 }

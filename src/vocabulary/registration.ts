@@ -38,6 +38,7 @@ export interface Refusal {
 
 export interface TargetState {
   problem?: TargetProblem;
+  /** What keeps the jwt method from working: not added; or, where the config holds it (`jwtConfigured`), Flipt cannot run it as the config stands. */
   jwtProblem?: JwtProblem;
   envOverride?: EnvOverride;
   /** A variable of Flipt's pod template makes Flipt refuse the target's credentials, or did until a rollout without it finishes: no client is Ready. */
@@ -87,6 +88,8 @@ export interface RequiredByEnv {
   variable: string;
   /** The config names the variable (`${env:NAME}`); false: Flipt binds it over the config (FLIPT_AUTHENTICATION_REQUIRED). */
   reference: boolean;
+  /** The container of Flipt's pod template whose value decided. */
+  container: string;
 }
 
 /** `${env:NAME}` in Flipt's config: Flipt reads the variable NAME of its environment there. */

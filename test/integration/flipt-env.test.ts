@@ -56,7 +56,7 @@ test("Flipt's pod template turning the token method off: the client is not Ready
   // Set in the pod template, authentication.required false is what Flipt runs with, whatever the config says.
   await setFliptEnv([{ name: 'FLIPT_AUTHENTICATION_REQUIRED', value: 'false' }]);
   const open = await appliedAs('AuthenticationNotRequired', 'True');
-  assert.match(open.message, /^Registered with target "default" as token env-[a-z0-9]+_web, but Flipt's pod template sets FLIPT_AUTHENTICATION_REQUIRED to false, which Flipt reads over authentication\.required/);
+  assert.match(open.message, /^Registered with target "default" as token env-[a-z0-9]+_web, but Flipt's pod template sets FLIPT_AUTHENTICATION_REQUIRED to false in container flipt, which Flipt reads over authentication\.required/);
   assert.equal(await scenario.metric('flipt_operator_target_blocked', { target: 'default', reason: 'FliptEnvOverride' }), 0);
 
   // From a Secret, the value is unknown: Ready, with the warning.
@@ -90,7 +90,7 @@ test("authentication.required: ${env:AUTH_REQUIRED} in Flipt's config is read fr
   await appliedAs('Registered', 'True');
   await setFliptEnv([{ name: 'AUTH_REQUIRED', value: 'false' }]);
   const open = await appliedAs('AuthenticationNotRequired', 'True');
-  assert.match(open.message, /but Flipt's config takes authentication\.required from \$\{env:AUTH_REQUIRED\}, which Flipt's pod template leaves unset, empty or false/);
+  assert.match(open.message, /but Flipt's config takes authentication\.required from \$\{env:AUTH_REQUIRED\}, which container flipt of Flipt's pod template leaves unset, empty or false/);
   // Unset, with no envFrom: Flipt reads an empty string, which is false.
   await setFliptEnv([]);
   await appliedAs('AuthenticationNotRequired', 'True');

@@ -84,22 +84,22 @@ test("Flipt's environment overriding the token method: a registered client is no
 
 test('authentication.required: the variable in the pod template decides over the config, and the message says which to change', () => {
   const registered = new Map([['ns_a', 'f1']]);
-  const byEnv = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: true, authenticationRequiredByEnv: { required: false, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false } }), 't');
+  const byEnv = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: true, authenticationRequiredByEnv: { required: false, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false, container: 'flipt' } }), 't');
   assert.deepEqual(byEnv, {
     status: 'True',
     reason: 'AuthenticationNotRequired',
-    message: `Registered with target "t" as token ns_a, but Flipt's pod template sets FLIPT_AUTHENTICATION_REQUIRED to false, which Flipt reads over authentication.required, so it accepts requests without any token; remove the variable or set it to true`,
+    message: `Registered with target "t" as token ns_a, but Flipt's pod template sets FLIPT_AUTHENTICATION_REQUIRED to false in container flipt, which Flipt reads over authentication.required, so it accepts requests without any token; remove the variable or set it to true`,
   });
   const byConfig = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: false }), 't');
   assert.equal(byConfig.message, `Registered with target "t" as token ns_a, but Flipt's config has authentication.required false, so it accepts requests without any token; set authentication.required: true`);
-  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: false, authenticationRequiredByEnv: { required: true, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false } }), 't').reason, 'Registered');
-  const byReference = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: { env: 'AUTH' }, authenticationRequiredByEnv: { required: false, variable: 'AUTH', reference: true } }), 't');
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: false, authenticationRequiredByEnv: { required: true, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false, container: 'flipt' } }), 't').reason, 'Registered');
+  const byReference = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: { env: 'AUTH' }, authenticationRequiredByEnv: { required: false, variable: 'AUTH', reference: true, container: 'flipt' } }), 't');
   assert.equal(
     byReference.message,
-    `Registered with target "t" as token ns_a, but Flipt's config takes authentication.required from \${env:AUTH}, which Flipt's pod template leaves unset, empty or false, so it accepts requests without any token; set AUTH to true, or authentication.required: true`,
+    `Registered with target "t" as token ns_a, but Flipt's config takes authentication.required from \${env:AUTH}, which container flipt of Flipt's pod template leaves unset, empty or false, so it accepts requests without any token; set AUTH to true there, or authentication.required: true`,
   );
   // The config may name any variable, FLIPT_AUTHENTICATION_REQUIRED too: the message follows where the reading came from, not the name.
-  const sameName = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: { env: 'FLIPT_AUTHENTICATION_REQUIRED' }, authenticationRequiredByEnv: { required: false, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: true } }), 't');
+  const sameName = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: { env: 'FLIPT_AUTHENTICATION_REQUIRED' }, authenticationRequiredByEnv: { required: false, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: true, container: 'flipt' } }), 't');
   assert.match(sameName.message, /config takes authentication\.required from \$\{env:FLIPT_AUTHENTICATION_REQUIRED\}/);
   // A reference nothing can resolve is no claim that tokens protect nothing (the environment's warning says why).
   assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, authenticationRequired: { env: 'AUTH' } }), 't').reason, 'Registered');

@@ -19,7 +19,7 @@ const read = (target: typeof staticTarget, vars: FliptEnvVar[], required: Boolea
     { containers: [...new Set(['flipt', ...vars.map((v) => v.container), ...envFrom])], vars, envFrom },
     { authenticationRequired: required, ...(target.credentialKind === 'jwt' ? { kubernetesEnabled } : {}), jwtConfigured: target.credentialKind === 'jwt' },
   );
-const byVariable = (required: boolean) => ({ authenticationRequired: { required, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false } });
+const byVariable = (required: boolean) => ({ authenticationRequired: { required, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false, container: 'flipt' } });
 
 test('the pod template: every variable of every container, written values only as written, and which containers use envFrom', () => {
   const deployment: V1Deployment = {
@@ -175,7 +175,7 @@ test('a long variable name is shortened in the message every client carries', ()
 
 test('authentication.required: ${env:NAME} in the config is what NAME says in the pod template, as Flipt resolves it', () => {
   const reference = { env: 'AUTH_REQUIRED' };
-  const byReference = (required: boolean) => ({ authenticationRequired: { required, variable: 'AUTH_REQUIRED', reference: true } });
+  const byReference = (required: boolean) => ({ authenticationRequired: { required, variable: 'AUTH_REQUIRED', reference: true, container: 'flipt' } });
   for (const value of ['true', '1', 'T']) assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', value)], reference), byReference(true), value);
   // Flipt decodes weakly: an empty string is false.
   for (const value of ['false', '0', '']) assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', value)], reference), byReference(false), value || '(empty)');
@@ -184,7 +184,11 @@ test('authentication.required: ${env:NAME} in the config is what NAME says in th
   // Each container is read as if Flipt ran there, and false in any one is false: Flipt's own container, unset, reads empty.
   assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', 'true', 'sidecar')], reference), byReference(false));
   assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', 'true', 'sidecar'), set('AUTH_REQUIRED', 'true')], reference), byReference(true));
-  assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', 'true'), set('AUTH_REQUIRED', 'false', 'sidecar')], reference), byReference(false));
+  assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', 'true'), set('AUTH_REQUIRED', 'false', 'sidecar')], reference).authenticationRequired, { required: false, variable: 'AUTH_REQUIRED', reference: true, container: 'sidecar' });
+  // Two containers reading false: the message names the first.
+  assert.equal(read(staticTarget, [set('AUTH_REQUIRED', 'false', 'a'), set('AUTH_REQUIRED', 'false', 'b'), set('AUTH_REQUIRED', 'true')], reference).authenticationRequired?.container, 'a');
+  // The config itself false: what to change first, so no variable is blamed.
+  assert.deepEqual(read(staticTarget, [set('FLIPT_AUTHENTICATION_REQUIRED', 'false', 'sidecar')], false), {});
   // A written FLIPT_AUTHENTICATION_REQUIRED decides over the config, the reference included, even one the operator cannot read.
   assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', 'false'), set('FLIPT_AUTHENTICATION_REQUIRED', 'true')], reference), byVariable(true));
   const hiddenVariable = read(staticTarget, [set('AUTH_REQUIRED', 'true'), set('FLIPT_AUTHENTICATION_REQUIRED', undefined)], reference);
@@ -203,7 +207,7 @@ test('authentication.required through ${env:NAME}: unreadable is a warning and n
   assert.equal(fromEnvFrom.authenticationRequired, undefined);
   assert.match(fromEnvFrom.override!.message, /sets AUTH_REQUIRED \(through envFrom of container flipt, perhaps\)/);
   // A container's env decides over its own envFrom.
-  assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', 'true'), set('AUTH_REQUIRED', 'true', 'sidecar')], reference, ['sidecar']).authenticationRequired, { required: true, variable: 'AUTH_REQUIRED', reference: true });
+  assert.deepEqual(read(staticTarget, [set('AUTH_REQUIRED', 'true'), set('AUTH_REQUIRED', 'true', 'sidecar')], reference, ['sidecar']).authenticationRequired, { required: true, variable: 'AUTH_REQUIRED', reference: true, container: 'flipt' });
   // Another container's envFrom may set it for Flipt there: the unsafe reading is not hidden behind a sidecar's value.
   const elsewhere = read(staticTarget, [set('AUTH_REQUIRED', 'true', 'sidecar')], reference, ['flipt']);
   assert.deepEqual([elsewhere.authenticationRequired, elsewhere.override?.blocking], [undefined, false]);
@@ -261,12 +265,17 @@ test("a JWT target: ${env:NAME} in the kubernetes method's enabled, where no var
   assert.deepEqual(read(staticTarget, [set('K8S_AUTH', 'true')], true, [], reference), {});
 });
 
-test('a JWT target: where the environment has a part, a container that would run the kubernetes method beside the written jwt method blocks; with no jwt method written, nothing does', () => {
+test('a JWT target: a variable that turns the kubernetes method on beside the written jwt method blocks; with no jwt method written, nothing does', () => {
   const K = 'FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED';
-  const sidecarOff = read(jwtTarget, [set(K, 'false', 'sidecar')], true, [], true).override!;
-  assert.equal(sidecarOff.blocking, true);
-  assert.match(sidecarOff.message, /sets no FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED in container flipt, where Flipt would run the kubernetes method its config enables, beside the jwt method/);
+  const sidecarOn = read(jwtTarget, [set(K, 'true', 'sidecar')], true, [], false).override!;
+  assert.equal(sidecarOn.blocking, true);
+  assert.match(sidecarOn.message, /sets FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED \(container sidecar\), which turns the kubernetes method on, and Flipt cannot run it beside the jwt method/);
+  // A container that runs it as the config says: the jwt method plan reports that (KubernetesMethodEnabled), not the environment.
+  assert.deepEqual(read(jwtTarget, [set(K, 'false', 'sidecar')], true, [], true), {});
   assert.deepEqual(read(jwtTarget, [set(K, 'false'), set(K, 'false', 'sidecar')], true, [], true), {}, 'off in every container');
+  // Two settings naming one unreadable variable: listed once.
+  const twice = read(jwtTarget, [set('X', undefined)], { env: 'X' }, [], { env: 'X' }).override!;
+  assert.equal(twice.message.match(/X \(container flipt\)/g)?.length, 1);
   // The config alone enabling it is the jwt method plan's concern (KubernetesMethodEnabled), not the environment's.
   assert.deepEqual(read(jwtTarget, [], true, [], true), {});
   const notWritten = readFliptEnv(jwtTarget, { containers: ['flipt'], vars: [set(K, 'true')], envFrom: [] }, { authenticationRequired: true, kubernetesEnabled: false, jwtConfigured: false });

@@ -292,6 +292,22 @@ test('what keeps the operator from adding the jwt method is a problem of its own
   }
 });
 
+test('a problem with a jwt method Flipt still runs: Ready waits, JWTs are still refreshed; with none running, nothing is issued', async () => {
+  const world = new World(jwtTarget, await signingKey());
+  const client = world.addClient('a', { target: 'default' });
+  await world.run(T0 + 60_000);
+  const jwt = readJwt(world.secrets.get('apps/a'))!;
+  const problem = { reason: 'KubernetesMethodEnabled' as const, message: 'the config enables the kubernetes method beside the jwt method' };
+  const decide = (state: TargetState) =>
+    decideJwt({ client, target: jwtTarget, state, secretToken: world.secrets.get('apps/a'), secretTokenSigned: false, registeredToken: undefined, keys: world.keys, now: jwt.issuedAt + 40 * 60_000 });
+  assert.deepEqual([world.state!.jwtConfigured, world.state!.jwtAccepted], [true, true], 'the fixture');
+  assert.deepEqual(decide({ ...world.state!, jwtProblem: problem }), { action: 'mint', reason: 'Refresh' });
+  const applied = jwtAppliedVerdict({ ...world.state!, jwtProblem: problem }, jwtTarget, 'apps/a');
+  assert.deepEqual(applied, { status: 'False', reason: 'KubernetesMethodEnabled', message: problem.message });
+  const notRunning = decide({ ...world.state!, jwtProblem: problem, jwtConfigured: false, jwtAccepted: false });
+  assert.equal(notRunning.action === 'wait' && notRunning.verdict.reason, 'KubernetesMethodEnabled');
+});
+
 test('a JWT is replaced at two thirds of its lifetime, when its claims change, when its key is retired, and on request', async () => {
   const world = new World(jwtTarget, await signingKey());
   const client = world.addClient('a', { target: 'default', metadata: { team: 'x' } });
@@ -375,10 +391,10 @@ test("Flipt's environment overriding the jwt method: ConfigApplied False when it
   assert.deepEqual(blocked, { status: 'False', reason: 'FliptEnvOverride', message: `Flipt's config for target "default" validates this operator's JWTs, but Deployment flipt/flipt sets X` });
   const unknown = jwtAppliedVerdict({ ...state, envOverride: { reason: 'FliptEnvOverride', blocking: false, message: 'Deployment flipt/flipt sets Y' } }, jwtTarget, 'apps/a');
   assert.deepEqual([unknown.status, unknown.reason], ['True', 'FliptEnvOverride']);
-  const byEnv = jwtAppliedVerdict({ ...state, authenticationRequiredByEnv: { required: false, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false } }, jwtTarget, 'apps/a');
+  const byEnv = jwtAppliedVerdict({ ...state, authenticationRequiredByEnv: { required: false, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false, container: 'flipt' } }, jwtTarget, 'apps/a');
   assert.equal(byEnv.reason, 'AuthenticationNotRequired');
-  assert.match(byEnv.message, /sets FLIPT_AUTHENTICATION_REQUIRED to false, which Flipt reads over authentication\.required/);
-  assert.equal(jwtAppliedVerdict({ ...state, authenticationRequired: false, authenticationRequiredByEnv: { required: true, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false } }, jwtTarget, 'apps/a').reason, 'JwtMethodEnabled');
+  assert.match(byEnv.message, /sets FLIPT_AUTHENTICATION_REQUIRED to false in container flipt, which Flipt reads over authentication\.required/);
+  assert.equal(jwtAppliedVerdict({ ...state, authenticationRequired: false, authenticationRequiredByEnv: { required: true, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false, container: 'flipt' } }, jwtTarget, 'apps/a').reason, 'JwtMethodEnabled');
   // Not required outranks a warning: it is certain.
   assert.equal(jwtAppliedVerdict({ ...state, authenticationRequired: false, envOverride: { reason: 'FliptEnvOverride', blocking: false, message: 'm' } }, jwtTarget, 'apps/a').reason, 'AuthenticationNotRequired');
 });

@@ -363,16 +363,33 @@ test("a JWT target's kubernetes method turned on through ${env:NAME} after its j
   const waiting = decideTargetStep(jwtTarget, { ...flipped, workload: { ...flipped.workload!, configHash: 'older', restartedAtMs: T0 + 2_000 } }, T0 + 2_000);
   assert.ok(waiting.requeueAfterMs! > 0 && !waiting.restart, 'the restart waits');
   assert.equal(waiting.state.envOverride?.blocking, true);
-  // The config itself turning it on: Flipt would refuse its next rollout, and the operator reports it as the config's.
-  const literal = decideTargetStep(jwtTarget, { ...written, configMap: { ...written.configMap!, text: written.configMap!.text!.replace('${env:K8S_AUTH}', 'true') } }, T0 + 3_000);
-  assert.equal(literal.state.jwtProblem?.reason, 'KubernetesMethodEnabled');
+  // The config itself turning it on: the method stays too (pods that run it validate JWTs), and the problem is the config's.
+  const literal = decideTargetStep(jwtTarget, { ...written, configMap: { ...written.configMap!, text: written.configMap!.text!.replace('${env:K8S_AUTH}', 'true') }, previous: settled.state }, T0 + 3_000);
+  assert.deepEqual([literal.state.jwtProblem?.reason, literal.state.jwtConfigured, literal.state.jwtAccepted], ['KubernetesMethodEnabled', true, true]);
+  assert.match(literal.state.jwtProblem!.message, /enables the kubernetes method beside the jwt method the operator wrote, and Flipt refuses to start with both/);
+  assert.equal(literal.config, undefined, 'the operator writes nothing to the config');
+});
+
+test('a JWT target whose FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED=false is removed after its jwt method was written: the method stays and is still counted as accepted', () => {
+  const jwtTarget = exampleTarget({ credentialKind: 'jwt' });
+  const f = fixture(['a']);
+  const source = 'authentication:\n  required: true\n  methods:\n    kubernetes:\n      enabled: true\n';
+  const withOff = withEnv(fresh(f, { configMap: { ...fresh(f).configMap!, text: source } }), [{ name: 'FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED', value: 'false' }]);
+  const first = decideTargetStep(jwtTarget, withOff, T0);
+  assert.match(first.config?.text ?? '', /jwks_url/, 'off in every container: the jwt method goes in');
+  const written = rolledOut(afterApply(withOff, first, T0));
+  const settled = decideTargetStep(jwtTarget, written, T0 + 1_000);
+  const removed = decideTargetStep(jwtTarget, { ...withEnv(written, []), previous: settled.state }, T0 + 2_000);
+  assert.deepEqual([removed.state.jwtProblem?.reason, removed.state.jwtConfigured, removed.state.jwtAccepted], ['KubernetesMethodEnabled', true, true]);
+  assert.match(removed.state.jwtProblem!.message, /beside the jwt method the operator wrote/);
+  assert.equal(removed.config, undefined);
 });
 
 test('authentication.required through ${env:NAME}: the step reads NAME from the pod template', () => {
   const f = fixture(['a']);
   const config = (env: { name: string; value: string | undefined }[]) => withEnv(fresh(f, { configMap: { ...fresh(f).configMap!, text: 'authentication:\n  required: ${env:AUTH_REQUIRED}\n' } }), env);
   const off = decideTargetStep(target, config([{ name: 'AUTH_REQUIRED', value: 'false' }]), T0).state;
-  assert.deepEqual([off.authenticationRequired, off.authenticationRequiredByEnv, requiresAuthentication(off)], [{ env: 'AUTH_REQUIRED' }, { required: false, variable: 'AUTH_REQUIRED', reference: true }, false]);
+  assert.deepEqual([off.authenticationRequired, off.authenticationRequiredByEnv, requiresAuthentication(off)], [{ env: 'AUTH_REQUIRED' }, { required: false, variable: 'AUTH_REQUIRED', reference: true, container: 'flipt' }, false]);
   assert.equal(requiresAuthentication(decideTargetStep(target, config([{ name: 'AUTH_REQUIRED', value: 'true' }]), T0).state), true);
   const unreadable = decideTargetStep(target, config([{ name: 'AUTH_REQUIRED', value: undefined }]), T0).state;
   assert.deepEqual([requiresAuthentication(unreadable), unreadable.envOverride?.blocking], [true, false], 'no claim that tokens protect nothing, a warning instead');
