@@ -79,7 +79,7 @@ export function planJwtMethod(target: TargetConfig, clients: readonly FliptClien
   if (methods.jwtPresent && ownedRecord === undefined) {
     return {
       ...leave({
-      reason: 'JwtMethodConflict',
+        reason: 'JwtMethodConflict',
         message: `Flipt's config for target "${target.name}" already configures the jwt method (another identity provider), and Flipt validates JWTs against one key set: remove authentication.methods.jwt there, or set the target's credentialKind back to staticToken`,
       }),
       kubernetesEnabled,
