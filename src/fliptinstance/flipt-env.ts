@@ -93,27 +93,28 @@ export interface ContainerReading {
  * set NAME and uses no envFrom, unknown when envFrom may set it. A variable the image itself sets (a
  * Dockerfile ENV) is not in the pod template, and not seen.
  */
-function settingIn(container: string, variable: string, setting: BooleanSetting, env: PodEnv): ContainerReading {
-  const own = (name: string) => effectiveVars(env.vars).find((v) => v.container === container && v.name === name && v.value !== '');
-  const bound = own(variable);
-  if (bound) {
+function settingIn(container: string, variable: string, setting: BooleanSetting, vars: readonly FliptEnvVar[], envFrom: readonly string[]): ContainerReading {
+  const inContainer = (name: string) => vars.find((v) => v.container === container && v.name === name);
+  const bound = inContainer(variable);
+  if (bound && bound.value !== '') {
     const value = bound.value === undefined || ENV_REFERENCE.test(bound.value) ? undefined : (goParseBool(bound.value) ?? 'refused');
     return { container, value, via: 'variable', variable, named: named(bound) };
   }
   if (typeof setting === 'boolean') return { container, value: setting, via: 'config' };
   const name = shown(setting.env);
-  const referenced = effectiveVars(env.vars).find((v) => v.container === container && v.name === setting.env);
+  const referenced = inContainer(setting.env);
   if (referenced) {
     const value = referenced.value === undefined ? undefined : (weakBool(referenced.value) ?? 'refused');
     return { container, value, via: 'reference', variable: name, named: named(referenced) };
   }
-  if (env.envFrom.includes(container)) return { container, value: undefined, via: 'reference', variable: name, named: `${name} (through envFrom of container ${container}, perhaps)` };
+  if (envFrom.includes(container)) return { container, value: undefined, via: 'reference', variable: name, named: `${name} (through envFrom of container ${container}, perhaps)` };
   return { container, value: false, via: 'reference', variable: name };
 }
 
 /** Every container's reading: Flipt may run in any of them. */
 function readingsOf(variable: string, setting: BooleanSetting, env: PodEnv): ContainerReading[] {
-  return env.containers.map((container) => settingIn(container, variable, setting, env));
+  const vars = effectiveVars(env.vars);
+  return env.containers.map((container) => settingIn(container, variable, setting, vars, env.envFrom));
 }
 
 /** What the kubernetes method is, as the container deciding it reads it. */

@@ -156,8 +156,12 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   } catch (err) {
     return invalid(err);
   }
-  if (jwtMethod.problem) base = { ...base, jwtProblem: jwtMethod.problem };
-  if (jwtMethod.kubernetesEnabled !== undefined) base = { ...base, kubernetesEnabled: jwtMethod.kubernetesEnabled };
+  // What the plan found, on every state this step publishes.
+  const jwtFindings = {
+    ...(jwtMethod.problem ? { jwtProblem: jwtMethod.problem } : {}),
+    ...(jwtMethod.kubernetesEnabled !== undefined ? { kubernetesEnabled: jwtMethod.kubernetesEnabled } : {}),
+  };
+  base = { ...base, ...jwtFindings };
   const issued = served.filter((client) => client.status?.credentialFingerprint).length;
   const jwtMethodUntouched = jwtMethod.ensure === undefined && !jwtMethod.remove;
   if (issued === 0 && configMap.managedIds.length === 0 && Object.keys(credentials).length === 0 && jwtMethodUntouched) {
@@ -231,8 +235,7 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   }
 
   step.state = {
-    ...(jwtMethod.problem ? { jwtProblem: jwtMethod.problem } : {}),
-    ...(jwtMethod.kubernetesEnabled !== undefined ? { kubernetesEnabled: jwtMethod.kubernetesEnabled } : {}),
+    ...jwtFindings,
     jwtConfigured: jwtMethod.ensure !== undefined,
     registered: registration(target, plan.render.managedIds, plan.credentials).registered,
     conflicts,
