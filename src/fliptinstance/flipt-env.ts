@@ -3,9 +3,9 @@
 // what the operator writes to the config, or decide what it reads there, with nothing in the ConfigMap
 // to show it; and a `${env:NAME}` setting of the config is what the variable NAME says. Pure: which
 // of them matter for a target, and what they do. The operator cannot tell which container runs Flipt,
-// so each container is read as if Flipt ran there, and where they disagree the unsafe reading counts
-// (messages name the container); variables from `envFrom` are not seen: reading them would need
-// access to other ConfigMaps and Secrets.
+// so each that may (the view: those that mount its config) is read as if Flipt ran there, and where
+// they disagree the unsafe reading counts (messages name the container); variables from `envFrom` are
+// not seen: reading them would need access to other ConfigMaps and Secrets.
 import type { TargetConfig } from '../config/operator-config.ts';
 import type { BooleanSetting, EnvOverride, RequiredByEnv } from '../vocabulary/registration.ts';
 import { ENV_REFERENCE, goParseBool } from './flipt-config.ts';
@@ -20,7 +20,7 @@ export interface FliptEnvVar {
 
 /** The environment Flipt's pod template gives its containers. */
 export interface PodEnv {
-  /** Every container's name: Flipt may run in any of them. */
+  /** The containers that may run Flipt. */
   containers: readonly string[];
   vars: readonly FliptEnvVar[];
   /** Containers that also take variables from `envFrom`, which the operator does not read. */
@@ -111,7 +111,7 @@ function settingIn(container: string, variable: string, setting: BooleanSetting,
   return { container, value: false, via: 'reference', variable: name };
 }
 
-/** Every container's reading: Flipt may run in any of them. */
+/** The reading of every container that may run Flipt. */
 function readingsOf(variable: string, setting: BooleanSetting, env: PodEnv): ContainerReading[] {
   const vars = effectiveVars(env.vars);
   return env.containers.map((container) => settingIn(container, variable, setting, vars, env.envFrom));

@@ -99,7 +99,7 @@ export class TargetReconciler {
       {
         ...(configMap ? { configMap: observeConfigMap(target, configMap) } : {}),
         credentials: decodeSecretData(credentialsSecret?.data),
-        ...(workload ? { workload: viewWorkload(target.workload.kind, workload) } : {}),
+        ...(workload ? { workload: viewWorkload(target.workload.kind, workload, target.configMap.name) } : {}),
         clients,
         clientSecretToken: (client) => secretValue(this.deps.clientSecrets.get(secretNameFor(client), client.metadata.namespace), 'token'),
         ...(hold ? { hold } : {}),

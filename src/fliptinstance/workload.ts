@@ -1,6 +1,6 @@
 // Reading a Flipt Deployment or StatefulSet: which config hash its pods should run, when we last
 // restarted it, whether someone else rolled it since, and whether the rollout has finished.
-import type { V1Container, V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1Deployment, V1PodSpec, V1StatefulSet } from '@kubernetes/client-node';
 import type { RolloutState } from '../vocabulary/registration.ts';
 import type { PodEnv } from './flipt-env.ts';
 
@@ -20,11 +20,12 @@ export interface WorkloadView {
   /** Someone else changed the pod template since our last restart (a `helm upgrade` rolling Flipt, say). */
   changedSinceOurRestart: boolean;
   rollout: RolloutState;
-  /** The variables its containers set: Flipt reads some over its config, and its config may name others. */
+  /** The variables the containers that may run Flipt set: Flipt reads some over its config, and its config may name others. */
   env: PodEnv;
 }
 
-export function viewWorkload(kind: 'Deployment' | 'StatefulSet', workload: Workload): WorkloadView {
+/** `configMapName`: the target's ConfigMap, Flipt's config file. */
+export function viewWorkload(kind: 'Deployment' | 'StatefulSet', workload: Workload, configMapName: string): WorkloadView {
   const annotations = workload.spec?.template?.metadata?.annotations ?? {};
   const restartedAt = annotations[RESTARTED_AT_ANNOTATION] ? Date.parse(annotations[RESTARTED_AT_ANNOTATION]) : NaN;
   const ours = Number(workload.metadata?.annotations?.[RESTART_GENERATION_ANNOTATION] ?? 0);
@@ -33,11 +34,22 @@ export function viewWorkload(kind: 'Deployment' | 'StatefulSet', workload: Workl
     restartedAtMs: Number.isNaN(restartedAt) ? undefined : restartedAt,
     changedSinceOurRestart: (workload.metadata?.generation ?? 0) > ours,
     rollout: rolloutState(kind, workload),
-    env: podEnv(workload.spec?.template?.spec?.containers ?? []),
+    env: podEnv(workload.spec?.template?.spec, configMapName),
   };
 }
 
-function podEnv(containers: readonly V1Container[]): PodEnv {
+/**
+ * The environment of the containers that may run Flipt: those that mount its config, the target's
+ * ConfigMap (a sidecar beside Flipt has no say in what Flipt reads), or every container when none
+ * does (the config then reaches Flipt in a way the operator does not follow).
+ */
+function podEnv(spec: V1PodSpec | undefined, configMapName: string): PodEnv {
+  const all = spec?.containers ?? [];
+  const configVolumes = new Set(
+    (spec?.volumes ?? []).filter((v) => v.configMap?.name === configMapName || v.projected?.sources?.some((s) => s.configMap?.name === configMapName)).map((v) => v.name),
+  );
+  const mounting = all.filter((container) => (container.volumeMounts ?? []).some((m) => configVolumes.has(m.name)));
+  const containers = mounting.length > 0 ? mounting : all;
   return {
     containers: containers.map((container) => container.name),
     vars: containers.flatMap((container) =>

@@ -1,7 +1,8 @@
 // Flipt reads a FLIPT_<KEY_PATH> variable over its config file. A variable in Flipt's pod template that
 // turns the token method off, or sets authentication.required, is read as Flipt reads it: the clients
 // say so (conditions, a Warning Event), and so do the log and the blocked-target metric, and they
-// recover once it is gone. A `${env:NAME}` in the config is read from NAME in the pod template.
+// recover once it is gone. A `${env:NAME}` in the config is read from NAME in the pod template. A
+// sidecar that does not mount Flipt's config is not read.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1EnvVar } from '@kubernetes/client-node';
@@ -99,6 +100,48 @@ test("authentication.required: ${env:AUTH_REQUIRED} in Flipt's config is read fr
   assert.match(unknown.message, /sets AUTH_REQUIRED \(container flipt\), which Flipt may read/);
   await setFliptEnv([{ name: 'AUTH_REQUIRED', value: '1' }]);
   await appliedAs('Registered', 'True');
+});
+
+test("a sidecar that does not mount Flipt's config has no say in what the operator reads; where no container mounts it, every one is read", async () => {
+  const config = await scenario.fliptConfig();
+  await scenario.cluster.clients.core.patchNamespacedConfigMap(
+    { name: 'flipt', namespace: scenario.namespace, body: { data: { 'default.yml': config.replace(/^  required: .*$/m, '  required: ${env:AUTH_REQUIRED}') } } },
+    mergePatch,
+  );
+  const withSidecar = (fliptMounts: boolean) =>
+    scenario.cluster.clients.apps.patchNamespacedDeployment(
+      {
+        name: 'flipt',
+        namespace: scenario.namespace,
+        body: {
+          spec: {
+            template: {
+              spec: {
+                volumes: [{ name: 'config', configMap: { name: 'flipt' } }],
+                containers: [
+                  {
+                    name: 'flipt',
+                    image: 'docker.flipt.io/flipt/flipt:v2.11.0',
+                    env: [{ name: 'AUTH_REQUIRED', value: 'true' }],
+                    volumeMounts: fliptMounts ? [{ name: 'config', mountPath: '/etc/flipt/config' }] : [],
+                  },
+                  // Sets no AUTH_REQUIRED: were Flipt running here, authentication.required would be false.
+                  { name: 'git-sync', image: 'example.invalid/git-sync:1', env: [{ name: 'FLIPT_AUTHENTICATION_REQUIRED', value: 'false' }] },
+                ],
+              },
+            },
+          },
+        },
+      },
+      mergePatch,
+    );
+  await withSidecar(false);
+  const open = await appliedAs('AuthenticationNotRequired', 'True');
+  assert.match(open.message, /Flipt's pod template sets FLIPT_AUTHENTICATION_REQUIRED to false in container git-sync/);
+  await withSidecar(true);
+  await appliedAs('Registered', 'True');
+  await withSidecar(false);
+  await appliedAs('AuthenticationNotRequired', 'True');
 });
 
 test("a JWT target whose pod template turns the kubernetes method on: its clients are not Ready, and their JWTs are still refreshed", async () => {

@@ -21,7 +21,7 @@ const read = (target: typeof staticTarget, vars: FliptEnvVar[], required: Boolea
   );
 const byVariable = (required: boolean) => ({ authenticationRequired: { required, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false, container: 'flipt' } });
 
-test('the pod template: every variable of every container, written values only as written, and which containers use envFrom', () => {
+test('the pod template, where no container mounts the config: every variable of every container, written values only as written, and which containers use envFrom', () => {
   const deployment: V1Deployment = {
     spec: {
       selector: {},
@@ -46,7 +46,7 @@ test('the pod template: every variable of every container, written values only a
       },
     },
   };
-  assert.deepEqual(viewWorkload('Deployment', deployment).env, {
+  assert.deepEqual(viewWorkload('Deployment', deployment, 'flipt').env, {
     containers: ['flipt', 'sidecar', 'bare'],
     vars: [
       set('FLIPT_AUTHENTICATION_REQUIRED', 'true'),
@@ -59,7 +59,28 @@ test('the pod template: every variable of every container, written values only a
     ],
     envFrom: ['sidecar'],
   });
-  assert.deepEqual(viewWorkload('Deployment', { spec: { selector: {}, template: {} } }).env, { containers: [], vars: [], envFrom: [] });
+  assert.deepEqual(viewWorkload('Deployment', { spec: { selector: {}, template: {} } }, 'flipt').env, { containers: [], vars: [], envFrom: [] });
+});
+
+test("only the containers that mount the target's ConfigMap may run Flipt: a sidecar beside it has no say", () => {
+  const sidecar = { name: 'git-sync', env: [{ name: 'FLIPT_AUTHENTICATION_REQUIRED', value: 'false' }], envFrom: [{ configMapRef: { name: 'more' } }] };
+  const flipt = (mount: string) => ({ name: 'flipt', env: [{ name: 'AUTH', value: 'true' }], volumeMounts: [{ name: mount, mountPath: '/etc/flipt/config' }] });
+  const deployment = (volumes: NonNullable<NonNullable<V1Deployment['spec']>['template']['spec']>['volumes'], mount = 'config'): V1Deployment => ({
+    spec: { selector: {}, template: { spec: { containers: [flipt(mount), sidecar], volumes } } },
+  });
+  const onlyFlipt = { containers: ['flipt'], vars: [set('AUTH', 'true')], envFrom: [] };
+  assert.deepEqual(viewWorkload('Deployment', deployment([{ name: 'config', configMap: { name: 'flipt' } }]), 'flipt').env, onlyFlipt);
+  // A projected volume with the ConfigMap among its sources mounts it too.
+  const projected = [{ name: 'config', projected: { sources: [{ secret: { name: 'flipt-client-credentials' } }, { configMap: { name: 'flipt' } }] } }];
+  assert.deepEqual(viewWorkload('StatefulSet', deployment(projected), 'flipt').env, onlyFlipt);
+  // Another ConfigMap, or a volume no container mounts, tells nothing: every container is read.
+  const everyContainer = { containers: ['flipt', 'git-sync'], vars: [set('AUTH', 'true'), set('FLIPT_AUTHENTICATION_REQUIRED', 'false', 'git-sync')], envFrom: ['git-sync'] };
+  assert.deepEqual(viewWorkload('Deployment', deployment([{ name: 'config', configMap: { name: 'other' } }]), 'flipt').env, everyContainer);
+  assert.deepEqual(viewWorkload('Deployment', deployment([{ name: 'config', configMap: { name: 'flipt' } }], 'elsewhere'), 'flipt').env, everyContainer);
+  // What that changes: the sidecar's variable no longer makes authentication.required false.
+  const settings = { authenticationRequired: { env: 'AUTH' }, jwtConfigured: false };
+  assert.deepEqual(readFliptEnv(staticTarget, onlyFlipt, settings).authenticationRequired, { required: true, variable: 'AUTH', reference: true, container: 'flipt' });
+  assert.equal(readFliptEnv(staticTarget, everyContainer, settings).authenticationRequired?.required, false);
 });
 
 test('nothing set, or nothing the target depends on: nothing to say', () => {
