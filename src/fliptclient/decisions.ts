@@ -177,7 +177,12 @@ export function registrationVerdict(owner: string, id: string, credentialFingerp
   // Mid-rotation the token of record is the new one, registered as <id>_next until the old one goes.
   if (registered === credentialFingerprint || state.registered.get(nextTokenIdFor(id)) === credentialFingerprint) {
     const held = `Registered with target "${targetName}" as token ${id}`;
-    return authenticationVerdict(state, held, 'token') ?? { status: 'True', reason: 'Registered', message: held };
+    const authentication = authenticationVerdict(state, held, 'token');
+    if (authentication?.status === 'False') return authentication;
+    // Before the warnings on authentication: Flipt does not start on the config that holds the token.
+    const delivery = state.credentialsNotDelivered;
+    if (delivery) return { status: 'True', reason: delivery.reason, message: `${held}, but ${delivery.message}` };
+    return authentication ?? { status: 'True', reason: 'Registered', message: held };
   }
   if (state.writeFailure) {
     return {
@@ -348,7 +353,7 @@ export function authenticationVerdict(state: TargetState, held: string, credenti
 const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing', 'TargetFull', 'NamespaceLimitReached', 'TargetWriteFailed', 'SecretWriteFailed', 'FinalizerWriteFailed', 'FliptEnvOverride']);
 
 /** Reasons of other conditions that need someone to act, recorded as Warning Events when they appear. */
-const WARNING_CONDITION_REASONS = new Set(['AuthenticationNotRequired', 'FliptEnvOverride', 'RotationBlocked']);
+const WARNING_CONDITION_REASONS = new Set(['AuthenticationNotRequired', 'FliptEnvOverride', 'CredentialsNotMounted', 'RotationBlocked']);
 
 export interface StatusEvent {
   type: 'Normal' | 'Warning';

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { isCollection, isMap, isNode, isScalar, isSeq, parseDocument, type Document, type Pair, type YAMLMap } from 'yaml';
 import type { CredentialReference } from '../config/operator-config.ts';
-import type { BooleanSetting } from '../vocabulary/registration.ts';
+import type { BooleanSetting, StringSetting } from '../vocabulary/registration.ts';
 
 export interface ManagedToken {
   id: string;
@@ -39,6 +39,8 @@ export interface RenderResult {
   readonly managedIds: readonly string[];
   /** authentication.required as the document says; false means tokens protect nothing. */
   readonly authenticationRequired: BooleanSetting;
+  /** secrets.providers.file.base_path as the document says it, or Flipt's default. */
+  readonly secretsBasePath: StringSetting;
   /** Ids the operator wanted to write but a hand-written token already uses. */
   readonly conflictingIds: readonly string[];
 }
@@ -99,6 +101,18 @@ function booleanSetting(node: unknown): BooleanSetting {
   const value = isScalar(node) ? node.value : node;
   const reference = typeof value === 'string' ? ENV_REFERENCE.exec(value) : null;
   return reference ? { env: reference[1]! } : trueAsFliptReadsIt(node);
+}
+
+/** Where Flipt's file secrets provider reads `${secret:file:<key>}` from when its config does not say (internal/config/secrets.go). */
+export const DEFAULT_SECRETS_BASE_PATH = '/etc/flipt/secrets';
+
+/** A string setting as written: a `${env:NAME}` reference, the value, or `fallback` where the config has none. */
+function stringSetting(node: unknown, fallback: string): StringSetting {
+  const value: unknown = isScalar(node) ? node.value : node;
+  if (value === undefined || value === null) return fallback;
+  const text = String(value);
+  const reference = ENV_REFERENCE.exec(text);
+  return reference ? { env: reference[1]! } : text;
 }
 
 /**
@@ -203,12 +217,14 @@ function render(input: RenderInput): RenderResult {
     changed = renderTokens(doc, input, managedIds, conflictingIds) || changed;
   }
   const authenticationRequired = booleanSetting(doc.getIn(['authentication', 'required'], true));
+  const secretsBasePath = stringSetting(doc.getIn(['secrets', 'providers', 'file', 'base_path'], true), DEFAULT_SECRETS_BASE_PATH);
   managedIds.sort();
   return {
     text: changed ? doc.toString({ lineWidth: 0 }) : (input.source ?? ''),
     changed,
     managedIds,
     authenticationRequired,
+    secretsBasePath,
     conflictingIds,
   };
 }

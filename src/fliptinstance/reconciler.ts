@@ -99,7 +99,7 @@ export class TargetReconciler {
       {
         ...(configMap ? { configMap: observeConfigMap(target, configMap) } : {}),
         credentials: decodeSecretData(credentialsSecret?.data),
-        ...(workload ? { workload: viewWorkload(target.workload.kind, workload, target.configMap.name) } : {}),
+        ...(workload ? { workload: viewWorkload(target.workload.kind, workload, { configMap: target.configMap.name, credentialsSecret: target.credentialsSecret }) } : {}),
         clients,
         clientSecretToken: (client) => secretValue(this.deps.clientSecrets.get(secretNameFor(client), client.metadata.namespace), 'token'),
         ...(hold ? { hold } : {}),
@@ -144,6 +144,7 @@ export class TargetReconciler {
       problem: ['target blocked', 'target no longer blocked'],
       jwtProblem: ['target cannot use JWTs', 'target can use JWTs again'],
       envOverride: ["Flipt's pod template overrides its authentication config", "Flipt's pod template no longer overrides its authentication config"],
+      credentialsNotDelivered: ["Flipt's pod template does not give Flipt the credentials Secret", "Flipt's pod template now gives Flipt the credentials Secret"],
     } as const;
     for (const [key, [started, ended]] of Object.entries(lines) as [keyof typeof lines, readonly [string, string]][]) {
       const before = previous?.[key];

@@ -21,6 +21,7 @@ import { credentialKey, fingerprint, tokensEqual } from '../vocabulary/credentia
 import { servedBy, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { rolledOut, type Refusal, type TargetProblem, type TargetState } from '../vocabulary/registration.ts';
 import { admitWithin, byPriority, fillRatio, fits, type TargetSizes } from './capacity.ts';
+import { credentialsNotDelivered } from './credentials-delivery.ts';
 import { FliptConfigError } from './flipt-config.ts';
 import { readFliptEnv, type PodEnv } from './flipt-env.ts';
 import { MANAGED_JWT_METHOD_ANNOTATION, planJwtMethod, type JwtMethodPlan } from './jwt-method.ts';
@@ -95,7 +96,8 @@ export function decideTargetStep(target: TargetConfig, observed: ObservedTarget,
   // Flipt reads its environment over its config. `accepted` stays a fact of the rollout (refreshes,
   // rotations and switches go on); whether a client may be Ready follows the variable, and after it
   // is gone, a finished rollout without it.
-  const env = readFliptEnv(target, observed.workload?.env ?? NO_ENV, step.state);
+  const workloadEnv = observed.workload?.env ?? NO_ENV;
+  const env = readFliptEnv(target, workloadEnv, step.state);
   const envBlocks = (env.override?.blocking ?? false) || ((observed.previous?.envBlocks ?? false) && !rolledOut(step.state));
   const state: TargetState = {
     ...step.state,
@@ -104,17 +106,18 @@ export function decideTargetStep(target: TargetConfig, observed: ObservedTarget,
     authenticationRequiredByEnv: env.authenticationRequired,
     envOverride: env.override,
     envBlocks: envBlocks || undefined,
+    credentialsNotDelivered: credentialsNotDelivered(target, observed.workload?.credentials, workloadEnv, step.state.secretsBasePath),
   };
   return { ...step, state };
 }
 
 /**
  * A failed write changes nothing in the target: it stays as the last step published it, but what
- * was read of Flipt's environment is as this step read it.
+ * was read of Flipt's pod template is as this step read it.
  */
 export function afterFailedWrite(previous: TargetState | undefined, step: TargetState, writeFailure: string): TargetState {
-  const { authenticationRequiredByEnv, envOverride, envBlocks } = step;
-  return { ...(previous ?? step), authenticationRequiredByEnv, envOverride, envBlocks, writeFailure };
+  const { authenticationRequiredByEnv, envOverride, envBlocks, credentialsNotDelivered } = step;
+  return { ...(previous ?? step), authenticationRequiredByEnv, envOverride, envBlocks, credentialsNotDelivered, writeFailure };
 }
 
 /**
@@ -128,7 +131,7 @@ function acceptedBy(state: Omit<TargetState, 'accepted' | 'jwtAccepted'>, previo
   return new Set([...(previous?.accepted ?? [])].filter((fp) => registered.has(fp)));
 }
 
-type Decision = Omit<TargetStep, 'state'> & { state: Omit<TargetState, 'accepted' | 'jwtAccepted' | 'authenticationRequiredByEnv' | 'envOverride' | 'envBlocks'> };
+type Decision = Omit<TargetStep, 'state'> & { state: Omit<TargetState, 'accepted' | 'jwtAccepted' | 'authenticationRequiredByEnv' | 'envOverride' | 'envBlocks' | 'credentialsNotDelivered'> };
 
 function decide(target: TargetConfig, observed: ObservedTarget, now: number): Decision {
   const { configMap, workload, credentials } = observed;
@@ -176,6 +179,7 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
     conflicts: observed.previous?.conflicts ?? base.conflicts,
     refused: observed.previous?.refused ?? base.refused,
     authenticationRequired: observed.previous?.authenticationRequired ?? true,
+    ...(observed.previous?.secretsBasePath !== undefined ? { secretsBasePath: observed.previous.secretsBasePath } : {}),
     jwtConfigured: jwtMethod.ensure !== undefined && configMap.jwtRecord === jwtMethod.record,
     workloadHash: workload.configHash,
   });
@@ -223,7 +227,7 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   const step: Decision = { ...lookAgain(undefined), state: base };
   if (configDiffers || credentialsMissing || restartNeeded) {
     if (restartNeeded && restartAllowedAt > now) {
-      const state = { ...unchanged(), conflicts, refused, fill: fillRatio(sizes), authenticationRequired: plan.render.authenticationRequired };
+      const state = { ...unchanged(), conflicts, refused, fill: fillRatio(sizes), authenticationRequired: plan.render.authenticationRequired, secretsBasePath: plan.render.secretsBasePath };
       return { ...lookAgain(restartAllowedAt - now), state };
     }
     if (credentialsMissing) step.credentials = plan.credentials;
@@ -245,6 +249,7 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
     workloadHash: plan.configHash,
     rollout: restartNeeded ? { done: false, detail: 'restart triggered' } : rollout,
     authenticationRequired: plan.render.authenticationRequired,
+    secretsBasePath: plan.render.secretsBasePath,
   };
   const rolloutSince = restartNeeded ? now : rollout.done ? undefined : workload.restartedAtMs;
   if (rolloutSince !== undefined) step.state.rolloutSince = rolloutSince;

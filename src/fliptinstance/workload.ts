@@ -1,7 +1,8 @@
 // Reading a Flipt Deployment or StatefulSet: which config hash its pods should run, when we last
 // restarted it, whether someone else rolled it since, and whether the rollout has finished.
-import type { V1Deployment, V1PodSpec, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1Container, V1Deployment, V1PodSpec, V1StatefulSet, V1Volume } from '@kubernetes/client-node';
 import type { RolloutState } from '../vocabulary/registration.ts';
+import { directory, type CredentialsDelivery } from './credentials-delivery.ts';
 import type { PodEnv } from './flipt-env.ts';
 
 export type Workload = V1Deployment | V1StatefulSet;
@@ -22,34 +23,57 @@ export interface WorkloadView {
   rollout: RolloutState;
   /** The variables the containers that may run Flipt set: Flipt reads some over its config, and its config may name others. */
   env: PodEnv;
+  /** How each container that mounts Flipt's config is given the credentials Secret; undefined when no container mounts the config. */
+  credentials?: readonly CredentialsDelivery[];
 }
 
-/** `configMapName`: the target's ConfigMap, Flipt's config file. */
-export function viewWorkload(kind: 'Deployment' | 'StatefulSet', workload: Workload, configMapName: string): WorkloadView {
+/** The target's objects the view looks for in the pod template. */
+export interface TargetObjectNames {
+  /** Flipt's config file. */
+  configMap: string;
+  credentialsSecret: string;
+}
+
+export function viewWorkload(kind: 'Deployment' | 'StatefulSet', workload: Workload, names: TargetObjectNames): WorkloadView {
   const annotations = workload.spec?.template?.metadata?.annotations ?? {};
   const restartedAt = annotations[RESTARTED_AT_ANNOTATION] ? Date.parse(annotations[RESTARTED_AT_ANNOTATION]) : NaN;
   const ours = Number(workload.metadata?.annotations?.[RESTART_GENERATION_ANNOTATION] ?? 0);
+  const spec = workload.spec?.template?.spec;
+  const readingConfig = containersMounting(spec, (v) => v.configMap?.name === names.configMap || (v.projected?.sources ?? []).some((s) => s.configMap?.name === names.configMap));
   return {
     configHash: annotations[CONFIG_HASH_ANNOTATION],
     restartedAtMs: Number.isNaN(restartedAt) ? undefined : restartedAt,
     changedSinceOurRestart: (workload.metadata?.generation ?? 0) > ours,
     rollout: rolloutState(kind, workload),
-    env: podEnv(workload.spec?.template?.spec, configMapName),
+    // A sidecar beside Flipt has no say in what Flipt reads; where no container mounts the config, it reaches Flipt in a way the operator does not follow.
+    env: podEnv(readingConfig.length > 0 ? readingConfig : (spec?.containers ?? [])),
+    ...(readingConfig.length > 0 ? { credentials: readingConfig.map((container) => delivery(spec!, container, names.credentialsSecret)) } : {}),
   };
 }
 
-/**
- * The environment of the containers that may run Flipt: those that mount its config, the target's
- * ConfigMap (a sidecar beside Flipt has no say in what Flipt reads), or every container when none
- * does (the config then reaches Flipt in a way the operator does not follow).
- */
-function podEnv(spec: V1PodSpec | undefined, configMapName: string): PodEnv {
-  const all = spec?.containers ?? [];
-  const configVolumes = new Set(
-    (spec?.volumes ?? []).filter((v) => v.configMap?.name === configMapName || v.projected?.sources?.some((s) => s.configMap?.name === configMapName)).map((v) => v.name),
-  );
-  const mounting = all.filter((container) => (container.volumeMounts ?? []).some((m) => configVolumes.has(m.name)));
-  const containers = mounting.length > 0 ? mounting : all;
+/** The containers that mount a volume `source` accepts. */
+function containersMounting(spec: V1PodSpec | undefined, source: (volume: V1Volume) => boolean): V1Container[] {
+  const volumes = new Set((spec?.volumes ?? []).filter(source).map((v) => v.name));
+  return (spec?.containers ?? []).filter((container) => (container.volumeMounts ?? []).some((m) => volumes.has(m.name)));
+}
+
+/** Every key of the Secret as a file: a volume of it (or a projected source) that lists no items. */
+function wholeSecret(volume: V1Volume, secretName: string): boolean {
+  if (volume.secret) return volume.secret.secretName === secretName && !volume.secret.items?.length;
+  return (volume.projected?.sources ?? []).some((s) => s.secret?.name === secretName && !s.secret.items?.length);
+}
+
+function delivery(spec: V1PodSpec, container: V1Container, secretName: string): CredentialsDelivery {
+  const volumes = new Set((spec.volumes ?? []).filter((v) => wholeSecret(v, secretName)).map((v) => v.name));
+  return {
+    container: container.name,
+    mountPaths: (container.volumeMounts ?? []).filter((m) => volumes.has(m.name) && !m.subPath && !m.subPathExpr).map((m) => directory(m.mountPath)),
+    envFrom: (container.envFrom ?? []).some((e) => e.secretRef?.name === secretName && !e.prefix),
+  };
+}
+
+/** The environment of the containers that may run Flipt. */
+function podEnv(containers: readonly V1Container[]): PodEnv {
   return {
     containers: containers.map((container) => container.name),
     vars: containers.flatMap((container) =>

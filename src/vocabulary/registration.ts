@@ -80,6 +80,16 @@ export interface TargetState {
   authenticationRequiredByEnv?: RequiredByEnv;
   /** authentication.methods.kubernetes.enabled as Flipt's config says it; read only for a target that wants the jwt method. */
   kubernetesEnabled?: BooleanSetting;
+  /** secrets.providers.file.base_path as Flipt's config says it (its default where it says nothing), once the operator has rendered it. */
+  secretsBasePath?: StringSetting;
+  /** Flipt's pod template does not give the containers that read its config the credentials Secret as the config refers to it. */
+  credentialsNotDelivered?: CredentialsNotDelivered;
+}
+
+/** How Flipt's pod template keeps Flipt from reading the target's credentials Secret. */
+export interface CredentialsNotDelivered {
+  reason: 'CredentialsNotMounted';
+  message: string;
 }
 
 /** authentication.required as a variable of Flipt's environment sets it. */
@@ -99,6 +109,9 @@ export interface EnvReference {
 
 /** A boolean setting of Flipt's config: a value, or the variable Flipt takes it from. */
 export type BooleanSetting = boolean | EnvReference;
+
+/** A string setting of Flipt's config: a value, or the variable Flipt takes it from. */
+export type StringSetting = string | EnvReference;
 
 /**
  * Whether Flipt asks for a credential at all: its environment decides over its config. A variable no

@@ -2,7 +2,8 @@
 // turns the token method off, or sets authentication.required, is read as Flipt reads it: the clients
 // say so (conditions, a Warning Event), and so do the log and the blocked-target metric, and they
 // recover once it is gone. A `${env:NAME}` in the config is read from NAME in the pod template. A
-// sidecar that does not mount Flipt's config is not read.
+// sidecar that does not mount Flipt's config is not read; a container that does must mount the
+// credentials Secret.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1EnvVar } from '@kubernetes/client-node';
@@ -102,13 +103,13 @@ test("authentication.required: ${env:AUTH_REQUIRED} in Flipt's config is read fr
   await appliedAs('Registered', 'True');
 });
 
-test("a sidecar that does not mount Flipt's config has no say in what the operator reads; where no container mounts it, every one is read", async () => {
+test("the containers that mount Flipt's config are Flipt's: a sidecar has no say in what the operator reads, and they must be given the credentials Secret", async () => {
   const config = await scenario.fliptConfig();
   await scenario.cluster.clients.core.patchNamespacedConfigMap(
     { name: 'flipt', namespace: scenario.namespace, body: { data: { 'default.yml': config.replace(/^  required: .*$/m, '  required: ${env:AUTH_REQUIRED}') } } },
     mergePatch,
   );
-  const withSidecar = (fliptMounts: boolean) =>
+  const podTemplate = (mounts: { config: boolean; credentials: boolean }) =>
     scenario.cluster.clients.apps.patchNamespacedDeployment(
       {
         name: 'flipt',
@@ -117,13 +118,19 @@ test("a sidecar that does not mount Flipt's config has no say in what the operat
           spec: {
             template: {
               spec: {
-                volumes: [{ name: 'config', configMap: { name: 'flipt' } }],
+                volumes: [
+                  { name: 'config', configMap: { name: 'flipt' } },
+                  { name: 'client-credentials', secret: { secretName: 'flipt-client-credentials', optional: true } },
+                ],
                 containers: [
                   {
                     name: 'flipt',
                     image: 'docker.flipt.io/flipt/flipt:v2.11.0',
                     env: [{ name: 'AUTH_REQUIRED', value: 'true' }],
-                    volumeMounts: fliptMounts ? [{ name: 'config', mountPath: '/etc/flipt/config' }] : [],
+                    volumeMounts: [
+                      ...(mounts.config ? [{ name: 'config', mountPath: '/etc/flipt/config/default.yml', subPath: 'default.yml' }] : []),
+                      ...(mounts.credentials ? [{ name: 'client-credentials', mountPath: '/etc/flipt/secrets', readOnly: true }] : []),
+                    ],
                   },
                   // Sets no AUTH_REQUIRED: were Flipt running here, authentication.required would be false.
                   { name: 'git-sync', image: 'example.invalid/git-sync:1', env: [{ name: 'FLIPT_AUTHENTICATION_REQUIRED', value: 'false' }] },
@@ -135,12 +142,25 @@ test("a sidecar that does not mount Flipt's config has no say in what the operat
       },
       mergePatch,
     );
-  await withSidecar(false);
+  // No container mounts the config: every one is read, the sidecar's variable too.
+  await podTemplate({ config: false, credentials: true });
   const open = await appliedAs('AuthenticationNotRequired', 'True');
   assert.match(open.message, /Flipt's pod template sets FLIPT_AUTHENTICATION_REQUIRED to false in container git-sync/);
-  await withSidecar(true);
+  // Flipt's container mounts its config but not the Secret its ${secret:file:<id>} references name.
+  await podTemplate({ config: true, credentials: false });
+  const unmounted = await appliedAs('CredentialsNotMounted', 'True');
+  assert.match(
+    unmounted.message,
+    new RegExp(`but Deployment ${scenario.namespace}/flipt mounts Secret ${scenario.namespace}/flipt-client-credentials in container flipt, which mounts Flipt's config, at no /etc/flipt/secrets, the secrets base path`),
+  );
+  await waitFor(async () => {
+    const events = await scenario.cluster.clients.events.listNamespacedEvent({ namespace: app });
+    return events.items.some((e) => e.reason === 'CredentialsNotMounted' && e.type === 'Warning');
+  }, 'a Warning Event', 10_000);
+  assert.ok(scenario.operator.logRecords().some((l) => l.msg === "Flipt's pod template does not give Flipt the credentials Secret"), 'a log line');
+  await podTemplate({ config: true, credentials: true });
   await appliedAs('Registered', 'True');
-  await withSidecar(false);
+  await podTemplate({ config: false, credentials: true });
   await appliedAs('AuthenticationNotRequired', 'True');
 });
 

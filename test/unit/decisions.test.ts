@@ -55,6 +55,20 @@ test('registrationVerdict: problem, conflict, registered, stale, pending', () =>
   assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ writeFailure: 'x', registered: new Map([['ns_a', 'f1']]) }), 't').reason, 'Registered', 'a registered client is not affected');
 });
 
+test('the credentials Secret not given to Flipt as its config refers to it: a registered client is warned, after a variable that makes Flipt refuse the token, before the authentication warnings', () => {
+  const registered = new Map([['ns_a', 'f1']]);
+  const credentialsNotDelivered = { reason: 'CredentialsNotMounted' as const, message: 'Deployment flipt/flipt mounts Y' };
+  const warned = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, credentialsNotDelivered }), 't');
+  assert.deepEqual(warned, { status: 'True', reason: 'CredentialsNotMounted', message: 'Registered with target "t" as token ns_a, but Deployment flipt/flipt mounts Y' });
+  const blocking = { reason: 'FliptEnvOverride' as const, blocking: true, message: 'Deployment flipt/flipt sets X' };
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, credentialsNotDelivered, envOverride: blocking }), 't').reason, 'FliptEnvOverride');
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, credentialsNotDelivered, envOverride: { ...blocking, blocking: false } }), 't').reason, 'CredentialsNotMounted');
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, credentialsNotDelivered, authenticationRequired: false }), 't').reason, 'CredentialsNotMounted');
+  assert.equal(registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ credentialsNotDelivered }), 't').reason, 'RegistrationPending');
+  const applied = (reason: string) => [{ type: 'ConfigApplied' as const, status: 'True' as const, reason, message: 'm', lastTransitionTime: '' }];
+  assert.deepEqual(statusEvents('u', applied('Registered'), applied('CredentialsNotMounted'), false, undefined).events.map((e) => `${e.type} ${e.reason}`), ['Warning CredentialsNotMounted']);
+});
+
 test("Flipt's environment overriding the token method: a registered client is not Ready when Flipt is known to refuse its token, warned when unknown", () => {
   const registered = new Map([['ns_a', 'f1']]);
   const blocking = { reason: 'FliptEnvOverride' as const, blocking: true, message: 'Deployment flipt/flipt sets X' };

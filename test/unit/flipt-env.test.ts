@@ -19,6 +19,7 @@ const read = (target: typeof staticTarget, vars: FliptEnvVar[], required: Boolea
     { containers: [...new Set(['flipt', ...vars.map((v) => v.container), ...envFrom])], vars, envFrom },
     { authenticationRequired: required, ...(target.credentialKind === 'jwt' ? { kubernetesEnabled } : {}), jwtConfigured: target.credentialKind === 'jwt' },
   );
+const names = { configMap: 'flipt', credentialsSecret: 'flipt-client-credentials' };
 const byVariable = (required: boolean) => ({ authenticationRequired: { required, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false, container: 'flipt' } });
 
 test('the pod template, where no container mounts the config: every variable of every container, written values only as written, and which containers use envFrom', () => {
@@ -46,7 +47,7 @@ test('the pod template, where no container mounts the config: every variable of 
       },
     },
   };
-  assert.deepEqual(viewWorkload('Deployment', deployment, 'flipt').env, {
+  assert.deepEqual(viewWorkload('Deployment', deployment, names).env, {
     containers: ['flipt', 'sidecar', 'bare'],
     vars: [
       set('FLIPT_AUTHENTICATION_REQUIRED', 'true'),
@@ -59,7 +60,7 @@ test('the pod template, where no container mounts the config: every variable of 
     ],
     envFrom: ['sidecar'],
   });
-  assert.deepEqual(viewWorkload('Deployment', { spec: { selector: {}, template: {} } }, 'flipt').env, { containers: [], vars: [], envFrom: [] });
+  assert.deepEqual(viewWorkload('Deployment', { spec: { selector: {}, template: {} } }, names).env, { containers: [], vars: [], envFrom: [] });
 });
 
 test("only the containers that mount the target's ConfigMap may run Flipt: a sidecar beside it has no say", () => {
@@ -69,14 +70,16 @@ test("only the containers that mount the target's ConfigMap may run Flipt: a sid
     spec: { selector: {}, template: { spec: { containers: [flipt(mount), sidecar], volumes } } },
   });
   const onlyFlipt = { containers: ['flipt'], vars: [set('AUTH', 'true')], envFrom: [] };
-  assert.deepEqual(viewWorkload('Deployment', deployment([{ name: 'config', configMap: { name: 'flipt' } }]), 'flipt').env, onlyFlipt);
+  const mounted = viewWorkload('Deployment', deployment([{ name: 'config', configMap: { name: 'flipt' } }]), names);
+  assert.deepEqual(mounted.env, onlyFlipt);
+  assert.deepEqual(mounted.credentials, [{ container: 'flipt', mountPaths: [], envFrom: false }], 'only the containers that mount the config');
   // A projected volume with the ConfigMap among its sources mounts it too.
   const projected = [{ name: 'config', projected: { sources: [{ secret: { name: 'flipt-client-credentials' } }, { configMap: { name: 'flipt' } }] } }];
-  assert.deepEqual(viewWorkload('StatefulSet', deployment(projected), 'flipt').env, onlyFlipt);
+  assert.deepEqual(viewWorkload('StatefulSet', deployment(projected), names).env, onlyFlipt);
   // Another ConfigMap, or a volume no container mounts, tells nothing: every container is read.
   const everyContainer = { containers: ['flipt', 'git-sync'], vars: [set('AUTH', 'true'), set('FLIPT_AUTHENTICATION_REQUIRED', 'false', 'git-sync')], envFrom: ['git-sync'] };
-  assert.deepEqual(viewWorkload('Deployment', deployment([{ name: 'config', configMap: { name: 'other' } }]), 'flipt').env, everyContainer);
-  assert.deepEqual(viewWorkload('Deployment', deployment([{ name: 'config', configMap: { name: 'flipt' } }], 'elsewhere'), 'flipt').env, everyContainer);
+  assert.deepEqual(viewWorkload('Deployment', deployment([{ name: 'config', configMap: { name: 'other' } }]), names).env, everyContainer);
+  assert.deepEqual(viewWorkload('Deployment', deployment([{ name: 'config', configMap: { name: 'flipt' } }], 'elsewhere'), names).env, everyContainer);
   // What that changes: the sidecar's variable no longer makes authentication.required false.
   const settings = { authenticationRequired: { env: 'AUTH' }, jwtConfigured: false };
   assert.deepEqual(readFliptEnv(staticTarget, onlyFlipt, settings).authenticationRequired, { required: true, variable: 'AUTH', reference: true, container: 'flipt' });

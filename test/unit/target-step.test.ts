@@ -405,3 +405,27 @@ test('a failed write keeps what the target held, with Flipt\'s environment as th
   assert.deepEqual([published.authenticationRequiredByEnv, published.envOverride?.blocking, published.envBlocks], [undefined, false, undefined], 'the environment as it is');
   assert.equal(afterFailedWrite(undefined, before, 'x').envBlocks, true);
 });
+
+test("the credentials Secret as Flipt's pod template gives it: read at every step, a held one included, with the base path of the config the target holds; kept through a failed write", () => {
+  const f = fixture(['a'], ['b']);
+  const config = 'authentication:\n  required: true\nsecrets:\n  providers:\n    file:\n      enabled: true\n      base_path: /run/secrets\n';
+  const mounted = (...mountPaths: string[]) => (o: ObservedTarget): ObservedTarget => ({ ...o, workload: { ...o.workload!, credentials: [{ container: 'flipt', mountPaths, envFrom: false }] } });
+  const ready = fixture(['a']);
+  const withConfig = (fx: Fixture) => fresh(fx, { configMap: { ...fresh(fx).configMap!, text: config } });
+  const first = decideTargetStep(target, mounted('/etc/flipt/secrets')(withConfig(ready)), T0);
+  assert.ok(first.config && first.restart, 'the target is still written: Flipt may read the Secret in a way the operator does not see');
+  assert.equal(first.state.secretsBasePath, '/run/secrets');
+  assert.equal(first.state.credentialsNotDelivered?.reason, 'CredentialsNotMounted');
+  assert.match(first.state.credentialsNotDelivered!.message, /at no \/run\/secrets, the secrets base path/);
+  assert.equal(decideTargetStep(target, mounted('/run/secrets')(withConfig(ready)), T0).state.credentialsNotDelivered, undefined);
+  // No container mounts the config: nothing to say.
+  assert.equal(decideTargetStep(target, withConfig(ready), T0).state.credentialsNotDelivered, undefined);
+  // A held step reads the pod template afresh, against the base path the last render found.
+  const held = decideTargetStep(target, { ...mounted()(withConfig(f)), previous: first.state }, T0 + 1_000);
+  assert.ok(held.hold, 'the burst is held');
+  assert.match(held.state.credentialsNotDelivered?.message ?? '', /at no \/run\/secrets,/);
+  const fixed = decideTargetStep(target, { ...mounted('/run/secrets')(withConfig(f)), hold: held.hold!, previous: held.state }, T0 + 2_000);
+  assert.ok(fixed.hold, 'still held');
+  assert.equal(fixed.state.credentialsNotDelivered, undefined);
+  assert.deepEqual(afterFailedWrite(fixed.state, first.state, 'API 500').credentialsNotDelivered, first.state.credentialsNotDelivered, 'the pod template as this step read it');
+});
