@@ -179,7 +179,7 @@ export function registrationVerdict(owner: string, id: string, credentialFingerp
     const held = `Registered with target "${targetName}" as token ${id}`;
     const authentication = authenticationVerdict(state, held, 'token');
     if (authentication?.status === 'False') return authentication;
-    // Before the warnings on authentication: Flipt does not start on the config that holds the token.
+    // Before the warnings on authentication: Flipt would not start on the config that holds the token (secretFile), or not accept it (env).
     const delivery = state.credentialsNotDelivered;
     if (delivery) return { status: 'True', reason: delivery.reason, message: `${held}, but ${delivery.message}` };
     return authentication ?? { status: 'True', reason: 'Registered', message: held };

@@ -3,7 +3,8 @@
 // a `${secret:file:<id>}` names no file there), in env mode every key as a variable (a `${env:...}`
 // that names no variable is an empty token, which matches no client's). Pure. Only the containers
 // that mount Flipt's config are read: where none does, the operator cannot tell which one runs
-// Flipt, and says nothing.
+// Flipt, and says nothing. Flipt refuses an empty base path on its own (config validation).
+import { posix } from 'node:path';
 import type { TargetConfig } from '../config/operator-config.ts';
 import type { CredentialsNotDelivered, StringSetting } from '../vocabulary/registration.ts';
 import type { PodEnv } from './flipt-env.ts';
@@ -20,26 +21,36 @@ export interface CredentialsDelivery {
 /** Flipt binds this variable over the config's secrets.providers.file.base_path. */
 const BASE_PATH_VARIABLE = 'FLIPT_SECRETS_PROVIDERS_FILE_BASE_PATH';
 
-/** A directory as a mount path and a base path compare: without trailing slashes. */
+/** A directory as a mount path and a base path compare: normalised, without a trailing slash. */
 export function directory(path: string): string {
-  return path.replace(/\/+$/, '') || '/';
+  return posix.normalize(path).replace(/(.)\/+$/, '$1');
+}
+
+/** Kubernetes does not bound a path; a message written to every client's status is. */
+const PATH_SHOWN = 100;
+
+function shown(path: string): string {
+  return path.length > PATH_SHOWN ? `${path.slice(0, PATH_SHOWN)}…` : path;
 }
 
 /**
  * The base path one container's Flipt reads: a written FLIPT_ variable over the config, and a
  * `${env:NAME}` setting as that container's NAME says. Undefined where the operator cannot read it
- * (an empty one too: Flipt's provider refuses it, with its own message).
+ * (envFrom may set the variable, a reference in it is Flipt's to resolve) and where it is not an
+ * absolute path (an empty one is for Flipt's own validation, a relative one is Flipt's working directory's).
  */
 function basePathIn(container: string, env: PodEnv, setting: StringSetting): string | undefined {
   const last = (name: string) => env.vars.findLast((v) => v.container === container && v.name === name);
   const bound = last(BASE_PATH_VARIABLE);
+  if (!(bound && bound.value !== '') && env.envFrom.includes(container)) return undefined;
   const value = bound && bound.value !== '' ? bound.value : typeof setting === 'string' ? setting : last(setting.env)?.value;
-  return value && !value.includes('${') ? value : undefined;
+  return value?.startsWith('/') ? directory(value) : undefined;
 }
 
 /**
- * What keeps the containers that mount Flipt's config from reading the credentials Secret as the
- * config refers to it, for a message; undefined where nothing does or the operator cannot tell.
+ * What keeps Flipt from reading the credentials Secret as its config refers to it, for a message:
+ * Flipt runs in one of the containers that mount its config, so none of them can read it. Undefined
+ * where one can, or the operator cannot tell.
  */
 export function credentialsNotDelivered(
   target: TargetConfig,
@@ -47,25 +58,27 @@ export function credentialsNotDelivered(
   env: PodEnv,
   basePath: StringSetting | undefined,
 ): CredentialsNotDelivered | undefined {
-  if (target.credentialKind !== 'staticToken' || delivery === undefined) return undefined;
-  const workload = `${target.workload.kind} ${target.namespace}/${target.workload.name}`;
+  if (target.credentialKind !== 'staticToken' || delivery === undefined || delivery.length === 0) return undefined;
+  const none = `No container of ${target.workload.kind} ${target.namespace}/${target.workload.name} that mounts Flipt's config`;
   const secret = `Secret ${target.namespace}/${target.credentialsSecret}`;
   if (target.credentialReference === 'env') {
-    const without = delivery.filter((d) => !d.envFrom).map((d) => d.container);
-    if (without.length === 0) return undefined;
+    if (delivery.some((d) => d.envFrom)) return undefined;
     return {
       reason: 'CredentialsNotMounted',
-      message: `${workload} gives container ${without.join(', ')}, which mounts Flipt's config, no envFrom of ${secret}, where the config's \${env:...} references find the tokens, so Flipt reads them empty and accepts none; add envFrom: [{secretRef: {name: ${target.credentialsSecret}, optional: true}}] to that container (without a prefix)`,
+      message: `${none} (${listed(delivery.map((d) => d.container))}) takes ${secret} with envFrom (without a prefix), where the config's \${env:...} references find the tokens, so Flipt reads them empty and accepts none; add envFrom: [{secretRef: {name: ${target.credentialsSecret}, optional: true}}] to Flipt's container`,
     };
   }
   if (target.credentialReference !== 'secretFile' || basePath === undefined) return undefined;
-  for (const d of delivery) {
-    const path = basePathIn(d.container, env, basePath);
-    if (path === undefined || d.mountPaths.includes(directory(path))) continue;
-    return {
-      reason: 'CredentialsNotMounted',
-      message: `${workload} mounts ${secret} in container ${d.container}, which mounts Flipt's config, at no ${directory(path)}, the secrets base path, where Flipt reads the config's \${secret:file:<id>} references, so Flipt refuses to start on a config that holds a token; mount the whole Secret there (a secret volume without items, no subPath)`,
-    };
-  }
-  return undefined;
+  const paths = delivery.map((d) => ({ ...d, path: basePathIn(d.container, env, basePath) }));
+  if (paths.some((d) => d.path === undefined || d.mountPaths.includes(d.path))) return undefined;
+  const where = paths.map((d) => `container ${d.container}: ${shown(d.path!)}${d.mountPaths.length > 0 ? `, where it has the Secret at ${listed(d.mountPaths.map(shown))}` : ''}`);
+  return {
+    reason: 'CredentialsNotMounted',
+    message: `${none} mounts the whole ${secret} at its secrets base path (${listed(where)}), where Flipt reads the config's \${secret:file:<id>} references, so Flipt refuses to start on a config that holds a token; mount it there (a secret volume without items, no subPath)`,
+  };
+}
+
+/** At most three, for a message written to every client of the target. */
+function listed(items: readonly string[]): string {
+  return items.length > 3 ? `${items.slice(0, 3).join('; ')}; and ${items.length - 3} more` : items.join('; ');
 }

@@ -99,7 +99,7 @@ export class TargetReconciler {
       {
         ...(configMap ? { configMap: observeConfigMap(target, configMap) } : {}),
         credentials: decodeSecretData(credentialsSecret?.data),
-        ...(workload ? { workload: viewWorkload(target.workload.kind, workload, { configMap: target.configMap.name, credentialsSecret: target.credentialsSecret }) } : {}),
+        ...(workload ? { workload: viewWorkload(target.workload.kind, workload, { configMap: target.configMap.name, configKey: target.configMap.key, credentialsSecret: target.credentialsSecret }) } : {}),
         clients,
         clientSecretToken: (client) => secretValue(this.deps.clientSecrets.get(secretNameFor(client), client.metadata.namespace), 'token'),
         ...(hold ? { hold } : {}),

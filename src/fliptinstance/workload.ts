@@ -29,8 +29,9 @@ export interface WorkloadView {
 
 /** The target's objects the view looks for in the pod template. */
 export interface TargetObjectNames {
-  /** Flipt's config file. */
+  /** Flipt's config file: this key of this ConfigMap. */
   configMap: string;
+  configKey: string;
   credentialsSecret: string;
 }
 
@@ -39,7 +40,13 @@ export function viewWorkload(kind: 'Deployment' | 'StatefulSet', workload: Workl
   const restartedAt = annotations[RESTARTED_AT_ANNOTATION] ? Date.parse(annotations[RESTARTED_AT_ANNOTATION]) : NaN;
   const ours = Number(workload.metadata?.annotations?.[RESTART_GENERATION_ANNOTATION] ?? 0);
   const spec = workload.spec?.template?.spec;
-  const readingConfig = containersMounting(spec, (v) => v.configMap?.name === names.configMap || (v.projected?.sources ?? []).some((s) => s.configMap?.name === names.configMap));
+  const configPaths = new Map((spec?.volumes ?? []).map((v) => [v.name, configPathsIn(v, names)]));
+  const readingConfig = (spec?.containers ?? []).filter((container) =>
+    (container.volumeMounts ?? []).some((m) => {
+      const paths = configPaths.get(m.name) ?? [];
+      return paths.length > 0 && (!m.subPath || paths.includes(m.subPath));
+    }),
+  );
   return {
     configHash: annotations[CONFIG_HASH_ANNOTATION],
     restartedAtMs: Number.isNaN(restartedAt) ? undefined : restartedAt,
@@ -47,14 +54,16 @@ export function viewWorkload(kind: 'Deployment' | 'StatefulSet', workload: Workl
     rollout: rolloutState(kind, workload),
     // A sidecar beside Flipt has no say in what Flipt reads; where no container mounts the config, it reaches Flipt in a way the operator does not follow.
     env: podEnv(readingConfig.length > 0 ? readingConfig : (spec?.containers ?? [])),
-    ...(readingConfig.length > 0 ? { credentials: readingConfig.map((container) => delivery(spec!, container, names.credentialsSecret)) } : {}),
+    ...(readingConfig.length > 0 ? { credentials: readingConfig.map((container) => credentialsDeliveryOf(spec!, container, names.credentialsSecret)) } : {}),
   };
 }
 
-/** The containers that mount a volume `source` accepts. */
-function containersMounting(spec: V1PodSpec | undefined, source: (volume: V1Volume) => boolean): V1Container[] {
-  const volumes = new Set((spec?.volumes ?? []).filter(source).map((v) => v.name));
-  return (spec?.containers ?? []).filter((container) => (container.volumeMounts ?? []).some((m) => volumes.has(m.name)));
+/** Where Flipt's config file is in a volume (its paths there); none when the volume does not hold it. */
+function configPathsIn(volume: V1Volume, names: TargetObjectNames): string[] {
+  const sources = volume.configMap ? [volume.configMap] : (volume.projected?.sources ?? []).flatMap((s) => (s.configMap ? [s.configMap] : []));
+  return sources
+    .filter((source) => source.name === names.configMap)
+    .flatMap((source) => (source.items ? source.items.filter((item) => item.key === names.configKey).map((item) => item.path) : [names.configKey]));
 }
 
 /** Every key of the Secret as a file: a volume of it (or a projected source) that lists no items. */
@@ -63,7 +72,7 @@ function wholeSecret(volume: V1Volume, secretName: string): boolean {
   return (volume.projected?.sources ?? []).some((s) => s.secret?.name === secretName && !s.secret.items?.length);
 }
 
-function delivery(spec: V1PodSpec, container: V1Container, secretName: string): CredentialsDelivery {
+function credentialsDeliveryOf(spec: V1PodSpec, container: V1Container, secretName: string): CredentialsDelivery {
   const volumes = new Set((spec.volumes ?? []).filter((v) => wholeSecret(v, secretName)).map((v) => v.name));
   return {
     container: container.name,

@@ -151,7 +151,7 @@ test("the containers that mount Flipt's config are Flipt's: a sidecar has no say
   const unmounted = await appliedAs('CredentialsNotMounted', 'True');
   assert.match(
     unmounted.message,
-    new RegExp(`but Deployment ${scenario.namespace}/flipt mounts Secret ${scenario.namespace}/flipt-client-credentials in container flipt, which mounts Flipt's config, at no /etc/flipt/secrets, the secrets base path`),
+    new RegExp(`but No container of Deployment ${scenario.namespace}/flipt that mounts Flipt's config mounts the whole Secret ${scenario.namespace}/flipt-client-credentials at its secrets base path \\(container flipt: /etc/flipt/secrets\\)`),
   );
   await waitFor(async () => {
     const events = await scenario.cluster.clients.events.listNamespacedEvent({ namespace: app });

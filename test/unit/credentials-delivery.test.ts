@@ -2,14 +2,14 @@
 // way the config refers to the tokens: read from the pod template as the kubelet would mount it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1Container, V1Deployment, V1Volume } from '@kubernetes/client-node';
+import type { V1Container, V1Deployment, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { credentialsNotDelivered, type CredentialsDelivery } from '../../src/fliptinstance/credentials-delivery.ts';
 import { renderFliptConfig } from '../../src/fliptinstance/flipt-config.ts';
 import type { FliptEnvVar, PodEnv } from '../../src/fliptinstance/flipt-env.ts';
 import { viewWorkload } from '../../src/fliptinstance/workload.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
 
-const names = { configMap: 'flipt', credentialsSecret: 'flipt-client-credentials' };
+const names = { configMap: 'flipt', configKey: 'default.yml', credentialsSecret: 'flipt-client-credentials' };
 const configVolume: V1Volume = { name: 'config', configMap: { name: 'flipt' } };
 const readsConfig = { name: 'config', mountPath: '/etc/flipt/config/default.yml', subPath: 'default.yml' };
 
@@ -50,6 +50,21 @@ test('the view: where each container that mounts the config mounts every key of 
   assert.equal(view([{ ...flipt, volumeMounts: flipt.volumeMounts!.slice(1) }], secretVolumes).credentials, undefined);
 });
 
+test("the view: a container mounts Flipt's config when the file is in what it mounts (the config key, at the path the volume gives it)", () => {
+  const mounting = (volume: V1Volume, mount: V1VolumeMount) => view([{ name: 'c', volumeMounts: [mount] }], [volume]).credentials?.map((d) => d.container);
+  const whole = { name: 'config', mountPath: '/etc/flipt/config' };
+  assert.deepEqual(mounting(configVolume, whole), ['c']);
+  assert.deepEqual(mounting(configVolume, readsConfig), ['c']);
+  assert.equal(mounting(configVolume, { ...readsConfig, subPath: 'other.yml' }), undefined, 'another key of the ConfigMap');
+  assert.equal(mounting({ name: 'config', configMap: { name: 'flipt', items: [{ key: 'other.yml', path: 'other.yml' }] } }, whole), undefined, 'items without the config key');
+  const renamed: V1Volume = { name: 'config', configMap: { name: 'flipt', items: [{ key: 'default.yml', path: 'flipt.yml' }] } };
+  assert.deepEqual(mounting(renamed, whole), ['c']);
+  assert.deepEqual(mounting(renamed, { ...readsConfig, subPath: 'flipt.yml' }), ['c']);
+  assert.equal(mounting(renamed, readsConfig), undefined, 'the key is at flipt.yml in that volume');
+  assert.deepEqual(mounting({ name: 'config', projected: { sources: [{ secret: { name: 'x' } }, { configMap: { name: 'flipt' } }] } }, whole), ['c']);
+  assert.equal(mounting({ name: 'config', configMap: { name: 'other' } }, whole), undefined);
+});
+
 const staticTarget = exampleTarget();
 const noEnv: PodEnv = { containers: ['flipt'], vars: [], envFrom: [] };
 const envOf = (vars: FliptEnvVar[], envFrom: string[] = []): PodEnv => ({ containers: ['flipt'], vars, envFrom });
@@ -57,17 +72,22 @@ const at = (...mountPaths: string[]): CredentialsDelivery[] => [{ container: 'fl
 
 test('secretFile: the whole Secret mounted at the base path Flipt reads, or a CredentialsNotMounted message', () => {
   assert.equal(credentialsNotDelivered(staticTarget, at('/etc/flipt/secrets'), noEnv, '/etc/flipt/secrets'), undefined);
-  assert.equal(credentialsNotDelivered(staticTarget, at('/run/secrets'), noEnv, '/run/secrets/'), undefined, 'a trailing slash is the same directory');
+  assert.equal(credentialsNotDelivered(staticTarget, at('/run/secrets'), noEnv, '/run//secrets/./'), undefined, 'the same directory, as Flipt cleans it');
   const missing = credentialsNotDelivered(staticTarget, at(), noEnv, '/etc/flipt/secrets');
   assert.deepEqual(missing, {
     reason: 'CredentialsNotMounted',
     message:
-      "Deployment flipt/flipt mounts Secret flipt/flipt-client-credentials in container flipt, which mounts Flipt's config, at no /etc/flipt/secrets, the secrets base path, where Flipt reads the config's ${secret:file:<id>} references, so Flipt refuses to start on a config that holds a token; mount the whole Secret there (a secret volume without items, no subPath)",
+      "No container of Deployment flipt/flipt that mounts Flipt's config mounts the whole Secret flipt/flipt-client-credentials at its secrets base path (container flipt: /etc/flipt/secrets), where Flipt reads the config's ${secret:file:<id>} references, so Flipt refuses to start on a config that holds a token; mount it there (a secret volume without items, no subPath)",
   });
-  assert.match(credentialsNotDelivered(staticTarget, at('/etc/flipt/secrets'), noEnv, '/run/secrets')!.message, /at no \/run\/secrets, the secrets base path/);
-  // Every container that mounts the config may run Flipt: each must be able to read the tokens.
-  const two: CredentialsDelivery[] = [...at('/etc/flipt/secrets'), { container: 'reader', mountPaths: [], envFrom: false }];
-  assert.match(credentialsNotDelivered(staticTarget, two, { ...noEnv, containers: ['flipt', 'reader'] }, '/etc/flipt/secrets')!.message, /in container reader,/);
+  assert.match(credentialsNotDelivered(staticTarget, at('/etc/flipt/secrets'), noEnv, '/run/secrets')!.message, /\(container flipt: \/run\/secrets, where it has the Secret at \/etc\/flipt\/secrets\)/);
+  // Flipt runs in one of the containers that mount its config: one that can read the tokens is enough.
+  const reader = { container: 'reader', mountPaths: [], envFrom: false };
+  const both = { ...noEnv, containers: ['flipt', 'reader'] };
+  assert.equal(credentialsNotDelivered(staticTarget, [...at('/etc/flipt/secrets'), reader], both, '/etc/flipt/secrets'), undefined);
+  assert.match(credentialsNotDelivered(staticTarget, [...at(), reader], both, '/etc/flipt/secrets')!.message, /\(container flipt: \/etc\/flipt\/secrets; container reader: \/etc\/flipt\/secrets\)/);
+  // Paths come from the pod template, unbounded: a message shows at most 100 characters of one.
+  const long = `/${'d'.repeat(300)}`;
+  assert.match(credentialsNotDelivered(staticTarget, at(), noEnv, long)!.message, new RegExp(`container flipt: /${'d'.repeat(99)}…\\)`));
   // Not this target's business: JWTs, inline tokens, or no container known to run Flipt.
   assert.equal(credentialsNotDelivered(exampleTarget({ credentialKind: 'jwt' }), at(), noEnv, '/etc/flipt/secrets'), undefined);
   assert.equal(credentialsNotDelivered(exampleTarget({ credentialReference: 'inline' }), at(), noEnv, '/etc/flipt/secrets'), undefined);
@@ -78,18 +98,25 @@ test('secretFile: the whole Secret mounted at the base path Flipt reads, or a Cr
 test('secretFile: the base path as Flipt resolves it in the container: its FLIPT_ variable over the config, ${env:NAME} from NAME, and no claim where unreadable', () => {
   const variable = (value: string | undefined) => ({ container: 'flipt', name: 'FLIPT_SECRETS_PROVIDERS_FILE_BASE_PATH', value });
   assert.equal(credentialsNotDelivered(staticTarget, at('/run/secrets'), envOf([variable('/run/secrets')]), '/etc/flipt/secrets'), undefined);
-  assert.match(credentialsNotDelivered(staticTarget, at('/etc/flipt/secrets'), envOf([variable('/run/secrets')]), '/etc/flipt/secrets')!.message, /at no \/run\/secrets,/);
+  assert.match(credentialsNotDelivered(staticTarget, at('/etc/flipt/secrets'), envOf([variable('/run/secrets')]), '/etc/flipt/secrets')!.message, /container flipt: \/run\/secrets,/);
   // An empty variable is unset to viper; Kubernetes takes the last of a repeated name.
   assert.equal(credentialsNotDelivered(staticTarget, at('/etc/flipt/secrets'), envOf([variable('')]), '/etc/flipt/secrets'), undefined);
-  assert.match(credentialsNotDelivered(staticTarget, at(), envOf([variable('')]), '/etc/flipt/secrets')?.message ?? '', /at no \/etc\/flipt\/secrets,/);
+  assert.match(credentialsNotDelivered(staticTarget, at(), envOf([variable('')]), '/etc/flipt/secrets')?.message ?? '', /container flipt: \/etc\/flipt\/secrets\)/);
   assert.equal(credentialsNotDelivered(staticTarget, at('/b'), envOf([variable('/a'), variable('/b')]), '/etc/flipt/secrets'), undefined);
+  // A written variable decides even in a container with envFrom.
+  assert.match(credentialsNotDelivered(staticTarget, at(), envOf([variable('/run/secrets')], ['flipt']), '/etc/flipt/secrets')?.message ?? '', /container flipt: \/run\/secrets\)/);
   const reference = { env: 'SECRETS_DIR' };
   assert.equal(credentialsNotDelivered(staticTarget, at('/run/secrets'), envOf([{ container: 'flipt', name: 'SECRETS_DIR', value: '/run/secrets' }]), reference), undefined);
-  assert.match(credentialsNotDelivered(staticTarget, at(), envOf([{ container: 'flipt', name: 'SECRETS_DIR', value: '/run/secrets' }]), reference)!.message, /at no \/run\/secrets,/);
-  for (const unreadable of [envOf([variable(undefined)]), envOf([variable('${env:DIR}')]), envOf([]), envOf([], ['flipt']), envOf([{ container: 'flipt', name: 'SECRETS_DIR', value: undefined }])]) {
-    const setting = unreadable.vars.some((v) => v.name.startsWith('FLIPT_')) ? '/etc/flipt/secrets' : reference;
-    assert.equal(credentialsNotDelivered(staticTarget, at(), unreadable, setting), undefined, JSON.stringify(unreadable));
-  }
+  assert.match(credentialsNotDelivered(staticTarget, at(), envOf([{ container: 'flipt', name: 'SECRETS_DIR', value: '/run/secrets' }]), reference)!.message, /container flipt: \/run\/secrets\)/);
+  const unreadable: Array<[PodEnv, string | { env: string }]> = [
+    [envOf([variable(undefined)]), '/etc/flipt/secrets'],
+    [envOf([variable('${env:DIR}')]), '/etc/flipt/secrets'],
+    [envOf([], ['flipt']), '/etc/flipt/secrets'], // envFrom may set the variable
+    [envOf([]), reference], // empty: Flipt's validation refuses it
+    [envOf([{ container: 'flipt', name: 'SECRETS_DIR', value: undefined }]), reference],
+    [envOf([]), 'secrets'], // relative to Flipt's working directory
+  ];
+  for (const [env, setting] of unreadable) assert.equal(credentialsNotDelivered(staticTarget, at(), env, setting), undefined, JSON.stringify([env, setting]));
 });
 
 test('env: envFrom of the whole Secret without a prefix, or a CredentialsNotMounted message', () => {
@@ -97,7 +124,9 @@ test('env: envFrom of the whole Secret without a prefix, or a CredentialsNotMoun
   assert.equal(credentialsNotDelivered(envTarget, [{ container: 'flipt', mountPaths: [], envFrom: true }], noEnv, '/etc/flipt/secrets'), undefined);
   const missing = credentialsNotDelivered(envTarget, [{ container: 'flipt', mountPaths: ['/etc/flipt/secrets'], envFrom: false }], noEnv, '/etc/flipt/secrets');
   assert.equal(missing?.reason, 'CredentialsNotMounted');
-  assert.match(missing!.message, /^Deployment flipt\/flipt gives container flipt, which mounts Flipt's config, no envFrom of Secret flipt\/flipt-client-credentials, .*so Flipt reads them empty and accepts none/);
+  assert.match(missing!.message, /^No container of Deployment flipt\/flipt that mounts Flipt's config \(flipt\) takes Secret flipt\/flipt-client-credentials with envFrom \(without a prefix\), .*so Flipt reads them empty and accepts none/);
+  const two = [{ container: 'flipt', mountPaths: [], envFrom: true }, { container: 'reader', mountPaths: [], envFrom: false }];
+  assert.equal(credentialsNotDelivered(envTarget, two, noEnv, '/etc/flipt/secrets'), undefined, 'one that can read the tokens is enough');
 });
 
 test("the config's base path, as the render reads it: Flipt's default, the value, or the variable a reference names", () => {

@@ -19,7 +19,7 @@ const read = (target: typeof staticTarget, vars: FliptEnvVar[], required: Boolea
     { containers: [...new Set(['flipt', ...vars.map((v) => v.container), ...envFrom])], vars, envFrom },
     { authenticationRequired: required, ...(target.credentialKind === 'jwt' ? { kubernetesEnabled } : {}), jwtConfigured: target.credentialKind === 'jwt' },
   );
-const names = { configMap: 'flipt', credentialsSecret: 'flipt-client-credentials' };
+const names = { configMap: 'flipt', configKey: 'default.yml', credentialsSecret: 'flipt-client-credentials' };
 const byVariable = (required: boolean) => ({ authenticationRequired: { required, variable: 'FLIPT_AUTHENTICATION_REQUIRED', reference: false, container: 'flipt' } });
 
 test('the pod template, where no container mounts the config: every variable of every container, written values only as written, and which containers use envFrom', () => {

@@ -416,14 +416,14 @@ test("the credentials Secret as Flipt's pod template gives it: read at every ste
   assert.ok(first.config && first.restart, 'the target is still written: Flipt may read the Secret in a way the operator does not see');
   assert.equal(first.state.secretsBasePath, '/run/secrets');
   assert.equal(first.state.credentialsNotDelivered?.reason, 'CredentialsNotMounted');
-  assert.match(first.state.credentialsNotDelivered!.message, /at no \/run\/secrets, the secrets base path/);
+  assert.match(first.state.credentialsNotDelivered!.message, /\(container flipt: \/run\/secrets, where it has the Secret at \/etc\/flipt\/secrets\)/);
   assert.equal(decideTargetStep(target, mounted('/run/secrets')(withConfig(ready)), T0).state.credentialsNotDelivered, undefined);
   // No container mounts the config: nothing to say.
   assert.equal(decideTargetStep(target, withConfig(ready), T0).state.credentialsNotDelivered, undefined);
   // A held step reads the pod template afresh, against the base path the last render found.
   const held = decideTargetStep(target, { ...mounted()(withConfig(f)), previous: first.state }, T0 + 1_000);
   assert.ok(held.hold, 'the burst is held');
-  assert.match(held.state.credentialsNotDelivered?.message ?? '', /at no \/run\/secrets,/);
+  assert.match(held.state.credentialsNotDelivered?.message ?? '', /\(container flipt: \/run\/secrets\)/);
   const fixed = decideTargetStep(target, { ...mounted('/run/secrets')(withConfig(f)), hold: held.hold!, previous: held.state }, T0 + 2_000);
   assert.ok(fixed.hold, 'still held');
   assert.equal(fixed.state.credentialsNotDelivered, undefined);
