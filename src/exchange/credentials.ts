@@ -9,7 +9,7 @@ import { secretValue } from '../kube/secret-data.ts';
 import type { Informer } from '../runtime/informer.ts';
 import { clientClaims, readJwt, subjectFor, type JwtSigner } from '../vocabulary/client-jwt.ts';
 import { tokenIdFor } from '../vocabulary/credentials.ts';
-import { ownedBy, secretNameFor, targetNameOf, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
+import { ownedBy, secretNameFor, servedBy, targetNameOf, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { rotationOverlap } from '../vocabulary/rotation.ts';
 import type { ServiceAccountIdentity } from './token-review.ts';
 import { ExchangeError, GrpcCode, serviceAccountMetadata } from './wire.ts';
@@ -71,6 +71,8 @@ export function informerCredentialSource(fliptClients: Informer<FliptClient>, se
             const client = fliptClients.get(name, namespace);
             const target = client && jwt.targets.find((t) => t.name === targetNameOf(client));
             if (!client || target?.credentialKind !== 'jwt') return undefined;
+            // Ready was written under an earlier config: a target that no longer takes the client's namespace signs nothing for it.
+            if (!servedBy(target, client)) return { kind: 'jwt', token: '', tokenId: '', ready: false, reason: `target "${target.name}" does not serve it`, metadata: {} };
             // The caller's identity as the API server confirmed it, under the names Flipt's own kubernetes method
             // gives them: Flipt copies io.flipt.auth.* claims into the request's metadata, so policies read them alike.
             const claims = { ...clientClaims(client), ...serviceAccountMetadata(caller) };
@@ -122,6 +124,11 @@ export function credentialFromObjects(client: FliptClient, secret: V1Secret | un
   if (readyCondition?.status !== 'True') {
     const why = readyCondition ? `${readyCondition.reason}: ${readyCondition.message}` : 'no Ready condition yet';
     return notReady(why);
+  }
+  // Ready for an earlier spec (another target, say) says nothing of this one until the operator has reconciled it.
+  const generation = client.metadata.generation;
+  if (generation !== undefined && readyCondition.observedGeneration !== undefined && readyCondition.observedGeneration < generation) {
+    return notReady(`the operator has not reconciled generation ${generation} of the FliptClient yet`);
   }
   if (!secret) return notReady(`Secret ${secretNameOf(client)} not found`);
   if (!ownedBy(secret, client)) return notReady(`Secret ${secretNameOf(client)} is not owned by this FliptClient`);

@@ -50,12 +50,17 @@ export interface JwtView {
   claims: Record<string, unknown>;
 }
 
+/** Seconds since the epoch that a Date can hold (a Secret anyone may edit can say 1e309). */
+function isJwtTime(seconds: unknown): seconds is number {
+  return typeof seconds === 'number' && Number.isFinite(seconds) && Math.abs(seconds) * 1000 <= 8.64e15;
+}
+
 export function readJwt(token: string | undefined): JwtView | undefined {
   if (!token || token.split('.').length !== 3) return undefined;
   try {
     const header = decodeProtectedHeader(token);
     const payload = decodeJwt(token);
-    if (typeof payload.iat !== 'number' || typeof payload.exp !== 'number') return undefined;
+    if (!isJwtTime(payload.iat) || !isJwtTime(payload.exp)) return undefined;
     const aud = payload.aud;
     return {
       kid: typeof header.kid === 'string' ? header.kid : undefined,

@@ -57,6 +57,25 @@ test('not Ready, no Ready condition, being deleted: no token, and a reason', () 
   assert.equal(credentialFromObjects(deleting, secret()).ready, false);
 });
 
+test('Ready written for an earlier spec gives nothing until the operator has reconciled the latest one', () => {
+  const ready = client('True');
+  const condition = { ...ready.status!.conditions![0]!, observedGeneration: 1 };
+  const edited: FliptClient = { ...ready, metadata: { ...ready.metadata, generation: 2 }, spec: { ...ready.spec, target: 'other' }, status: { ...ready.status, conditions: [condition] } };
+  const stale = credentialFromObjects(edited, secret());
+  assert.deepEqual([stale.ready, stale.token, stale.reason], [false, '', 'the operator has not reconciled generation 2 of the FliptClient yet']);
+  const reconciled = { ...edited, status: { ...edited.status, conditions: [{ ...condition, observedGeneration: 2 }] } };
+  assert.equal(credentialFromObjects(reconciled, secret()).ready, true);
+});
+
+test('a Secret holding a JWT whose exp no date can hold is no JWT to hand out, and no crash', async () => {
+  const { privateKey } = await generateKeyPair('ES256');
+  for (const exp of [1e300, Number.MAX_SAFE_INTEGER]) {
+    const jwt = await new SignJWT({ exp }).setProtectedHeader({ alg: 'ES256', kid: 'k' }).setIssuedAt(0).sign(privateKey);
+    const credential = credentialFromObjects(client('True'), secret('uid-1', jwt));
+    assert.deepEqual([credential.kind, credential.expiresAt], ['staticToken', undefined], String(exp));
+  }
+});
+
 test('the Secret must exist, be controlled by this FliptClient, and hold a token', () => {
   assert.match(credentialFromObjects(client('True'), undefined).reason!, /not found/);
   assert.match(credentialFromObjects(client('True'), secret('someone-else')).reason!, /not owned/);
@@ -116,4 +135,22 @@ test('a JWT minted at the exchange: refused with 401 when the service-account to
   await assert.rejects(source.freshJwt!('team', 'web', caller, now + 500, now), (err: unknown) => err instanceof ExchangeError && err.status === 401 && /expires within a second/.test(err.message));
   keys = [];
   await assert.rejects(source.freshJwt!('team', 'web', caller, now + 60_000, now), (err: unknown) => err instanceof ExchangeError && err.status === 503 && /no signing key/.test(err.message));
+});
+
+test('a JWT is minted only for a target that serves the client: Ready written under a config that allowed its namespace signs nothing once it does not', async () => {
+  const now = Date.parse('2030-01-01T00:30:00Z');
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const key: SigningKey = { kid: 'k', privateJwk: await exportJWK(privateKey), createdAt: now - 7_200_000, signsFrom: now - 3_600_000, signsUntil: now + 3_600_000, retireAt: now + 10_800_000 };
+  const clients = { get: () => client('True') } as unknown as Informer<FliptClient>;
+  const secrets = { get: () => undefined } as unknown as Informer<V1Secret>;
+  const caller = { namespace: 'team', name: 'app' };
+  const mint = (allowedNamespaces: string[]) =>
+    informerCredentialSource(clients, secrets, { targets: [exampleTarget({ credentialKind: 'jwt', allowedNamespaces })], signer: new JwtSigner(() => [key]) }).freshJwt!('team', 'web', caller, now + 60_000, now);
+  assert.equal((await mint(['team']))?.ready, true);
+  const refused = await mint(['payments']);
+  assert.deepEqual([refused?.ready, refused?.token, refused?.reason], [false, '', 'target "default" does not serve it']);
+  assert.throws(
+    () => answerFor({ serviceAccount: caller, bound: { kind: 'bound', namespace: 'team', name: 'web', key: 'team/web' }, credential: refused, tokenExpiresAtMs: undefined, nowMs: now }),
+    (err: unknown) => err instanceof ExchangeError && err.status === 503,
+  );
 });
