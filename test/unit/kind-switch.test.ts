@@ -21,6 +21,7 @@ import { publishedKeys, type SigningKey } from '../../src/vocabulary/signing-key
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
 import { SimulatedFlipt } from '../support/simulated-flipt.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
+import { tamperedSignature } from '../support/tamper.ts';
 
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 const staticTarget = exampleTarget();
@@ -328,7 +329,7 @@ test('a JWT is replaced at two thirds of its lifetime, when its claims change, w
   assert.deepEqual(decide(), { action: 'mint', reason: 'Requested' });
   client.metadata.annotations = {};
   const secret = world.secrets.get('apps/a')!;
-  const edited = `${secret.slice(0, -2)}xx`;
+  const edited = tamperedSignature(secret);
   world.secrets.set('apps/a', edited);
   assert.equal(await signedByPublishedKey(edited, world.keys, world.now), false);
   assert.deepEqual(decide(), { action: 'mint', reason: 'SecretLost' }, 'a Secret edited by hand is replaced, never trusted');
