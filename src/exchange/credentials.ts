@@ -127,7 +127,8 @@ export function credentialFromObjects(client: FliptClient, secret: V1Secret | un
   }
   // Ready for an earlier spec (another target, say) says nothing of this one until the operator has reconciled it.
   const generation = client.metadata.generation;
-  if (generation !== undefined && readyCondition.observedGeneration !== undefined && readyCondition.observedGeneration < generation) {
+  const observed = readyCondition.observedGeneration ?? status.observedGeneration;
+  if (generation !== undefined && observed !== undefined && observed < generation) {
     return notReady(`the operator has not reconciled generation ${generation} of the FliptClient yet`);
   }
   if (!secret) return notReady(`Secret ${secretNameOf(client)} not found`);

@@ -376,6 +376,34 @@ describe('exchange service against a real API server', () => {
     assert.equal(extra.status, 200, extra.text);
   });
 
+  test("a FliptClient edited after it was Ready: 503 until its status is the new generation's, then the credential with the new spec", async () => {
+    const patchSpec = async (team: string) => {
+      const edited = (await fx.clients.custom.patchNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace: fx.namespace, plural: PLURAL, name: 'web', body: { spec: { metadata: { team } } } },
+        mergePatch,
+      )) as FliptClient;
+      await waitFor(() => fx.fliptClients.get('web', fx.namespace)?.metadata.generation === edited.metadata.generation, 'the edit in the cache');
+      return edited.metadata.generation!;
+    };
+    const observe = async (generation: number) => {
+      await fx.clients.custom.patchNamespacedCustomObjectStatus(
+        { group: GROUP, version: VERSION, namespace: fx.namespace, plural: PLURAL, name: 'web', body: { status: { observedGeneration: generation } } },
+        mergePatch,
+      );
+      await waitFor(() => fx.fliptClients.get('web', fx.namespace)?.status?.observedGeneration === generation, 'the status in the cache');
+    };
+    const generation = await patchSpec('platform');
+    const stale = await call(base, dispatcher, tokenBody(bound.token));
+    assert.equal(stale.status, 503, stale.text);
+    assert.equal(stale.headers['retry-after'] !== undefined, true);
+    assert.match(stale.text, new RegExp(`is not Ready \\(the operator has not reconciled generation ${generation} of the FliptClient yet\\)`));
+    await observe(generation);
+    const answer = await call(base, dispatcher, tokenBody(bound.token));
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal((answer.json as { authentication: { metadata: Record<string, string> } }).authentication.metadata.team, 'platform');
+    await observe(await patchSpec('payments'));
+  });
+
   test('at least 20 bad inputs: each answered with its status and gRPC code, never a 500, never the token', async () => {
     // Fixtures for the token cases.
     await createServiceAccount('unbound');

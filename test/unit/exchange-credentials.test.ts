@@ -65,6 +65,10 @@ test('Ready written for an earlier spec gives nothing until the operator has rec
   assert.deepEqual([stale.ready, stale.token, stale.reason], [false, '', 'the operator has not reconciled generation 2 of the FliptClient yet']);
   const reconciled = { ...edited, status: { ...edited.status, conditions: [{ ...condition, observedGeneration: 2 }] } };
   assert.equal(credentialFromObjects(reconciled, secret()).ready, true);
+  // A condition that names no generation: the status's says how far the operator got.
+  const { observedGeneration: _, ...unnamed } = condition;
+  assert.equal(credentialFromObjects({ ...edited, status: { ...edited.status, observedGeneration: 1, conditions: [unnamed] } }, secret()).ready, false);
+  assert.equal(credentialFromObjects({ ...edited, status: { ...edited.status, observedGeneration: 2, conditions: [unnamed] } }, secret()).ready, true);
 });
 
 test('a Secret holding a JWT whose exp no date can hold is no JWT to hand out, and no crash', async () => {
