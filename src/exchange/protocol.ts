@@ -80,10 +80,13 @@ export function exchangeApp(options: ProtocolOptions): ExchangeApp {
     next();
   };
   const exchange: RequestHandler = (req, res, next) => {
-    answer(req).then((body) => {
-      res.status(200).json(body);
-      finish(res, 'success');
-    }, next);
+    // Whatever throws, writing the answer too, ends in the error handler: never an unhandled rejection, which would stop the process.
+    answer(req)
+      .then((body) => {
+        res.status(200).json(body);
+        finish(res, 'success');
+      })
+      .catch(next);
   };
 
   async function answer(req: Request) {

@@ -686,6 +686,26 @@ describe('exchange service against a real API server', () => {
     }
   });
 
+  test('an answer that cannot be written (its JSON throws) ends in a 500 and an error line, never an unhandled rejection that stops the process', async () => {
+    const lines: string[] = [];
+    const ready = fx.credentials.credentialFor(fx.namespace, 'web')!;
+    // BigInt is one thing JSON.stringify refuses.
+    const credentials: CredentialSource = { credentialFor: () => ({ ...ready, metadata: { team: 1n as unknown as string } }) };
+    const broken = new ExchangeServer({ config: exchangeConfig(), index: fx.index, credentials, kubeConfig: fx.clients.kubeConfig, log: pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) }), host: '127.0.0.1' });
+    const { url } = await broken.start();
+    try {
+      for (let i = 0; i < 2; i++) {
+        const answer = await call(url, dispatcher, tokenBody(bound.token));
+        assert.equal(answer.status, 500, answer.text);
+        assert.deepEqual(answer.json, { code: 13, message: 'internal error', details: [] });
+      }
+      assert.equal(lines.filter((line) => line.includes('exchange request failed unexpectedly')).length, 2);
+      for (const line of lines) assert.ok(!line.includes(bound.token) && !line.includes(bound.secretToken), 'no credential logged');
+    } finally {
+      await broken.stop();
+    }
+  });
+
   test('no token ever appears in the logs', () => {
     assert.ok(fx.logLines.length > 0);
     const all = fx.logLines.join('\n');
