@@ -1,5 +1,6 @@
 // Reading a Flipt Deployment or StatefulSet: which config hash its pods should run, when we last
-// restarted it, whether someone else rolled it since, and whether the rollout has finished.
+// restarted it, whether someone else rolled it since, whether the rollout has finished, and what the
+// containers that may run Flipt are given (variables, the credentials Secret).
 import type { V1Container, V1Deployment, V1PodSpec, V1StatefulSet, V1Volume } from '@kubernetes/client-node';
 import type { RolloutState } from '../vocabulary/registration.ts';
 import { directory, type CredentialsDelivery } from './credentials-delivery.ts';
