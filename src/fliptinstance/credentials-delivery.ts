@@ -8,6 +8,7 @@ import { posix } from 'node:path';
 import type { TargetConfig } from '../config/operator-config.ts';
 import type { CredentialsNotDelivered, StringSetting } from '../vocabulary/registration.ts';
 import type { PodEnv } from './flipt-env.ts';
+import { listed, shown } from './message-text.ts';
 
 /** How one container that mounts Flipt's config is given the credentials Secret. */
 export interface CredentialsDelivery {
@@ -24,13 +25,6 @@ const BASE_PATH_VARIABLE = 'FLIPT_SECRETS_PROVIDERS_FILE_BASE_PATH';
 /** A directory as a mount path and a base path compare: normalised, without a trailing slash. */
 export function directory(path: string): string {
   return posix.normalize(path).replace(/(.)\/+$/, '$1');
-}
-
-/** Kubernetes does not bound a path; a message written to every client's status is. */
-const PATH_SHOWN = 100;
-
-function shown(path: string): string {
-  return path.length > PATH_SHOWN ? `${path.slice(0, PATH_SHOWN)}…` : path;
 }
 
 /**
@@ -65,20 +59,15 @@ export function credentialsNotDelivered(
     if (delivery.some((d) => d.envFrom)) return undefined;
     return {
       reason: 'CredentialsNotMounted',
-      message: `${none} (${listed(delivery.map((d) => d.container))}) takes ${secret} with envFrom (without a prefix), where the config's \${env:...} references find the tokens, so Flipt reads them empty and accepts none; add envFrom: [{secretRef: {name: ${target.credentialsSecret}, optional: true}}] to Flipt's container`,
+      message: `${none} (${listed(delivery.map((d) => d.container), ', ')}) takes ${secret} with envFrom (without a prefix), where the config's \${env:...} references find the tokens, so Flipt reads them empty and accepts none; add envFrom: [{secretRef: {name: ${target.credentialsSecret}, optional: true}}] to Flipt's container`,
     };
   }
   if (target.credentialReference !== 'secretFile' || basePath === undefined) return undefined;
   const paths = delivery.map((d) => ({ ...d, path: basePathIn(d.container, env, basePath) }));
   if (paths.some((d) => d.path === undefined || d.mountPaths.includes(d.path))) return undefined;
-  const where = paths.map((d) => `container ${d.container}: ${shown(d.path!)}${d.mountPaths.length > 0 ? `, where it has the Secret at ${listed(d.mountPaths.map(shown))}` : ''}`);
+  const where = paths.map((d) => `container ${d.container}: ${shown(d.path!)}${d.mountPaths.length > 0 ? `, where it has the Secret at ${listed(d.mountPaths.map(shown), ', ')}` : ''}`);
   return {
     reason: 'CredentialsNotMounted',
-    message: `${none} mounts the whole ${secret} at its secrets base path (${listed(where)}), where Flipt reads the config's \${secret:file:<id>} references, so Flipt refuses to start on a config that holds a token; mount it there (a secret volume without items, no subPath)`,
+    message: `${none} mounts the whole ${secret} at its secrets base path (${listed(where, '; ')}), where Flipt reads the config's \${secret:file:<id>} references, so Flipt refuses to start on a config that holds a token; mount it there (a secret volume without items, no subPath)`,
   };
-}
-
-/** At most three, for a message written to every client of the target. */
-function listed(items: readonly string[]): string {
-  return items.length > 3 ? `${items.slice(0, 3).join('; ')}; and ${items.length - 3} more` : items.join('; ');
 }

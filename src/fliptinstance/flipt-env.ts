@@ -9,6 +9,7 @@
 import type { TargetConfig } from '../config/operator-config.ts';
 import type { BooleanSetting, EnvOverride, RequiredByEnv } from '../vocabulary/registration.ts';
 import { ENV_REFERENCE, goParseBool } from './flipt-config.ts';
+import { listed, shown } from './message-text.ts';
 
 /** A variable of a container of Flipt's pod template. */
 export interface FliptEnvVar {
@@ -35,8 +36,6 @@ const KUBERNETES_ENABLED = 'FLIPT_AUTHENTICATION_METHODS_KUBERNETES_ENABLED';
 const FILE_SECRETS_ENABLED = 'FLIPT_SECRETS_PROVIDERS_FILE_ENABLED';
 /** Flipt's authentication methods: an `enabled` that is not a boolean keeps Flipt from starting, whichever method it is. */
 const METHOD_ENABLED = /^FLIPT_AUTHENTICATION_METHODS_(?:TOKEN|GITHUB|OIDC|KUBERNETES|JWT)_ENABLED$/;
-/** Kubernetes does not bound a variable's name; a message written to every client's status is. */
-const NAME_SHOWN = 100;
 
 /** Whether Flipt reads this variable over a setting the operator writes or reads (the rest are none of its business). */
 function bearsOnCredentials(name: string): boolean {
@@ -56,11 +55,6 @@ export interface FliptEnvReading {
 /** Kubernetes takes the last of a name repeated in one container. */
 function effectiveVars(vars: readonly FliptEnvVar[]): FliptEnvVar[] {
   return [...new Map(vars.map((v) => [`${v.container}/${v.name}`, v])).values()];
-}
-
-/** A variable's name as a message shows it. */
-function shown(name: string): string {
-  return name.length > NAME_SHOWN ? `${name.slice(0, NAME_SHOWN)}…` : name;
 }
 
 function named(v: Pick<FliptEnvVar, 'container' | 'name'>): string {
@@ -230,12 +224,4 @@ export function readFliptEnv(target: TargetConfig, env: PodEnv, settings: ReadSe
     };
   }
   return reading;
-}
-
-/** A condition message is written to every client of the target: at most a few variables by name. */
-function listed(entries: readonly string[], separator: string): string {
-  // Two settings may name the same variable.
-  const items = [...new Set(entries)];
-  const shown = items.slice(0, 3).join(separator);
-  return items.length > 3 ? `${shown}${separator}and ${items.length - 3} more` : shown;
 }
