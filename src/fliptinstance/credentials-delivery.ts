@@ -35,9 +35,11 @@ export function directory(path: string): string {
  */
 function basePathIn(container: string, env: PodEnv, setting: StringSetting): string | undefined {
   const last = (name: string) => env.vars.findLast((v) => v.container === container && v.name === name);
-  const bound = last(BASE_PATH_VARIABLE);
-  if (!(bound && bound.value !== '') && env.envFrom.includes(container)) return undefined;
-  const value = bound && bound.value !== '' ? bound.value : typeof setting === 'string' ? setting : last(setting.env)?.value;
+  // An empty variable is unset to viper.
+  const variable = last(BASE_PATH_VARIABLE);
+  const written = variable?.value !== '' ? variable : undefined;
+  if (!written && env.envFrom.includes(container)) return undefined;
+  const value = written ? written.value : typeof setting === 'string' ? setting : last(setting.env)?.value;
   return value?.startsWith('/') ? directory(value) : undefined;
 }
 
