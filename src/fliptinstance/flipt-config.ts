@@ -104,7 +104,7 @@ function booleanSetting(node: unknown): BooleanSetting {
 }
 
 /** Where Flipt's file secrets provider reads `${secret:file:<key>}` from when its config does not say (internal/config/secrets.go). */
-export const DEFAULT_SECRETS_BASE_PATH = '/etc/flipt/secrets';
+const DEFAULT_SECRETS_BASE_PATH = '/etc/flipt/secrets';
 
 /** A string setting as written: a `${env:NAME}` reference, the value, or `fallback` where the config has none. */
 function stringSetting(node: unknown, fallback: string): StringSetting {

@@ -55,7 +55,7 @@ export function viewWorkload(kind: 'Deployment' | 'StatefulSet', workload: Workl
     rollout: rolloutState(kind, workload),
     // A sidecar beside Flipt has no say in what Flipt reads; where no container mounts the config, it reaches Flipt in a way the operator does not follow.
     env: podEnv(readingConfig.length > 0 ? readingConfig : (spec?.containers ?? [])),
-    ...(readingConfig.length > 0 ? { credentials: readingConfig.map((container) => credentialsDeliveryOf(spec!, container, names.credentialsSecret)) } : {}),
+    ...(readingConfig.length > 0 ? { credentials: credentialsDeliveryOf(spec!, readingConfig, names.credentialsSecret) } : {}),
   };
 }
 
@@ -73,13 +73,13 @@ function wholeSecret(volume: V1Volume, secretName: string): boolean {
   return (volume.projected?.sources ?? []).some((s) => s.secret?.name === secretName && !s.secret.items?.length);
 }
 
-function credentialsDeliveryOf(spec: V1PodSpec, container: V1Container, secretName: string): CredentialsDelivery {
+function credentialsDeliveryOf(spec: V1PodSpec, containers: readonly V1Container[], secretName: string): CredentialsDelivery[] {
   const volumes = new Set((spec.volumes ?? []).filter((v) => wholeSecret(v, secretName)).map((v) => v.name));
-  return {
+  return containers.map((container) => ({
     container: container.name,
     mountPaths: (container.volumeMounts ?? []).filter((m) => volumes.has(m.name) && !m.subPath && !m.subPathExpr).map((m) => directory(m.mountPath)),
     envFrom: (container.envFrom ?? []).some((e) => e.secretRef?.name === secretName && !e.prefix),
-  };
+  }));
 }
 
 /** The environment of the containers that may run Flipt. */
