@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     server = new ExchangeServer({
       config: exchangeConfig({
         cache: { ttl: 300_000, negativeTtl: 10_000, maxEntries: 100_000 },
-        rateLimit: { perServiceAccountPerMinute: 100_000_000, globalPerSecond: 1_000_000 },
+        rateLimit: { perServiceAccountPerMinute: 100_000_000, globalPerSecond: 1_000_000, failedPerSourcePerMinute: 100_000_000 },
       }),
       index,
       credentials,

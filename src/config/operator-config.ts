@@ -110,6 +110,9 @@ export const OperatorConfigSchema = Type.Object(
       rateLimit: Section({
         perServiceAccountPerMinute: Type.Integer({ minimum: 1, default: 120 }),
         globalPerSecond: Type.Integer({ minimum: 1, default: 500 }),
+        // Checked before the global limit: a caller sending made-up tokens (each costs a TokenReview)
+        // cannot spend the budget every other pod shares.
+        failedPerSourcePerMinute: Type.Integer({ minimum: 1, default: 60 }),
       }),
     }),
     health: Section({ port: Port(8081) }),

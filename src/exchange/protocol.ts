@@ -1,5 +1,5 @@
 // The exchange's HTTP protocol, as an Express app: one route on Flipt's path, its checks as a chain of
-// middleware in the order that costs least first (rate limit, readiness, body), Express's JSON body
+// middleware in the order that costs least first (rate limits, readiness, body), Express's JSON body
 // parser with the configured limit, and one error handler that turns every refusal, parser error or
 // routing miss into grpc-gateway's error body with the right status. Nothing a caller sends is ever
 // echoed back or logged, and bad input never yields a 500.
@@ -23,7 +23,7 @@ export interface ProtocolOptions {
   index: ServiceAccountIndex;
   credentials: CredentialSource;
   maxBodyBytes: number;
-  rateLimit: { perServiceAccountPerMinute: number; globalPerSecond: number };
+  rateLimit: { perServiceAccountPerMinute: number; globalPerSecond: number; failedPerSourcePerMinute: number };
   /** Whether the caches behind `index` and `credentials` have synced; until then every exchange is a 503, never a false 403. */
   ready?: () => boolean;
   log: Logger;
@@ -45,15 +45,16 @@ const JWKS_PATH = '/.well-known/jwks.json';
 
 export interface ExchangeApp {
   app: express.Express;
-  /** Forgets the per-service-account buckets that have refilled (call it now and then). */
+  /** Forgets the per-service-account and per-address buckets that have refilled (call it now and then). */
   sweepRateLimits(): void;
 }
 
 export function exchangeApp(options: ProtocolOptions): ExchangeApp {
   const { reviewer, index, credentials, log } = options;
-  const { globalPerSecond, perServiceAccountPerMinute } = options.rateLimit;
+  const { globalPerSecond, perServiceAccountPerMinute, failedPerSourcePerMinute } = options.rateLimit;
   const globalLimiter = new TokenBucket(globalPerSecond, globalPerSecond);
   const serviceAccountLimiter = new KeyedRateLimiter(perServiceAccountPerMinute, perServiceAccountPerMinute / 60);
+  const failureLimiter = new KeyedRateLimiter(failedPerSourcePerMinute, failedPerSourcePerMinute / 60);
 
   const finish = (res: Response, outcome: ExchangeOutcome, err?: ExchangeError) => {
     const seconds = (performance.now() - (res.locals.started as number)) / 1000;
@@ -65,7 +66,20 @@ export function exchangeApp(options: ProtocolOptions): ExchangeApp {
     }
   };
 
+  // An address that keeps failing is refused before it reaches the global bucket or a TokenReview.
+  const sourceRateLimit: RequestHandler = (req, _res, next) =>
+    next(rateLimited(failureLimiter.wait(sourceOf(req)), 'too many failed exchange requests from this address; retry later'));
   const globalRateLimit: RequestHandler = (_req, _res, next) => next(rateLimited(globalLimiter.take(), 'too many exchange requests; retry later'));
+  /** Counts a refusal that is the caller's doing against its address; logs once when that address becomes limited. */
+  const chargeFailure = (req: Request, refusal: ExchangeError) => {
+    if (!CALLER_FAILURES.has(refusal.status)) return;
+    const source = sourceOf(req);
+    const limited = failureLimiter.wait(source) > 0;
+    const waitMs = failureLimiter.charge(source);
+    if (!limited && waitMs > 0) {
+      log.warn({ source, failedPerMinute: failedPerSourcePerMinute, refusedForSeconds: Math.ceil(waitMs / 1000) }, 'exchange: an address failed too often; refusing it for a while');
+    }
+  };
   const readiness: RequestHandler = (_req, _res, next) =>
     next(
       options.ready && !options.ready()
@@ -128,6 +142,7 @@ export function exchangeApp(options: ProtocolOptions): ExchangeApp {
   });
   app.post(
     EXCHANGE_PATH,
+    sourceRateLimit,
     globalRateLimit,
     readiness,
     jsonBody,
@@ -145,9 +160,16 @@ export function exchangeApp(options: ProtocolOptions): ExchangeApp {
       for (const [name, value] of Object.entries(refusal.headers)) res.setHeader(name, value);
       res.status(refusal.status).json(refusal.body);
     }
+    chargeFailure(req, refusal);
     finish(res, refusal.outcome, refusal);
   });
-  return { app, sweepRateLimits: () => serviceAccountLimiter.sweep() };
+  return {
+    app,
+    sweepRateLimits: () => {
+      serviceAccountLimiter.sweep();
+      failureLimiter.sweep();
+    },
+  };
 }
 
 /** The public keys, cacheable (Cache-Control, ETag, 304): public key material only. */
@@ -193,6 +215,17 @@ function tokenFrom(body: unknown): string {
     throw new ExchangeError(400, GrpcCode.InvalidArgument, 'bad_request', 'service_account_token contains characters no token has (whitespace, control or non-ASCII)');
   }
   return value;
+}
+
+/**
+ * The refusals that are the caller's doing: a malformed request, a token that does not authenticate.
+ * Not 403 (a real service account; its own limit applies), 429 or 5xx.
+ */
+const CALLER_FAILURES = new Set([400, 401, 413, 415]);
+
+/** The caller's address as the connection gives it (a forwarded header could be forged). */
+function sourceOf(req: Request): string {
+  return req.socket.remoteAddress ?? 'unknown';
 }
 
 function rateLimited(waitMs: number, message: string): ExchangeError | undefined {

@@ -1,5 +1,6 @@
-// Token buckets: one global (requests per second for the whole exchange) and one per service account
-// (requests per minute). take() answers how long to wait when a request is refused, for Retry-After.
+// Token buckets: one global (requests per second for the whole exchange), one per service account
+// (requests per minute), and one per caller's address for its failed requests. take() and wait()
+// answer how long to wait when a request is refused, for Retry-After.
 
 export class TokenBucket {
   private tokens: number;
@@ -19,12 +20,25 @@ export class TokenBucket {
 
   /** 0 when a token was taken, else the milliseconds until one is available. */
   take(): number {
+    const waitMs = this.wait();
+    if (waitMs === 0) this.tokens -= 1;
+    return waitMs;
+  }
+
+  /** 0 when a token is available (none is taken), else the milliseconds until one is. */
+  wait(): number {
     this.refill();
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return 0;
-    }
-    return Math.ceil((1 - this.tokens) / this.perMs);
+    return this.tokens >= 1 ? 0 : Math.ceil((1 - this.tokens) / this.perMs);
+  }
+
+  /**
+   * Takes a token after the fact, even when none is left: requests that were let through together
+   * and all failed still count. The debt stops at one capacity, so it is paid off within twice the
+   * time the bucket takes to fill.
+   */
+  charge(): void {
+    this.refill();
+    this.tokens = Math.max(-this.capacity, this.tokens - 1);
   }
 
   /** Whether the bucket is full again (and so equivalent to a fresh one). */
@@ -57,6 +71,22 @@ export class KeyedRateLimiter {
   }
 
   take(key: string): number {
+    return this.bucketFor(key).take();
+  }
+
+  /** As TokenBucket.wait(); a key without a bucket has a full one. */
+  wait(key: string): number {
+    return this.buckets.get(key)?.wait() ?? 0;
+  }
+
+  /** As TokenBucket.charge(); answers the wait that follows it. */
+  charge(key: string): number {
+    const bucket = this.bucketFor(key);
+    bucket.charge();
+    return bucket.wait();
+  }
+
+  private bucketFor(key: string): TokenBucket {
     let bucket = this.buckets.get(key);
     if (!bucket) {
       if (this.buckets.size >= this.maxKeys) this.sweep();
@@ -65,7 +95,7 @@ export class KeyedRateLimiter {
       bucket = new TokenBucket(this.capacity, this.perSecond, this.now);
       this.buckets.set(key, bucket);
     }
-    return bucket.take();
+    return bucket;
   }
 
   /** Drops buckets that have refilled completely. */

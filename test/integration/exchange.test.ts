@@ -618,7 +618,7 @@ describe('exchange service against a real API server', () => {
 
   test('rate limits: per service account and global, 429 with Retry-After', async () => {
     const perSa = new ExchangeServer({
-      config: exchangeConfig({ rateLimit: { perServiceAccountPerMinute: 3, globalPerSecond: 1000 } }),
+      config: exchangeConfig({ rateLimit: { perServiceAccountPerMinute: 3, globalPerSecond: 1000, failedPerSourcePerMinute: 1000 } }),
       index: fx.index,
       credentials: fx.credentials,
       reviewer: server.reviewer, // shared: these tokens are cached already
@@ -641,7 +641,7 @@ describe('exchange service against a real API server', () => {
     }
 
     const global = new ExchangeServer({
-      config: exchangeConfig({ rateLimit: { perServiceAccountPerMinute: 1000, globalPerSecond: 2 } }),
+      config: exchangeConfig({ rateLimit: { perServiceAccountPerMinute: 1000, globalPerSecond: 2, failedPerSourcePerMinute: 1000 } }),
       index: fx.index,
       credentials: fx.credentials,
       reviewer: server.reviewer,
@@ -660,6 +660,94 @@ describe('exchange service against a real API server', () => {
       assert.equal(answers[2]!.headers['retry-after'], '1');
     } finally {
       await global.stop();
+    }
+  });
+
+  test('an address that keeps failing is refused before the global limit and any TokenReview; other addresses are served', async () => {
+    const lines: string[] = [];
+    const reviewsBefore = await apiServerTokenReviews();
+    // Shaped like service-account tokens, so each is sent to the API server, which refuses it.
+    const madeUp = (label: string) => {
+      const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      return `${part({ alg: 'RS256', kid: label })}.${part({ aud: [AUDIENCE], exp: Math.floor(Date.now() / 1000) + 3600, sub: label })}.${Buffer.from(label).toString('base64url')}`;
+    };
+    const perSource = new ExchangeServer({
+      config: exchangeConfig({ rateLimit: { perServiceAccountPerMinute: 1000, globalPerSecond: 4, failedPerSourcePerMinute: 3 } }),
+      index: fx.index,
+      credentials: fx.credentials,
+      reviewer: server.reviewer,
+      log: pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }),
+      host: '127.0.0.1',
+    });
+    const { url } = await perSource.start();
+    const elsewhere = new Agent({ localAddress: '127.0.0.2' });
+    try {
+      // Three made-up tokens (each a TokenReview): the fourth request is refused, whatever it holds.
+      const failures = [];
+      for (let i = 0; i < 3; i++) failures.push(await call(url, dispatcher, tokenBody(madeUp(`first-${i}`))));
+      assert.deepEqual(failures.map((a) => a.status), [401, 401, 401]);
+      const refused = await call(url, dispatcher, tokenBody(bound.token));
+      assertFliptError(refused, 429, 8, 'a valid token from an address over its failures');
+      assert.match((refused.json as { message: string }).message, /too many failed exchange requests from this address/);
+      // 3 a minute: a token back every 20 s.
+      assert.ok(Number(refused.headers['retry-after']) >= 15 && Number(refused.headers['retry-after']) <= 20, String(refused.headers['retry-after']));
+      const reviewsAtRefusal = await apiServerTokenReviews();
+      // Twenty more: refused without a TokenReview and without spending the global bucket (4 a second).
+      for (let i = 0; i < 20; i++) assert.equal((await call(url, dispatcher, tokenBody(madeUp(`again-${i}`)))).status, 429);
+      assert.equal(await apiServerTokenReviews(), reviewsAtRefusal, 'a refused address costs no TokenReview');
+      const served = await call(url, elsewhere, tokenBody(bound.token));
+      assert.equal(served.status, 200, `another address is served: ${served.text}`);
+      assert.ok(reviewsAtRefusal - reviewsBefore >= 3, 'the made-up tokens were reviewed');
+      const warnings = lines.filter((line) => line.includes('an address failed too often'));
+      assert.equal(warnings.length, 1, 'logged once, when the address became limited');
+      assert.equal(JSON.parse(warnings[0]!).source, '127.0.0.1');
+    } finally {
+      await perSource.stop();
+      await elsewhere.close();
+    }
+  });
+
+  test('failures let through together all count: the address waits them off, and is logged once', async () => {
+    const lines: string[] = [];
+    let arrived = 0;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    // Real TokenReviews, held until all six requests have passed the address's check.
+    const held = new TokenReviewer({
+      audiences: [AUDIENCE],
+      cache: { ttl: 60_000, negativeTtl: 2_000, maxEntries: 100 },
+      review: async (token, audiences) => {
+        arrived++;
+        await released;
+        return (await fx.clients.authentication.createTokenReview({ body: { spec: { token, audiences } } })).status;
+      },
+    });
+    const perSource = new ExchangeServer({
+      config: exchangeConfig({ rateLimit: { perServiceAccountPerMinute: 1000, globalPerSecond: 1000, failedPerSourcePerMinute: 3 } }),
+      index: fx.index,
+      credentials: fx.credentials,
+      reviewer: held,
+      log: pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }),
+      host: '127.0.0.1',
+    });
+    const { url } = await perSource.start();
+    const together = new Agent({ connections: 6 });
+    try {
+      const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      const tokens = Array.from({ length: 6 }, (_, i) => `${part({ alg: 'RS256' })}.${part({ aud: [AUDIENCE], exp: Math.floor(Date.now() / 1000) + 3600, sub: `together-${i}` })}.c2ln`);
+      const answers = Promise.all(tokens.map((token) => call(url, together, tokenBody(token))));
+      await waitFor(async () => arrived === 6, 'six reviews in flight');
+      release();
+      assert.deepEqual((await answers).map((a) => a.status), [401, 401, 401, 401, 401, 401]);
+      // Six failures against a budget of three: three owed, then one to spend, at one every 20 s.
+      const refused = await call(url, together, tokenBody(bound.token));
+      assertFliptError(refused, 429, 8, 'after six failures let through together');
+      const retryAfter = Number(refused.headers['retry-after']);
+      assert.ok(retryAfter > 60 && retryAfter <= 80, String(retryAfter));
+      assert.equal(lines.filter((line) => line.includes('an address failed too often')).length, 1);
+    } finally {
+      await perSource.stop();
+      await together.close();
     }
   });
 

@@ -11,7 +11,7 @@ export function exchangeConfig(overrides: Partial<ExchangeConfig> = {}): Exchang
     maxBodyBytes: 16384,
     maxConnections: 1024,
     cache: { ttl: 60_000, negativeTtl: 2_000, maxEntries: 1000 },
-    rateLimit: { perServiceAccountPerMinute: 100_000, globalPerSecond: 100_000 },
+    rateLimit: { perServiceAccountPerMinute: 100_000, globalPerSecond: 100_000, failedPerSourcePerMinute: 100_000 },
     ...overrides,
   };
 }

@@ -85,3 +85,38 @@ test('at the key bound, a new key first sweeps the full buckets: a key still par
   limiter.take('ns/c');
   assert.deepEqual([limiter.take('ns/a'), limiter.take('ns/a')], [0, 30_000], 'a kept its bucket, not handed a full one');
 });
+
+test('wait() answers without taking: a bucket asked many times still has its tokens', () => {
+  let now = 0;
+  const bucket = new TokenBucket(2, 1, () => now);
+  for (let i = 0; i < 10; i++) assert.equal(bucket.wait(), 0);
+  assert.deepEqual([bucket.take(), bucket.take(), bucket.wait()], [0, 0, 1000]);
+  now += 1000;
+  assert.equal(bucket.wait(), 0);
+});
+
+test('charge() counts failures let through together: the debt stops at one capacity, so the wait is at most two fills', () => {
+  let now = 0;
+  const bucket = new TokenBucket(3, 1, () => now);
+  for (let i = 0; i < 3; i++) bucket.charge();
+  assert.equal(bucket.wait(), 1000, 'three failures: the fourth request waits for a token');
+  for (let i = 0; i < 100; i++) bucket.charge();
+  assert.equal(bucket.wait(), 4000, 'a hundred more: three tokens owed, then one to spend');
+  now += 4000;
+  assert.equal(bucket.wait(), 0);
+});
+
+test('a keyed limiter: wait() creates no bucket, charge() answers the wait it leaves', () => {
+  let now = 0;
+  const limiter = new KeyedRateLimiter(2, 2 / 60, { now: () => now });
+  assert.equal(limiter.wait('10.0.0.1'), 0);
+  assert.equal(limiter.size, 0, 'an address that never failed costs nothing');
+  assert.equal(limiter.charge('10.0.0.1'), 0, 'one failure of two: still allowed');
+  assert.equal(limiter.charge('10.0.0.1'), 30_000, 'two of two: the next request waits 30 s');
+  assert.equal(limiter.wait('10.0.0.1'), 30_000);
+  assert.equal(limiter.wait('10.0.0.2'), 0, 'another address is not affected');
+  now += 30_000;
+  assert.equal(limiter.wait('10.0.0.1'), 0);
+  limiter.sweep();
+  assert.equal(limiter.size, 1, 'half refilled: kept');
+});

@@ -65,7 +65,7 @@ test('a minimal file loads with every default filled in', () => {
     maxBodyBytes: 16384,
     maxConnections: 1024,
     cache: { ttl: 60_000, negativeTtl: 10_000, maxEntries: 10000 },
-    rateLimit: { perServiceAccountPerMinute: 120, globalPerSecond: 500 },
+    rateLimit: { perServiceAccountPerMinute: 120, globalPerSecond: 500, failedPerSourcePerMinute: 60 },
   });
   assert.deepEqual(config.health, { port: 8081 });
   assert.deepEqual(config.metrics, { port: 8080 });
@@ -125,7 +125,7 @@ exchange:
   maxBodyBytes: 4096
   maxConnections: 50
   cache: {ttl: 1m, negativeTtl: 500ms, maxEntries: 10}
-  rateLimit: {perServiceAccountPerMinute: 5, globalPerSecond: 7}
+  rateLimit: {perServiceAccountPerMinute: 5, globalPerSecond: 7, failedPerSourcePerMinute: 9}
 health: {port: 9001}
 metrics: {port: 9002}
 leaderElection: {enabled: false, leaseName: fco, leaseDuration: 30s, renewDeadline: 20s, retryPeriod: 5s}
@@ -170,7 +170,7 @@ jwt:
     maxBodyBytes: 4096,
     maxConnections: 50,
     cache: { ttl: 60_000, negativeTtl: 500, maxEntries: 10 },
-    rateLimit: { perServiceAccountPerMinute: 5, globalPerSecond: 7 },
+    rateLimit: { perServiceAccountPerMinute: 5, globalPerSecond: 7, failedPerSourcePerMinute: 9 },
   });
   assert.deepEqual(config.leaderElection, {
     enabled: false,
@@ -408,6 +408,7 @@ test('numeric bounds: JWT lifetime, body size, cache size and rate limits', () =
   assertRejected(`${minimal}exchange: {maxConnections: 65537}\n`, 'exchange.maxConnections');
   assertRejected(`${minimal}exchange: {cache: {maxEntries: 0}}\n`, 'exchange.cache.maxEntries');
   assertRejected(`${minimal}exchange: {rateLimit: {perServiceAccountPerMinute: 0}}\n`, 'exchange.rateLimit.perServiceAccountPerMinute');
+  assertRejected(`${minimal}exchange: {rateLimit: {failedPerSourcePerMinute: 0}}\n`, 'exchange.rateLimit.failedPerSourcePerMinute');
   assertRejected(`${minimal}exchange: {rateLimit: {globalPerSecond: 0}}\n`, 'exchange.rateLimit.globalPerSecond');
 });
 
