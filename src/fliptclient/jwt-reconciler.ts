@@ -16,7 +16,7 @@ import type { TargetState } from '../vocabulary/registration.ts';
 import { ROTATE_ANNOTATION } from '../vocabulary/rotation.ts';
 import { bindingVerdict, desiredClientSecret, isCredentialOfRecord, readinessVerdict, replacementSecret, secretBehindStatus, secretConflictVerdict, secretNeedsUpdate, credentialVerdictConditions, withCondition, type Verdict } from './decisions.ts';
 import { decideJwt, jwtAccepted, jwtAppliedVerdict, jwtIssuedVerdict, jwtRefreshVerdict, NOT_FOR_JWT, type MintReason } from './jwt-decisions.ts';
-import type { FliptClientReconcilerDeps } from './reconciler.ts';
+import type { FliptClientReconcilerDeps } from './reconciler-deps.ts';
 
 /** What the FliptClient reconciler lends: its finalizer and status writes. */
 export interface ClientWrites {

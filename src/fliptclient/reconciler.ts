@@ -2,16 +2,12 @@
 // the token of record, and report in status how far Flipt has got with that token. Which token, which
 // Secret and which conditions are decided in decisions.ts; this file only reads caches and writes.
 import type { V1Secret } from '@kubernetes/client-node';
-import type { Logger } from 'pino';
-import type { OperatorConfig, TargetConfig } from '../config/operator-config.ts';
-import { mergePatch, type KubeClients } from '../kube/client.ts';
+import type { TargetConfig } from '../config/operator-config.ts';
+import { mergePatch } from '../kube/client.ts';
 import { describeError, isConflict, isForbidden, isNotFound, statusCode, unlessNotFound } from '../kube/errors.ts';
 import { compareResourceVersions } from '../kube/resource-version.ts';
-import type { EventRecorder } from '../kube/events.ts';
 import { secretValue } from '../kube/secret-data.ts';
-import type { Clock } from '../runtime/clock.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
-import type { Informer } from '../runtime/informer.ts';
 import { credentialKey, fingerprint, tokenIdFor } from '../vocabulary/credentials.ts';
 import {
   FINALIZER,
@@ -24,9 +20,7 @@ import {
   type FliptClient,
   type FliptClientStatus,
 } from '../vocabulary/fliptclient.ts';
-import type { JwtSigner } from '../vocabulary/client-jwt.ts';
-import { accepts, type TargetState } from '../vocabulary/registration.ts';
-import type { SigningKey } from '../vocabulary/signing-keys.ts';
+import { accepts } from '../vocabulary/registration.ts';
 import { nextTokenIdFor, overlapEndsAt, requestedRotation, ROTATE_ANNOTATION, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
 import {
   bindingVerdict,
@@ -57,28 +51,7 @@ import {
 } from './decisions.ts';
 import { credentialRoute } from './jwt-decisions.ts';
 import { JwtClientReconciler } from './jwt-reconciler.ts';
-
-export interface FliptClientReconcilerDeps {
-  api: KubeClients;
-  targets: readonly TargetConfig[];
-  fliptClients: Informer<FliptClient>;
-  clientSecrets: Informer<V1Secret>;
-  /** The target's credentials Secret as cached, to restore a lost client Secret from. */
-  credentialsSecret: (target: string) => V1Secret | undefined;
-  targetState: (target: string) => TargetState | undefined;
-  enqueueTarget: (target: string) => void;
-  /** For each of the client's service accounts, the other FliptClients that claim it too. */
-  serviceAccountConflicts: (namespace: string, name: string) => Record<string, string[]>;
-  events: EventRecorder;
-  log: Logger;
-  clock: Clock;
-  /** `resumed`: a switch completed after an operator restart, which can no longer tell what triggered it. */
-  onRotated: (target: string, trigger: 'request' | 'schedule' | 'resumed') => void;
-  /** Signs JWTs with the key that signs now; the keys as every replica's cache holds them. */
-  signer: JwtSigner;
-  signingKeys: () => readonly SigningKey[];
-  installation: OperatorConfig['installation'];
-}
+import type { FliptClientReconcilerDeps } from './reconciler-deps.ts';
 
 export class FliptClientReconciler {
   private readonly deps: FliptClientReconcilerDeps;

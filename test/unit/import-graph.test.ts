@@ -1,6 +1,7 @@
 // The direction of imports in src/: domains -> shared vocabulary -> config, Kubernetes client and
 // generic runtime. Two domains never import each other, and the generic runtime imports nothing of
-// the operator's own, so it could be lifted out as it is.
+// the operator's own, so it could be lifted out as it is. Within a folder, no two files import each
+// other, directly or round a longer circle: each file can be read knowing only what it imports.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -58,6 +59,29 @@ function violations(files: readonly string[], read: (file: string) => string): s
   return found;
 }
 
+/** Each import circle among the files, as the files round it ('a.ts -> b.ts -> a.ts'). */
+function circles(files: readonly string[], read: (file: string) => string): string[] {
+  const known = new Set(files);
+  const edges = new Map(files.map((file) => [file, importsOf(file, read(file)).filter((target) => known.has(target))]));
+  const found: string[] = [];
+  const done = new Set<string>();
+  const path: string[] = [];
+  const visit = (file: string) => {
+    const at = path.indexOf(file);
+    if (at >= 0) {
+      found.push([...path.slice(at), file].map((f) => relative(SRC, f)).join(' -> '));
+      return;
+    }
+    if (done.has(file)) return;
+    path.push(file);
+    for (const target of edges.get(file) ?? []) visit(target);
+    path.pop();
+    done.add(file);
+  };
+  for (const file of files) visit(file);
+  return found;
+}
+
 test('imports in src/ run one way: domains -> vocabulary -> config, kube, runtime', () => {
   const files = sourceFiles(SRC);
   assert.ok(files.length > 20, 'src/ was read');
@@ -79,4 +103,24 @@ test("the check sees a domain importing another, and the runtime importing the o
     (file) => fakes[relative(SRC, file)]!,
   );
   assert.equal(found.length, Object.keys(fakes).length, found.join('\n'));
+});
+
+test('no import circle between files of src/ (type-only imports count)', () => {
+  assert.deepEqual(circles(sourceFiles(SRC), (file) => readFileSync(file, 'utf8')), []);
+});
+
+test('the circle check sees two files importing each other, and a longer circle', () => {
+  const fakes: Record<string, string> = {
+    'fliptclient/a.ts': "import type { B } from './b.ts';",
+    'fliptclient/b.ts': "import { A } from './a.ts';",
+    'exchange/x.ts': "import { Y } from './y.ts';",
+    'exchange/y.ts': "export { Z } from './z.ts';",
+    'exchange/z.ts': "import type {\n  X,\n} from './x.ts';",
+    'exchange/free.ts': "import { Y } from './y.ts';",
+  };
+  const found = circles(
+    Object.keys(fakes).map((f) => join(SRC, f)),
+    (file) => fakes[relative(SRC, file)]!,
+  );
+  assert.deepEqual(found, ['fliptclient/a.ts -> fliptclient/b.ts -> fliptclient/a.ts', 'exchange/x.ts -> exchange/y.ts -> exchange/z.ts -> exchange/x.ts']);
 });
