@@ -98,7 +98,7 @@ export function decideToken(statusFingerprint: string | undefined, secretToken: 
   }
   if (statusFingerprint !== undefined) {
     if (isWellFormedToken(registered.next) && fingerprint(registered.next) === statusFingerprint) {
-      return { action: secretToken !== undefined && secretToken === registered.id ? 'switch' : 'restore', token: registered.next };
+      return { action: secretToken !== undefined && registered.id !== undefined && tokensEqual(secretToken, registered.id) ? 'switch' : 'restore', token: registered.next };
     }
     if (isWellFormedToken(registered.id) && fingerprint(registered.id) === statusFingerprint) return { action: 'restore', token: registered.id };
   }
@@ -254,7 +254,7 @@ export function rotationVerdict(client: FliptClient, registered: RegisteredToken
       message: `A new token (${fingerprint(next)}) ${step} target "${targetName}"; the Secret switches to it once every Flipt pod accepts it`,
     };
   }
-  if (next && fingerprint(next) === current && isWellFormedToken(registered.id) && registered.id !== next) {
+  if (next && fingerprint(next) === current && isWellFormedToken(registered.id) && !tokensEqual(registered.id, next)) {
     const until = overlapEndsAt(client);
     const when = until !== undefined && until > now ? `until ${new Date(until).toISOString()} (spec.rotation.overlap), then` : 'no longer: it';
     return { status: 'True', reason: 'OldTokenRetiring', message: `The Secret holds the new token ${current}; the previous one stays valid ${when} leaves Flipt with its next restart` };

@@ -10,7 +10,7 @@ import { secretValue } from '../kube/secret-data.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
 import { clientClaims, readJwt, refreshAtOf, signedByPublishedKey, subjectFor, type JwtView } from '../vocabulary/client-jwt.ts';
 import { credentialKindOf } from '../vocabulary/credential-kind.ts';
-import { credentialKey, fingerprint, tokenIdFor } from '../vocabulary/credentials.ts';
+import { credentialKey, fingerprint, tokenIdFor, tokensEqual } from '../vocabulary/credentials.ts';
 import { clientKey, ownedBy, secretNameFor, type FliptClient, type FliptClientStatus } from '../vocabulary/fliptclient.ts';
 import type { TargetState } from '../vocabulary/registration.ts';
 import { ROTATE_ANNOTATION } from '../vocabulary/rotation.ts';
@@ -72,7 +72,7 @@ export class JwtClientReconciler {
     if (decision.action === 'switchToStatic') {
       // The Secret first: the target keeps the token registered while the status still says JWT, so a
       // crash (or a cache that has not seen the status yet) before the status follows only repeats this.
-      if (secretToken !== decision.token) {
+      if (secretToken === undefined || !tokensEqual(secretToken, decision.token)) {
         if (!(await this.putSecret(client, existing, desiredClientSecret(client, secretName, decision.token, target)))) return this.secretConflict(client, secretName);
         this.deps.events.record(client, 'Normal', 'SwitchedToStaticToken', `The target uses static tokens again: Secret ${secretName} holds static token ${fingerprint(decision.token)}`, 'Switch');
       }

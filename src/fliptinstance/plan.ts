@@ -3,7 +3,7 @@
 // (config hash) the Flipt workload should run with. Pure.
 import { createHash } from 'node:crypto';
 import type { TargetConfig } from '../config/operator-config.ts';
-import { credentialKey, credentialReference, fingerprint, isWellFormedToken, tokenIdFor } from '../vocabulary/credentials.ts';
+import { credentialKey, credentialReference, fingerprint, isWellFormedToken, tokenIdFor, tokensEqual } from '../vocabulary/credentials.ts';
 import { clientKey, servedBy, tokenMetadataFor, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { nextTokenIdFor, overlapEndsAt, ROTATE_ANNOTATION, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
 import { credentialKindOf } from '../vocabulary/credential-kind.ts';
@@ -100,10 +100,10 @@ export function desiredCredentials(
     }
     const { id, nextId, current, held, idToken, nextToken } = slotsOf(target, client, clientSecretToken(client), currentCredentials);
     if (!current) continue;
-    if (nextToken !== undefined && nextToken !== current) {
+    if (nextToken !== undefined && !tokensEqual(nextToken, current)) {
       // Issued, not yet switched to: the client still holds `current`.
       result.push(entry(id, current), entry(nextId, nextToken));
-    } else if (nextToken === current && idToken !== undefined && idToken !== current && (now < (overlapEndsAt(client) ?? 0) || held === idToken)) {
+    } else if (nextToken !== undefined && idToken !== undefined && !tokensEqual(idToken, current) && (now < (overlapEndsAt(client) ?? 0) || (held !== undefined && tokensEqual(held, idToken)))) {
       // Switched: the old token stays valid for the overlap, and for as long as the client Secret still
       // holds it (an operator that crashed between the status and the Secret switches it late).
       result.push(entry(id, idToken), entry(nextId, current));
@@ -137,7 +137,7 @@ export function rotationsToIssue(
   for (const client of clients) {
     if (!servedBy(target, client) || !rotationTrigger(client, now)) continue;
     const { nextId, current, idToken, nextToken } = slotsOf(target, client, clientSecretToken(client), currentCredentials);
-    if (current !== undefined && idToken === current && nextToken === undefined) keys.push(credentialKey(target, nextId));
+    if (current !== undefined && idToken !== undefined && tokensEqual(idToken, current) && nextToken === undefined) keys.push(credentialKey(target, nextId));
   }
   return keys.sort();
 }

@@ -25,6 +25,7 @@ export function fingerprint(token: string): string {
 /** A target compares every client's token with its fingerprint on each of its reconciles. */
 const fingerprints = new LRUCache<string, string>({ max: 20_000 });
 
+/** Every comparison of two credentials goes through here: in constant time for tokens of one length. */
 export function tokensEqual(a: string, b: string): boolean {
   const left = Buffer.from(a);
   const right = Buffer.from(b);
