@@ -111,13 +111,17 @@ export function decideTargetStep(target: TargetConfig, observed: ObservedTarget,
   return { ...step, state };
 }
 
+/** What a step reads of Flipt's pod template: read at every step, and kept as read when its write fails. */
+const POD_TEMPLATE_READING = ['authenticationRequiredByEnv', 'envOverride', 'envBlocks', 'credentialsNotDelivered'] as const;
+type PodTemplateField = (typeof POD_TEMPLATE_READING)[number];
+
 /**
  * A failed write changes nothing in the target: it stays as the last step published it, but what
  * was read of Flipt's pod template is as this step read it.
  */
 export function afterFailedWrite(previous: TargetState | undefined, step: TargetState, writeFailure: string): TargetState {
-  const { authenticationRequiredByEnv, envOverride, envBlocks, credentialsNotDelivered } = step;
-  return { ...(previous ?? step), authenticationRequiredByEnv, envOverride, envBlocks, credentialsNotDelivered, writeFailure };
+  const reading = Object.fromEntries(POD_TEMPLATE_READING.map((field) => [field, step[field]])) as Pick<TargetState, PodTemplateField>;
+  return { ...(previous ?? step), ...reading, writeFailure };
 }
 
 /**
@@ -131,7 +135,7 @@ function acceptedBy(state: Omit<TargetState, 'accepted' | 'jwtAccepted'>, previo
   return new Set([...(previous?.accepted ?? [])].filter((fp) => registered.has(fp)));
 }
 
-type Decision = Omit<TargetStep, 'state'> & { state: Omit<TargetState, 'accepted' | 'jwtAccepted' | 'authenticationRequiredByEnv' | 'envOverride' | 'envBlocks' | 'credentialsNotDelivered'> };
+type Decision = Omit<TargetStep, 'state'> & { state: Omit<TargetState, 'accepted' | 'jwtAccepted' | PodTemplateField> };
 
 function decide(target: TargetConfig, observed: ObservedTarget, now: number): Decision {
   const { configMap, workload, credentials } = observed;
