@@ -1,8 +1,10 @@
 // Builds the operator's image without Docker or a registry: Debian's buildah (vfs storage, chroot
-// isolation, so it needs neither a daemon nor user namespaces) builds the project's Dockerfile on a
-// local Node 24 base made of Debian packages (mmdebstrap) and the Node binary the npm registry ships
-// (the `node` devDependency). Both steps are cached: the Debian root filesystem in .cache/image/, the
-// base image in buildah's storage under a tag derived from everything that goes into it.
+// isolation, so it needs neither a daemon nor user namespaces) builds the project's Dockerfile on two
+// local bases: for the build stage, Node 24 on Debian packages (mmdebstrap) with the Node binary the
+// npm registry ships (the `node` devDependency) and npm; for the runtime stage, the same Node binary
+// with only the shared libraries it links, laid out as distroless's nodejs images are (no shell, no
+// package manager). Every step is cached: the Debian root filesystem in .cache/image/, the bases in
+// buildah's storage under tags derived from everything that goes into them.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,8 +38,8 @@ const MMDEBSTRAP_OPTIONS = [
 /** The npm that Node 24.21.0 bundles (its CHANGELOG), installed into the base for the build stage. */
 export const NPM_VERSION = '11.19.0';
 
-// The base image: Debian, then Node and npm, and the `node` user (uid/gid 1000) the official images have.
-const BASE_CONTAINERFILE = `FROM scratch
+// The build stage's base: Debian, then Node and npm, and the `node` user (uid/gid 1000) the official images have.
+const BUILD_BASE_CONTAINERFILE = `FROM scratch
 ADD rootfs.tar /
 COPY node /usr/local/bin/node
 ADD npm.tgz /usr/local/lib/
@@ -51,6 +53,25 @@ RUN mkdir -p /usr/local/lib/node_modules \\
  && node --version && npm --version
 ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 CMD ["node"]
+`;
+
+// The runtime stage's base, in the layout of gcr.io/distroless/nodejs24 (the Dockerfile's default):
+// Node at /nodejs/bin/node, the shared libraries it links where the loader looks for them, CA
+// certificates, and distroless's users. Nothing else: no shell, no package manager, no other program.
+const RUNTIME_BASE_CONTAINERFILE = `ARG BUILD_BASE
+FROM \${BUILD_BASE} AS source
+RUN set -e \\
+ && mkdir -p /runtime/nodejs/bin /runtime/etc/ssl/certs /runtime/tmp \\
+ && cp /usr/local/bin/node /runtime/nodejs/bin/node \\
+ && for lib in $(ldd /usr/local/bin/node | grep -o '/[^ ]*'); do cp -L --parents "$lib" /runtime; done \\
+ && cp /etc/ssl/certs/ca-certificates.crt /runtime/etc/ssl/certs/ \\
+ && printf 'root:x:0:0:root:/root:/sbin/nologin\\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\\n' > /runtime/etc/passwd \\
+ && printf 'root:x:0:\\nnobody:x:65534:\\nnonroot:x:65532:\\n' > /runtime/etc/group \\
+ && chmod 1777 /runtime/tmp
+FROM scratch
+COPY --from=source /runtime/ /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+ENTRYPOINT ["/nodejs/bin/node"]
 `;
 
 export type Log = (line: string) => void;
@@ -132,11 +153,34 @@ export interface BaseImage {
   buildSeconds: number;
 }
 
-/** A local Node 24 base image (Debian + the npm registry's Node + npm), built unless buildah already has it. */
-export async function ensureBaseImage(log: Log): Promise<BaseImage> {
+export interface BaseImages {
+  /** Debian + the npm registry's Node + npm: the Dockerfile's build stage. */
+  build: BaseImage;
+  /** The same Node and the libraries it links, in distroless's layout: the Dockerfile's runtime stage. */
+  runtime: BaseImage;
+}
+
+/** The two local bases (see the top of this file), each built unless buildah already has it. */
+export async function ensureBaseImages(log: Log): Promise<BaseImages> {
+  const build = await ensureBuildBase(log);
+  const tag = `localhost/flipt-client-operator-runtime:node${nodeFromNpm().version}-${sha(build.tag, RUNTIME_BASE_CONTAINERFILE)}`;
+  if (await imageExists(tag)) return { build, runtime: { tag, cached: true, rootfsSeconds: 0, buildSeconds: 0 } };
+  const context = mkdtempSync(join(tmpdir(), 'fco-image-runtime-'));
+  try {
+    writeFileSync(join(context, 'Containerfile'), RUNTIME_BASE_CONTAINERFILE);
+    log(`image runtime base: buildah bud ${tag} (FROM ${build.tag})`);
+    const started = Date.now();
+    await buildah(['bud', '--isolation', 'chroot', '--layers=false', '--build-arg', `BUILD_BASE=${build.tag}`, '-t', tag, '-f', 'Containerfile', '.'], log, 'image runtime base: buildah bud', { cwd: context });
+    return { build, runtime: { tag, cached: false, rootfsSeconds: 0, buildSeconds: Math.round((Date.now() - started) / 1000) } };
+  } finally {
+    rmSync(context, { recursive: true, force: true });
+  }
+}
+
+async function ensureBuildBase(log: Log): Promise<BaseImage> {
   const node = nodeFromNpm();
   const rootfsKey = sha(DEBIAN_SUITE, ...DEBIAN_SOURCES, ...MMDEBSTRAP_OPTIONS);
-  const tag = `localhost/flipt-client-operator-base:node${node.version}-${sha(rootfsKey, node.version, process.arch, NPM_VERSION, BASE_CONTAINERFILE)}`;
+  const tag = `localhost/flipt-client-operator-base:node${node.version}-${sha(rootfsKey, node.version, process.arch, NPM_VERSION, BUILD_BASE_CONTAINERFILE)}`;
   if (await imageExists(tag)) return { tag, cached: true, rootfsSeconds: 0, buildSeconds: 0 };
   const rootfs = await debianRootfs(log);
   const context = mkdtempSync(join(tmpdir(), 'fco-image-base-'));
@@ -146,7 +190,7 @@ export async function ensureBaseImage(log: Log): Promise<BaseImage> {
     log(`image base: npm ${NPM_VERSION} from the npm registry`);
     await run('npm', ['pack', `npm@${NPM_VERSION}`, '--pack-destination', context, '--silent'], log, 'image base: npm pack', { cwd: context });
     renameSync(join(context, `npm-${NPM_VERSION}.tgz`), join(context, 'npm.tgz'));
-    writeFileSync(join(context, 'Containerfile'), BASE_CONTAINERFILE);
+    writeFileSync(join(context, 'Containerfile'), BUILD_BASE_CONTAINERFILE);
     log(`image base: buildah bud ${tag}`);
     const started = Date.now();
     await buildah(['bud', '--isolation', 'chroot', '--layers=false', '-t', tag, '-f', 'Containerfile', '.'], log, 'image base: buildah bud', { cwd: context });
@@ -168,12 +212,12 @@ function linkOrCopy(from: string, to: string): void {
 const HOST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
 /**
- * Builds the project's Dockerfile on `base` (for both stages). Without `--layers`, buildah commits once
+ * Builds the project's Dockerfile on the local bases. Without `--layers`, buildah commits once
  * per stage: with vfs storage every commit copies the whole root filesystem, so caching each instruction
  * (`--layers`) made a cold build take 6 minutes instead of 1½ here. RUN steps see the host's CA bundle
  * through a bind mount and an npmrc naming it; neither is written into the image.
  */
-export async function buildProjectImage(tag: string, base: string, log: Log): Promise<number> {
+export async function buildProjectImage(tag: string, bases: { build: string; runtime: string }, log: Log): Promise<number> {
   const started = Date.now();
   const mounts: string[] = [];
   const scratch = mkdtempSync(join(tmpdir(), 'fco-image-build-'));
@@ -182,9 +226,9 @@ export async function buildProjectImage(tag: string, base: string, log: Log): Pr
       writeFileSync(join(scratch, 'npmrc'), 'cafile=/run/host-ca-bundle.crt\n');
       mounts.push('--volume', `${HOST_CA_BUNDLE}:/run/host-ca-bundle.crt:ro`, '--volume', `${join(scratch, 'npmrc')}:/usr/local/etc/npmrc:ro`);
     }
-    log(`image: buildah bud ${tag} (FROM ${base})`);
+    log(`image: buildah bud ${tag} (FROM ${bases.build}, then ${bases.runtime})`);
     await buildah(
-      ['bud', '--isolation', 'chroot', '--layers=false', ...mounts, '--build-arg', `BUILD_IMAGE=${base}`, '--build-arg', `RUNTIME_IMAGE=${base}`, '-t', tag, '-f', 'Dockerfile', '.'],
+      ['bud', '--isolation', 'chroot', '--layers=false', ...mounts, '--build-arg', `BUILD_IMAGE=${bases.build}`, '--build-arg', `RUNTIME_IMAGE=${bases.runtime}`, '-t', tag, '-f', 'Dockerfile', '.'],
       log,
       'image: buildah bud',
     );

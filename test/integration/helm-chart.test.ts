@@ -656,7 +656,7 @@ test('NetworkPolicy: the exchange only from allowed namespaces and Flipt (JWKS),
 /** Runs a `helm test` Pod's command here, with the Pod's environment and these overrides. */
 function runPodCommand(pod: V1Pod, overrides: Record<string, string>): Promise<{ code: number | null; output: string }> {
   const container = pod.spec!.containers[0]!;
-  assert.equal(container.command![0], 'node', 'the command runs the image’s node');
+  assert.equal(container.command![0], '/nodejs/bin/node', 'the command runs the image’s node (distroless has no `node` on its PATH)');
   const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? '']));
   const child = spawn(process.execPath, container.command!.slice(1), { env: { PATH: process.env.PATH, ...env, ...overrides }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

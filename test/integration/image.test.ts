@@ -1,9 +1,10 @@
 // The operator's image, built here and run, not only written: buildah (no Docker engine, no registry)
-// builds the project's Dockerfile on a local Node 24 base made of Debian packages and the npm registry's
-// Node binary, then runs the image with its own ENTRYPOINT and CMD against the test control plane
-// (chroot isolation shares the host's network, so the container reaches the API server on loopback).
-// It must run as uid 1000 inside the image's root filesystem, answer --version, and reconcile a
-// FliptClient to Ready. Skipped, with one line saying why, where buildah is not installed.
+// builds the project's Dockerfile on local bases made of Debian packages and the npm registry's Node
+// binary (the runtime one in distroless's layout), then runs the image with its own ENTRYPOINT and CMD
+// against the test control plane (chroot isolation shares the host's network, so the container reaches
+// the API server on loopback). It must hold no program but Node, run as uid 1000 inside the image's
+// root filesystem, answer --version, and reconcile a FliptClient to Ready. Skipped, with one line
+// saying why, where buildah is not installed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -11,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { chownSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildah, buildProjectImage, ensureBaseImage, imageSize, missingImageTools, nodeFromNpm, ROOT } from '../../scripts/lib/image.ts';
+import { buildah, buildProjectImage, ensureBaseImages, imageSize, missingImageTools, nodeFromNpm, ROOT } from '../../scripts/lib/image.ts';
 import { installCrd, testCluster, waitFor } from '../support/cluster.ts';
 import { createFliptTarget, simulateDeploymentController } from '../support/flipt-target.ts';
 import { condition, createFliptClient, getFliptClient, removeFliptClients } from '../support/fliptclients.ts';
@@ -21,7 +22,42 @@ import { secretValue } from '../../src/kube/secret-data.ts';
 const missing = missingImageTools();
 const skip = missing.length === 0 ? false : `${missing.join(' and ')} not installed, so the image is not built here (apt-get install -y buildah mmdebstrap; .ci/run does it)`;
 const CONFIG_DIR = '/etc/flipt-client-operator';
+const NODE = '/nodejs/bin/node';
 const MB = 1e6;
+
+// Run by the image's Node: every program its root filesystem holds, outside the kernel's and buildah's
+// mounts: an executable ELF file other than a shared library (those carry the executable bit too), or
+// a script whose `#!` interpreter is there to run it.
+const PROGRAMS = `
+const { closeSync, existsSync, lstatSync, openSync, readdirSync, readSync } = require('node:fs');
+const head = (path) => {
+  const fd = openSync(path, 'r');
+  const bytes = Buffer.alloc(256);
+  const length = readSync(fd, bytes, 0, 256, 0);
+  closeSync(fd);
+  return bytes.subarray(0, length);
+};
+const found = [];
+let files = 0;
+const walk = (dir) => {
+  for (const name of readdirSync(dir)) {
+    const path = (dir === '/' ? '' : dir) + '/' + name;
+    if (['/proc', '/sys', '/dev', '/run'].includes(path)) continue;
+    const stat = lstatSync(path);
+    if (stat.isDirectory()) walk(path);
+    else if (stat.isFile()) {
+      files++;
+      if (!(stat.mode & 0o111) || /\\.so(\\.|$)/.test(name)) continue;
+      const bytes = head(path);
+      const script = /^#!\\s*(\\S+)/.exec(bytes.toString('latin1'));
+      const elf = bytes[0] === 0x7f && bytes.toString('latin1', 1, 4) === 'ELF';
+      if (script ? existsSync(script[1]) : elf) found.push(path);
+    }
+  }
+};
+walk('/');
+console.log(JSON.stringify({ files, programs: found }));
+`;
 
 interface ImageConfig {
   User?: string;
@@ -52,21 +88,22 @@ test('the image builds from the Dockerfile, runs as uid 1000, answers --version 
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
   const started = Date.now();
-  const base = await ensureBaseImage(log);
-  figures.push(base.cached ? `base image ${base.tag}: cached` : `base image ${base.tag}: mmdebstrap ${base.rootfsSeconds}s, buildah ${base.buildSeconds}s`);
+  const { build, runtime } = await ensureBaseImages(log);
+  figures.push(build.cached ? `build base ${build.tag}: cached` : `build base ${build.tag}: mmdebstrap ${build.rootfsSeconds}s, buildah ${build.buildSeconds}s`);
+  figures.push(runtime.cached ? `runtime base ${runtime.tag}: cached` : `runtime base ${runtime.tag}: buildah ${runtime.buildSeconds}s`);
   const tag = `localhost/flipt-client-operator:test-${process.pid}`;
-  const buildSeconds = await buildProjectImage(tag, base.tag, log);
+  const buildSeconds = await buildProjectImage(tag, { build: build.tag, runtime: runtime.tag }, log);
   cleanups.push(() => buildah(['rmi', tag], log, 'image: rmi').catch(() => {}));
   const size = await imageSize(tag, log);
-  const baseSize = await imageSize(base.tag, log);
-  figures.push(`image build ${buildSeconds}s; size ${(size / MB).toFixed(0)} MB (base ${(baseSize / MB).toFixed(0)} MB + operator ${((size - baseSize) / MB).toFixed(0)} MB)`);
+  const baseSize = await imageSize(runtime.tag, log);
+  figures.push(`image build ${buildSeconds}s; size ${(size / MB).toFixed(0)} MB (runtime base ${(baseSize / MB).toFixed(0)} MB + operator ${((size - baseSize) / MB).toFixed(0)} MB)`);
   // The operator's layer: the bundle only, about 14 MB with its source map; no node_modules (client-node
   // alone is 65 MB there), no TypeScript and no second Node binary from the `node` devDependency (over 120 MB).
   assert.ok(size - baseSize < 30 * MB, `the operator adds ${((size - baseSize) / MB).toFixed(0)} MB to its base`);
 
   const config = (JSON.parse(await buildah(['inspect', '--type', 'image', tag], log, 'image: inspect')) as { OCIv1: { config: ImageConfig } }).OCIv1.config;
   assert.equal(config.User, '1000:1000');
-  assert.deepEqual(config.Entrypoint, ['node', '--max-old-space-size=256', '--max-semi-space-size=4', 'dist/main.js']);
+  assert.deepEqual(config.Entrypoint, [NODE, '--max-old-space-size=256', '--max-semi-space-size=4', 'dist/main.js']);
   assert.deepEqual(config.Cmd, ['--config', `${CONFIG_DIR}/config.yaml`]);
 
   const container = `fco-image-${randomBytes(4).toString('hex')}`;
@@ -76,8 +113,11 @@ test('the image builds from the Dockerfile, runs as uid 1000, answers --version 
 
   const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
   assert.equal((await inside([...config.Entrypoint!, '--version'])).trim(), version, 'the entrypoint answers --version');
-  assert.equal((await inside(['node', '--version'])).trim(), `v${nodeFromNpm().version}`, "the npm registry's Node 24");
-  assert.equal((await inside(['sh', '-c', 'command -v npm npx corepack yarn; ls -A /usr/local/lib/node_modules 2>/dev/null; true'])).trim(), '', 'no package manager in the runtime image');
+  assert.equal((await inside([NODE, '--version'])).trim(), `v${nodeFromNpm().version}`, "the npm registry's Node 24");
+  const contents = JSON.parse(await inside([NODE, '-e', PROGRAMS])) as { files: number; programs: string[] };
+  assert.deepEqual(contents.programs, [NODE], 'no program but Node: no shell, no package manager');
+  await assert.rejects(inside(['sh', '-c', 'true']), 'no shell to run');
+  figures.push(`runtime filesystem: ${contents.files} files, one program (${NODE})`);
 
   // The operator against the test control plane, started exactly as the image says (ENTRYPOINT + CMD),
   // with its config and a kubeconfig mounted where the CMD looks.
