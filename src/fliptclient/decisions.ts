@@ -463,6 +463,17 @@ export function reportsRefusedWrite(client: FliptClient, verdict: Verdict, statu
   return client.status?.conditions?.find((c) => c.type === 'Ready')?.reason !== verdict.reason;
 }
 
+/**
+ * The Warning Event's note for a status the API server refused (an admission policy or webhook on
+ * fliptclients/status, a status the CRD's schema rejects): the status cannot say so itself.
+ * Undefined where the retry is the answer (a lost connection, throttling, a conflict) or the
+ * FliptClient is gone.
+ */
+export function statusWriteRefusedNote(namespace: string, name: string, status: number | undefined, reason: string): string | undefined {
+  if (status === undefined || status === 404 || status === 409 || status === 429) return undefined;
+  return `Writing the status of FliptClient ${namespace}/${name} failed (${reason}): its conditions are older than the operator's view. The operator retries with backoff`;
+}
+
 /** A Secret of the client's Secret's name that another owner controls: never overwritten. */
 export function secretConflictVerdict(namespace: string, secretName: string): Verdict {
   return {

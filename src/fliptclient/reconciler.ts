@@ -40,6 +40,7 @@ import {
   secretNeedsUpdate,
   credentialVerdictConditions,
   secretWriteFailedVerdict,
+  statusWriteRefusedNote,
   finalizerWriteFailedVerdict,
   reportsRefusedWrite,
   statusEvents,
@@ -58,6 +59,8 @@ export class FliptClientReconciler {
   private readonly jwt: JwtClientReconciler;
   /** The last Ready transition announced per FliptClient, so that a stale cache never announces one twice. */
   private readonly announced = new Map<string, string>();
+  /** The reason the API server last refused a FliptClient's status for, reported once until a status write gets through. */
+  private readonly statusRefused = new Map<string, string>();
   /** The resourceVersion of each FliptClient as this reconciler last wrote it, until the cache has it. */
   private readonly written = new Map<string, string>();
 
@@ -76,6 +79,7 @@ export class FliptClientReconciler {
     if (!cached) {
       this.announced.delete(key);
       this.written.delete(key);
+      this.statusRefused.delete(key);
       return;
     }
     // A cache older than our own last write of this FliptClient would decide again from what that
@@ -301,6 +305,16 @@ export class FliptClientReconciler {
     return verdict;
   }
 
+  /** A Warning Event, once for each reason the API server gives in a row: the status cannot report its own refusal. */
+  private statusWriteRefused(client: FliptClient, err: unknown): void {
+    const { namespace, name } = client.metadata;
+    const reason = describeError(err);
+    const note = statusWriteRefusedNote(namespace, name, statusCode(err), reason);
+    if (note === undefined || this.statusRefused.get(keyOf(client)) === reason) return;
+    this.statusRefused.set(keyOf(client), reason);
+    this.deps.events.record(client, 'Warning', 'StatusWriteFailed', note, 'WriteStatus');
+  }
+
   private secretWriteFailed(client: FliptClient, secretName: string, err: unknown): Promise<never> {
     return this.writeRefused(client, secretWriteFailedVerdict(client.metadata.namespace, secretName, describeError(err)), err);
   }
@@ -394,8 +408,10 @@ export class FliptClientReconciler {
       this.wrote((await this.deps.api.json.mergePatch(`${fliptClientPath(namespace, name)}/status`, body)) as FliptClient);
     } catch (err) {
       if (isNotFound(err)) return;
+      this.statusWriteRefused(client, err);
       throw err;
     }
+    this.statusRefused.delete(keyOf(client));
     const { events, announced } = statusEvents(client.metadata.uid ?? '', current.conditions ?? [], status.conditions ?? [], refused !== undefined, this.announced.get(keyOf(client)));
     if (announced) this.announced.set(keyOf(client), announced);
     for (const event of events) this.deps.events.record(client, event.type, event.reason, event.message);

@@ -3,7 +3,7 @@
 // target; a small FliptClient from another namespace is still registered and Ready, exactly the
 // large ones that do not fit are refused (TargetFull, a Warning Event), and every token that was
 // registered stays registered. Also: a per-namespace limit refuses only that namespace's extra
-// clients, and a write the API server refuses (the target's, a client Secret, a finalizer) is never silent.
+// clients, and a write the API server refuses (the target's, a client Secret, a finalizer, a status) is never silent.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tokenIdFor } from '../../src/vocabulary/credentials.ts';
@@ -117,6 +117,29 @@ test('a client Secret the API server refuses to create is never silent: the cond
     await lift();
     lifted = true;
     await waitFor(async () => (await readyIn(namespace, 'refused'))?.status === 'True', 'Ready once Secrets may be created', 60_000, 250);
+  } finally {
+    if (!lifted) await lift();
+  }
+});
+
+test('a status the API server refuses is never silent: one Warning Event however often the retry is refused, and the client goes on once the cause is gone', async () => {
+  const message = 'no FliptClient status here';
+  const { namespace, lift } = await refusingNamespace(scenario, 'no-status', [STATUS_WRITES], message);
+  let lifted = false;
+  try {
+    await createFliptClient(scenario.cluster.clients, namespace, 'mute', {});
+    const refusals = () => scenario.operator.output().split('\n').filter((line) => line.includes(message) && line.includes(`${namespace}/mute`)).length;
+    const events = async () => (await scenario.cluster.clients.events.listNamespacedEvent({ namespace })).items.filter((e) => e.reason === 'StatusWriteFailed');
+    await waitFor(async () => (await events()).length > 0, 'a StatusWriteFailed Event', 20_000, 250);
+    const [event] = await events();
+    assert.equal(event!.type, 'Warning');
+    assert.match(event!.note ?? '', new RegExp(`^Writing the status of FliptClient ${namespace}/mute failed \\(.*${message}.*\\): its conditions are older than the operator's view\\. The operator retries with backoff$`));
+    // The retries are refused too (each logged), and announced no more.
+    await waitFor(async () => refusals() >= 3, 'three refused retries in the log', 30_000, 250);
+    assert.equal((await events()).length, 1, 'one Event for the same refusal');
+    await lift();
+    lifted = true;
+    await waitFor(async () => (await readyIn(namespace, 'mute'))?.status === 'True', 'Ready once its status may be written', 60_000, 250);
   } finally {
     if (!lifted) await lift();
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bindingVerdict, decideToken, desiredClientSecret, readinessVerdict, refusal, registrationVerdict, replacementSecret, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, secretNeedsUpdate, credentialVerdictConditions, finalizerWriteFailedVerdict, reportsRefusedWrite, secretWriteFailedVerdict, statusEvents, withCondition } from '../../src/fliptclient/decisions.ts';
+import { bindingVerdict, decideToken, desiredClientSecret, readinessVerdict, refusal, registrationVerdict, replacementSecret, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, secretNeedsUpdate, credentialVerdictConditions, finalizerWriteFailedVerdict, reportsRefusedWrite, secretWriteFailedVerdict, statusEvents, statusWriteRefusedNote, withCondition } from '../../src/fliptclient/decisions.ts';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { metadataProblems, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
@@ -360,4 +360,14 @@ test('reportsRefusedWrite: a refusal is reported once per reason; throttling and
   const reported = { ...fresh, status: { conditions: credentialVerdictConditions(fresh, verdict, at) } } as FliptClient;
   assert.equal(reportsRefusedWrite(reported, { ...verdict, message: 'the same refusal in other words' }, 403), false, 'already shown: not written again on each retry');
   assert.equal(reportsRefusedWrite(reported, finalizerWriteFailedVerdict('team-a', 'web', 'add', 'API 403: denied'), 403), true, 'another reason');
+});
+
+test('statusWriteRefusedNote: a refused status says so in an Event; a lost connection, throttling, a conflict or a deleted client are only retried', () => {
+  for (const status of [400, 403, 422, 500, 503]) {
+    assert.equal(
+      statusWriteRefusedNote('team', 'web', status, `HTTP ${status}: denied`),
+      `Writing the status of FliptClient team/web failed (HTTP ${status}: denied): its conditions are older than the operator's view. The operator retries with backoff`,
+    );
+  }
+  for (const status of [undefined, 404, 409, 429]) assert.equal(statusWriteRefusedNote('team', 'web', status, 'x'), undefined, `HTTP ${status}`);
 });
