@@ -44,11 +44,14 @@ const NAMESPACES = 10;
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-// As the image runs: the compiled build when there is one, Node's heap capped at 256 MiB.
+// As the image runs: the compiled build when there is one, Node's heap capped at 256 MiB, and the
+// image's malloc settings (the Dockerfile's ENV; the operator inherits this process's environment).
 const dist = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 process.env.FCO_OPERATOR_ENTRY ??= existsSync(dist) ? dist : '';
 if (!process.env.FCO_OPERATOR_ENTRY) delete process.env.FCO_OPERATOR_ENTRY;
 process.env.FCO_OPERATOR_NODE_ARGS ??= '--max-old-space-size=256 --max-semi-space-size=4';
+process.env.MALLOC_MMAP_THRESHOLD_ ??= '131072';
+process.env.MALLOC_TRIM_THRESHOLD_ ??= '131072';
 
 async function inBatches<T>(items: T[], concurrency: number, run: (item: T) => Promise<unknown>): Promise<void> {
   for (let i = 0; i < items.length; i += concurrency) await Promise.all(items.slice(i, i + concurrency).map(run));
@@ -285,7 +288,7 @@ async function run(n: number): Promise<void> {
     const firstReady = Math.min(...progress.readyAt.values()) - started;
 
     log('');
-    log(`N = ${n} (${TARGETS} target(s)), operator ${process.env.FCO_OPERATOR_ENTRY ? 'dist/main.js' : 'src/main.ts'} ${process.env.FCO_OPERATOR_NODE_ARGS}`);
+    log(`N = ${n} (${TARGETS} target(s)), operator ${process.env.FCO_OPERATOR_ENTRY ? 'dist/main.js' : 'src/main.ts'} ${process.env.FCO_OPERATOR_NODE_ARGS}, MALLOC_MMAP_THRESHOLD_=${process.env.MALLOC_MMAP_THRESHOLD_} MALLOC_TRIM_THRESHOLD_=${process.env.MALLOC_TRIM_THRESHOLD_}`);
     if (JWT) log(`  JWTs: enabling the jwt method cost ${enablement.writes} ConfigMap write(s) and ${enablement.restarts} restart(s) before the clock started`);
     log(`  FliptClients applied in            ${seconds(appliedMs)}`);
     log(`  all issued after                   ${seconds(lastIssued)}`);

@@ -64,6 +64,7 @@ interface ImageConfig {
   Entrypoint?: string[];
   Cmd?: string[];
   WorkingDir?: string;
+  Env?: string[];
 }
 
 /** The process (seen from the host) whose environment carries this marker. */
@@ -105,6 +106,8 @@ test('the image builds from the Dockerfile, runs as uid 1000, answers --version 
   assert.equal(config.User, '1000:1000');
   assert.deepEqual(config.Entrypoint, [NODE, '--max-old-space-size=256', '--max-semi-space-size=4', 'dist/main.js']);
   assert.deepEqual(config.Cmd, ['--config', `${CONFIG_DIR}/config.yaml`]);
+  // The malloc settings the benchmark measures with (bench/reconcile.ts).
+  for (const setting of ['MALLOC_MMAP_THRESHOLD_=131072', 'MALLOC_TRIM_THRESHOLD_=131072']) assert.ok(config.Env?.includes(setting), `${setting} in ${config.Env?.join(' ')}`);
 
   const container = `fco-image-${randomBytes(4).toString('hex')}`;
   await buildah(['from', '--name', container, tag], log, 'image: from');
