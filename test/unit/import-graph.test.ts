@@ -82,6 +82,14 @@ function circles(files: readonly string[], read: (file: string) => string): stri
   return found;
 }
 
+/** A check run over made-up files of src/ (path -> text), to show what it catches. */
+function onFakes(check: (files: readonly string[], read: (file: string) => string) => string[], fakes: Record<string, string>): string[] {
+  return check(
+    Object.keys(fakes).map((f) => join(SRC, f)),
+    (file) => fakes[relative(SRC, file)]!,
+  );
+}
+
 test('imports in src/ run one way: domains -> vocabulary -> config, kube, runtime', () => {
   const files = sourceFiles(SRC);
   assert.ok(files.length > 20, 'src/ was read');
@@ -98,10 +106,7 @@ test("the check sees a domain importing another, and the runtime importing the o
     'vocabulary/x.ts': "import { TargetReconciler } from '../fliptinstance/reconciler.ts';",
     'kube/x.ts': "import { Informer } from '../runtime/informer.ts';",
   };
-  const found = violations(
-    Object.keys(fakes).map((f) => join(SRC, f)),
-    (file) => fakes[relative(SRC, file)]!,
-  );
+  const found = onFakes(violations, fakes);
   assert.equal(found.length, Object.keys(fakes).length, found.join('\n'));
 });
 
@@ -118,9 +123,6 @@ test('the circle check sees two files importing each other, and a longer circle'
     'exchange/z.ts': "import type {\n  X,\n} from './x.ts';",
     'exchange/free.ts': "import { Y } from './y.ts';",
   };
-  const found = circles(
-    Object.keys(fakes).map((f) => join(SRC, f)),
-    (file) => fakes[relative(SRC, file)]!,
-  );
+  const found = onFakes(circles, fakes);
   assert.deepEqual(found, ['fliptclient/a.ts -> fliptclient/b.ts -> fliptclient/a.ts', 'exchange/x.ts -> exchange/y.ts -> exchange/z.ts -> exchange/x.ts']);
 });
