@@ -283,6 +283,12 @@ function assertNoTokenIn(answer: Answer, token: string, what: string): void {
 
 const apiServerTokenReviews = () => apiServerRequests(fx.kubeConfig, 'tokenreviews');
 
+/** Shaped like a service-account token (not expired, our audience), so the API server is asked, and refuses it. */
+function madeUp(label: string): string {
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'RS256', kid: label })}.${part({ aud: [AUDIENCE], exp: Math.floor(Date.now() / 1000) + 3600, sub: label })}.${Buffer.from(label).toString('base64url')}`;
+}
+
 describe('exchange service against a real API server', () => {
   let server: ExchangeServer;
   let base: string;
@@ -666,11 +672,6 @@ describe('exchange service against a real API server', () => {
   test('an address that keeps failing is refused before the global limit and any TokenReview; other addresses are served', async () => {
     const lines: string[] = [];
     const reviewsBefore = await apiServerTokenReviews();
-    // Shaped like service-account tokens, so each is sent to the API server, which refuses it.
-    const madeUp = (label: string) => {
-      const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
-      return `${part({ alg: 'RS256', kid: label })}.${part({ aud: [AUDIENCE], exp: Math.floor(Date.now() / 1000) + 3600, sub: label })}.${Buffer.from(label).toString('base64url')}`;
-    };
     const perSource = new ExchangeServer({
       config: exchangeConfig({ rateLimit: { perServiceAccountPerMinute: 1000, globalPerSecond: 4, failedPerSourcePerMinute: 3 } }),
       index: fx.index,
@@ -733,8 +734,7 @@ describe('exchange service against a real API server', () => {
     const { url } = await perSource.start();
     const together = new Agent({ connections: 6 });
     try {
-      const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
-      const tokens = Array.from({ length: 6 }, (_, i) => `${part({ alg: 'RS256' })}.${part({ aud: [AUDIENCE], exp: Math.floor(Date.now() / 1000) + 3600, sub: `together-${i}` })}.c2ln`);
+      const tokens = Array.from({ length: 6 }, (_, i) => madeUp(`together-${i}`));
       const answers = Promise.all(tokens.map((token) => call(url, together, tokenBody(token))));
       await waitFor(async () => arrived === 6, 'six reviews in flight');
       release();
