@@ -16,6 +16,7 @@
 // target (one ConfigMap write and one restart each, reported apart), the counts are those after it, and
 // the floor leaves out the ConfigMap write and restart that JWT clients never cost.
 import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Watch, type KubeConfig, type V1ConfigMap, type V1Deployment } from '@kubernetes/client-node';
 import { mergePatch, type KubeClients } from '../src/kube/client.ts';
@@ -288,7 +289,9 @@ async function run(n: number): Promise<void> {
     const firstReady = Math.min(...progress.readyAt.values()) - started;
 
     log('');
-    log(`N = ${n} (${TARGETS} target(s)), operator ${process.env.FCO_OPERATOR_ENTRY ? 'dist/main.js' : 'src/main.ts'} ${process.env.FCO_OPERATOR_NODE_ARGS}, MALLOC_MMAP_THRESHOLD_=${process.env.MALLOC_MMAP_THRESHOLD_} MALLOC_TRIM_THRESHOLD_=${process.env.MALLOC_TRIM_THRESHOLD_}`);
+    // What the operator's process was started with (its Node flags and entry file), as it ran.
+    const command = operator.child.spawnargs.slice(1, -4).map((arg) => (isAbsolute(arg) ? relative(process.cwd(), arg) : arg));
+    log(`N = ${n} (${TARGETS} target(s)), operator ${command.join(' ')}, MALLOC_MMAP_THRESHOLD_=${process.env.MALLOC_MMAP_THRESHOLD_} MALLOC_TRIM_THRESHOLD_=${process.env.MALLOC_TRIM_THRESHOLD_}`);
     if (JWT) log(`  JWTs: enabling the jwt method cost ${enablement.writes} ConfigMap write(s) and ${enablement.restarts} restart(s) before the clock started`);
     log(`  FliptClients applied in            ${seconds(appliedMs)}`);
     log(`  all issued after                   ${seconds(lastIssued)}`);

@@ -8,7 +8,9 @@ import { stringify } from 'yaml';
 import { scratchDir } from './scratch.ts';
 
 // FCO_OPERATOR_ENTRY=dist/main.js runs the compiled build (as the image does) instead of the sources.
-const MAIN = process.env.FCO_OPERATOR_ENTRY ?? fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+// Read at each start, not when this module loads: a script that sets it in its own body (the
+// benchmark) runs after its imports.
+const operatorEntry = () => process.env.FCO_OPERATOR_ENTRY ?? fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 export interface OperatorProcess {
   child: ChildProcess;
@@ -50,7 +52,7 @@ export function writeOperatorConfig(config: Record<string, unknown>): WrittenCon
 export function startOperator(configPath: string, kubeconfigPath: string, env: Record<string, string> = {}): OperatorProcess {
   // FCO_OPERATOR_NODE_ARGS: extra Node flags, e.g. the image's --max-old-space-size=256 --max-semi-space-size=4.
   const nodeArgs = process.env.FCO_OPERATOR_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, MAIN, '--config', configPath, '--kubeconfig', kubeconfigPath], {
+  const child = spawn(process.execPath, [...nodeArgs, operatorEntry(), '--config', configPath, '--kubeconfig', kubeconfigPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LOG_LEVEL: 'debug', ...env },
   });
