@@ -2,7 +2,6 @@
 // reconciles (FliptClients, targets), the events between them, leader election, the exchange, probes
 // and metrics. Everything domain-specific lives in fliptclient/, fliptinstance/ and exchange/; this
 // file only connects them, and hands every part the same clock.
-import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { KubeConfig, KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
@@ -12,13 +11,13 @@ import { informerCredentialSource } from './exchange/credentials.ts';
 import { ExchangeServer } from './exchange/server.ts';
 import { ServiceAccountIndex, indexUpdater } from './exchange/service-account-index.ts';
 import { FliptClientReconciler } from './fliptclient/reconciler.ts';
-import { targetInputsOf } from './fliptinstance/plan.ts';
 import { TargetReconciler } from './fliptinstance/reconciler.ts';
+import { TargetWakeups } from './fliptinstance/target-wakeups.ts';
 import type { Workload } from './fliptinstance/workload.ts';
 import { SigningKeysReconciler } from './identity/keys-reconciler.ts';
 import { makeClients, makeFencedClients, type KubeClients } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
-import { decodeSecretData, secretValue } from './kube/secret-data.ts';
+import { decodeSecretData } from './kube/secret-data.ts';
 import { dropManagedFields, trimObject } from './kube/trim.ts';
 import { Metrics } from './metrics.ts';
 import { systemClock } from './runtime/clock.ts';
@@ -62,9 +61,8 @@ export class Operator {
   private readonly signingKeysSecret: Informer<V1Secret>;
   private parsedKeys: { resourceVersion: string | undefined; keys: readonly SigningKey[] } = { resourceVersion: undefined, keys: [] };
   private readonly targetCaches = new Map<string, TargetCaches>();
-  /** A digest of what targets read of each client and client Secret, to wake them only when it changes. */
-  private readonly targetInputs = new Map<string, string>();
   private readonly serviceAccounts = new ServiceAccountIndex();
+  private readonly targetWakeups: TargetWakeups;
   private readonly updateServiceAccountIndex: (client: FliptClient) => void;
   private readonly targetReconciler: TargetReconciler;
   private readonly fliptClientController: Controller;
@@ -82,6 +80,7 @@ export class Operator {
     this.options = options;
     const { config, kubeConfig, log } = options;
     const clock = systemClock;
+    this.targetWakeups = new TargetWakeups(config.targets.map((t) => t.name));
     this.api = makeFencedClients(kubeConfig, () => this.leadership.signal);
     const events = new EventRecorder(this.api.json, log);
     const hooks = {
@@ -347,7 +346,7 @@ export class Operator {
     // Targets wake only for what they read of a client (not for each status write of a burst). Any
     // target may gain or lose this client (spec.target can change), and targets are few.
     const live = this.fliptClients.get(client.metadata.name, client.metadata.namespace);
-    if (this.remember(`client:${key}`, live && targetInputsOf(live))) for (const target of this.options.config.targets) this.targetController.enqueueWithin(target.name, TARGET_COALESCE_MS);
+    for (const target of this.targetWakeups.forClient(key, live)) this.targetController.enqueueWithin(target, TARGET_COALESCE_MS);
   }
 
   private clientSecretChanged(secret: V1Secret): void {
@@ -355,18 +354,9 @@ export class Operator {
     const namespace = secret.metadata?.namespace;
     if (!name || !namespace) return;
     this.fliptClientController.enqueue(clientKey(namespace, name));
-    const client = this.fliptClients.get(name, namespace);
     const live = this.clientSecrets.get(secret.metadata!.name!, namespace);
-    if (client && this.remember(`secret:${namespace}/${secret.metadata!.name}`, live && secretValue(live, 'token'))) this.targetController.enqueueWithin(targetNameOf(client), TARGET_COALESCE_MS);
-  }
-
-  /** Records what targets last saw of an object (undefined: gone); true when that changed. */
-  private remember(key: string, inputs: string | undefined): boolean {
-    const digest = inputs === undefined ? undefined : createHash('sha256').update(inputs).digest('base64');
-    if (this.targetInputs.get(key) === digest) return false;
-    if (digest === undefined) this.targetInputs.delete(key);
-    else this.targetInputs.set(key, digest);
-    return true;
+    const target = this.targetWakeups.forClientSecret(`${namespace}/${secret.metadata!.name}`, live, this.fliptClients.get(name, namespace));
+    if (target) this.targetController.enqueueWithin(target, TARGET_COALESCE_MS);
   }
 
   /** The signing keys as this replica's cache holds them, parsed once per version of the Secret. */
