@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { isCollection, isMap, isNode, isScalar, isSeq, parseDocument, type Document, type Pair, type YAMLMap } from 'yaml';
 import type { CredentialReference } from '../config/operator-config.ts';
+import { tokensEqual } from '../vocabulary/credentials.ts';
 import type { BooleanSetting, StringSetting } from '../vocabulary/registration.ts';
 
 export interface ManagedToken {
@@ -263,8 +264,7 @@ function renderTokens(doc: Document, input: RenderInput, managedIds: string[], c
     }
     managedIds.push(token.id);
     const desired = { credential: token.credential, metadata: sortedRecord(token.metadata) };
-    const existingJs = isNode(existing?.value) ? existing.value.toJSON() : existing?.value;
-    if (existing && JSON.stringify(existingJs) === JSON.stringify(desired)) continue;
+    if (existing && holds(existing, desired)) continue;
     const node = doc.createNode(desired) as YAMLMap;
     quoteNumberLike(node.get('credential', true));
     const metadataNode: unknown = node.get('metadata', true);
@@ -287,6 +287,14 @@ function renderTokens(doc: Document, input: RenderInput, managedIds: string[], c
     changed = true;
   }
   return changed;
+}
+
+/** Whether a token's entry already says this; the credential (the token itself in inline mode) compared in constant time. */
+function holds(pair: Pair, desired: { credential: string; metadata: Record<string, string> }): boolean {
+  const value: unknown = isNode(pair.value) ? pair.value.toJSON() : pair.value;
+  if (typeof value !== 'object' || value === null) return false;
+  const { credential, ...rest } = value as Record<string, unknown>;
+  return typeof credential === 'string' && tokensEqual(credential, desired.credential) && JSON.stringify(rest) === JSON.stringify({ metadata: desired.metadata });
 }
 
 /**

@@ -201,6 +201,21 @@ test('a managed token edited by hand is put back', () => {
   assert.equal(again.text, first.text);
 });
 
+test('a managed token whose credential changed is written again: an inline token rotated, or a credential edited by hand', () => {
+  const id = tokenIdFor('a', 'x');
+  const [before, after] = [generateToken(), generateToken()];
+  const first = render({ source: '', credentialReference: 'inline', tokens: [{ id, credential: before, metadata: {} }] });
+  const rotated = render({ source: first.text, previouslyManaged: first.managedIds, credentialReference: 'inline', tokens: [{ id, credential: after, metadata: {} }] });
+  assert.equal(rotated.changed, true);
+  assert.equal(tokensOf(rotated.text)[id]!.credential, after);
+  const reference = render({ source: '', tokens: [token('a', 'x')] });
+  const edited = reference.text.replace(`\${secret:file:${id}}`, `\${secret:file:${id}-edited}`);
+  assert.notEqual(edited, reference.text);
+  const again = render({ source: edited, previouslyManaged: reference.managedIds, tokens: [token('a', 'x')] });
+  assert.equal(again.changed, true);
+  assert.equal(again.text, reference.text);
+});
+
 test('empty, null, missing and comment-only documents are treated as {}', () => {
   for (const source of [undefined, '', '\n', 'null\n', '~\n', '---\n', '{}\n', '# just a comment\n', '# one\n# two\n\n']) {
     const result = render({ source, tokens: [token('ns', 'app')] });
