@@ -1,9 +1,16 @@
 // What leaves the process as text (a log line, or an API server's message put in a status or an
 // Event) never carries anything shaped like a credential: our tokens are 64 hex characters, JWTs
-// start with a base64url JSON header. Code never puts one there; this is the second line of defence,
-// for text the operator does not write itself (say, a webhook's message that echoes what it refused).
-const CREDENTIAL_SHAPES = /\b[0-9a-f]{64}\b|\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*/g;
+// start with a base64url JSON header, a private JWK has a "d" member. Code never puts one there; this
+// is the second line of defence, for text the operator does not write itself (say, a webhook's
+// message that echoes what it refused). Such a message may quote a Secret's data as the API server
+// holds it, base64-encoded: a run of base64 that decodes to text holding a credential goes too.
+const CREDENTIAL_SHAPES = /\b[0-9a-f]{64}\b|\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*|\\*"d\\*"\s*:\s*\\*"[\w-]{16,}/g;
+const CREDENTIAL_SHAPE = new RegExp(CREDENTIAL_SHAPES.source);
+/** The shortest base64 that can hold a credential shape (a JWK's "d" member: 25 bytes). */
+const BASE64_RUN = /[A-Za-z0-9+/]{32,}={0,2}/g;
 
 export function redactCredentials(text: string): string {
-  return text.replace(CREDENTIAL_SHAPES, '[REDACTED]');
+  return text
+    .replace(CREDENTIAL_SHAPES, '[REDACTED]')
+    .replace(BASE64_RUN, (run) => (CREDENTIAL_SHAPE.test(Buffer.from(run, 'base64').toString('latin1')) ? '[REDACTED]' : run));
 }

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describeError, isConflict, isForbidden, isNotFound, statusCode, unlessNotFound } from '../../src/kube/errors.ts';
+import { generateToken } from '../../src/vocabulary/credentials.ts';
 
 const conflictBody = JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'Conflict', code: 409, message: 'the object has been modified; please apply your changes to the latest version and try again' });
 
@@ -31,6 +33,26 @@ test("describeError never passes on anything shaped like a credential, even when
   const described = describeError(Object.assign(new Error('HTTP-Code: 403'), { code: 403, body }));
   assert.equal(described, 'API 403: admission webhook "secrets.example.com" denied the request: token=[REDACTED], authorization=JWT [REDACTED]');
   assert.equal(describeError(new Error(`connect failed for ${token}`)), 'connect failed for [REDACTED]');
+});
+
+test("describeError passes on no Secret data a message quotes as the API server holds it (base64), nor a private key's \"d\"", async () => {
+  const { generateKeyPair, exportJWK } = await import('jose');
+  const token = generateToken();
+  const jwt = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ0ZWFtLWEvd2ViIn0.c2lnbmF0dXJl';
+  const jwk = await exportJWK((await generateKeyPair('ES256', { extractable: true })).privateKey);
+  const keys = JSON.stringify({ 'key-1': { alg: 'ES256', jwk } });
+  const base64 = (text: string) => Buffer.from(text).toString('base64');
+  // Say a policy engine refused the write and quoted the object's data in its message.
+  const quoted = [base64(token), base64(jwt), base64(keys)];
+  for (const data of [...quoted, JSON.stringify(keys)]) {
+    const body = JSON.stringify({ kind: 'Status', code: 403, message: `denied by policy: data: {"key": "${data}"}` });
+    const described = describeError(Object.assign(new Error('HTTP-Code: 403'), { code: 403, body }));
+    assert.ok(described.includes('[REDACTED]'), described);
+    for (const secret of [data, token, jwk.d!]) assert.ok(!described.includes(secret), `${secret} in ${described}`);
+  }
+  // Base64 that holds no credential stays as it was: a uid, a digest, a certificate's text.
+  const harmless = `uid ${base64('6d2f1c9e-3b8a-4c1f-9a7e-2f4b5c6d7e8f')}, digest ${createHash('sha256').update('x').digest('base64')}, ${base64('-----BEGIN CERTIFICATE-----')}`;
+  assert.equal(describeError(new Error(harmless)), harmless);
 });
 
 test('unlessNotFound: only a 404 reads as "absent"; any other failure is thrown, never mistaken for a missing object', async () => {
