@@ -13,6 +13,7 @@ import {
   MANAGED_BY,
   MANAGED_BY_LABEL,
   metadataProblems,
+  nameIsDnsLabel,
   targetNameOf,
   type Condition,
   type ConditionStatus,
@@ -32,6 +33,13 @@ export interface Verdict {
 /** Why a FliptClient cannot be served at all, before anything is written for it: its spec, then its target. */
 export function refusal(client: FliptClient, target: TargetConfig | undefined, knownTargets: readonly string[]): Verdict | undefined {
   const name = targetNameOf(client);
+  if (!nameIsDnsLabel(client)) {
+    return {
+      status: 'False',
+      reason: 'InvalidName',
+      message: `metadata.name must be a DNS label (at most 63 lower-case letters, digits or '-'), as it becomes part of the Flipt token id; nothing of this FliptClient reaches Flipt's config. Create it again under such a name`,
+    };
+  }
   const problems = metadataProblems(client.spec.metadata);
   if (problems.length > 0) {
     return {

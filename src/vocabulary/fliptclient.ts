@@ -97,8 +97,20 @@ export function servedBy(target: TargetConfig, client: FliptClient): boolean {
     targetNameOf(client) === target.name &&
     !client.metadata.deletionTimestamp &&
     targetAllowsNamespace(target, client.metadata.namespace) &&
+    nameIsDnsLabel(client) &&
     metadataProblems(client.spec.metadata).length === 0
   );
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * The CRD's rule for metadata.name, enforced again by the operator (a cluster whose CRD was not
+ * upgraded lets any DNS subdomain through): the name becomes part of the token id, where viper would
+ * read a '.' as nesting, and of the environment variable name, where Flipt would not resolve it.
+ */
+export function nameIsDnsLabel(client: FliptClient): boolean {
+  return DNS_LABEL.test(client.metadata.name);
 }
 
 const RESERVED_METADATA_KEYS = ['fliptclient-namespace', 'fliptclient-name'] as const;

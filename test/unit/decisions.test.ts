@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bindingVerdict, decideToken, desiredClientSecret, readinessVerdict, refusal, registrationVerdict, replacementSecret, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, secretNeedsUpdate, credentialVerdictConditions, finalizerWriteFailedVerdict, reportsRefusedWrite, secretWriteFailedVerdict, statusEvents, statusWriteRefusedNote, withCondition } from '../../src/fliptclient/decisions.ts';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
-import { metadataProblems, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import { metadataProblems, servedBy, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
 import { accepts, type TargetState } from '../../src/vocabulary/registration.ts';
 import { rolloutState } from '../../src/fliptinstance/workload.ts';
@@ -174,6 +174,19 @@ const withMetadata = (metadata: Record<string, unknown>, namespace = 'apps'): Fl
   kind: 'FliptClient',
   metadata: { name: 'c', namespace },
   spec: { target: 'default', metadata: metadata as Record<string, string> },
+});
+
+test('refusal: a name that is no DNS label comes first, and no target serves it (a CRD without the name rule lets one through)', () => {
+  for (const name of ['a.b', 'A', 'a_b', '-a', 'a-', 'x'.repeat(64), '']) {
+    const client = { ...withMetadata({ note: '${env:HOME}' }), metadata: { name, namespace: 'apps' } };
+    assert.equal(refusal(client, target, ['default'])?.reason, 'InvalidName', JSON.stringify(name));
+    assert.equal(servedBy(target, client), false, JSON.stringify(name));
+  }
+  for (const name of ['a', 'a-b', '0', 'x'.repeat(63)]) {
+    const client = { ...withMetadata({}), metadata: { name, namespace: 'apps' } };
+    assert.equal(refusal(client, target, ['default']), undefined, name);
+    assert.equal(servedBy(target, client), true, name);
+  }
 });
 
 test('refusal: metadata Flipt would interpret first, naming the key; then the target', () => {
