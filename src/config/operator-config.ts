@@ -78,7 +78,11 @@ const Target = Type.Object(
   { additionalProperties: false },
 );
 
-/** The config file's shape; the Helm chart's values.schema.json mirrors it (a test compares them). */
+/**
+ * The config file's shape. The Helm chart's values.schema.json has the same fields (a test compares
+ * them) and their constraints, but for an empty `targets`, which the chart's template refuses with a
+ * clearer message than a schema's.
+ */
 export const OperatorConfigSchema = Type.Object(
   {
     targets: Type.Array(Target, { minItems: 1 }),

@@ -94,8 +94,9 @@ export function byPriority(
 }
 
 /**
- * The candidates that fit beside `overhead` (what the target holds besides them), in priority order;
- * every later one is refused. Estimates are upper bounds, so what is admitted fits.
+ * The candidates that fit beside `overhead` (what the target holds besides them), taken in priority
+ * order: one that would not fit is refused alone, and a smaller one after it may still fit. Estimates
+ * are upper bounds, so what is admitted fits.
  */
 export function admitWithin(target: TargetConfig, candidates: readonly Candidate[], overhead: TargetSizes, refused: Map<string, Refusal>): ClientCredential[] {
   let total = { ...overhead };
