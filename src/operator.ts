@@ -343,8 +343,6 @@ export class Operator {
     const key = clientKey(client.metadata.namespace, client.metadata.name);
     this.updateServiceAccountIndex(client);
     this.fliptClientController.enqueue(key);
-    // Targets wake only for what they read of a client (not for each status write of a burst). Any
-    // target may gain or lose this client (spec.target can change), and targets are few.
     const live = this.fliptClients.get(client.metadata.name, client.metadata.namespace);
     for (const target of this.targetWakeups.forClient(key, live)) this.targetController.enqueueWithin(target, TARGET_COALESCE_MS);
   }

@@ -1,7 +1,7 @@
 // Kubernetes Events (events.k8s.io/v1) about our objects, so `kubectl describe` tells the story.
 // Messages are written by our own code and never carry credentials. Failures to record an Event are
-// logged at debug level and otherwise ignored: an Event is a courtesy, never a reason to fail a reconcile, or to
-// compete with reconciles for the API server in a burst.
+// logged at debug level and otherwise ignored: an Event is a courtesy, never a reason to fail a
+// reconcile, or to compete with reconciles for the API server in a burst.
 import { randomBytes } from 'node:crypto';
 import { V1MicroTime } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
