@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bindingVerdict, decideToken, desiredClientSecret, readinessVerdict, refusal, registrationVerdict, replacementSecret, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, secretNeedsUpdate, credentialVerdictConditions, finalizerWriteFailedVerdict, reportsRefusedWrite, secretWriteFailedVerdict, statusEvents, statusWriteRefusedNote, withCondition } from '../../src/fliptclient/decisions.ts';
+import { bindingVerdict, decideToken, desiredClientSecret, readinessVerdict, refusal, registrationVerdict, replacementSecret, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, secretNeedsUpdate, credentialVerdictConditions, finalizerWriteFailedVerdict, reportsRefusedWrite, secretWriteFailedVerdict, statusEvents, statusWriteRefusedNote, withCondition, workloadsVerdict, type WorkloadRestart } from '../../src/fliptclient/decisions.ts';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { metadataProblems, servedBy, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
@@ -373,6 +373,20 @@ test('reportsRefusedWrite: a refusal is reported once per reason; throttling and
   const reported = { ...fresh, status: { conditions: credentialVerdictConditions(fresh, verdict, at) } } as FliptClient;
   assert.equal(reportsRefusedWrite(reported, { ...verdict, message: 'the same refusal in other words' }, 403), false, 'already shown: not written again on each retry');
   assert.equal(reportsRefusedWrite(reported, finalizerWriteFailedVerdict('team-a', 'web', 'add', 'API 403: denied'), 403), true, 'another reason');
+  const elsewhere = { ...fresh, status: { conditions: [{ type: 'CredentialIssued', status: 'False', reason: verdict.reason, message: '', lastTransitionTime: at.toISOString() }] } } as FliptClient;
+  assert.equal(reportsRefusedWrite(elsewhere, verdict, 403), true, 'only Ready says whether the client shows it');
+});
+
+test('workloadsVerdict: a forbidden restart is named first, then a missing workload; Restarted only when every one was', () => {
+  const restarted: WorkloadRestart = { kind: 'Deployment', name: 'web', outcome: 'restarted' };
+  const missing: WorkloadRestart = { kind: 'StatefulSet', name: 'db', outcome: 'missing' };
+  const forbidden: WorkloadRestart = { kind: 'Deployment', name: 'api', outcome: 'forbidden' };
+  assert.deepEqual(workloadsVerdict('team-a', [restarted], 'fp'), { status: 'True', reason: 'Restarted', message: 'Deployment web restarted for credential fp' });
+  assert.equal(workloadsVerdict('team-a', [restarted, missing], 'fp').reason, 'RestartTargetMissing');
+  assert.match(workloadsVerdict('team-a', [restarted, missing], 'fp').message, /^StatefulSet db not found in namespace team-a/);
+  const both = workloadsVerdict('team-a', [missing, forbidden, restarted], 'fp');
+  assert.equal(both.reason, 'RestartForbidden');
+  assert.match(both.message, /may not patch Deployment api in namespace team-a; .* "patch" on apps deployments:/);
 });
 
 test('statusWriteRefusedNote: a refused status says so in an Event; a lost connection, throttling, a conflict or a deleted client are only retried', () => {

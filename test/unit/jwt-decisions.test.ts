@@ -3,7 +3,7 @@
 // The JWTs here are read, never verified, as the decision reads them: unsigned strings are enough.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideJwt, jwtAccepted, type JwtInputs } from '../../src/fliptclient/jwt-decisions.ts';
+import { credentialRoute, decideJwt, jwtAccepted, jwtAppliedVerdict, type JwtInputs } from '../../src/fliptclient/jwt-decisions.ts';
 import { clientClaims, readJwt, subjectFor } from '../../src/vocabulary/client-jwt.ts';
 import { fingerprint } from '../../src/vocabulary/credentials.ts';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
@@ -95,4 +95,84 @@ test('jwtAccepted: the jwt method runs, the key is published, and exp has not co
   assert.equal(jwtAccepted(jwt, accepting, [key], T0 + HOUR), false, 'at exp');
   assert.equal(jwtAccepted(jwt, { ...accepting, jwtAccepted: false }, [key], T0), false);
   assert.equal(jwtAccepted(jwt, accepting, [{ ...key, kid: 'k2' }], T0), false);
+});
+
+test('credentialRoute: a JWT stays a JWT; a client new to a JWT target takes one; a static token switches once Flipt accepts JWTs and a key signs', () => {
+  const staticTarget = exampleTarget();
+  const issued = { ...client(), status: { credentialFingerprint: 'ab'.repeat(8) } };
+  const holdingJwt = { ...issued, status: { ...issued.status, credentialKind: 'jwt' as const } };
+  assert.deepEqual(credentialRoute(holdingJwt, staticTarget, accepting, [key], T0), { jwt: true }, 'a JWT is kept until the switch back');
+  assert.deepEqual(credentialRoute(client(), staticTarget, accepting, [key], T0), { jwt: false });
+  assert.deepEqual(credentialRoute(client(), target, undefined, [], T0), { jwt: true }, 'nothing issued yet: straight to a JWT');
+  assert.deepEqual(credentialRoute(issued, target, { ...accepting, jwtAccepted: false }, [key], T0), { jwt: false }, 'keeps its static token until every Flipt pod accepts JWTs');
+  assert.deepEqual(credentialRoute(issued, target, accepting, [key], T0), { jwt: true });
+  const later = { ...key, kid: 'k2', createdAt: T0, signsFrom: T0 + HOUR };
+  assert.deepEqual(credentialRoute(issued, target, accepting, [later], T0), { jwt: false, lookAgainAt: T0 + HOUR }, 'no key signs yet: look again when one does');
+  assert.deepEqual(credentialRoute(issued, target, accepting, [], T0), { jwt: false });
+});
+
+test('decideJwt: a target back on static tokens switches the client once its static token is registered and accepted everywhere', () => {
+  const token = 'cd'.repeat(32);
+  const id = 'apps_web';
+  const staticTarget = exampleTarget();
+  const registered: TargetState = { ...accepting, registered: new Map([[id, fingerprint(token)]]), accepted: new Set([fingerprint(token)]) };
+  const input = (state: TargetState, over: Partial<JwtInputs> = {}): JwtInputs => ({
+    client: { ...client(), status: { credentialFingerprint: fingerprint(jwtFor(client())) } },
+    target: staticTarget,
+    state,
+    secretToken: jwtFor(client()),
+    secretTokenSigned: false,
+    registeredToken: token,
+    keys: [key],
+    now: T0 + 60_000,
+    ...over,
+  });
+  assert.deepEqual(decideJwt(input(registered)), { action: 'switchToStatic', token });
+  assert.equal(decideJwt(input({ ...registered, accepted: new Set() })).action, 'keep', 'not yet accepted by every Flipt pod: the JWT stays');
+  assert.equal(decideJwt(input({ ...registered, registered: new Map() })).action, 'keep', 'not registered yet');
+  assert.equal(decideJwt(input(registered, { target })).action, 'keep', 'a JWT target never switches back');
+  assert.equal(decideJwt(input(registered, { registeredToken: 'not a token' })).action, 'keep');
+});
+
+test('decideJwt: what a client without a good JWT waits for, or why it gets one now', () => {
+  const at = T0 + 60_000;
+  const fresh = (over: Partial<JwtInputs> = {}) => decideJwt({ client: client(), target, state: accepting, secretToken: undefined, secretTokenSigned: false, registeredToken: undefined, keys: [key], now: at, ...over });
+  assert.deepEqual(fresh(), { action: 'mint', reason: 'FirstIssue' });
+  const hadStatic = { ...client(), status: { credentialFingerprint: 'ab'.repeat(8) } };
+  assert.deepEqual(fresh({ client: hadStatic }), { action: 'mint', reason: 'SwitchToJwt' });
+  assert.deepEqual(fresh({ client: { ...hadStatic, status: { ...hadStatic.status, credentialKind: 'jwt' } } }), { action: 'mint', reason: 'SecretLost' });
+
+  const notConfigured = fresh({ state: { ...accepting, jwtConfigured: false, jwtAccepted: false } });
+  assert.equal(notConfigured.action === 'wait' && notConfigured.verdict.reason, 'JwtMethodPending');
+  assert.match(notConfigured.action === 'wait' ? notConfigured.verdict.message : '', /to add the jwt method to Flipt's config with Flipt's next restart/);
+  const failing = fresh({ state: { ...accepting, jwtConfigured: false, jwtAccepted: false, writeFailure: 'API 403: denied' } });
+  assert.match(failing.action === 'wait' ? failing.verdict.message : '', /writing the target failed: API 403: denied; the operator retries with backoff/);
+  const rollingOut = fresh({ state: { ...accepting, jwtAccepted: false } });
+  assert.match(rollingOut.action === 'wait' ? rollingOut.verdict.message : '', /Waiting for every Flipt pod of target "default" to run the config with the jwt method/);
+
+  const later = { ...key, kid: 'k2', createdAt: at, signsFrom: at + HOUR };
+  const keyPending = fresh({ keys: [later] });
+  assert.equal(keyPending.action === 'wait' && keyPending.verdict.reason, 'SigningKeyPending');
+  assert.equal(keyPending.action === 'wait' ? keyPending.retryAt : 0, at + HOUR);
+  assert.match(keyPending.action === 'wait' ? keyPending.verdict.message : '', new RegExp(`until ${new Date(at + HOUR).toISOString()}`));
+  const noKey = fresh({ keys: [] });
+  assert.equal(noKey.action === 'wait' ? noKey.retryAt : 0, undefined, 'no key at all: nothing to wait for');
+});
+
+test("decideJwt: a JWT the status does not name is kept only when a published key signed it (written just before its status); one edited by hand is replaced", () => {
+  const token = jwtFor(client());
+  const ofAnother = { ...client(), status: { credentialFingerprint: 'ab'.repeat(8), credentialKind: 'jwt' as const } };
+  const input = (signed: boolean): JwtInputs => ({ client: ofAnother, target, state: accepting, secretToken: token, secretTokenSigned: signed, registeredToken: undefined, keys: [key], now: T0 + 60_000 });
+  assert.equal(decideJwt(input(true)).action, 'keep');
+  assert.deepEqual(decideJwt(input(false)), { action: 'mint', reason: 'SecretLost' });
+});
+
+test('jwtAppliedVerdict: whether the target validates the JWT, and what a switch back to static tokens says', () => {
+  assert.equal(jwtAppliedVerdict(accepting, target, 'apps/web').reason, 'JwtMethodEnabled');
+  assert.equal(jwtAppliedVerdict({ ...accepting, jwtConfigured: false }, target, 'apps/web').reason, 'JwtMethodPending');
+  const staticTarget = exampleTarget();
+  assert.match(jwtAppliedVerdict(accepting, staticTarget, 'apps/web').message, /uses static tokens again: this client keeps its JWT until every Flipt pod accepts/);
+  const full: TargetState = { ...accepting, refused: new Map([['apps/web', { reason: 'TargetFull', message: 'no room' }]]) };
+  assert.match(jwtAppliedVerdict(full, staticTarget, 'apps/web').message, /cannot register this client's \(TargetFull: no room\); the client keeps its JWT meanwhile/);
+  assert.equal(jwtAppliedVerdict(full, target, 'apps/web').reason, 'JwtMethodEnabled', 'a JWT target has no static token to refuse');
 });
