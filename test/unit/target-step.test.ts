@@ -429,3 +429,18 @@ test("the credentials Secret as Flipt's pod template gives it: read at every ste
   assert.equal(fixed.state.credentialsNotDelivered, undefined);
   assert.deepEqual(afterFailedWrite(fixed.state, first.state, 'API 500').credentialsNotDelivered, first.state.credentialsNotDelivered, 'the pod template as this step read it');
 });
+
+test('a JWT target accepts JWTs once the rollout of its jwt method has finished, and goes on accepting them through a later rollout of a config that keeps it', () => {
+  const jwtTarget = exampleTarget({ credentialKind: 'jwt' });
+  const f = fixture(['a']);
+  const first = decideTargetStep(jwtTarget, fresh(f), T0);
+  assert.deepEqual([first.state.jwtConfigured, first.state.jwtAccepted], [true, false], 'written: configured, not yet accepted by any pod');
+  const rolling = afterApply(fresh(f), first, T0);
+  const during = decideTargetStep(jwtTarget, rolling, T0 + 1_000);
+  assert.deepEqual([during.state.jwtConfigured, during.state.jwtAccepted], [true, false], 'the ConfigMap has it; the pods are still rolling');
+  const done = decideTargetStep(jwtTarget, { ...rolledOut(rolling), previous: during.state }, T0 + 2_000);
+  assert.deepEqual([done.state.jwtConfigured, done.state.jwtAccepted], [true, true]);
+  // Another rollout (someone restarted Flipt): the pods had the method before, and the config still has it.
+  const again = { ...rolledOut(rolling), workload: { ...rolling.workload!, rollout: { done: false, detail: '0 of 1 replicas updated' } }, previous: done.state };
+  assert.equal(decideTargetStep(jwtTarget, again, T0 + 3_000).state.jwtAccepted, true);
+});
