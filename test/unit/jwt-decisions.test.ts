@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentialRoute, decideJwt, jwtAccepted, jwtAppliedVerdict, type JwtInputs } from '../../src/fliptclient/jwt-decisions.ts';
 import { clientClaims, readJwt, subjectFor } from '../../src/vocabulary/client-jwt.ts';
-import { fingerprint } from '../../src/vocabulary/credentials.ts';
+import { fingerprint, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import type { TargetState } from '../../src/vocabulary/registration.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
@@ -113,7 +113,7 @@ test('credentialRoute: a JWT stays a JWT; a client new to a JWT target takes one
 
 test('decideJwt: a target back on static tokens switches the client once its static token is registered and accepted everywhere', () => {
   const token = 'cd'.repeat(32);
-  const id = 'apps_web';
+  const id = tokenIdFor('apps', 'web');
   const staticTarget = exampleTarget();
   const registered: TargetState = { ...accepting, registered: new Map([[id, fingerprint(token)]]), accepted: new Set([fingerprint(token)]) };
   const input = (state: TargetState, over: Partial<JwtInputs> = {}): JwtInputs => ({
