@@ -351,3 +351,22 @@ test("the API server's Retry-After is capped at 60 seconds", async () => {
   );
   await assert.rejects(r.review(jwt({ aud: AUD })), (err: unknown) => err instanceof ReviewUnavailableError && err.retryAfterSeconds === 60);
 });
+
+test("a Retry-After of 0, below 0 or not a number from the API server gives the caller the default, never a retry at once", async () => {
+  const clock = new Clock();
+  for (const given of ['0', '-5', 'soon']) {
+    const r = reviewer(
+      fakeApi(() => {
+        throw Object.assign(new Error('x'), { code: 429, headers: { 'retry-after': given } });
+      }).review,
+      clock,
+    );
+    await assert.rejects(r.review(jwt({ aud: AUD })), (err: unknown) => err instanceof ReviewUnavailableError && err.retryAfterSeconds > 0, given);
+  }
+});
+
+test('a refused token that claims no audience is invalid, not an audience problem (there is no audience to name)', async () => {
+  const clock = new Clock();
+  const r = reviewer(fakeApi(() => ({ authenticated: false, error: 'invalid bearer token' })).review, clock);
+  assert.deepEqual(await r.review(jwt({ exp: clock.ms / 1000 + 600 })), { kind: 'unauthenticated', reason: 'invalid' });
+});
