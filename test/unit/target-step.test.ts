@@ -444,3 +444,21 @@ test('a JWT target accepts JWTs once the rollout of its jwt method has finished,
   const again = { ...rolledOut(rolling), workload: { ...rolling.workload!, rollout: { done: false, detail: '0 of 1 replicas updated' } }, previous: done.state };
   assert.equal(decideTargetStep(jwtTarget, again, T0 + 3_000).state.jwtAccepted, true);
 });
+
+test('a burst hold survives a step that finds the ConfigMap or the workload missing', () => {
+  const f = fixture(['a'], ['b']);
+  const hold = { since: T0, progressAt: T0, issued: 1 };
+  assert.deepEqual(decideTargetStep(target, { ...fresh(f), configMap: undefined, hold }, T0 + 1_000).hold, hold);
+  const { workload: _, ...withoutWorkload } = fresh(f);
+  assert.deepEqual(decideTargetStep(target, { ...withoutWorkload, hold }, T0 + 1_000).hold, hold);
+});
+
+test('rolloutSince: when the step restarts Flipt, then the restart the workload records while it rolls, and nothing once it is done', () => {
+  const f = fixture(['a']);
+  const first = decideTargetStep(target, fresh(f), T0);
+  assert.ok(first.restart);
+  assert.equal(first.state.rolloutSince, T0);
+  const rolling = afterApply(fresh(f), first, T0 - 500);
+  assert.equal(decideTargetStep(target, rolling, T0 + 1_000).state.rolloutSince, T0 - 500);
+  assert.equal(decideTargetStep(target, rolledOut(rolling), T0 + 2_000).state.rolloutSince, undefined);
+});
