@@ -55,8 +55,8 @@ const JWT_PATH = ['authentication', 'methods', 'jwt'];
 export interface AuthenticationMethods {
   /** Flipt refuses to start with both the kubernetes and the jwt method enabled. */
   kubernetesEnabled: BooleanSetting;
-  /** The jwt method is there (someone's identity provider, if the operator did not write it). */
-  jwtPresent: boolean;
+  /** The jwt method as the config has it (plain data); undefined where it has none. */
+  jwt: unknown;
 }
 
 /**
@@ -91,7 +91,7 @@ function refuseRepeatedKeys(node: unknown): void {
 export function authenticationMethodsOf(source: string | undefined): AuthenticationMethods {
   const doc = parseFliptConfig(source);
   const jwt: unknown = doc.getIn(JWT_PATH);
-  return { kubernetesEnabled: booleanSetting(doc.getIn(['authentication', 'methods', 'kubernetes', 'enabled'], true)), jwtPresent: jwt !== undefined && jwt !== null };
+  return { kubernetesEnabled: booleanSetting(doc.getIn(['authentication', 'methods', 'kubernetes', 'enabled'], true)), jwt: isNode(jwt) ? jwt.toJSON() : (jwt ?? undefined) };
 }
 
 /** Flipt's pattern for a whole value that names a variable of its environment (internal/config/config.go). */

@@ -1,7 +1,7 @@
 // Flipt's jwt method as the operator manages it: whether to add it (with which settings), leave it, or
 // remove it, and what keeps the operator from adding it. Pure. The operator records on the ConfigMap
-// the settings it wrote, so it only ever removes a jwt method of its own and knows without parsing
-// whether the config carries its current settings.
+// the settings it wrote, so it only ever removes a jwt method of its own (or one that says exactly
+// what it writes) and knows without parsing whether the config carries its current settings.
 import type { TargetConfig } from '../config/operator-config.ts';
 import type { FliptClient } from '../vocabulary/fliptclient.ts';
 import type { BooleanSetting, JwtProblem } from '../vocabulary/registration.ts';
@@ -23,6 +23,30 @@ export interface JwtMethodPlan {
   /** authentication.methods.kubernetes.enabled as the config says it, when the plan read it. */
   kubernetesEnabled?: BooleanSetting;
 }
+
+/**
+ * Whether a jwt method says exactly what the operator writes, and nothing else: that one is the
+ * operator's own even without its record (an apply that kept the config's text but not the
+ * ConfigMap's annotations), where any other is someone's identity provider.
+ */
+function saysExactly(jwt: unknown, settings: JwtMethodSettings): boolean {
+  const claims: unknown = isRecord(jwt) ? jwt.validate_claims : undefined;
+  return (
+    isRecord(jwt) &&
+    hasKeys(jwt, ['enabled', 'jwks_url', 'validate_claims']) &&
+    jwt.enabled === true &&
+    jwt.jwks_url === settings.jwksUrl &&
+    isRecord(claims) &&
+    hasKeys(claims, ['audiences', 'issuer']) &&
+    claims.issuer === settings.issuer &&
+    Array.isArray(claims.audiences) &&
+    claims.audiences.length === 1 &&
+    claims.audiences[0] === settings.audience
+  );
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const hasKeys = (record: Record<string, unknown>, keys: readonly string[]) => Object.keys(record).sort().join() === keys.join();
 
 function recordOf(settings: JwtMethodSettings): string {
   return JSON.stringify({ jwks_url: settings.jwksUrl, issuer: settings.issuer, audiences: [settings.audience] });
@@ -76,7 +100,7 @@ export function planJwtMethod(target: TargetConfig, clients: readonly FliptClien
     }
     return { ...leave({ reason: 'KubernetesMethodEnabled', message }), kubernetesEnabled };
   }
-  if (methods.jwtPresent && ownedRecord === undefined) {
+  if (methods.jwt !== undefined && ownedRecord === undefined && !saysExactly(methods.jwt, settings)) {
     return {
       ...leave({
         reason: 'JwtMethodConflict',

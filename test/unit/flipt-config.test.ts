@@ -458,12 +458,12 @@ test('the jwt method beside static tokens, then removed when the operator wrote 
 });
 
 test('authenticationMethodsOf: the kubernetes method and any jwt method in a config', () => {
-  assert.deepEqual(authenticationMethodsOf(helmConfig), { kubernetesEnabled: false, jwtPresent: false });
-  assert.deepEqual(authenticationMethodsOf('authentication:\n  methods:\n    kubernetes:\n      enabled: true\n'), { kubernetesEnabled: true, jwtPresent: false });
-  assert.deepEqual(authenticationMethodsOf('authentication:\n  methods:\n    kubernetes:\n      enabled: false\n    jwt:\n      public_key_file: /k.pem\n'), { kubernetesEnabled: false, jwtPresent: true });
-  assert.deepEqual(authenticationMethodsOf(''), { kubernetesEnabled: false, jwtPresent: false });
-  assert.deepEqual(authenticationMethodsOf('authentication:\n  methods:\n    kubernetes:\n      enabled: "true"\n'), { kubernetesEnabled: true, jwtPresent: false }, 'as Flipt reads it');
-  assert.deepEqual(authenticationMethodsOf('authentication:\n  methods:\n    kubernetes:\n      discovery_url: https://k\n'), { kubernetesEnabled: false, jwtPresent: false }, 'named but not enabled: off, as Flipt defaults');
+  assert.deepEqual(authenticationMethodsOf(helmConfig), { kubernetesEnabled: false, jwt: undefined });
+  assert.deepEqual(authenticationMethodsOf('authentication:\n  methods:\n    kubernetes:\n      enabled: true\n'), { kubernetesEnabled: true, jwt: undefined });
+  assert.deepEqual(authenticationMethodsOf('authentication:\n  methods:\n    kubernetes:\n      enabled: false\n    jwt:\n      public_key_file: /k.pem\n'), { kubernetesEnabled: false, jwt: { public_key_file: '/k.pem' } });
+  assert.deepEqual(authenticationMethodsOf(''), { kubernetesEnabled: false, jwt: undefined });
+  assert.deepEqual(authenticationMethodsOf('authentication:\n  methods:\n    kubernetes:\n      enabled: "true"\n'), { kubernetesEnabled: true, jwt: undefined }, 'as Flipt reads it');
+  assert.deepEqual(authenticationMethodsOf('authentication:\n  methods:\n    kubernetes:\n      discovery_url: https://k\n'), { kubernetesEnabled: false, jwt: undefined }, 'named but not enabled: off, as Flipt defaults');
   assert.throws(() => authenticationMethodsOf('a: [\n'), FliptConfigError);
 });
 

@@ -462,3 +462,23 @@ test('rolloutSince: when the step restarts Flipt, then the restart the workload 
   assert.equal(decideTargetStep(target, rolling, T0 + 1_000).state.rolloutSince, T0 - 500);
   assert.equal(decideTargetStep(target, rolledOut(rolling), T0 + 2_000).state.rolloutSince, undefined);
 });
+
+test("a JWT target whose ConfigMap lost the record of the operator's jwt method (its text kept) takes the method as its own again; one that says anything else is someone else's", () => {
+  const jwtTarget = exampleTarget({ credentialKind: 'jwt' });
+  const f = fixture(['a']);
+  const first = decideTargetStep(jwtTarget, fresh(f), T0);
+  const done = rolledOut(afterApply(fresh(f), first, T0));
+  const lost = { ...done, configMap: { ...done.configMap!, jwtRecord: undefined } };
+  const step = decideTargetStep(jwtTarget, lost, T0 + 1_000);
+  assert.equal(step.state.jwtProblem, undefined);
+  assert.equal(step.config?.text, done.configMap!.text, 'the text stays as it is');
+  assert.equal(step.config?.jwtRecord, first.config!.jwtRecord, 'the record is written back');
+  assert.equal(step.restart, undefined);
+  // A jwt method with one setting more is not the operator's, record or not.
+  const more = { ...lost, configMap: { ...lost.configMap, text: lost.configMap.text!.replace('      enabled: true\n      jwks_url:', '      enabled: true\n      public_key_file: /k.pem\n      jwks_url:') } };
+  assert.notEqual(more.configMap.text, lost.configMap.text);
+  assert.equal(decideTargetStep(jwtTarget, more, T0 + 1_000).state.jwtProblem?.reason, 'JwtMethodConflict');
+  const off = { ...lost, configMap: { ...lost.configMap, text: lost.configMap.text!.replace('    jwt:\n      enabled: true\n', '    jwt:\n      enabled: false\n') } };
+  assert.notEqual(off.configMap.text, lost.configMap.text);
+  assert.equal(decideTargetStep(jwtTarget, off, T0 + 1_000).state.jwtProblem?.reason, 'JwtMethodConflict', 'turned off by hand: not taken over');
+});
