@@ -46,7 +46,7 @@ function saysExactly(jwt: unknown, settings: JwtMethodSettings): boolean {
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
-const hasKeys = (record: Record<string, unknown>, keys: readonly string[]) => Object.keys(record).sort().join() === keys.join();
+const hasKeys = (record: Record<string, unknown>, keys: readonly string[]) => Object.keys(record).sort().join() === [...keys].sort().join();
 
 function recordOf(settings: JwtMethodSettings): string {
   return JSON.stringify({ jwks_url: settings.jwksUrl, issuer: settings.issuer, audiences: [settings.audience] });
