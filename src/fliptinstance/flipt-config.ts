@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { isCollection, isMap, isNode, isScalar, isSeq, parseDocument, type Document, type Pair, type YAMLMap } from 'yaml';
 import type { CredentialReference } from '../config/operator-config.ts';
-import { tokensEqual } from '../vocabulary/credentials.ts';
+import { credentialKey, credentialReference, tokensEqual } from '../vocabulary/credentials.ts';
 import type { BooleanSetting, StringSetting } from '../vocabulary/registration.ts';
 
 export interface ManagedToken {
@@ -23,8 +23,13 @@ export interface JwtMethodSettings {
 
 export interface RenderInput {
   source: string | undefined;
-  /** Ids the operator wrote before (recorded on the ConfigMap); only these may be removed. */
+  /** Ids the operator wrote before (recorded on the ConfigMap). */
   previouslyManaged: readonly string[];
+  /**
+   * Where the ConfigMap lost its record: the target's credentials Secret. An entry whose credential is
+   * exactly what the operator writes for a token this holds under the entry's id is the operator's.
+   */
+  heldCredentials: Readonly<Record<string, string>>;
   tokens: readonly ManagedToken[];
   credentialReference: CredentialReference;
   /** Enable Flipt's jwt method with these settings. */
@@ -171,9 +176,9 @@ export function renderFliptConfig(input: RenderInput): RenderResult {
   return result;
 }
 
-function digestOf({ source, previouslyManaged, tokens, credentialReference, jwtMethod, removeJwtMethod }: RenderInput): string {
+function digestOf({ source, previouslyManaged, heldCredentials, tokens, credentialReference, jwtMethod, removeJwtMethod }: RenderInput): string {
   return createHash('sha256')
-    .update(JSON.stringify([source ?? null, previouslyManaged, tokens, credentialReference, jwtMethod ?? null, removeJwtMethod]))
+    .update(JSON.stringify([source ?? null, previouslyManaged, heldCredentials, tokens, credentialReference, jwtMethod ?? null, removeJwtMethod]))
     .digest('base64');
 }
 
@@ -238,13 +243,20 @@ function renderTokens(doc: Document, input: RenderInput, managedIds: string[], c
 
   const wanted = new Map(input.tokens.map((t) => [t.id, t]));
   const previously = new Set(input.previouslyManaged);
+  // An entry the record does not name is still the operator's when its credential is exactly what the
+  // operator writes under its id: a reference to a key only the operator fills in its credentials
+  // Secret, or in inline mode the token itself. Its record was lost (the ConfigMap applied again with
+  // its text but not its annotations). Taken for a hand-written token, its client would be
+  // unregistered, and a client deleted meanwhile would leave a reference to a credential the operator
+  // then drops, which Flipt refuses to start on.
+  const ours = (id: string, pair: Pair) => previously.has(id) || refersToHeld(pair, id, input);
   ensureMaps(doc, TOKENS_PATH);
   const tokensNode = doc.getIn(TOKENS_PATH) as YAMLMap;
 
   // The map's own lookups are linear: with thousands of tokens, one index keeps a render linear too.
   const removed = tokensNode.items.filter((pair) => {
     const id = keyOf(pair.key);
-    return id !== undefined && previously.has(id) && !wanted.has(id);
+    return id !== undefined && !wanted.has(id) && ours(id, pair as Pair);
   });
   if (removed.length > 0) {
     const drop = new Set(removed);
@@ -256,9 +268,11 @@ function renderTokens(doc: Document, input: RenderInput, managedIds: string[], c
     const id = keyOf(pair.key);
     if (id !== undefined) pairs.set(id, pair as Pair);
   }
+  // A repeated id in one render is a conflict with itself, never two tokens under one entry.
+  const added = new Set<string>();
   for (const token of input.tokens) {
     const existing = pairs.get(token.id);
-    if (existing && !previously.has(token.id)) {
+    if (existing && (added.has(token.id) || !(ours(token.id, existing) || carries(existing, token.credential)))) {
       conflictingIds.push(token.id);
       continue;
     }
@@ -283,6 +297,7 @@ function renderTokens(doc: Document, input: RenderInput, managedIds: string[], c
       const pair = doc.createPair(key, node);
       tokensNode.items.push(pair);
       pairs.set(token.id, pair);
+      added.add(token.id);
     }
     changed = true;
   }
@@ -291,10 +306,27 @@ function renderTokens(doc: Document, input: RenderInput, managedIds: string[], c
 
 /** Whether a token's entry already says this; the credential (the token itself in inline mode) compared in constant time. */
 function holds(pair: Pair, desired: { credential: string; metadata: Record<string, string> }): boolean {
-  const value: unknown = isNode(pair.value) ? pair.value.toJSON() : pair.value;
-  if (typeof value !== 'object' || value === null) return false;
-  const { credential, ...rest } = value as Record<string, unknown>;
+  const value = entryOf(pair);
+  if (!value) return false;
+  const { credential, ...rest } = value;
   return typeof credential === 'string' && tokensEqual(credential, desired.credential) && JSON.stringify(rest) === JSON.stringify({ metadata: desired.metadata });
+}
+
+/** Whether the entry has exactly this credential (compared in constant time). */
+function carries(pair: Pair, credential: string): boolean {
+  const written = entryOf(pair)?.credential;
+  return typeof written === 'string' && tokensEqual(written, credential);
+}
+
+/** Whether the entry refers to the token the credentials Secret holds under its id, as the operator writes it. */
+function refersToHeld(pair: Pair, id: string, { credentialReference: mode, heldCredentials }: RenderInput): boolean {
+  const held = heldCredentials[credentialKey({ credentialReference: mode }, id)];
+  return held !== undefined && carries(pair, credentialReference({ credentialReference: mode }, id, held));
+}
+
+function entryOf(pair: Pair): Record<string, unknown> | undefined {
+  const value: unknown = isNode(pair.value) ? pair.value.toJSON() : pair.value;
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
 }
 
 /**

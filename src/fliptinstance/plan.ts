@@ -181,14 +181,17 @@ export interface TargetPlan {
 export function planTarget(
   target: Pick<TargetConfig, 'credentialReference'>,
   source: string | undefined,
-  previouslyManaged: readonly string[],
+  /** The ids the ConfigMap's record names; undefined where it has no record. */
+  previouslyManaged: readonly string[] | undefined,
   currentCredentials: Readonly<Record<string, string>>,
   desired: readonly ClientCredential[],
   jwtMethod: JwtMethodPlan,
 ): TargetPlan {
   const render = renderFliptConfig({
     source,
-    previouslyManaged,
+    previouslyManaged: previouslyManaged ?? [],
+    // Read only without a record: the common case's renders stay keyed by their text and tokens alone.
+    heldCredentials: previouslyManaged ? {} : currentCredentials,
     credentialReference: target.credentialReference,
     jwtMethod: jwtMethod.ensure,
     removeJwtMethod: jwtMethod.remove,

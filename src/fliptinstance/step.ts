@@ -274,17 +274,18 @@ function planWithinCapacity(
   jwtMethod: JwtMethodPlan,
 ): { plan: TargetPlan; refused: Map<string, Refusal>; sizes: TargetSizes; admitted: number } {
   const { candidates, refused } = byPriority(target, desired, new Set(configMap.managedIds));
+  const recorded = configMap.managedRecord === undefined ? undefined : configMap.managedIds;
   const within = candidates.flatMap((c) => c.entries);
-  const plan = planTarget(target, configMap.text, configMap.managedIds, credentials, within, jwtMethod);
+  const plan = planTarget(target, configMap.text, recorded, credentials, within, jwtMethod);
   const sizes = sizesOf(target, plan, configMap, jwtMethod);
   if (fits(sizes)) return { plan, refused, sizes, admitted: candidates.length };
   // Over: measure what the target holds besides the candidates, and admit what fits beside it.
-  const empty = planTarget(target, configMap.text, configMap.managedIds, {}, [], jwtMethod);
+  const empty = planTarget(target, configMap.text, recorded, {}, [], jwtMethod);
   const candidateKeys = new Set(within.map((e) => e.credentialKey));
   const otherCredentials = Object.entries(credentials).filter(([k]) => !candidateKeys.has(k));
   const overhead = { ...sizesOf(target, empty, configMap, jwtMethod), secret: otherCredentials.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0) };
   const admitted = admitWithin(target, candidates, overhead, refused);
-  const fitted = planTarget(target, configMap.text, configMap.managedIds, credentials, admitted, jwtMethod);
+  const fitted = planTarget(target, configMap.text, recorded, credentials, admitted, jwtMethod);
   return { plan: fitted, refused, sizes: sizesOf(target, fitted, configMap, jwtMethod), admitted: new Set(admitted.map((e) => e.owner.key)).size };
 }
 

@@ -54,12 +54,12 @@ export function envVarFor(tokenId: string): string {
 }
 
 /** The key under which a token's credential sits in the target's credentials Secret. */
-export function credentialKey(target: TargetConfig, id: string): string {
+export function credentialKey(target: Pick<TargetConfig, 'credentialReference'>, id: string): string {
   return target.credentialReference === 'env' ? envVarFor(id) : id;
 }
 
 /** What the config's `credential` says: a reference to the credentials Secret, or the token itself (inline). */
-export function credentialReference(target: TargetConfig, id: string, token: string): string {
+export function credentialReference(target: Pick<TargetConfig, 'credentialReference'>, id: string, token: string): string {
   switch (target.credentialReference satisfies CredentialReference) {
     case 'secretFile':
       return `\${secret:file:${id}}`;

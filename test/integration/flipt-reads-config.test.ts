@@ -164,7 +164,7 @@ test('second line of defence: the renderer writes line breaks, separators and a 
   const values = REFUSED_VALUES.filter((v) => !v.includes('${') && !/[\x7f-\x9f]/.test(v));
   assert.ok(values.some((v) => v.includes('\u2028')) && values.some((v) => v.includes('\n')));
   const metadata = Object.fromEntries(values.map((v, i) => [`k${i}`, v]));
-  const render = renderFliptConfig({ source: '', previouslyManaged: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false, tokens: [{ id: 'apps_raw', credential: '${secret:file:apps_raw}', metadata }] });
+  const render = renderFliptConfig({ source: '', previouslyManaged: [], heldCredentials: {}, credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false, tokens: [{ id: 'apps_raw', credential: '${secret:file:apps_raw}', metadata }] });
   assert.deepEqual((await readAsFlipt(render.text)).tokens.apps_raw?.metadata, metadata);
 });
 
@@ -177,7 +177,7 @@ test("authentication.required and the kubernetes method's enabled are read as Fl
     const source = `authentication:\n  required: ${value}\n  methods:\n    kubernetes:\n      enabled: ${value}\n`;
     const flipt = await readAsFlipt(source);
     assert.equal(authenticationMethodsOf(source).kubernetesEnabled, flipt.kubernetesEnabled, `kubernetes.enabled: ${value}`);
-    const render = renderFliptConfig({ source, previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
+    const render = renderFliptConfig({ source, previouslyManaged: [], heldCredentials: {}, tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
     assert.equal(render.authenticationRequired, flipt.authenticationRequired, `required: ${value}`);
   }
   assert.ok((await readAsFlipt('authentication:\n  methods:\n    kubernetes:\n      enabled: "true"\n')).kubernetesEnabled, 'the fixture: Flipt turns the method on');
@@ -197,7 +197,7 @@ test("FLIPT_AUTHENTICATION_* variables decide over Flipt's config file: the oper
   const source = (required: string) => `authentication:\n  required: ${required}\n  methods:\n    token:\n      enabled: true\n      storage:\n        type: static\n    jwt:\n      enabled: true\n`;
   for (const required of ['true', 'false']) {
     const config = source(required);
-    const fromConfig = renderFliptConfig({ source: config, previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }).authenticationRequired;
+    const fromConfig = renderFliptConfig({ source: config, previouslyManaged: [], heldCredentials: {}, tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }).authenticationRequired;
     // '' is unset to viper: the file decides.
     for (const value of ['true', 'false', 'True', 'FALSE', '1', '0', 't', 'F', '']) {
       const what = `${value || '(empty)'} over required: ${required}`;
@@ -237,7 +237,7 @@ test("FLIPT_AUTHENTICATION_* variables decide over Flipt's config file: the oper
 test("${env:NAME} in authentication.required and the kubernetes method's enabled: the operator reads NAME from the pod template as Flipt resolves it", async () => {
   const target = exampleTarget();
   const config = 'authentication:\n  required: ${env:AUTH}\n  methods:\n    kubernetes:\n      enabled: ${env:AUTH}\n';
-  const { authenticationRequired } = renderFliptConfig({ source: config, previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
+  const { authenticationRequired } = renderFliptConfig({ source: config, previouslyManaged: [], heldCredentials: {}, tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
   const { kubernetesEnabled } = authenticationMethodsOf(config);
   assert.deepEqual([authenticationRequired, kubernetesEnabled], [{ env: 'AUTH' }, { env: 'AUTH' }]);
   // undefined: the pod template does not set AUTH (Flipt gets an empty string).

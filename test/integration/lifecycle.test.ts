@@ -21,6 +21,7 @@ import { withoutCredential } from '../support/scenario.ts';
 
 const FLIPT = { namespace: 'flipt', configMap: 'flipt', deployment: 'flipt' };
 const RESTARTED_AT = 'flipt.io/restarted-at';
+const MANAGED_TOKENS = 'flipt.io/managed-tokens';
 
 let cluster: TestCluster;
 let operator: OperatorProcess;
@@ -230,6 +231,26 @@ test('a spec change updates the token metadata with one more restart, keeping th
     const c = await getFliptClient(cluster.clients, appNamespace, 'checkout');
     return condition(c, 'Ready')?.status === 'True' && c.status?.observedGeneration === c.metadata.generation;
   }, 'Ready at the new generation');
+});
+
+test("the ConfigMap applied again with its text but without the operator's record: the record comes back, with no conflict and no restart", async () => {
+  await quietPeriod();
+  const restartsBefore = restarts();
+  const readyBefore = condition(await getFliptClient(cluster.clients, appNamespace, 'checkout'), 'Ready');
+  assert.equal(readyBefore?.status, 'True');
+  const configMap = await cluster.clients.core.readNamespacedConfigMap({ name: 'flipt', namespace: 'flipt' });
+  const text = configMap.data!['default.yml']!;
+  const record = configMap.metadata!.annotations![MANAGED_TOKENS];
+  assert.deepEqual(JSON.parse(record!), ['team-lifecycle_checkout']);
+  delete configMap.metadata!.annotations![MANAGED_TOKENS];
+  await cluster.clients.core.replaceNamespacedConfigMap({ name: 'flipt', namespace: 'flipt', body: configMap });
+
+  await waitFor(async () => (await cluster.clients.core.readNamespacedConfigMap({ name: 'flipt', namespace: 'flipt' })).metadata?.annotations?.[MANAGED_TOKENS] === record, 'the record written back');
+  await quietPeriod();
+  assert.equal(await fliptConfig(), text, 'the text as it was');
+  assert.equal(restarts(), restartsBefore, 'no restart');
+  const checkout = await getFliptClient(cluster.clients, appNamespace, 'checkout');
+  assert.deepEqual(condition(checkout, 'Ready'), readyBefore, 'Ready all along: its token was never taken for a hand-written one');
 });
 
 test('Events tell the story and never carry the token', async () => {

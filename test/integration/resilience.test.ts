@@ -165,6 +165,43 @@ test("a deletion right after another client's restart (restart.minInterval not y
   }
 });
 
+test("the ConfigMap applied again without the operator's record while it was down, and a client deleted meanwhile: the deleted client's entry goes, the others stay registered", async () => {
+  await createFliptClient(scenario.cluster.clients, APP, 'departed');
+  await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, APP, 'departed'), 'Ready')?.status === 'True', 'departed Ready', 30_000);
+  await scenario.quietPeriod();
+  const histories = await Promise.all(clients.map((c) => recordHistory<FliptClient>(scenario.cluster.kubeConfig, `/apis/flipt.io/v1alpha1/namespaces/${c.namespace}/fliptclients`, c.name)));
+  try {
+    const restarts = scenario.restarts();
+    await scenario.operator.stop();
+    const { core } = scenario.cluster.clients;
+    const configMap = await core.readNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
+    const text = configMap.data!['default.yml']!;
+    assert.ok(text.includes(`${APP}_departed`));
+    delete configMap.metadata!.annotations!['flipt.io/managed-tokens'];
+    await core.replaceNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace, body: configMap });
+    await deleteFliptClient(scenario.cluster.clients, APP, 'departed');
+    await scenario.restartOperator();
+
+    await waitFor(async () => (await getFliptClient(scenario.cluster.clients, APP, 'departed').then(() => false, () => true)), 'departed gone', 30_000);
+    await waitFor(async () => !(await scenario.credentials())[`${APP}_departed`], 'its credential dropped once Flipt restarted without it', 30_000);
+    await scenario.quietPeriod();
+    const config = await core.readNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
+    assert.ok(!config.data!['default.yml']!.includes(`${APP}_departed`), "its entry left Flipt's config: no reference to a credential that is gone");
+    const record = JSON.parse(config.metadata!.annotations!['flipt.io/managed-tokens']!) as string[];
+    assert.ok(clients.every((c) => record.includes(`${c.namespace}_${c.name}`)) && !record.includes(`${APP}_departed`), `the record written back: ${record.join(', ')}`);
+    assert.equal(scenario.restarts(), restarts + 1, 'one restart, the revoking one');
+    for (const history of histories) {
+      await history.caughtUp();
+      const seen = history.versions.map((v) => `${condition(v, 'ConfigApplied')?.reason} / ${condition(v, 'Ready')?.reason}`);
+      assert.ok(seen.length > 0 && !seen.some((s) => s.includes('TokenIdConflict')), `never taken for a hand-written token: ${seen.join(', ')}`);
+    }
+  } finally {
+    for (const history of histories) history.stop();
+  }
+  await waitFor(allReady, 'the others Ready', 20_000);
+  await assertConsistent(scenario, clients);
+});
+
 test('the operator logs never carry a token', async () => {
   const logs = scenario.allLogs();
   for (const c of clients) assert.ok(!logs.includes(await secretToken(c.name)));

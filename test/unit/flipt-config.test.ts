@@ -46,7 +46,7 @@ function tokensOf(text: string): Record<string, { credential: string; metadata?:
  * parsing the written text says (the text, with a comment added so that it is parsed again).
  */
 function render(input: Partial<RenderInput> & { source: string | undefined }): RenderResult {
-  const full: RenderInput = { previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false, ...input };
+  const full: RenderInput = { previouslyManaged: [], heldCredentials: {}, tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false, ...input };
   const result = renderFliptConfig(full);
   assertValidFliptConfig(result.text);
   const doc = parse(result.text) as Doc;
@@ -148,7 +148,7 @@ test('rendering keeps comments, key order and hand-written tokens', () => {
 
 test('an unchanged document comes back byte-for-byte with changed=false', () => {
   const first = render({ source: helmConfig, tokens: [token('a', 'x'), token('b', 'y')] });
-  const second = renderFliptConfig({ source: first.text, previouslyManaged: first.managedIds, tokens: [token('b', 'y'), token('a', 'x')], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
+  const second = renderFliptConfig({ source: first.text, previouslyManaged: first.managedIds, heldCredentials: {}, tokens: [token('b', 'y'), token('a', 'x')], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
   assert.equal(second.changed, false, 'token order in the input does not matter');
   assert.equal(second.text, first.text);
   assert.deepEqual(second.managedIds, ['a_x', 'b_y']);
@@ -170,7 +170,7 @@ test('only previously managed ids are removed', () => {
   assert.deepEqual(second.managedIds, ['a_x']);
   assert.deepEqual(Object.keys(tokensOf(second.text)), ['ci-pipeline', 'a_x']);
   // Without the record of what was ours nothing is removed.
-  const third = renderFliptConfig({ source: first.text, previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
+  const third = renderFliptConfig({ source: first.text, previouslyManaged: [], heldCredentials: {}, tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
   assert.equal(third.changed, false);
   assert.deepEqual(Object.keys(tokensOf(third.text)), ['ci-pipeline', 'a_x', 'b_y']);
   // Removing the last managed token leaves the hand-written one and a valid document.
@@ -192,11 +192,61 @@ test('a hand-written token with an id the operator wants is reported, never over
   assert.equal(tokensOf(adopted.text).payments_api!.credential, '${secret:file:payments_api}');
 });
 
+test("the operator's own entries are recognised when the record was lost: exactly its credential under the id, whatever the metadata", () => {
+  const written = render({ source: '', tokens: [token('apps', 'web', { team: 't' }), token('apps', 'api')] });
+  // The ConfigMap applied again with this text but without the annotation: nothing was recorded.
+  const lost = render({ source: written.text, tokens: [token('apps', 'web', { team: 't' }), token('apps', 'api')] });
+  assert.deepEqual(lost.conflictingIds, []);
+  assert.deepEqual(lost.managedIds, written.managedIds, 'both managed again, so the record is written back');
+  assert.equal(lost.changed, false, 'the text stays as it is');
+  // Metadata changed meanwhile: still the operator's entry, now rewritten.
+  const changed = render({ source: written.text, tokens: [token('apps', 'web', { team: 'u' })] });
+  assert.deepEqual(changed.conflictingIds, []);
+  assert.equal(tokensOf(changed.text)[tokenIdFor('apps', 'web')]!.metadata!.team, 'u');
+  assert.ok(tokensOf(changed.text)[tokenIdFor('apps', 'api')], 'an entry the operator does not want is not removed without the record');
+  // Inline mode: the entry holds the client's token itself; any other token under the id is someone else's.
+  const mine = generateToken();
+  const inline = (credential: string): ManagedToken => ({ ...token('apps', 'web'), credential });
+  const inlineText = render({ source: '', credentialReference: 'inline', tokens: [inline(mine)] }).text;
+  assert.deepEqual(render({ source: inlineText, credentialReference: 'inline', tokens: [inline(mine)] }).conflictingIds, []);
+  assert.deepEqual(render({ source: inlineText, credentialReference: 'inline', tokens: [inline(generateToken())] }).conflictingIds, [tokenIdFor('apps', 'web')]);
+  // A reference to another key is not the operator's.
+  const other = written.text.replace(`\${secret:file:${tokenIdFor('apps', 'web')}}`, '${secret:file:mine}');
+  assert.notEqual(other, written.text);
+  assert.deepEqual(render({ source: other, tokens: [token('apps', 'web', { team: 't' })] }).conflictingIds, [tokenIdFor('apps', 'web')]);
+});
+
+test('without a record, an entry referring to a credential the operator holds under its id is its own: removed when no client wants it', () => {
+  const web = tokenIdFor('apps', 'web');
+  const gone = tokenIdFor('apps', 'gone');
+  const written = render({ source: '', tokens: [token('apps', 'web'), token('apps', 'gone')] });
+  const held = { [web]: generateToken(), [gone]: generateToken() };
+  // The record lost, and apps/gone deleted meanwhile: its credential is about to be dropped, so its entry must go too.
+  const lost = render({ source: written.text, heldCredentials: held, tokens: [token('apps', 'web')] });
+  assert.deepEqual(lost.conflictingIds, []);
+  assert.deepEqual(lost.managedIds, [web]);
+  assert.deepEqual(Object.keys(tokensOf(lost.text)), [web], 'the deleted client\'s entry is removed');
+  // A credential the Secret does not hold: nothing says the entry is the operator's, so it stays.
+  const notHeld = render({ source: written.text, heldCredentials: { [web]: held[web]! }, tokens: [token('apps', 'web')] });
+  assert.ok(tokensOf(notHeld.text)[gone], 'an entry without a held credential is left alone');
+  // Inline mode: the entry must hold the very token the Secret holds.
+  const inline = (id: string, credential: string): ManagedToken => ({ id, credential, metadata: {} });
+  const inlineText = render({ source: '', credentialReference: 'inline', tokens: [inline(gone, held[gone]!)] }).text;
+  const removed = render({ source: inlineText, credentialReference: 'inline', heldCredentials: held, tokens: [] });
+  assert.equal(tokensOf(removed.text)[gone], undefined);
+  const kept = render({ source: inlineText, credentialReference: 'inline', heldCredentials: { [gone]: generateToken() }, tokens: [] });
+  assert.ok(tokensOf(kept.text)[gone], 'another token under the id is someone else\'s');
+  // env mode: the reference names the Secret's key for the id.
+  const envText = render({ source: '', credentialReference: 'env', tokens: [{ id: gone, credential: `\${env:${envVarFor(gone)}}`, metadata: {} }] }).text;
+  assert.equal(tokensOf(render({ source: envText, credentialReference: 'env', heldCredentials: { [envVarFor(gone)]: held[gone]! }, tokens: [] }).text)[gone], undefined);
+  assert.ok(tokensOf(render({ source: envText, credentialReference: 'env', heldCredentials: { [gone]: held[gone]! }, tokens: [] }).text)[gone]);
+});
+
 test('a managed token edited by hand is put back', () => {
   const first = render({ source: '', tokens: [token('a', 'x', { team: 't' })] });
   const edited = first.text.replace('team: t', 'team: changed');
   assert.notEqual(edited, first.text);
-  const again = render({ source: edited, previouslyManaged: first.managedIds, tokens: [token('a', 'x', { team: 't' })] });
+  const again = render({ source: edited, previouslyManaged: first.managedIds, heldCredentials: {}, tokens: [token('a', 'x', { team: 't' })] });
   assert.equal(again.changed, true);
   assert.equal(again.text, first.text);
 });
@@ -205,7 +255,7 @@ test('a managed token whose credential changed is written again: an inline token
   const id = tokenIdFor('a', 'x');
   const [before, after] = [generateToken(), generateToken()];
   const first = render({ source: '', credentialReference: 'inline', tokens: [{ id, credential: before, metadata: {} }] });
-  const rotated = render({ source: first.text, previouslyManaged: first.managedIds, credentialReference: 'inline', tokens: [{ id, credential: after, metadata: {} }] });
+  const rotated = render({ source: first.text, previouslyManaged: first.managedIds, heldCredentials: {}, credentialReference: 'inline', tokens: [{ id, credential: after, metadata: {} }] });
   assert.equal(rotated.changed, true);
   assert.equal(tokensOf(rotated.text)[id]!.credential, after);
   const reference = render({ source: '', tokens: [token('a', 'x')] });
@@ -251,7 +301,7 @@ test('empty (null or "") sections on the way are filled in, not refused', () => 
 
 test('a document that is not a mapping, or a non-mapping section, throws FliptConfigError', () => {
   for (const source of ['- a\n- b\n', 'just a string\n', '42\n', 'true\n']) {
-    assert.throws(() => renderFliptConfig({ source, previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }), FliptConfigError, source);
+    assert.throws(() => renderFliptConfig({ source, previouslyManaged: [], heldCredentials: {}, tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }), FliptConfigError, source);
   }
   for (const [source, where] of [
     ['authentication: true\n', 'authentication'],
@@ -263,13 +313,13 @@ test('a document that is not a mapping, or a non-mapping section, throws FliptCo
     ['secrets: 1\n', 'secrets'],
   ] as const) {
     assert.throws(
-      () => renderFliptConfig({ source, previouslyManaged: [], tokens: [token('a', 'b')], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }),
+      () => renderFliptConfig({ source, previouslyManaged: [], heldCredentials: {}, tokens: [token('a', 'b')], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }),
       (err: unknown) => err instanceof FliptConfigError && err.message.includes(`${where} is not a mapping`),
       source,
     );
   }
-  assert.throws(() => renderFliptConfig({ source: 'a: [\n', previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }), FliptConfigError);
-  assert.throws(() => renderFliptConfig({ source: 'a: 1\n---\nb: 2\n', previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }), FliptConfigError);
+  assert.throws(() => renderFliptConfig({ source: 'a: [\n', previouslyManaged: [], heldCredentials: {}, tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }), FliptConfigError);
+  assert.throws(() => renderFliptConfig({ source: 'a: 1\n---\nb: 2\n', previouslyManaged: [], heldCredentials: {}, tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }), FliptConfigError);
 });
 
 test('a key repeated in one mapping, at any depth, is refused as Flipt refuses it; the same key in two mappings is not', () => {
@@ -279,7 +329,7 @@ test('a key repeated in one mapping, at any depth, is refused as Flipt refuses i
     ['list:\n  - {k: 1, k: 2}\n', 'k'],
   ];
   for (const [source, key] of sources) {
-    for (const parse of [() => authenticationMethodsOf(source), () => renderFliptConfig({ source, previouslyManaged: [], tokens: [token('a', 'b')], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false })]) {
+    for (const parse of [() => authenticationMethodsOf(source), () => renderFliptConfig({ source, previouslyManaged: [], heldCredentials: {}, tokens: [token('a', 'b')], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false })]) {
       assert.throws(parse, (err: unknown) => err instanceof FliptConfigError && err.message.includes(`Map keys must be unique (${JSON.stringify(key)}`), source);
     }
   }
@@ -349,7 +399,7 @@ test('authenticationRequired reflects the document and is never changed', () => 
 test('authenticationRequired reads the setting as Flipt does: a quoted "true", "1" or a non-zero number is true (flipt-reads-config compares with Flipt itself)', () => {
   // Not valid against Flipt's schema (required is a boolean there), so rendered without the schema check.
   const required = (value: string) =>
-    renderFliptConfig({ source: `authentication:\n  required: ${value}\n`, previouslyManaged: [], tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }).authenticationRequired;
+    renderFliptConfig({ source: `authentication:\n  required: ${value}\n`, previouslyManaged: [], heldCredentials: {}, tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }).authenticationRequired;
   assert.deepEqual(['"true"', '"1"', '"t"', '1', 'TRUE'].map(required), [true, true, true, true, true]);
   assert.deepEqual(['"false"', '"0"', '0', '""', '"yes"', '~'].map(required), [false, false, false, false, false, false]);
 });
@@ -471,7 +521,7 @@ test('a render of an input seen recently is the same result; a change to any par
   const jwt = { jwksUrl: 'https://operator.example/jwks', issuer: 'flipt-client-operator', audience: 'flipt' };
   const base: RenderInput = {
     source: 'authentication:\n  required: true\n  methods:\n    token:\n      enabled: true\n      storage:\n        type: static\n        tokens:\n          old:\n            credential: x\n',
-    previouslyManaged: [],
+    previouslyManaged: [], heldCredentials: {},
     tokens: [token('apps', 'web')],
     credentialReference: 'secretFile',
     jwtMethod: undefined,
@@ -500,7 +550,7 @@ test('a render of an input seen recently is the same result; a change to any par
 test('the render that follows a write of its text is known without parsing it again', () => {
   const input: RenderInput = {
     source: 'authentication:\n  methods:\n    token:\n      storage:\n        tokens:\n          apps_hand-made:\n            credential: x\n',
-    previouslyManaged: [],
+    previouslyManaged: [], heldCredentials: {},
     tokens: [token('apps', 'web', { team: 'true' }), { ...token('apps', 'hand-made'), id: 'apps_hand-made' }],
     credentialReference: 'secretFile',
     jwtMethod: undefined,

@@ -220,6 +220,35 @@ test('a hand-written token with a client id: the conflict is reported, the hand-
   assert.match(step.config?.text ?? source, /credential: mine/);
 });
 
+test("the ConfigMap applied again with the operator's text but not its record: the record is written back, nothing else", () => {
+  const f = fixture(['a', 'b']);
+  const registered = rolledOut(afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0));
+  const ids = [tokenIdFor('apps', 'a'), tokenIdFor('apps', 'b')];
+  assert.deepEqual(registered.configMap!.managedIds, ids);
+  const lost = { ...registered, configMap: { ...registered.configMap!, managedRecord: undefined, managedIds: [] } };
+  const step = decideTargetStep(target, lost, T0 + 60_000);
+  assert.deepEqual([...step.state.conflicts], [], 'its own tokens are no conflict');
+  assert.deepEqual([...step.state.registered.keys()].sort(), ids, 'and stay registered');
+  assert.equal(step.config?.text, registered.configMap!.text, 'the text as it is');
+  assert.deepEqual(JSON.parse(step.config!.managedRecord), ids, 'with the record');
+  assert.equal(step.restart, undefined, 'no restart');
+  assert.equal(step.credentials, undefined);
+});
+
+test('the record lost and a client deleted meanwhile: its entry leaves the config with its credential, never a reference to a dropped key', () => {
+  const f = fixture(['a', 'b']);
+  const registered = rolledOut(afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0));
+  const [a, b] = [tokenIdFor('apps', 'a'), tokenIdFor('apps', 'b')];
+  const lost = { ...registered, configMap: { ...registered.configMap!, managedRecord: undefined, managedIds: [] }, clients: f.clients.filter((c) => c.metadata.name === 'a') };
+  const step = decideTargetStep(target, lost, T0 + 60_000);
+  assert.deepEqual(JSON.parse(step.config!.managedRecord), [a]);
+  assert.ok(!step.config!.text.includes(b), 'b leaves the config');
+  assert.ok(step.restart, 'with a restart, as any revocation');
+  const rolled = rolledOut(afterApply(lost, step, T0 + 60_000));
+  const cleanup = decideTargetStep(target, rolled, T0 + 70_000);
+  assert.deepEqual(Object.keys(cleanup.credentials ?? {}), [a], 'its credential dropped once the rollout is done, with nothing referring to it');
+});
+
 test('a config that is not a YAML mapping is a problem, not a crash', () => {
   const step = decideTargetStep(target, fresh(fixture(['a']), { configMap: { text: '- a\n- b\n', managedRecord: undefined, managedIds: [], jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 } }), T0);
   assert.equal(step.state.problem?.reason, 'InvalidFliptConfig');
