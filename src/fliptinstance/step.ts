@@ -101,7 +101,7 @@ export function decideTargetStep(target: TargetConfig, observed: ObservedTarget,
   const envBlocks = (env.override?.blocking ?? false) || ((observed.previous?.envBlocks ?? false) && !rolledOut(step.state));
   const state: TargetState = {
     ...step.state,
-    accepted: acceptedBy(step.state, observed.previous),
+    accepted: acceptedBy(step.state, acceptedBefore(target, observed)),
     jwtAccepted,
     authenticationRequiredByEnv: env.authenticationRequired,
     envOverride: env.override,
@@ -126,13 +126,26 @@ export function afterFailedWrite(previous: TargetState | undefined, step: Target
 
 /**
  * The credentials every running pod accepts: once a rollout of the config the target holds has
- * finished, all of it; while one runs, what the pods accepted before and the config still holds. An
- * operator that starts during a rollout knows nothing accepted until it finishes.
+ * finished, all of it; while one runs, what the pods accepted before and the config still holds.
  */
-function acceptedBy(state: Omit<TargetState, 'accepted' | 'jwtAccepted'>, previous: TargetState | undefined): ReadonlySet<string> {
+function acceptedBy(state: Omit<TargetState, 'accepted' | 'jwtAccepted'>, before: ReadonlySet<string>): ReadonlySet<string> {
   const registered = new Set(state.registered.values());
   if (rolledOut(state)) return registered;
-  return new Set([...(previous?.accepted ?? [])].filter((fp) => registered.has(fp)));
+  return new Set([...before].filter((fp) => registered.has(fp)));
+}
+
+/**
+ * What the pods accepted before this step: as the last step published it, or on this operator's first
+ * step, all the config registers if Flipt finished rolling out that very config (the restart key on
+ * the workload says which); otherwise nothing until a rollout finishes. Without the second, every
+ * Ready client of a target whose first step restarts Flipt (a client created while the operator was
+ * down) would wait for that rollout as if its credential were new.
+ */
+function acceptedBefore(target: TargetConfig, { previous, configMap, workload, credentials }: ObservedTarget): ReadonlySet<string> {
+  if (previous) return previous.accepted;
+  if (!configMap || !workload?.rollout.done) return new Set();
+  const rolled = currentState(target, configMap.text ?? '', configMap.managedIds, credentials);
+  return rolled.configHash === workload.configHash ? new Set(rolled.registered.values()) : new Set();
 }
 
 type Decision = Omit<TargetStep, 'state'> & { state: Omit<TargetState, 'accepted' | 'jwtAccepted' | PodTemplateField> };

@@ -165,6 +165,30 @@ test("a deletion right after another client's restart (restart.minInterval not y
   }
 });
 
+test('a client deleted while the operator was down: the revoking restart, its first step, leaves the other clients Ready', async () => {
+  await createFliptClient(scenario.cluster.clients, APP, 'shortlived');
+  await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, APP, 'shortlived'), 'Ready')?.status === 'True', 'shortlived Ready', 30_000);
+  await scenario.quietPeriod();
+  const histories = await Promise.all(clients.map((c) => recordHistory<FliptClient>(scenario.cluster.kubeConfig, `/apis/flipt.io/v1alpha1/namespaces/${c.namespace}/fliptclients`, c.name)));
+  try {
+    const restarts = scenario.restarts();
+    await scenario.operator.stop();
+    await deleteFliptClient(scenario.cluster.clients, APP, 'shortlived');
+    await scenario.restartOperator();
+    await waitFor(async () => (await getFliptClient(scenario.cluster.clients, APP, 'shortlived').then(() => false, () => true)), 'shortlived gone', 30_000);
+    await scenario.quietPeriod();
+    assert.equal(scenario.restarts(), restarts + 1, 'the revoking restart');
+    for (const history of histories) {
+      await history.caughtUp();
+      const seen = history.versions.map((v) => `${condition(v, 'Ready')?.status} ${condition(v, 'Ready')?.reason}`);
+      assert.ok(seen.length > 0 && seen.every((s) => s === 'True Ready'), `Ready all along: ${seen.join(', ')}`);
+    }
+  } finally {
+    for (const history of histories) history.stop();
+  }
+  await assertConsistent(scenario, clients);
+});
+
 test("the ConfigMap applied again without the operator's record while it was down, and a client deleted meanwhile: the deleted client's entry goes, the others stay registered", async () => {
   await createFliptClient(scenario.cluster.clients, APP, 'departed');
   await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, APP, 'departed'), 'Ready')?.status === 'True', 'departed Ready', 30_000);

@@ -266,6 +266,22 @@ test('the last client gone and the credentials Secret emptied by hand: the ids t
   assert.deepEqual(JSON.parse(step.config.managedRecord), []);
 });
 
+test("an operator's first step that restarts Flipt: what the finished rollout registered stays accepted; a rollout still running or of another config counts for nothing", () => {
+  const f = fixture(['a']);
+  const applied = rolledOut(afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0));
+  const more = fixture(['b']);
+  const clientSecretToken = (c: FliptClient) => f.tokens.get(clientKey(c.metadata.namespace, c.metadata.name)) ?? more.tokens.get(clientKey(c.metadata.namespace, c.metadata.name));
+  // A new operator: no previous step; b was created while none ran.
+  const { previous: _, ...started } = { ...applied, clients: [...f.clients, ...more.clients], clientSecretToken };
+  const step = decideTargetStep(target, started, T0 + 60_000);
+  assert.ok(step.restart, 'b needs a restart');
+  assert.deepEqual([...step.state.accepted], [fingerprint(f.tokens.get('apps/a')!)], 'a stays accepted through it, b is not yet');
+  const stillRolling = decideTargetStep(target, { ...started, workload: { ...started.workload!, rollout: { done: false, detail: '0 of 1 updated' } } }, T0 + 60_000);
+  assert.deepEqual([...stillRolling.state.accepted], [], 'a rollout still running: which pods run what is unknown');
+  const otherConfig = decideTargetStep(target, { ...started, workload: { ...started.workload!, configHash: 'another' } }, T0 + 60_000);
+  assert.deepEqual([...otherConfig.state.accepted], [], 'pods rolled out on another config');
+});
+
 test('while a rollout runs, what the pods accepted before counts only as long as the config still registers it', () => {
   const f = fixture(['a']);
   const first = afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0);
