@@ -130,6 +130,10 @@ test('the next rotation is a requeue at its time, never a poll', () => {
   assert.equal(step.requeueAfterMs, due - world.now, 'the target looks again exactly when the rotation is due');
   assert.deepEqual(rotationsToIssue(target, world.clients, (c) => world.secrets.get(`apps/${c.metadata.name}`), world.credentials, due - 1), []);
   assert.equal(rotationsToIssue(target, world.clients, (c) => world.secrets.get(`apps/${c.metadata.name}`), world.credentials, due).length, 1);
+  // A client of another target, due sooner, is that target's to look at.
+  const elsewhere = { ...client, metadata: { ...client.metadata, name: 'elsewhere' }, spec: { ...client.spec, target: 'other' }, status: { ...client.status, issuedAt: new Date(world.now).toISOString() } };
+  const sooner = { ...elsewhere, spec: { ...elsewhere.spec, rotation: { every: '1h', overlap: '10m' } } };
+  assert.equal(nextRotationEvent(target, [...world.clients, sooner], world.credentials, world.now), due);
 });
 
 test('the annotation rotates once per distinct value; a value set before the first issue rotates nothing', () => {

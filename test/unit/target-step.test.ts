@@ -193,6 +193,15 @@ test('Flipt rolled on a config that is not ours (helm upgrade while we were away
   assert.equal(notRolled.restart, undefined);
 });
 
+test('Flipt rolled on a config without our record, but nothing of ours is in it: no restart', () => {
+  // Only a credential no client needs any more is left: nothing the pods should have read from us.
+  const leftover = fresh(fixture([]), { credentials: { [tokenIdFor('apps', 'gone')]: generateToken() } });
+  const key = decideTargetStep(target, leftover, T0).state.configHash;
+  const rolled = { ...leftover, workload: { ...leftover.workload!, configHash: key, changedSinceOurRestart: true } };
+  const step = decideTargetStep(target, rolled, T0 + 60_000);
+  assert.equal(step.restart, undefined);
+});
+
 test('credentials no config refers to any more are kept until Flipt has rolled out without them', () => {
   const f = fixture(['a', 'b']);
   const both = rolledOut(afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0));
