@@ -212,12 +212,13 @@ export function configHash(configText: string, referencedCredentials: Readonly<R
   return hash.digest('hex');
 }
 
-export function parseManagedIds(annotation: string | undefined): string[] {
-  if (!annotation) return [];
+/** The ids the record names; undefined where there is none, or what is there is no list (not a record of ours). */
+export function parseManagedIds(annotation: string | undefined): string[] | undefined {
+  if (annotation === undefined) return undefined;
   try {
     const parsed: unknown = JSON.parse(annotation);
-    return Array.isArray(parsed) ? parsed.filter((v): v is string => typeof v === 'string') : [];
+    return Array.isArray(parsed) ? parsed.filter((v): v is string => typeof v === 'string') : undefined;
   } catch {
-    return [];
+    return undefined;
   }
 }

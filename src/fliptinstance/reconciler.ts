@@ -225,13 +225,15 @@ export class TargetReconciler {
 
 /** The ConfigMap as the step reads it: our config key and records, and the bytes of everything else it holds. */
 function observeConfigMap(target: TargetConfig, configMap: V1ConfigMap): NonNullable<ObservedTarget['configMap']> {
-  const managedRecord = configMap.metadata?.annotations?.[MANAGED_TOKENS_ANNOTATION];
+  const annotation = configMap.metadata?.annotations?.[MANAGED_TOKENS_ANNOTATION];
+  const managedIds = parseManagedIds(annotation);
   const bytes = (record: Record<string, string> | undefined, ours: readonly string[]) =>
     Object.entries(record ?? {}).reduce((n, [k, v]) => (ours.includes(k) ? n : n + Buffer.byteLength(k) + Buffer.byteLength(v)), 0);
   return {
     text: configMap.data?.[target.configMap.key],
-    managedRecord,
-    managedIds: parseManagedIds(managedRecord),
+    // An annotation that does not parse is no record: the step then recognises its entries by their credentials.
+    managedRecord: managedIds ? annotation : undefined,
+    managedIds: managedIds ?? [],
     jwtRecord: configMap.metadata?.annotations?.[MANAGED_JWT_METHOD_ANNOTATION],
     otherDataBytes: bytes(configMap.data, [target.configMap.key]) + Object.values(configMap.binaryData ?? {}).reduce((n, v) => n + Buffer.byteLength(v, 'base64'), 0),
     // Both records are the step's to size: it knows what they will say once the config is written.

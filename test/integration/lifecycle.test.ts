@@ -233,7 +233,7 @@ test('a spec change updates the token metadata with one more restart, keeping th
   }, 'Ready at the new generation');
 });
 
-test("the ConfigMap applied again with its text but without the operator's record: the record comes back, with no conflict and no restart", async () => {
+test("the ConfigMap applied again with its text but without the operator's record (or with a broken one): the record comes back, with no conflict and no restart", async () => {
   await quietPeriod();
   const restartsBefore = restarts();
   const readyBefore = condition(await getFliptClient(cluster.clients, appNamespace, 'checkout'), 'Ready');
@@ -242,10 +242,13 @@ test("the ConfigMap applied again with its text but without the operator's recor
   const text = configMap.data!['default.yml']!;
   const record = configMap.metadata!.annotations![MANAGED_TOKENS];
   assert.deepEqual(JSON.parse(record!), ['team-lifecycle_checkout']);
-  delete configMap.metadata!.annotations![MANAGED_TOKENS];
-  await cluster.clients.core.replaceNamespacedConfigMap({ name: 'flipt', namespace: 'flipt', body: configMap });
-
-  await waitFor(async () => (await cluster.clients.core.readNamespacedConfigMap({ name: 'flipt', namespace: 'flipt' })).metadata?.annotations?.[MANAGED_TOKENS] === record, 'the record written back');
+  for (const lost of [undefined, 'team-lifecycle_checkout']) {
+    const current = await cluster.clients.core.readNamespacedConfigMap({ name: 'flipt', namespace: 'flipt' });
+    if (lost === undefined) delete current.metadata!.annotations![MANAGED_TOKENS];
+    else current.metadata!.annotations![MANAGED_TOKENS] = lost;
+    await cluster.clients.core.replaceNamespacedConfigMap({ name: 'flipt', namespace: 'flipt', body: current });
+    await waitFor(async () => (await cluster.clients.core.readNamespacedConfigMap({ name: 'flipt', namespace: 'flipt' })).metadata?.annotations?.[MANAGED_TOKENS] === record, `the record written back over ${String(lost)}`);
+  }
   await quietPeriod();
   assert.equal(await fliptConfig(), text, 'the text as it was');
   assert.equal(restarts(), restartsBefore, 'no restart');

@@ -74,7 +74,7 @@ export function assertSecretsAlwaysAccepted(inputs: InvariantInputs, from: numbe
     else if (event.kind === 'keys') signingKids = new Set(Object.keys(event.obj.data ?? {}));
     else clients.set(event.obj.metadata!.name!, decode(event.obj).token ?? '');
     if (configMap) {
-      const ids = parseManagedIds(configMap.metadata?.annotations?.['flipt.io/managed-tokens']);
+      const ids = parseManagedIds(configMap.metadata?.annotations?.['flipt.io/managed-tokens']) ?? [];
       const text = configMap.data?.['default.yml'] ?? '';
       const methods = parse(text)?.authentication?.methods;
       const tokens = methods?.token?.storage?.tokens ?? {};

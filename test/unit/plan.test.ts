@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
 import { servedBy, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
-import { clientsInFlight, configHash, desiredCredentials, planTarget } from '../../src/fliptinstance/plan.ts';
+import { clientsInFlight, configHash, desiredCredentials, parseManagedIds, planTarget } from '../../src/fliptinstance/plan.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
 
 const target: TargetConfig = exampleTarget();
@@ -74,4 +74,11 @@ test('desiredCredentials leaves out clients with metadata Flipt would interpret,
   const notOurs = '${env:SOMETHING}';
   const forged = client('forged', { credentialFingerprint: fingerprint(notOurs) });
   assert.deepEqual(desiredCredentials(target, [forged], () => notOurs, {}, Date.now()), [], 'only a token of our own shape is written anywhere');
+});
+
+test('the record of managed ids: a JSON list of strings; anything else is no record at all, not a record of nothing', () => {
+  assert.deepEqual(parseManagedIds('["apps_a","apps_b"]'), ['apps_a', 'apps_b']);
+  assert.deepEqual(parseManagedIds('[]'), []);
+  assert.deepEqual(parseManagedIds('["apps_a",5]'), ['apps_a']);
+  for (const broken of [undefined, '', 'apps_a', '{"ids":[]}', '[', 'null']) assert.equal(parseManagedIds(broken), undefined, String(broken));
 });
