@@ -32,6 +32,24 @@ async function allReady(): Promise<boolean> {
   return true;
 }
 
+/** Creates a FliptClient in the app namespace and waits until it is Ready. */
+async function createReady(name: string): Promise<void> {
+  await createFliptClient(scenario.cluster.clients, APP, name);
+  await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, APP, name), 'Ready')?.status === 'True', `${name} Ready`, 30_000);
+}
+
+/** Records every version of `clients` from now on; `seen` describes each client's versions once caught up. */
+async function recordClients(): Promise<{ seen: (describe: (client: FliptClient) => string) => Promise<string[][]>; stop: () => void }> {
+  const histories = await Promise.all(clients.map((c) => recordHistory<FliptClient>(scenario.cluster.kubeConfig, `/apis/flipt.io/v1alpha1/namespaces/${c.namespace}/fliptclients`, c.name)));
+  return {
+    seen: async (describe) => {
+      await Promise.all(histories.map((h) => h.caughtUp()));
+      return histories.map((h) => h.versions.map(describe));
+    },
+    stop: () => histories.forEach((h) => h.stop()),
+  };
+}
+
 before(async () => {
   scenario = await Scenario.start({ minInterval: '2s' });
   await scenario.createAppNamespace(APP);
@@ -117,8 +135,7 @@ test('a client Secret edited out of band is put back', async () => {
 
 test("a deletion whose revoking restart the API server refuses: the finalizer holds until Flipt restarted without the token", async () => {
   const { apps } = scenario.cluster.clients;
-  await createFliptClient(scenario.cluster.clients, APP, 'leaving');
-  await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, APP, 'leaving'), 'Ready')?.status === 'True', 'leaving Ready', 30_000);
+  await createReady('leaving');
   await scenario.quietPeriod();
   const probe = () => apps.patchNamespacedDeployment({ name: 'flipt', namespace: scenario.namespace, dryRun: 'All', body: { metadata: { labels: { probe: 'yes' } } } }, mergePatch).then(() => false, () => true);
   const lift = await refuseWrites(scenario.cluster, scenario.namespace, [DEPLOYMENT_UPDATES], 'no restarts now', probe);
@@ -142,8 +159,7 @@ test("a deletion whose revoking restart the API server refuses: the finalizer ho
 });
 
 test("a deletion right after another client's restart (restart.minInterval not yet passed): Flipt restarts without the token before the finalizer goes", async () => {
-  await createFliptClient(scenario.cluster.clients, APP, 'gated');
-  await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, APP, 'gated'), 'Ready')?.status === 'True', 'gated Ready', 30_000);
+  await createReady('gated');
   await scenario.quietPeriod();
   const history = await recordHistory<FliptClient>(scenario.cluster.kubeConfig, `/apis/flipt.io/v1alpha1/namespaces/${APP}/fliptclients`, 'gated');
   try {
@@ -166,10 +182,9 @@ test("a deletion right after another client's restart (restart.minInterval not y
 });
 
 test('a client deleted while the operator was down: the revoking restart, its first step, leaves the other clients Ready', async () => {
-  await createFliptClient(scenario.cluster.clients, APP, 'shortlived');
-  await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, APP, 'shortlived'), 'Ready')?.status === 'True', 'shortlived Ready', 30_000);
+  await createReady('shortlived');
   await scenario.quietPeriod();
-  const histories = await Promise.all(clients.map((c) => recordHistory<FliptClient>(scenario.cluster.kubeConfig, `/apis/flipt.io/v1alpha1/namespaces/${c.namespace}/fliptclients`, c.name)));
+  const others = await recordClients();
   try {
     const restarts = scenario.restarts();
     await scenario.operator.stop();
@@ -178,22 +193,19 @@ test('a client deleted while the operator was down: the revoking restart, its fi
     await waitFor(async () => (await getFliptClient(scenario.cluster.clients, APP, 'shortlived').then(() => false, () => true)), 'shortlived gone', 30_000);
     await scenario.quietPeriod();
     assert.equal(scenario.restarts(), restarts + 1, 'the revoking restart');
-    for (const history of histories) {
-      await history.caughtUp();
-      const seen = history.versions.map((v) => `${condition(v, 'Ready')?.status} ${condition(v, 'Ready')?.reason}`);
+    for (const seen of await others.seen((v) => `${condition(v, 'Ready')?.status} ${condition(v, 'Ready')?.reason}`)) {
       assert.ok(seen.length > 0 && seen.every((s) => s === 'True Ready'), `Ready all along: ${seen.join(', ')}`);
     }
   } finally {
-    for (const history of histories) history.stop();
+    others.stop();
   }
   await assertConsistent(scenario, clients);
 });
 
 test("the ConfigMap applied again with a broken record while the operator was down, and a client deleted meanwhile: the deleted client's entry goes, the others stay registered", async () => {
-  await createFliptClient(scenario.cluster.clients, APP, 'departed');
-  await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, APP, 'departed'), 'Ready')?.status === 'True', 'departed Ready', 30_000);
+  await createReady('departed');
   await scenario.quietPeriod();
-  const histories = await Promise.all(clients.map((c) => recordHistory<FliptClient>(scenario.cluster.kubeConfig, `/apis/flipt.io/v1alpha1/namespaces/${c.namespace}/fliptclients`, c.name)));
+  const others = await recordClients();
   try {
     const restarts = scenario.restarts();
     await scenario.operator.stop();
@@ -215,13 +227,11 @@ test("the ConfigMap applied again with a broken record while the operator was do
     const record = JSON.parse(config.metadata!.annotations!['flipt.io/managed-tokens']!) as string[];
     assert.ok(clients.every((c) => record.includes(`${c.namespace}_${c.name}`)) && !record.includes(`${APP}_departed`), `the record written back: ${record.join(', ')}`);
     assert.equal(scenario.restarts(), restarts + 1, 'one restart, the revoking one');
-    for (const history of histories) {
-      await history.caughtUp();
-      const seen = history.versions.map((v) => `${condition(v, 'ConfigApplied')?.reason} / ${condition(v, 'Ready')?.reason}`);
+    for (const seen of await others.seen((v) => `${condition(v, 'ConfigApplied')?.reason} / ${condition(v, 'Ready')?.reason}`)) {
       assert.ok(seen.length > 0 && !seen.some((s) => s.includes('TokenIdConflict')), `never taken for a hand-written token: ${seen.join(', ')}`);
     }
   } finally {
-    for (const history of histories) history.stop();
+    others.stop();
   }
   await waitFor(allReady, 'the others Ready', 20_000);
   await assertConsistent(scenario, clients);
