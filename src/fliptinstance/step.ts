@@ -33,7 +33,7 @@ export interface ObservedTarget {
   /** Flipt's ConfigMap; undefined when it does not exist. */
   configMap?: {
     text: string | undefined;
-    /** The ids the operator recorded as its own, as the annotation says (undefined: no record). */
+    /** The ids the operator recorded as its own, as the annotation says (undefined: no record, or one that is not a list). */
     managedRecord: string | undefined;
     managedIds: readonly string[];
     /** The jwt method settings the operator recorded writing (undefined: it wrote none). */
@@ -138,7 +138,7 @@ function acceptedBy(state: Omit<TargetState, 'accepted' | 'jwtAccepted'>, before
  * What the pods accepted before this step: as the last step published it, or on this operator's first
  * step, all the config registers if Flipt finished rolling out that very config (the restart key on
  * the workload says which); otherwise nothing until a rollout finishes. Without the second, every
- * Ready client of a target whose first step restarts Flipt (a client created while the operator was
+ * Ready client of a target whose first step restarts Flipt (a client deleted while the operator was
  * down) would wait for that rollout as if its credential were new.
  */
 function acceptedBefore(target: TargetConfig, { previous, configMap, workload, credentials }: ObservedTarget): ReadonlySet<string> {
