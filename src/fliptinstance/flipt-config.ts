@@ -319,9 +319,9 @@ function carries(pair: Pair, credential: string): boolean {
 }
 
 /** Whether the entry refers to the token the credentials Secret holds under its id, as the operator writes it. */
-function refersToHeld(pair: Pair, id: string, { credentialReference: mode, heldCredentials }: RenderInput): boolean {
-  const held = heldCredentials[credentialKey({ credentialReference: mode }, id)];
-  return held !== undefined && carries(pair, credentialReference({ credentialReference: mode }, id, held));
+function refersToHeld(pair: Pair, id: string, input: RenderInput): boolean {
+  const held = input.heldCredentials[credentialKey(input, id)];
+  return held !== undefined && carries(pair, credentialReference(input, id, held));
 }
 
 function entryOf(pair: Pair): Record<string, unknown> | undefined {
