@@ -312,6 +312,21 @@ function holds(pair: Pair, desired: { credential: string; metadata: Record<strin
   return typeof credential === 'string' && tokensEqual(credential, desired.credential) && JSON.stringify(rest) === JSON.stringify({ metadata: desired.metadata });
 }
 
+type HeldCredentials = Pick<RenderInput, 'credentialReference' | 'heldCredentials'>;
+
+/**
+ * The ids of the config's token entries that refer, as the operator writes it, to a token the
+ * credentials Secret holds under that id: what the operator registered there, read without its record.
+ */
+export function idsReferringToHeld(source: string | undefined, held: HeldCredentials): string[] {
+  const tokens: unknown = parseFliptConfig(source).getIn(TOKENS_PATH, true);
+  if (!isMap(tokens)) return [];
+  return tokens.items.flatMap((pair) => {
+    const id = keyOf(pair.key);
+    return id !== undefined && refersToHeld(pair as Pair, id, held) ? [id] : [];
+  });
+}
+
 /** Whether the entry has exactly this credential (compared in constant time). */
 function carries(pair: Pair, credential: string): boolean {
   const written = entryOf(pair)?.credential;
@@ -319,7 +334,7 @@ function carries(pair: Pair, credential: string): boolean {
 }
 
 /** Whether the entry refers to the token the credentials Secret holds under its id, as the operator writes it. */
-function refersToHeld(pair: Pair, id: string, input: RenderInput): boolean {
+function refersToHeld(pair: Pair, id: string, input: HeldCredentials): boolean {
   const held = input.heldCredentials[credentialKey(input, id)];
   return held !== undefined && carries(pair, credentialReference(input, id, held));
 }

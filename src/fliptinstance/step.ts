@@ -22,7 +22,7 @@ import { servedBy, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { rolledOut, type Refusal, type TargetProblem, type TargetState } from '../vocabulary/registration.ts';
 import { admitWithin, byPriority, fillRatio, fits, type TargetSizes } from './capacity.ts';
 import { credentialsNotDelivered } from './credentials-delivery.ts';
-import { FliptConfigError } from './flipt-config.ts';
+import { FliptConfigError, idsReferringToHeld } from './flipt-config.ts';
 import { readFliptEnv, type PodEnv } from './flipt-env.ts';
 import { MANAGED_JWT_METHOD_ANNOTATION, planJwtMethod, type JwtMethodPlan } from './jwt-method.ts';
 import { nextKindSwitchEvent, switchBackTokensToIssue } from './kind-switch.ts';
@@ -139,12 +139,22 @@ function acceptedBy(state: Omit<TargetState, 'accepted' | 'jwtAccepted'>, before
  * step, all the config registers if Flipt finished rolling out that very config (the restart key on
  * the workload says which); otherwise nothing until a rollout finishes. Without the second, every
  * Ready client of a target whose first step restarts Flipt (a client deleted while the operator was
- * down) would wait for that rollout as if its credential were new.
+ * down) would wait for that rollout as if its credential were new. Where the ConfigMap lost its
+ * record, what the config registers is its entries that refer to the credentials the operator holds.
  */
 function acceptedBefore(target: TargetConfig, { previous, configMap, workload, credentials }: ObservedTarget): ReadonlySet<string> {
   if (previous) return previous.accepted;
   if (!configMap || !workload?.rollout.done) return new Set();
-  const rolled = currentState(target, configMap.text ?? '', configMap.managedIds, credentials);
+  let ids = configMap.managedIds;
+  if (configMap.managedRecord === undefined) {
+    try {
+      ids = idsReferringToHeld(configMap.text, { credentialReference: target.credentialReference, heldCredentials: credentials });
+    } catch (err) {
+      if (err instanceof FliptConfigError) return new Set();
+      throw err;
+    }
+  }
+  const rolled = currentState(target, configMap.text ?? '', ids, credentials);
   return rolled.configHash === workload.configHash ? new Set(rolled.registered.values()) : new Set();
 }
 

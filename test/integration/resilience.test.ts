@@ -202,7 +202,7 @@ test('a client deleted while the operator was down: the revoking restart, its fi
   await assertConsistent(scenario, clients);
 });
 
-test("the ConfigMap applied again with a broken record while the operator was down, and a client deleted meanwhile: the deleted client's entry goes, the others stay registered", async () => {
+test("the ConfigMap applied again with a broken record while the operator was down, and a client deleted meanwhile: the deleted client's entry goes, the others stay registered and Ready", async () => {
   await createReady('departed');
   await scenario.quietPeriod();
   const others = await recordClients();
@@ -227,8 +227,10 @@ test("the ConfigMap applied again with a broken record while the operator was do
     const record = JSON.parse(config.metadata!.annotations!['flipt.io/managed-tokens']!) as string[];
     assert.ok(clients.every((c) => record.includes(`${c.namespace}_${c.name}`)) && !record.includes(`${APP}_departed`), `the record written back: ${record.join(', ')}`);
     assert.equal(scenario.restarts(), restarts + 1, 'one restart, the revoking one');
-    for (const seen of await others.seen((v) => `${condition(v, 'ConfigApplied')?.reason} / ${condition(v, 'Ready')?.reason}`)) {
+    for (const seen of await others.seen((v) => `${condition(v, 'ConfigApplied')?.reason} / ${condition(v, 'Ready')?.status} ${condition(v, 'Ready')?.reason}`)) {
       assert.ok(seen.length > 0 && !seen.some((s) => s.includes('TokenIdConflict')), `never taken for a hand-written token: ${seen.join(', ')}`);
+      // The config without the record is what Flipt runs: its entries that refer to held credentials say which.
+      assert.ok(seen.every((s) => s.endsWith(' / True Ready')), `Ready all along, through the revoking restart: ${seen.join(', ')}`);
     }
   } finally {
     others.stop();

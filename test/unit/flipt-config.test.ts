@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { authenticationMethodsOf, renderFliptConfig, FliptConfigError, type ManagedToken, type RenderInput, type RenderResult } from '../../src/fliptinstance/flipt-config.ts';
+import { authenticationMethodsOf, idsReferringToHeld, renderFliptConfig, FliptConfigError, type ManagedToken, type RenderInput, type RenderResult } from '../../src/fliptinstance/flipt-config.ts';
 import { envVarFor, fingerprint, generateToken, isWellFormedToken, tokenIdFor, tokensEqual } from '../../src/vocabulary/credentials.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
 
@@ -240,6 +240,21 @@ test('without a record, an entry referring to a credential the operator holds un
   const envText = render({ source: '', credentialReference: 'env', tokens: [{ id: gone, credential: `\${env:${envVarFor(gone)}}`, metadata: {} }] }).text;
   assert.equal(tokensOf(render({ source: envText, credentialReference: 'env', heldCredentials: { [envVarFor(gone)]: held[gone]! }, tokens: [] }).text)[gone], undefined);
   assert.ok(tokensOf(render({ source: envText, credentialReference: 'env', heldCredentials: { [gone]: held[gone]! }, tokens: [] }).text)[gone]);
+});
+
+test("what the operator registered, read without the record: the entries that refer to a credential it holds under their id", () => {
+  const [web, gone] = [tokenIdFor('apps', 'web'), tokenIdFor('apps', 'gone')];
+  const held = { [web]: generateToken(), [gone]: generateToken() };
+  const text = render({ source: 'authentication:\n  methods:\n    token:\n      storage:\n        tokens:\n          manual:\n            credential: hand-written\n', tokens: [token('apps', 'web'), token('apps', 'gone')] }).text;
+  const secretFile = { credentialReference: 'secretFile' as const, heldCredentials: held };
+  assert.deepEqual(idsReferringToHeld(text, secretFile), [web, gone], 'never the hand-written entry');
+  assert.deepEqual(idsReferringToHeld(text, { ...secretFile, heldCredentials: { [web]: held[web]! } }), [web], 'an entry without a held credential is not');
+  assert.deepEqual(idsReferringToHeld(text, { credentialReference: 'env', heldCredentials: held }), [], 'a reference as another mode writes it is not');
+  const inlineText = render({ source: '', credentialReference: 'inline', tokens: [{ id: web, credential: held[web]!, metadata: {} }] }).text;
+  assert.deepEqual(idsReferringToHeld(inlineText, { credentialReference: 'inline', heldCredentials: held }), [web]);
+  assert.deepEqual(idsReferringToHeld(inlineText, { credentialReference: 'inline', heldCredentials: { [web]: generateToken() } }), [], 'inline: only the very token held');
+  assert.deepEqual(idsReferringToHeld('authentication:\n  required: true\n', secretFile), []);
+  assert.throws(() => idsReferringToHeld('a: [', secretFile), FliptConfigError);
 });
 
 test('a managed token edited by hand is put back', () => {

@@ -253,6 +253,9 @@ test('the record lost and a client deleted meanwhile: its entry leaves the confi
   assert.deepEqual(JSON.parse(step.config!.managedRecord), [a]);
   assert.ok(!step.config!.text.includes(b), 'b leaves the config');
   assert.ok(step.restart, 'with a restart, as any revocation');
+  const { previous: _, ...firstStep } = lost;
+  const accepted = [...decideTargetStep(target, firstStep, T0 + 60_000).state.accepted];
+  assert.deepEqual(accepted, [fingerprint(f.tokens.get('apps/a')!)], "on an operator's first step too, a (registered by the finished rollout, found without the record) stays accepted through that restart");
   const rolled = rolledOut(afterApply(lost, step, T0 + 60_000));
   const cleanup = decideTargetStep(target, rolled, T0 + 70_000);
   assert.deepEqual(Object.keys(cleanup.credentials ?? {}), [a], 'its credential dropped once the rollout is done, with nothing referring to it');
