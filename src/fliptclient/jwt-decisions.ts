@@ -10,7 +10,7 @@ import { fingerprint, isWellFormedToken, tokenIdFor } from '../vocabulary/creden
 import type { FliptClient } from '../vocabulary/fliptclient.ts';
 import { accepts, type TargetState } from '../vocabulary/registration.ts';
 import { requestedRotation, ROTATE_ANNOTATION } from '../vocabulary/rotation.ts';
-import { publishedKeys, signingKeyAt, type KeyTimes } from '../vocabulary/signing-keys.ts';
+import { nextSigningStart, publishedKeys, signingKeyAt, type KeyTimes } from '../vocabulary/signing-keys.ts';
 import { authenticationVerdict, NEXT_RESTART, type Verdict } from './decisions.ts';
 
 export type MintReason = 'FirstIssue' | 'SwitchToJwt' | 'SecretLost' | 'Refresh' | 'KeyRetired' | 'SettingsChanged' | 'ClaimsChanged' | 'Requested';
@@ -41,8 +41,8 @@ export function credentialRoute(
   if (!client.status?.credentialFingerprint) return { jwt: true };
   if (!state?.jwtAccepted) return { jwt: false };
   if (signingKeyAt(keys, now)) return { jwt: true };
-  const next = keys.map((k) => k.signsFrom).filter((at) => at > now);
-  return next.length > 0 ? { jwt: false, lookAgainAt: Math.min(...next) } : { jwt: false };
+  const lookAgainAt = nextSigningStart(keys, now);
+  return lookAgainAt !== undefined ? { jwt: false, lookAgainAt } : { jwt: false };
 }
 
 export interface JwtInputs {
@@ -85,8 +85,7 @@ export function decideJwt(input: JwtInputs): JwtDecision {
     return wait({ status: 'False', reason: 'JwtMethodPending', message }, stillGood);
   }
   if (!signingKeyAt(keys, now)) {
-    const next = keys.map((k) => k.signsFrom).filter((at) => at > now);
-    const retryAt = next.length > 0 ? Math.min(...next) : undefined;
+    const retryAt = nextSigningStart(keys, now);
     const until = retryAt !== undefined ? ` until ${new Date(retryAt).toISOString()}` : '';
     const message = `Waiting for a signing key that every operator replica publishes${until}: a new key signs nothing before then`;
     return { ...wait({ status: 'False', reason: 'SigningKeyPending', message }, stillGood), ...(retryAt !== undefined ? { retryAt } : {}) };

@@ -103,6 +103,12 @@ export function signingKeyAt<K extends KeyTimes>(keys: readonly K[], now: number
   return chosen;
 }
 
+/** When the next key starts signing, if one is still to: when a client waiting for a signing key looks again. */
+export function nextSigningStart(keys: readonly KeyTimes[], now: number): number | undefined {
+  const starts = keys.map((k) => k.signsFrom).filter((at) => at > now);
+  return starts.length > 0 ? Math.min(...starts) : undefined;
+}
+
 /** The public JWKS document: public key material only, never `d`. */
 export function jwksOf(keys: readonly SigningKey[], now: number): { keys: PublicJwk[] } {
   return {

@@ -9,6 +9,7 @@ import {
   FLIPT_CLOCK_SKEW_LEEWAY_MS,
   jwksOf,
   latestExpiryOf,
+  nextSigningStart,
   parseSigningKeys,
   publishedKeys,
   signingKeyAt,
@@ -55,6 +56,16 @@ test('the first key is published at once and signs publishAhead later; the sched
   // A key signs while a JWT it signs can still live 2 s (exp and iat are whole seconds), to the millisecond.
   assert.equal(signingKeyAt([first!], latestExpiryOf(first!) - 2 * S), first);
   assert.equal(signingKeyAt([first!], latestExpiryOf(first!) - 2 * S + 1), undefined);
+});
+
+test('a client waiting for a signing key looks again when the earliest key still to sign starts, never at one already started', () => {
+  const [first] = run([T0]);
+  const later = key('later', { createdAt: T0, signsFrom: T0 + 120 * S, signsUntil: T0 + H, retireAt: T0 + 2 * H });
+  assert.equal(nextSigningStart([later, first!], T0), T0 + 60 * S, 'the earliest of those to come');
+  assert.equal(nextSigningStart([later, first!], T0 + 60 * S - 1), T0 + 60 * S);
+  assert.equal(nextSigningStart([later, first!], T0 + 60 * S), T0 + 120 * S, 'a key that signs from now is not to come: looking again now would loop');
+  assert.equal(nextSigningStart([later, first!], T0 + 120 * S), undefined);
+  assert.equal(nextSigningStart([], T0), undefined);
 });
 
 test('no key is created while none is needed; existing ones still retire on time', () => {
@@ -133,7 +144,7 @@ test('the Secret holds each key under its kid; unreadable entries are skipped; t
   assert.deepEqual(jwksOf([signing], T0 + 2 * H), { keys: [] }, 'a retired key is not served');
 });
 
-test('an entry without its private part or with an unreadable time is skipped, not loaded as a key that cannot sign', async () => {
+test('an entry without its private part, without a full P-256 key or with an unreadable time is skipped, not loaded as a key that cannot sign', async () => {
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const privateJwk = await exportJWK(privateKey);
   const good: SigningKey = { kid: 'good', privateJwk, createdAt: T0, signsFrom: T0 + S, signsUntil: T0 + H, retireAt: T0 + 2 * H };
@@ -144,6 +155,10 @@ test('an entry without its private part or with an unreadable time is skipped, n
     'no-d': JSON.stringify({ ...stored, jwk: publicOnly }),
     'bad-time': JSON.stringify({ ...stored, retireAt: 'soon' }),
     'no-time': JSON.stringify({ ...stored, signsFrom: undefined }),
+    'no-jwk': JSON.stringify({ ...stored, jwk: undefined }),
+    'not-ec': JSON.stringify({ ...stored, jwk: { ...privateJwk, kty: 'OKP' } }),
+    'no-x': JSON.stringify({ ...stored, jwk: { ...privateJwk, x: undefined } }),
+    'no-y': JSON.stringify({ ...stored, jwk: { ...privateJwk, y: undefined } }),
   };
   assert.deepEqual(parseSigningKeys(data).map((k) => k.kid), ['good']);
 });
