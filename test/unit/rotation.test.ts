@@ -9,7 +9,7 @@ import { nextRotationEvent, rotationsToIssue } from '../../src/fliptinstance/pla
 import { decideTargetStep } from '../../src/fliptinstance/step.ts';
 import { credentialKey, fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
-import { nextTokenIdFor, requestedRotation, ROTATE_ANNOTATION, rotationTrigger } from '../../src/vocabulary/rotation.ts';
+import { nextTokenIdFor, requestedRotation, ROTATE_ANNOTATION, rotationTrigger, scheduledRotationAt } from '../../src/vocabulary/rotation.ts';
 import { ROLLOUT_MS, SimulatedFlipt } from '../support/simulated-flipt.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
 
@@ -134,6 +134,17 @@ test('the next rotation is a requeue at its time, never a poll', () => {
   const elsewhere = { ...client, metadata: { ...client.metadata, name: 'elsewhere' }, spec: { ...client.spec, target: 'other' }, status: { ...client.status, issuedAt: new Date(world.now).toISOString() } };
   const sooner = { ...elsewhere, spec: { ...elsewhere.spec, rotation: { every: '1h', overlap: '10m' } } };
   assert.equal(nextRotationEvent(target, [...world.clients, sooner], world.credentials, world.now), due);
+});
+
+test('a client without spec.rotation.every is never rotated on a schedule: no requeue for it, and its Rotating condition says how to rotate by hand', () => {
+  const world = new World();
+  const client = world.addClient('a');
+  world.run(T0 + 60_000, world.assertInvariant);
+  assert.ok(client.status?.issuedAt, 'issued');
+  assert.equal(scheduledRotationAt(client), undefined);
+  assert.equal(rotationTrigger(client, T0 + 10 * 365 * 86_400_000), undefined);
+  assert.equal(nextRotationEvent(target, world.clients, world.credentials, world.now), undefined);
+  assert.equal(rotationVerdict(client, { id: world.credentials.apps_a }, world.state, 'default', world.now).reason, 'OnRequest');
 });
 
 test('the annotation rotates once per distinct value; a value set before the first issue rotates nothing', () => {
