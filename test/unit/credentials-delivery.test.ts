@@ -103,6 +103,9 @@ test('secretFile: the base path as Flipt resolves it in the container: its FLIPT
   assert.equal(credentialsNotDelivered(staticTarget, at('/etc/flipt/secrets'), envOf([variable('')]), '/etc/flipt/secrets'), undefined);
   assert.match(credentialsNotDelivered(staticTarget, at(), envOf([variable('')]), '/etc/flipt/secrets')?.message ?? '', /container flipt: \/etc\/flipt\/secrets\)/);
   assert.equal(credentialsNotDelivered(staticTarget, at('/b'), envOf([variable('/a'), variable('/b')]), '/etc/flipt/secrets'), undefined);
+  // Only the container's own variable of that name counts: not another container's, not another name's.
+  const sidecars = envOf([variable('/run/secrets'), { container: 'flipt', name: 'OTHER', value: '/elsewhere' }, { container: 'sidecar', name: variable('').name, value: '/elsewhere' }]);
+  assert.equal(credentialsNotDelivered(staticTarget, at('/run/secrets'), sidecars, '/etc/flipt/secrets'), undefined);
   // A written variable decides even in a container with envFrom.
   assert.match(credentialsNotDelivered(staticTarget, at(), envOf([variable('/run/secrets')], ['flipt']), '/etc/flipt/secrets')?.message ?? '', /container flipt: \/run\/secrets\)/);
   const reference = { env: 'SECRETS_DIR' };
@@ -125,6 +128,8 @@ test('env: envFrom of the whole Secret without a prefix, or a CredentialsNotMoun
   const missing = credentialsNotDelivered(envTarget, [{ container: 'flipt', mountPaths: ['/etc/flipt/secrets'], envFrom: false }], noEnv, '/etc/flipt/secrets');
   assert.equal(missing?.reason, 'CredentialsNotMounted');
   assert.match(missing!.message, /^No container of Deployment flipt\/flipt that mounts Flipt's config \(flipt\) takes Secret flipt\/flipt-client-credentials with envFrom \(without a prefix\), .*so Flipt reads them empty and accepts none/);
+  // The advice is what to paste: optional, so Flipt starts before the operator creates the Secret.
+  assert.ok(missing!.message.endsWith("add envFrom: [{secretRef: {name: flipt-client-credentials, optional: true}}] to Flipt's container"), missing!.message);
   const two = [{ container: 'flipt', mountPaths: [], envFrom: true }, { container: 'reader', mountPaths: [], envFrom: false }];
   assert.equal(credentialsNotDelivered(envTarget, two, noEnv, '/etc/flipt/secrets'), undefined, 'one that can read the tokens is enough');
 });
