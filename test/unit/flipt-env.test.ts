@@ -262,6 +262,10 @@ test('the kubernetes method as Flipt runs it: each container as if Flipt ran the
   // Empty: the config decides. Unreadable or no boolean (Flipt does not start then): not known to be off.
   assert.deepEqual(on(true, [set(K, '')]), [true, false, 'flipt', 'config']);
   for (const value of [undefined, 'yes', '${env:X}']) assert.deepEqual(on(false, [set(K, value)]), [undefined, true, 'flipt', 'variable'], String(value));
+  // The reading says which: unreadable (valueFrom, a reference Flipt resolves), or one Flipt refuses.
+  for (const [value, reading] of [[undefined, undefined], ['${env:X}', undefined], ['yes', 'refused']] as const) {
+    assert.equal(kubernetesMethodOn(false, { containers: ['flipt'], vars: [set(K, value)], envFrom: [] }).decidedBy?.value, reading, String(value));
+  }
   assert.deepEqual(on(false, [set(K, undefined), set(K, 'true', 'sidecar')]), [true, true, 'sidecar', 'variable']);
   const reference = { env: 'K8S_AUTH' };
   assert.deepEqual(on(reference, [set('K8S_AUTH', 'true')]), [true, true, 'flipt', 'reference']);
