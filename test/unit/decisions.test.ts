@@ -5,7 +5,7 @@ import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { metadataProblems, servedBy, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
 import { accepts, type TargetState } from '../../src/vocabulary/registration.ts';
-import { rolloutState } from '../../src/fliptinstance/workload.ts';
+import { RESTART_GENERATION_ANNOTATION, rolloutState, viewWorkload } from '../../src/fliptinstance/workload.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
 
 test('decideToken keeps, adopts, restores, or issues, in that order', () => {
@@ -158,13 +158,23 @@ test('rolloutState follows kubectl rollout status', () => {
   const deployment = (generation: number, status: Record<string, number>) => ({ metadata: { generation }, spec: { replicas: 2 }, status });
   assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 1 }) as never).done, false);
   assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 1, replicas: 2, availableReplicas: 1 }) as never).done, false);
-  assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 2, replicas: 3, availableReplicas: 2 }) as never).detail, '1 old replicas pending termination');
+  // An old pod still terminating may still serve with the old config: not done.
+  assert.deepEqual(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 2, replicas: 3, availableReplicas: 2 }) as never), { done: false, detail: '1 old replicas pending termination' });
   assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 2, replicas: 2, availableReplicas: 1 }) as never).done, false, 'every pod updated, one not yet available');
   assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 2, replicas: 2, availableReplicas: 2 }) as never).done, true);
   const sts = (status: Record<string, unknown>) => ({ metadata: { generation: 3 }, spec: { replicas: 2 }, status: { observedGeneration: 3, updatedReplicas: 2, readyReplicas: 2, ...status } });
   assert.equal(rolloutState('StatefulSet', sts({ currentRevision: 'r1', updateRevision: 'r2' }) as never).done, false);
   assert.equal(rolloutState('StatefulSet', sts({ currentRevision: 'r2', updateRevision: 'r2', readyReplicas: 1 }) as never).done, false, 'every pod updated, one not yet ready');
   assert.equal(rolloutState('StatefulSet', sts({ currentRevision: 'r2', updateRevision: 'r2' }) as never).done, true);
+});
+
+test('viewWorkload: the generation our own restart produced is ours; a later one is someone else rolling Flipt', () => {
+  const names = { configMap: 'flipt', configKey: 'default.yml', credentialsSecret: 'flipt-client-credentials' };
+  const at = (generation: number, ours?: number) =>
+    viewWorkload('Deployment', { metadata: { generation, ...(ours !== undefined ? { annotations: { [RESTART_GENERATION_ANNOTATION]: String(ours) } } : {}) }, spec: { selector: {}, template: {} } }, names).changedSinceOurRestart;
+  assert.equal(at(4, 4), false);
+  assert.equal(at(5, 4), true);
+  assert.equal(at(1), true, 'never restarted by us: any generation is someone else\'s');
 });
 
 const target: TargetConfig = exampleTarget({ allowedNamespaces: ['apps'] });
