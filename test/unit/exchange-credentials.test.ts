@@ -84,6 +84,11 @@ test('the Secret must exist, be controlled by this FliptClient, and hold a token
   assert.match(credentialFromObjects(client('True'), undefined).reason!, /not found/);
   assert.match(credentialFromObjects(client('True'), secret('someone-else')).reason!, /not owned/);
   assert.match(credentialFromObjects(client('True'), secret('uid-1', TOKEN, false)).reason!, /not owned/);
+  // A Secret of that name someone wrote by hand, with no owner at all, is not handed out either.
+  const unowned = secret();
+  delete unowned.metadata!.ownerReferences;
+  assert.match(credentialFromObjects(client('True'), unowned).reason!, /not owned/);
+  assert.equal(credentialFromObjects(client('True'), unowned).token, '', 'no token');
   assert.match(credentialFromObjects(client('True'), secret('uid-1', null)).reason!, /no token/);
   assert.match(credentialFromObjects(client('True'), secret('uid-1', '')).reason!, /no token/);
 });
