@@ -105,6 +105,10 @@ test('readJwt reads without verifying; refreshAt is two thirds of the lifetime',
   assert.deepEqual([view.kid, view.issuer, view.audiences, view.subject, view.issuedAt, view.expiresAt], ['k1', settings.issuer, [settings.audience], 'sub', T0, T0 + H]);
   assert.equal(refreshAtOf(view), T0 + 40 * 60_000);
   for (const notAJwt of [undefined, '', 'a'.repeat(64), 'a.b.c', 'eyJhbGciOiJub25lIn0.e30.']) assert.equal(readJwt(notAJwt), undefined, String(notAJwt));
+  // Times a Date can hold, up to its last instant (8.64e15 ms); one second later is no time at all.
+  const unsigned = (exp: number) => [{ alg: 'ES256' }, { iat: 0, exp }].map((part) => Buffer.from(JSON.stringify(part)).toString('base64url')).join('.') + '.c2ln';
+  assert.equal(readJwt(unsigned(8.64e12))?.expiresAt, 8.64e15);
+  assert.equal(readJwt(unsigned(8.64e12 + 1)), undefined);
 });
 
 test('signedByPublishedKey: true for a JWT a published key signed, whatever its claims say; false for an edited one, a stranger\'s, or a retired key\'s', async () => {

@@ -84,6 +84,14 @@ test('duplicates in spec.serviceAccounts do not make a client conflict with itse
   assert.deepEqual(rivals(index, 'ns', 'a'), []);
 });
 
+test('an empty service-account name claims nothing: two clients listing one do not conflict', () => {
+  const index = new ServiceAccountIndex();
+  index.upsert(client('ns', 'a', ['', 'x']));
+  index.upsert(client('ns', 'b', ['']));
+  assert.deepEqual([rivals(index, 'ns', 'a'), rivals(index, 'ns', 'b')], [[], []]);
+  assert.equal(index.lookup('ns', '').kind, 'unbound');
+});
+
 test('a client being deleted claims nothing', () => {
   const index = new ServiceAccountIndex();
   index.upsert(client('ns', 'a', ['x']));
