@@ -237,6 +237,9 @@ test('statusEvents: a Ready transition is announced once, even when the next rec
   const blocked = [...ready, { type: 'Rotating' as const, status: 'False' as const, reason: 'RotationBlocked', message: 'target full', lastTransitionTime: at }];
   assert.deepEqual(statusEvents('uid-1', ready, blocked, false, first.announced).events.map((e) => `${e.type}/${e.reason}`), ['Warning/RotationFailed']);
   assert.deepEqual(statusEvents('uid-1', blocked, blocked, false, first.announced).events, []);
+  // Still not Ready, for a new reason: a transition too.
+  const full = [{ type: 'Ready' as const, status: 'False' as const, reason: 'TargetFull', message: 'target full', lastTransitionTime: at }];
+  assert.deepEqual(statusEvents('uid-1', rolling, full, true, first.announced).events.map((e) => `${e.type}/${e.reason}`), ['Warning/TargetFull']);
 });
 
 test('rolloutQuietUntil: a waiting client goes from issued to Ready in one write unless the rollout lasts', () => {

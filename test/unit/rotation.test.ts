@@ -9,7 +9,7 @@ import { nextRotationEvent, rotationsToIssue } from '../../src/fliptinstance/pla
 import { decideTargetStep } from '../../src/fliptinstance/step.ts';
 import { credentialKey, fingerprint, generateToken, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
-import { nextTokenIdFor, requestedRotation, ROTATE_ANNOTATION, rotationTrigger, scheduledRotationAt } from '../../src/vocabulary/rotation.ts';
+import { nextTokenIdFor, overlapEndsAt, requestedRotation, ROTATE_ANNOTATION, rotationTrigger, scheduledRotationAt } from '../../src/vocabulary/rotation.ts';
 import { ROLLOUT_MS, SimulatedFlipt } from '../support/simulated-flipt.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
 
@@ -264,13 +264,20 @@ test('the Rotating condition follows the steps, and says what blocks it', () => 
   const verdict = () => rotationVerdict(client, { id: world.credentials.apps_a, next: world.credentials.apps_a_next }, world.state, 'default', world.now);
   assert.deepEqual([verdict().status, verdict().reason], ['False', 'Scheduled']);
   assert.match(verdict().message, /next rotation is due at 2030-01-31T/);
+  const due = scheduledRotationAt(client)!;
+  const onSchedule = rotationVerdict(client, { id: world.credentials.apps_a }, world.state, 'default', due);
+  assert.deepEqual([onSchedule.reason, onSchedule.message], ['RotationRequested', 'A rotation is due on schedule; target "default" issues a new token']);
   client.metadata.annotations = { [ROTATE_ANNOTATION]: 'x' };
   assert.deepEqual([verdict().status, verdict().reason], ['True', 'RotationRequested']);
+  assert.equal(verdict().message, `A rotation is requested (${ROTATE_ANNOTATION}="x"); target "default" issues a new token`);
   world.reconcileTarget();
   assert.deepEqual([verdict().status, verdict().reason], ['True', 'NewTokenRegistering']);
   world.run(world.now + 20_000, () => {});
   assert.deepEqual([verdict().status, verdict().reason], ['True', 'OldTokenRetiring']);
-  assert.match(verdict().message, /stays valid until/);
+  assert.match(verdict().message, /stays valid until \S+ \(spec.rotation.overlap\), then leaves Flipt with its next restart$/);
+  // From the end of the overlap on, it is only waiting for that restart.
+  const ended = rotationVerdict(client, { id: world.credentials.apps_a, next: world.credentials.apps_a_next }, world.state, 'default', overlapEndsAt(client)!);
+  assert.match(ended.message, /the previous one stays valid no longer: it leaves Flipt with its next restart$/);
   world.run(world.now + 20 * 60_000, () => {});
   assert.deepEqual([verdict().status, verdict().reason], ['False', 'Scheduled']);
   const problem = { ...world.state!, problem: { reason: 'ConfigMapMissing' as const, message: 'ConfigMap flipt/flipt not found' } };
