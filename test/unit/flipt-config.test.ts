@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
+import { parse, parseDocument } from 'yaml';
 import { authenticationMethodsOf, idsReferringToHeld, renderFliptConfig, FliptConfigError, type ManagedToken, type RenderInput, type RenderResult } from '../../src/fliptinstance/flipt-config.ts';
 import { envVarFor, fingerprint, generateToken, isWellFormedToken, tokenIdFor, tokensEqual } from '../../src/vocabulary/credentials.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
@@ -357,6 +357,11 @@ test('secretFile mode enables the file secrets provider; env and inline leave se
   assert.deepEqual((parse(secretFile.text) as Doc).secrets, { providers: { file: { base_path: '/etc/flipt/secrets', enabled: true } } });
   const turnedOff = render({ source: 'secrets:\n  providers:\n    file:\n      enabled: false\n', tokens: [] });
   assert.equal((parse(turnedOff.text) as Doc).secrets?.providers?.file?.enabled, true);
+  // The token method already as the operator writes it: turning the provider back on is still a change.
+  const providerOff = parseDocument(secretFile.text);
+  providerOff.setIn(['secrets', 'providers', 'file', 'enabled'], false);
+  const onlyProviderOff = render({ source: providerOff.toString(), tokens: [token('a', 'b')] });
+  assert.deepEqual([onlyProviderOff.changed, (parse(onlyProviderOff.text) as Doc).secrets?.providers?.file?.enabled], [true, true]);
 
   for (const credentialReference of ['env', 'inline'] as const) {
     const result = render({ source: 'log:\n  level: INFO\n', tokens: [], credentialReference });
@@ -377,6 +382,9 @@ test('env and inline credentials render as the strings they are', () => {
     const inline = render({ source: '', credentialReference: 'inline', tokens: [{ id, credential, metadata: {} }] });
     assert.equal(tokensOf(inline.text)[id]!.credential, credential);
   }
+  // Go's YAML reader takes a plain 0b... as binary: an inline token starting like a number is double-quoted.
+  const binaryLike = `0b${'1'.repeat(62)}`;
+  assert.match(render({ source: '', credentialReference: 'inline', tokens: [{ id, credential: binaryLike, metadata: {} }] }).text, new RegExp(`credential: "${binaryLike}"`));
 });
 
 test('strings that Go\'s YAML parser would read as numbers are written quoted', () => {
