@@ -139,6 +139,19 @@ test("an entry expires at the token's own exp when that comes before the TTL", a
   assert.equal(api.calls.length, 1);
 });
 
+test('a token one millisecond from its exp is reviewed but not cached (lru-cache reads a TTL of 0 as forever)', async () => {
+  const clock = new Clock();
+  const api = fakeApi();
+  const r = reviewer(api.review, clock);
+  const exp = Math.floor(clock.ms / 1000) + 30;
+  const token = jwt({ aud: AUD, exp });
+  clock.ms = exp * 1000 - 1;
+  assert.equal((await r.review(token)).kind, 'authenticated');
+  assert.equal((await r.review(token)).kind, 'authenticated');
+  assert.equal(api.calls.length, 2);
+  assert.equal(r.stats().entries, 0);
+});
+
 test('negative answers are cached for the negative TTL only', async () => {
   const clock = new Clock();
   const api = fakeApi(() => ({ authenticated: false, error: 'invalid bearer token' }));
