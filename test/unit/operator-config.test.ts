@@ -245,6 +245,9 @@ test('unknown keys are named, at the top level and nested', () => {
   assertRejected(`${minimal}extra: true\n`, 'extra: unknown field');
   assertRejected(minimal.replace('      kind: Deployment\n', '      kind: Deployment\n      replicas: 2\n'), 'targets.0.workload.replicas: unknown field');
   assertRejected(`${minimal}exchange:\n  cache:\n    size: 3\n`, 'exchange.cache.size: unknown field');
+  // A misspelt limit would otherwise leave the target without one; a TLS setting the exchange lacks (a client CA) would be silently ignored.
+  assertRejected(minimal.replace('    namespace: flipt\n', '    namespace: flipt\n    limits: {clientsPerNamspace: 5}\n'), 'targets.0.limits.clientsPerNamspace: unknown field');
+  assertRejected(`${minimal}exchange:\n  tls: {certFile: /tls/tls.crt, keyFile: /tls/tls.key, caFile: /tls/ca.crt}\n`, 'exchange.tls.caFile: unknown field');
   assertRejected(minimal.replace('    namespace: flipt\n', '    namespace: flipt\n    configmap: {name: x}\n'), 'targets.0.configmap: unknown field');
 });
 
