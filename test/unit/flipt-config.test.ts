@@ -425,6 +425,9 @@ test('authenticationRequired reads the setting as Flipt does: a quoted "true", "
     renderFliptConfig({ source: `authentication:\n  required: ${value}\n`, previouslyManaged: [], heldCredentials: {}, tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }).authenticationRequired;
   assert.deepEqual(['"true"', '"1"', '"t"', '1', 'TRUE'].map(required), [true, true, true, true, true]);
   assert.deepEqual(['"false"', '"0"', '0', '""', '"yes"', '~'].map(required), [false, false, false, false, false, false]);
+  // Plain integers as Go's YAML reader knows them (strings to this library): non-zero is true; quoted, they are no boolean.
+  assert.deepEqual(['0x1', '0o7', '0b10', '1_000', '-0x1'].map(required), [true, true, true, true, true]);
+  assert.deepEqual(['0x0', '0b0', '0_0', '"0x1"', '"1_000"'].map(required), [false, false, false, false, false]);
 });
 
 test('token enabled and storage type are forced to what static tokens need', () => {

@@ -285,6 +285,11 @@ test('the Rotating condition follows the steps, and says what blocks it', () => 
   const blocked = rotationVerdict(client, { id: world.credentials.apps_a }, problem, 'default', world.now);
   assert.equal(blocked.reason, 'RotationBlocked');
   assert.match(blocked.message, /ConfigMap flipt\/flipt not found/);
+  // A hand-written token already holds the id the new token needs: the rotation waits for it to go.
+  const taken = { ...world.state!, conflicts: new Set([nextTokenIdFor('apps_a')]) };
+  const held = rotationVerdict(client, { id: world.credentials.apps_a, next: generateToken() }, taken, 'default', world.now);
+  assert.deepEqual([held.status, held.reason], ['False', 'RotationBlocked']);
+  assert.match(held.message, /has a hand-written token with id apps_a_next, which a rotation needs; remove or rename it there$/);
 });
 
 test('no rotation before a first token: a rotate annotation or an old schedule on a client without a token triggers nothing (its first token answers the request)', () => {
