@@ -267,6 +267,14 @@ test('a config that is not a YAML mapping is a problem, not a crash', () => {
   assert.equal(step.restart, undefined);
 });
 
+test('YAML that does not parse is a problem, not a crash: on a first step (nothing accepted to carry over) and on a JWT target', () => {
+  const broken = { text: 'authentication: [\n', managedRecord: undefined, managedIds: [], jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 };
+  const first = decideTargetStep(target, fresh(fixture(['a']), { configMap: broken }), T0);
+  assert.deepEqual([first.state.problem?.reason, first.restart, first.config, [...first.state.accepted]], ['InvalidFliptConfig', undefined, undefined, []]);
+  const jwt = decideTargetStep(exampleTarget({ credentialKind: 'jwt' }), fresh(fixture(['a']), { configMap: broken }), T0);
+  assert.deepEqual([jwt.state.problem?.reason, jwt.config], ['InvalidFliptConfig', undefined]);
+});
+
 test('the last client gone and the credentials Secret emptied by hand: the ids the ConfigMap records as ours still leave the config', () => {
   const f = fixture(['a']);
   const registered = rolledOut(afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0));
