@@ -326,6 +326,25 @@ test("decideToken after a rotation's switch: the Secret still on the old token s
   assert.deepEqual(decideToken(fingerprint(next), generateToken(), { id: old, next }), { action: 'restore', token: next }, 'edited to something else');
 });
 
+test("desiredClientSecret: the wire format pods mount: token, authorization, the target's url when configured, our labels over the spec's, a controller owner", () => {
+  const client: FliptClient = {
+    apiVersion: 'flipt.io/v1alpha1',
+    kind: 'FliptClient',
+    metadata: { name: 'a', namespace: 'apps', uid: 'uid-a' },
+    spec: { secret: { labels: { team: 'payments', 'flipt.io/client': 'spoofed' }, annotations: { note: 'mounted by web' } } },
+  };
+  const token = generateToken();
+  const decoded = (secret: ReturnType<typeof desiredClientSecret>) => Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+  const withUrl = desiredClientSecret(client, 'a-flipt', token, exampleTarget({ url: 'http://flipt.flipt.svc:8080' }));
+  assert.deepEqual(decoded(withUrl), { token, authorization: `Bearer ${token}`, url: 'http://flipt.flipt.svc:8080' });
+  assert.deepEqual(withUrl.metadata?.labels, { team: 'payments', 'flipt.io/client': 'a', 'app.kubernetes.io/managed-by': 'flipt-client-operator' });
+  assert.deepEqual(withUrl.metadata?.annotations, { note: 'mounted by web' });
+  assert.deepEqual(withUrl.metadata?.ownerReferences, [{ apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', name: 'a', uid: 'uid-a', controller: true, blockOwnerDeletion: true }]);
+  assert.deepEqual(Object.keys(decoded(desiredClientSecret(client, 'a-flipt', token, exampleTarget()))), ['token', 'authorization'], 'no url configured, no url key');
+  const expiresAt = Date.parse('2030-01-01T01:00:00Z');
+  assert.deepEqual(decoded(desiredClientSecret(client, 'a-flipt', token, exampleTarget(), expiresAt)), { token, authorization: `JWT ${token}`, expiresAt: '2030-01-01T01:00:00.000Z' }, 'a JWT');
+});
+
 test('secretNeedsUpdate: a key the operator no longer writes (a url the target dropped) is an update; our exact Secret is not', () => {
   const client: FliptClient = { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { name: 'a', namespace: 'apps', uid: 'uid-a' }, spec: {} };
   const desired = desiredClientSecret(client, 'a-flipt', generateToken(), exampleTarget());
