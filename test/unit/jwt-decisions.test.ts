@@ -89,6 +89,14 @@ test('while nothing can be issued, a JWT still good is kept meanwhile; not one w
   assert.equal(retired.action === 'wait' ? retired.keep : 'not a wait', undefined);
 });
 
+test('a target with a problem (its ConfigMap gone, say) issues nothing: the client waits with that reason and keeps a JWT still good', () => {
+  const broken: TargetState = { ...accepting, problem: { reason: 'ConfigMapMissing', message: 'ConfigMap flipt/flipt not found' } };
+  const due = decide(client(), jwtFor(client()), T0 + 50 * 60_000, broken);
+  assert.equal(due.action, 'wait', 'past its refresh time, yet no new JWT');
+  assert.deepEqual(due.action === 'wait' ? [due.verdict.reason, due.verdict.message, due.keep?.jti] : [], ['ConfigMapMissing', 'ConfigMap flipt/flipt not found', 'j1']);
+  assert.deepEqual(jwtAppliedVerdict(broken, target, 'apps/web'), { status: 'False', reason: 'ConfigMapMissing', message: 'ConfigMap flipt/flipt not found' });
+});
+
 test('jwtAccepted: the jwt method runs, the key is published, and exp has not come', () => {
   const jwt = readJwt(jwtFor(client()))!;
   assert.equal(jwtAccepted(jwt, accepting, [key], T0 + HOUR - 1), true);
