@@ -36,6 +36,7 @@ test('the view: where each container that mounts the config mounts every key of 
       { name: 'projected', mountPath: '/etc/flipt/projected' },
       { name: 'projected-some', mountPath: '/etc/flipt/projected-some' },
       { name: 'creds', mountPath: '/etc/flipt/one', subPath: 'a_b' },
+      { name: 'creds', mountPath: '/etc/flipt/by-pod', subPathExpr: '$(POD_NAME)' },
       { name: 'other', mountPath: '/etc/flipt/other' },
     ],
     envFrom: [{ secretRef: { name: 'flipt-client-credentials' } }],
