@@ -461,7 +461,7 @@ describe('exchange service against a real API server', () => {
       { what: 'no body', options: { headers: {} }, status: 400, code: 3 },
       { what: 'no body but a JSON content type', options: { headers: { ...json, 'content-length': '0' } }, status: 400, code: 3 },
       { what: 'not JSON', body: `{"service_account_token": "${unbound}"`, status: 400, code: 3, token: unbound },
-      { what: 'a JSON array', body: JSON.stringify([bound.token]), status: 400, code: 3, token: bound.token },
+      { what: 'a JSON array', body: JSON.stringify([bound.token]), status: 400, code: 3, token: bound.token, check: (a) => assert.equal((a.json as { message: string }).message, 'the request body must be a JSON object') },
       { what: 'a JSON string', body: JSON.stringify(bound.token), status: 400, code: 3, token: bound.token },
       { what: 'JSON null', body: 'null', status: 400, code: 3 },
       { what: 'an empty JSON object', body: '{}', status: 400, code: 3 },
