@@ -240,6 +240,9 @@ test('statusEvents: a Ready transition is announced once, even when the next rec
   // Still not Ready, for a new reason: a transition too.
   const full = [{ type: 'Ready' as const, status: 'False' as const, reason: 'TargetFull', message: 'target full', lastTransitionTime: at }];
   assert.deepEqual(statusEvents('uid-1', rolling, full, true, first.announced).events.map((e) => `${e.type}/${e.reason}`), ['Warning/TargetFull']);
+  // A restarted operator remembers nothing announced: a Ready it did not change is no transition, whatever other conditions come first.
+  const applied = { type: 'ConfigApplied' as const, status: 'True' as const, reason: 'Registered', message: 'registered', lastTransitionTime: at };
+  assert.deepEqual(statusEvents('uid-1', [applied, ...full], [applied, ...full], true, undefined).events, []);
 });
 
 test('rolloutQuietUntil: a waiting client goes from issued to Ready in one write unless the rollout lasts', () => {

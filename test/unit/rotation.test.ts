@@ -272,6 +272,9 @@ test('the Rotating condition follows the steps, and says what blocks it', () => 
   assert.equal(verdict().message, `A rotation is requested (${ROTATE_ANNOTATION}="x"); target "default" issues a new token`);
   world.reconcileTarget();
   assert.deepEqual([verdict().status, verdict().reason], ['True', 'NewTokenRegistering']);
+  assert.match(verdict().message, /^A new token \([0-9a-f]{16}\) is being registered with target "default"; the Secret switches to it once every Flipt pod accepts it$/);
+  const written = { ...world.state!, registered: new Map([...world.state!.registered, [nextTokenIdFor('apps_a'), fingerprint(world.credentials.apps_a_next!)]]) };
+  assert.match(rotationVerdict(client, { id: world.credentials.apps_a, next: world.credentials.apps_a_next }, written, 'default', world.now).message, /\) is registered with target "default"/);
   world.run(world.now + 20_000, () => {});
   assert.deepEqual([verdict().status, verdict().reason], ['True', 'OldTokenRetiring']);
   assert.match(verdict().message, /stays valid until \S+ \(spec.rotation.overlap\), then leaves Flipt with its next restart$/);
