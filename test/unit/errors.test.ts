@@ -23,6 +23,12 @@ test('describeError falls back to the status alone, or the first line, when the 
   assert.equal(describeError(Object.assign(new Error('watch refused'), { statusCode: 410 })), 'API 410: watch refused');
   assert.equal(describeError(new Error('connect ECONNREFUSED 127.0.0.1:6443\n    at ...')), 'connect ECONNREFUSED 127.0.0.1:6443');
   assert.equal(statusCode(new Error('no status')), undefined);
+  // A status without a body keeps the error's line; a body that is a Status without a message is the status alone.
+  assert.equal(describeError(Object.assign(new Error('boom'), { code: 500 })), 'API 500: boom');
+  assert.equal(describeError(Object.assign(new Error('x'), { code: 500, body: { kind: 'Status', reason: 'InternalError' } })), 'API 500');
+  // Not an Error at all (a rejected promise may carry anything).
+  assert.equal(describeError('plain text'), 'plain text');
+  assert.equal(describeError(undefined), 'undefined');
 });
 
 test("describeError never passes on anything shaped like a credential, even when the API server's message echoes one", () => {
