@@ -89,6 +89,9 @@ test('the Secret must exist, be controlled by this FliptClient, and hold a token
   delete unowned.metadata!.ownerReferences;
   assert.match(credentialFromObjects(client('True'), unowned).reason!, /not owned/);
   assert.equal(credentialFromObjects(client('True'), unowned).token, '', 'no token');
+  // The Secret named is the one the token was issued into (status.secretName), even after spec.secret.name changed.
+  const moved = client('True', { secretName: 'web-old' }, { secret: { name: 'web-renamed' } });
+  assert.match(credentialFromObjects(moved, secret('someone-else')).reason!, /Secret web-old is not owned/);
   assert.match(credentialFromObjects(client('True'), secret('uid-1', null)).reason!, /no token/);
   assert.match(credentialFromObjects(client('True'), secret('uid-1', '')).reason!, /no token/);
 });
