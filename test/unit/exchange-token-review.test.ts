@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1TokenReviewStatus } from '@kubernetes/client-node';
 import { ReviewUnavailableError, TokenReviewer, type ReviewFunction } from '../../src/exchange/token-review.ts';
+import { base64urlJson, unsignedJwt } from '../support/unsigned-jwt.ts';
 
 const AUD = 'flipt-client-operator';
-const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /** A JWT-shaped token (unsigned: the fake API server decides what is valid). */
 function jwt(claims: Record<string, unknown>): string {
-  return `${b64({ alg: 'RS256', kid: 'k' })}.${b64(claims)}.${Buffer.from('signature').toString('base64url')}`;
+  return unsignedJwt({ alg: 'RS256', kid: 'k' }, claims, 'signature');
 }
 
 class Clock {
@@ -175,10 +175,10 @@ test('garbage never reaches the API server', async () => {
     'a.b.c',
     '..',
     'x.y',
-    `${b64({ alg: 'none' })}.${Buffer.from('[1,2]').toString('base64url')}.`,
-    `${b64({ alg: 'none' })}.${Buffer.from('"str"').toString('base64url')}.sig`,
-    `${b64({ alg: 'none' })}.${Buffer.from('{not json').toString('base64url')}.sig`,
-    `${b64({ alg: 'none' })}.!!!.sig`,
+    `${base64urlJson({ alg: 'none' })}.${Buffer.from('[1,2]').toString('base64url')}.`,
+    `${base64urlJson({ alg: 'none' })}.${Buffer.from('"str"').toString('base64url')}.sig`,
+    `${base64urlJson({ alg: 'none' })}.${Buffer.from('{not json').toString('base64url')}.sig`,
+    `${base64urlJson({ alg: 'none' })}.!!!.sig`,
     'eyJ.eyJ.eyJ',
   ];
   for (const token of garbage) assert.deepEqual(await r.review(token), { kind: 'unauthenticated', reason: 'malformed' }, token);

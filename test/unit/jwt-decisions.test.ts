@@ -9,6 +9,7 @@ import { fingerprint, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import type { TargetState } from '../../src/vocabulary/registration.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
+import { unsignedJwt } from '../support/unsigned-jwt.ts';
 
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 const HOUR = 3_600_000;
@@ -29,12 +30,10 @@ function client(metadata?: Record<string, string>): FliptClient {
   return { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { namespace: 'apps', name: 'web' }, spec: { target: 'default', ...(metadata ? { metadata } : {}) } };
 }
 
-const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-
 /** A JWT as the operator issues one for `of`, issued at T0 for an hour; `over` changes its claims. */
 function jwtFor(of: FliptClient, over: Record<string, unknown> = {}, kid = key.kid): string {
   const claims = { ...clientClaims(of), iss: target.jwt.issuer, aud: target.jwt.audience, sub: subjectFor('apps', 'web'), iat: T0 / 1000, nbf: T0 / 1000, exp: (T0 + HOUR) / 1000, jti: 'j1', ...over };
-  return `${b64({ alg: 'ES256', kid, typ: 'JWT' })}.${b64(claims)}.c2ln`;
+  return unsignedJwt({ alg: 'ES256', kid, typ: 'JWT' }, claims);
 }
 
 /** The decision for a client whose Secret holds `token` (the one its status names), at `now`. */
