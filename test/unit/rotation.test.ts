@@ -261,7 +261,7 @@ test('the Rotating condition follows the steps, and says what blocks it', () => 
   const world = new World();
   const client = world.addClient('a', { target: 'default', rotation: { every: '720h' } });
   world.run(T0 + 60_000, () => {});
-  const verdict = () => rotationVerdict(client, { id: world.credentials.apps_a, next: world.credentials.apps_a_next }, world.state, 'default', world.now);
+  const verdict = (state = world.state, now = world.now) => rotationVerdict(client, { id: world.credentials.apps_a, next: world.credentials.apps_a_next }, state, 'default', now);
   assert.deepEqual([verdict().status, verdict().reason], ['False', 'Scheduled']);
   assert.match(verdict().message, /next rotation is due at 2030-01-31T/);
   const due = scheduledRotationAt(client)!;
@@ -274,13 +274,12 @@ test('the Rotating condition follows the steps, and says what blocks it', () => 
   assert.deepEqual([verdict().status, verdict().reason], ['True', 'NewTokenRegistering']);
   assert.match(verdict().message, /^A new token \([0-9a-f]{16}\) is being registered with target "default"; the Secret switches to it once every Flipt pod accepts it$/);
   const written = { ...world.state!, registered: new Map([...world.state!.registered, [nextTokenIdFor('apps_a'), fingerprint(world.credentials.apps_a_next!)]]) };
-  assert.match(rotationVerdict(client, { id: world.credentials.apps_a, next: world.credentials.apps_a_next }, written, 'default', world.now).message, /\) is registered with target "default"/);
+  assert.match(verdict(written).message, /\) is registered with target "default"/);
   world.run(world.now + 20_000, () => {});
   assert.deepEqual([verdict().status, verdict().reason], ['True', 'OldTokenRetiring']);
   assert.match(verdict().message, /stays valid until \S+ \(spec.rotation.overlap\), then leaves Flipt with its next restart$/);
   // From the end of the overlap on, it is only waiting for that restart.
-  const ended = rotationVerdict(client, { id: world.credentials.apps_a, next: world.credentials.apps_a_next }, world.state, 'default', overlapEndsAt(client)!);
-  assert.match(ended.message, /the previous one stays valid no longer: it leaves Flipt with its next restart$/);
+  assert.match(verdict(world.state, overlapEndsAt(client)!).message, /the previous one stays valid no longer: it leaves Flipt with its next restart$/);
   world.run(world.now + 20 * 60_000, () => {});
   assert.deepEqual([verdict().status, verdict().reason], ['False', 'Scheduled']);
   const problem = { ...world.state!, problem: { reason: 'ConfigMapMissing' as const, message: 'ConfigMap flipt/flipt not found' } };
