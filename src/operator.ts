@@ -18,13 +18,14 @@ import { SigningKeysReconciler } from './identity/keys-reconciler.ts';
 import { makeClients, makeFencedClients, type KubeClients } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { decodeSecretData } from './kube/secret-data.ts';
-import { dropManagedFields, trimObject } from './kube/trim.ts';
+import { dropManagedFields } from './kube/trim.ts';
 import { Metrics } from './metrics.ts';
 import { systemClock } from './runtime/clock.ts';
 import { Controller } from './runtime/controller.ts';
 import { Informer } from './runtime/informer.ts';
 import { LeaderElector } from './runtime/leader-election.ts';
 import { listen } from './runtime/listen.ts';
+import { trimClientSecret, trimFliptClient } from './vocabulary/cache-trim.ts';
 import { JwtSigner } from './vocabulary/client-jwt.ts';
 import { credentialKindOf } from './vocabulary/credential-kind.ts';
 import { CLIENT_LABEL, GROUP, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, clientKey, targetNameOf, type FliptClient } from './vocabulary/fliptclient.ts';
@@ -96,7 +97,7 @@ export class Operator {
       {
         name: 'fliptclients',
         path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-        trim: trimObject,
+        trim: trimFliptClient,
         indexBy: targetNameOf,
         onChange: (client) => this.fliptClientChanged(client),
       },
@@ -109,7 +110,7 @@ export class Operator {
         name: 'client-secrets',
         path: '/api/v1/secrets',
         labelSelector: clientSecretSelector,
-        trim: trimObject,
+        trim: trimClientSecret,
         onChange: (secret) => this.clientSecretChanged(secret),
       },
       log,

@@ -8,6 +8,7 @@ import type { TargetConfig } from '../config/operator-config.ts';
 import { isConflict, unlessNotFound } from '../kube/errors.ts';
 import { secretValue } from '../kube/secret-data.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
+import { isPartialCopy } from '../vocabulary/cache-trim.ts';
 import { clientClaims, readJwt, refreshAtOf, signedByPublishedKey, subjectFor, type JwtView } from '../vocabulary/client-jwt.ts';
 import { credentialKindOf } from '../vocabulary/credential-kind.ts';
 import { credentialKey, fingerprint, tokenIdFor, tokensEqual } from '../vocabulary/credentials.ts';
@@ -48,8 +49,8 @@ export class JwtClientReconciler {
     const now = this.deps.clock.now();
     let existing = this.deps.clientSecrets.get(secretName, namespace);
     // A Secret we just wrote can be missing from the cache, or still hold the JWT it replaced: without
-    // this read a good JWT would be replaced by a needless new one.
-    if (secretBehindStatus(existing, client)) {
+    // this read a good JWT would be replaced by a needless new one. A partial copy lacks what a write would keep.
+    if (secretBehindStatus(existing, client) || (existing && isPartialCopy(existing))) {
       existing = await unlessNotFound(this.deps.api.core.readNamespacedSecret({ name: secretName, namespace }));
     }
     if (existing && !ownedBy(existing, client)) return this.secretConflict(client, secretName);

@@ -8,6 +8,7 @@ import { describeError, isConflict, isForbidden, isNotFound, statusCode, unlessN
 import { compareResourceVersions } from '../kube/resource-version.ts';
 import { secretValue } from '../kube/secret-data.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
+import { isPartialCopy } from '../vocabulary/cache-trim.ts';
 import { credentialKey, fingerprint, tokenIdFor } from '../vocabulary/credentials.ts';
 import {
   FINALIZER,
@@ -142,9 +143,10 @@ export class FliptClientReconciler {
     };
     // Not in the cache usually means not there yet: create it, and only read it when the create
     // says it exists (a Secret someone else made, or ours the cache has not seen yet). In the cache
-    // without the token the status names, it may be older than our own last write of it.
+    // without the token the status names, it may be older than our own last write of it; a partial
+    // copy lacks what a write would keep.
     let existing = this.deps.clientSecrets.get(secretName, namespace);
-    if (existing && secretBehindStatus(existing, client)) {
+    if (existing && (secretBehindStatus(existing, client) || isPartialCopy(existing))) {
       existing = await this.readSecret(secretName, namespace);
     }
     let { decision, desired } = decide(existing);

@@ -11,10 +11,7 @@ export function dropManagedFields(obj: KubernetesObject): void {
   obj.metadata = kept;
 }
 
-/**
- * For what is cached by the thousand (FliptClients and their Secrets): kubectl's copy of the last
- * applied object goes too. (FliptClients are only ever patched; client Secrets are the operator's own.)
- */
+/** For what is cached by the thousand and never written back whole: kubectl's copy of the last applied object goes too. */
 export function trimObject(obj: KubernetesObject): void {
   const annotations = obj.metadata?.annotations;
   if (annotations?.[LAST_APPLIED] === undefined) return dropManagedFields(obj);

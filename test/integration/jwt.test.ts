@@ -267,12 +267,22 @@ test("a Secret the FliptClient does not own is never overwritten with a JWT: som
   assert.match(answer.body, /is not Ready \(SecretConflict: /);
 });
 
-test("a client Secret edited out of band is put back around the same JWT: keys restored, the stranger's key gone, no new JWT", async () => {
+test("a client Secret edited out of band is put back around the same JWT: keys restored, the stranger's key gone (an annotation kept), no new JWT", async () => {
   const name = NAMES[6]!;
   const before = await secretOf(name);
   const edited = { token: before.data!.token!, stranger: Buffer.from('x').toString('base64') };
   await scenario.cluster.clients.core.replaceNamespacedSecret({ name: `${name}-flipt`, namespace: APP, body: { ...before, data: edited } });
   await waitFor(async () => JSON.stringify((await secretOf(name)).data) === JSON.stringify(before.data), `${name}'s Secret put back`, 20_000);
+  assert.equal((await get(name)).status?.credentialFingerprint, fingerprint(decoded(before).token!), 'the JWT of record is kept');
+
+  // Only a key added, beside an annotation past what the cache keeps: the cached copy shows neither,
+  // so only the Secret itself says there is something to put back, and what to keep.
+  const note = 'n'.repeat(20_000);
+  const current = await secretOf(name);
+  const added = { ...current, metadata: { ...current.metadata, annotations: { ...current.metadata?.annotations, 'example.com/note': note } }, data: { ...current.data, stranger: Buffer.from('x').toString('base64') } };
+  await scenario.cluster.clients.core.replaceNamespacedSecret({ name: `${name}-flipt`, namespace: APP, body: added });
+  await waitFor(async () => JSON.stringify((await secretOf(name)).data) === JSON.stringify(before.data), `${name}'s stranger key removed`, 20_000);
+  assert.equal((await secretOf(name)).metadata?.annotations?.['example.com/note'], note);
   assert.equal((await get(name)).status?.credentialFingerprint, fingerprint(decoded(before).token!), 'the JWT of record is kept');
 });
 

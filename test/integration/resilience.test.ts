@@ -133,6 +133,25 @@ test('a client Secret edited out of band is put back', async () => {
   await assertConsistent(scenario, clients);
 });
 
+test('a key added to a client Secret by hand is removed, and an annotation past what the cache keeps stays', async () => {
+  await scenario.quietPeriod();
+  const token = await secretToken('worker');
+  const { core } = scenario.cluster.clients;
+  const read = () => core.readNamespacedSecret({ name: 'worker-flipt', namespace: APP });
+  const secret = await read();
+  // The cached copy has neither the extra key nor this annotation: only the Secret itself shows both.
+  const note = 'n'.repeat(20_000);
+  secret.metadata!.annotations = { ...secret.metadata!.annotations, 'example.com/note': note };
+  secret.data = { ...secret.data, ...encodeSecretData({ extra: 'x' }) };
+  await core.replaceNamespacedSecret({ name: 'worker-flipt', namespace: APP, body: secret });
+  await waitFor(async () => !Object.hasOwn((await read()).data ?? {}, 'extra'), 'extra key removed', 20_000);
+  const repaired = await read();
+  assert.deepEqual(Object.keys(repaired.data!).sort(), ['authorization', 'token', 'url']);
+  assert.equal(repaired.metadata!.annotations?.['example.com/note'], note);
+  assert.equal(await secretToken('worker'), token);
+  await assertConsistent(scenario, clients);
+});
+
 test("a deletion whose revoking restart the API server refuses: the finalizer holds until Flipt restarted without the token", async () => {
   const { apps } = scenario.cluster.clients;
   await createReady('leaving');
