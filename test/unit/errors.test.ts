@@ -56,6 +56,13 @@ test("describeError passes on no Secret data a message quotes as the API server 
     assert.ok(described.includes('[REDACTED]'), described);
     for (const secret of [data, token, jwk.d!]) assert.ok(!described.includes(secret), `${secret} in ${described}`);
   }
+  // However the run begins: base64 right after a letter or a path's '/' starts 1 to 3 characters before the encoded credential.
+  for (const data of [base64(token), base64(`Bearer ${token}`), base64(jwt)]) {
+    for (const before of ['/', 'n', 'ab', 'abc', 'data/ab']) {
+      const described = describeError(new Error(`denied: ${before}${data}`));
+      assert.ok(described.includes('[REDACTED]') && !described.includes(data), `${before}${data}: ${described}`);
+    }
+  }
   // Base64 that holds no credential stays as it was: a uid, a digest, a certificate's text.
   const harmless = `uid ${base64('6d2f1c9e-3b8a-4c1f-9a7e-2f4b5c6d7e8f')}, digest ${createHash('sha256').update('x').digest('base64')}, ${base64('-----BEGIN CERTIFICATE-----')}`;
   assert.equal(describeError(new Error(harmless)), harmless);
