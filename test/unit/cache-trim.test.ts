@@ -136,6 +136,18 @@ test("a client's Secret with labels or annotations past the bound is cached with
   assert.deepEqual(over.metadata!.labels, written.metadata!.labels);
   assert.equal(isPartialCopy(over), true);
 
+  const ours = written.metadata!.labels!;
+  const ourChars = Object.entries(ours).reduce((n, [k, v]) => n + k.length + v.length, 0);
+  const labelledUpTo = (chars: number) => delivered(written, { labels: { ...ours, l: 'v'.repeat(chars - ourChars - 1) } });
+  const labelsAtBound = labelledUpTo(bound);
+  trimClientSecret(labelsAtBound);
+  assert.equal(labelsAtBound.metadata!.labels!.l!.length, bound - ourChars - 1);
+  assert.equal(isPartialCopy(labelsAtBound), false);
+  const labelsOver = labelledUpTo(bound + 1);
+  trimClientSecret(labelsOver);
+  assert.equal(labelsOver.metadata!.labels!.l, undefined);
+  assert.equal(isPartialCopy(labelsOver), true);
+
   const labelled = delivered(written, { labels: { ...written.metadata!.labels, ...Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`l${i}`, 'v'.repeat(60)])) } });
   trimClientSecret(labelled);
   assert.deepEqual(labelled.metadata!.labels, { 'app.kubernetes.io/managed-by': 'flipt-client-operator', 'flipt.io/client': 'checkout' });
