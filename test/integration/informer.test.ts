@@ -1,5 +1,6 @@
 // The generic list-watch cache against the real API server: lists arrive in pages, each trimmed (and
-// so is what the watch brings), and nothing is lost between pages; its index stays in step with what it caches.
+// so is what the watch brings), and nothing is lost between pages; its index stays in step with what it caches;
+// a first list that failed is not taken for a sync, and is retried.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
@@ -104,4 +105,30 @@ test('the index groups the cached objects as the cache holds them: through adds,
     await informer.stop();
     await Promise.all([one, two].map((name) => clients.core.deleteNamespace({ name })));
   }
+});
+
+test('a first list a handler failed on is not a sync: the informer says so and lists again until one gets through; stopped, it says nothing more', async () => {
+  const { kubeConfig, clients } = await testCluster();
+  const namespace = await createNamespace(clients, 'informer-retry');
+  await clients.core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'one' } } });
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  let failuresLeft = 1;
+  const onChange = () => {
+    if (failuresLeft-- > 0) throw new Error('handler failed');
+  };
+  const informer = new Informer<V1ConfigMap>(kubeConfig, { name: 'configmaps', path: `/api/v1/namespaces/${namespace}/configmaps`, onChange }, log);
+  try {
+    await informer.start();
+    assert.equal(informer.synced, false);
+    assert.deepEqual(lines.map((l) => [l.msg, l.err, l.retryInMs]), [['watch failed; restarting', 'handler failed', 500]]);
+    await informer.waitForSync();
+    assert.equal(informer.get('one', namespace)?.metadata?.name, 'one');
+    assert.deepEqual(lines.map((l) => l.msg), ['watch failed; restarting', 'watch running again']);
+  } finally {
+    await informer.stop();
+  }
+  await new Promise((r) => setTimeout(r, 1_000));
+  assert.deepEqual(lines.map((l) => l.msg), ['watch failed; restarting', 'watch running again'], 'nothing logged once stopped');
+  await clients.core.deleteNamespace({ name: namespace });
 });
