@@ -1,5 +1,6 @@
 // The Lease elector against the real API server: a stopping leader hands its Lease back even when a
-// renewal it sent just before lands between its read of the Lease and its write.
+// renewal it sent just before lands between its read of the Lease and its write; it steps down when it
+// cannot renew; and a second candidate leads only once the Lease is handed back or has expired.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { V1MicroTime, type CoordinationV1Api } from '@kubernetes/client-node';
@@ -73,4 +74,57 @@ test('a stopping replica that lost its Lease to another never frees the other\'s
   await clients.coordination.replaceNamespacedLease({ name, namespace, body: lease });
   await elector.release();
   assert.equal((await clients.coordination.readNamespacedLease({ name, namespace })).spec?.holderIdentity, 'leader-b');
+});
+
+test('a second candidate waits while the leader renews, takes a Lease handed back at once, and an abandoned one when it expires on its own clock', async () => {
+  const { clients } = await testCluster();
+  const namespace = await createNamespace(clients, 'lease-candidates');
+  const name = 'candidates';
+  const timings = { leaseDuration: 3_000, renewDeadline: 2_000, retryPeriod: 500 };
+  const lines: Array<Record<string, unknown>> = [];
+  const electors: LeaderElector[] = [];
+  const elector = (identity: string) => {
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push({ identity, ...JSON.parse(l) }) });
+    electors.push(new LeaderElector({ api: clients.coordination, namespace, name, identity, ...timings, clock: systemClock, log }));
+    return electors.at(-1)!;
+  };
+  const read = () => clients.coordination.readNamespacedLease({ name, namespace });
+  try {
+    const a = elector('leader-a');
+    await a.acquire();
+    const aLeading = a.keepLeading();
+    const b = elector('leader-b');
+    let bLedAt: number | undefined;
+    const bAcquired = b.acquire().then(() => (bLedAt = Date.now()), () => {});
+    // Three lease durations of renewals by a: b never leads meanwhile, and says once that it waits.
+    await new Promise((r) => setTimeout(r, 3 * timings.leaseDuration));
+    assert.equal(bLedAt, undefined, 'b led while a renewed');
+    assert.equal((await read()).spec?.holderIdentity, 'leader-a');
+    assert.deepEqual(lines.filter((l) => l.identity === 'leader-b').map((l) => l.msg), ['waiting to become leader']);
+
+    const releasedAt = Date.now();
+    await a.release();
+    assert.equal(await aLeading, true, 'a stopped renewing because it was told to, not because it lost the Lease');
+    await bAcquired;
+    assert.ok(bLedAt! - releasedAt < timings.retryPeriod + 500, `b led ${bLedAt! - releasedAt} ms after a handed the Lease back`);
+    const taken = await read();
+    assert.equal(taken.spec?.holderIdentity, 'leader-b');
+    assert.equal(taken.spec?.leaseTransitions, 1, 'one transition: a to b');
+    assert.ok(taken.spec?.acquireTime && new Date(taken.spec.acquireTime).getTime() >= releasedAt - 1_000, 'acquireTime is when b took it');
+
+    // b stops renewing without handing the Lease back (a crash); c takes it once it expires, counted from when c first saw it.
+    const c = elector('leader-c');
+    const cSawAt = Date.now();
+    await c.acquire();
+    const waited = Date.now() - cSawAt;
+    assert.ok(waited >= timings.leaseDuration - 100, `c took an unexpired Lease after ${waited} ms`);
+    assert.ok(waited < timings.leaseDuration + timings.retryPeriod + 500, `c waited ${waited} ms for a Lease that expired after ${timings.leaseDuration} ms`);
+    const final = await read();
+    assert.equal(final.spec?.holderIdentity, 'leader-c');
+    assert.equal(final.spec?.leaseTransitions, 2);
+  } finally {
+    // Stops whatever still runs after a failure; by now none holds the Lease but c.
+    await Promise.all(electors.map((e) => e.release()));
+    await clients.core.deleteNamespace({ name: namespace });
+  }
 });
