@@ -1,6 +1,7 @@
 // The Lease elector against the real API server: a stopping leader hands its Lease back even when a
 // renewal it sent just before lands between its read of the Lease and its write; it steps down when it
-// cannot renew; and a second candidate leads only once the Lease is handed back or has expired.
+// cannot renew; a second candidate leads only once the Lease is handed back or has expired; and a
+// candidate whose Lease requests all fail never takes itself for the leader.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { V1MicroTime, type CoordinationV1Api } from '@kubernetes/client-node';
@@ -125,6 +126,32 @@ test('a second candidate waits while the leader renews, takes a Lease handed bac
   } finally {
     // Stops whatever still runs after a failure; by now none holds the Lease but c.
     await Promise.all(electors.map((e) => e.release()));
+    await clients.core.deleteNamespace({ name: namespace });
+  }
+});
+
+test('a candidate whose every Lease request fails never takes itself for the leader, and says why', async () => {
+  const { clients } = await testCluster();
+  const namespace = await createNamespace(clients, 'lease-failing');
+  // The API as the elector sees it, except that every Lease call fails at once, as a connection refused would.
+  const api = Object.create(clients.coordination) as CoordinationV1Api;
+  for (const method of ['readNamespacedLease', 'replaceNamespacedLease', 'createNamespacedLease'] as const) {
+    (api as unknown as Record<string, unknown>)[method] = () => Promise.reject(new Error('connect ECONNREFUSED'));
+  }
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+  const elector = new LeaderElector({ api, namespace, name: 'failing', identity: 'leader-a', leaseDuration: 3_000, renewDeadline: 2_000, retryPeriod: 200, log, clock: systemClock });
+  let led = false;
+  const acquired = elector.acquire().then(() => (led = true), () => {});
+  try {
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(led, false, 'it took itself for the leader without a Lease');
+    const failures = lines.filter((l) => l.msg === 'lease request failed');
+    assert.ok(failures.length >= 3, `${failures.length} failed attempts logged in 1.5 s at a 200 ms retry period`);
+    assert.ok(failures.every((l) => String(l.err).includes('ECONNREFUSED')));
+  } finally {
+    await elector.release();
+    await acquired;
     await clients.core.deleteNamespace({ name: namespace });
   }
 });
