@@ -73,16 +73,23 @@ export function decideJwt(input: JwtInputs): JwtDecision {
   if (jwt && !stale) return { action: 'keep', jwt, refreshAt: refreshAtOf(jwt) };
   const stillGood = jwt && jwt.expiresAt > now && stale !== 'KeyRetired' ? jwt : undefined;
 
-  if (state.problem) return wait({ status: 'False', reason: state.problem.reason, message: state.problem.message }, stillGood);
-  // Pods that run the jwt method still validate JWTs: a problem with it stops issuing only where none does.
-  if (state.jwtProblem && !state.jwtAccepted) return wait({ status: 'False', reason: state.jwtProblem.reason, message: state.jwtProblem.message }, stillGood);
-  if (!state.jwtAccepted) {
-    // Nothing that follows the target's progress: every waiting client's status would be written again.
-    const when = state.writeFailure !== undefined ? ` (writing the target failed: ${state.writeFailure}; the operator retries with backoff)` : ` with Flipt's next restart (${NEXT_RESTART})`;
-    const message = state.jwtConfigured
-      ? `Waiting for every Flipt pod of target "${target.name}" to run the config with the jwt method; kubectl rollout status shows how far`
-      : `Waiting for target "${target.name}" to add the jwt method to Flipt's config${when}`;
-    return wait({ status: 'False', reason: 'JwtMethodPending', message }, stillGood);
+  // A JWT of record is replaced whatever the target's state: its successor has the same issuer and
+  // audience and a published key, so every pod that validates the one validates the other. Waiting on
+  // the target instead would let it expire through a broken config, or a rollout that had not finished
+  // when this process started (whether the pods accept JWTs is known only from a rollout it saw end).
+  // Only new settings wait for Flipt's config.
+  if (stale === undefined || stale === 'SettingsChanged') {
+    if (state.problem) return wait({ status: 'False', reason: state.problem.reason, message: state.problem.message }, stillGood);
+    // Pods that run the jwt method still validate JWTs: a problem with it stops issuing only where none does.
+    if (state.jwtProblem && !state.jwtAccepted) return wait({ status: 'False', reason: state.jwtProblem.reason, message: state.jwtProblem.message }, stillGood);
+    if (!state.jwtAccepted) {
+      // Nothing that follows the target's progress: every waiting client's status would be written again.
+      const when = state.writeFailure !== undefined ? ` (writing the target failed: ${state.writeFailure}; the operator retries with backoff)` : ` with Flipt's next restart (${NEXT_RESTART})`;
+      const message = state.jwtConfigured
+        ? `Waiting for every Flipt pod of target "${target.name}" to run the config with the jwt method; kubectl rollout status shows how far`
+        : `Waiting for target "${target.name}" to add the jwt method to Flipt's config${when}`;
+      return wait({ status: 'False', reason: 'JwtMethodPending', message }, stillGood);
+    }
   }
   if (!signingKeyAt(keys, now)) {
     const retryAt = nextSigningStart(keys, now);

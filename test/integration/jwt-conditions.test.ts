@@ -1,13 +1,18 @@
 // What keeps a JWT target from working says so, against a real API server with the operator as a real
 // process: Flipt's kubernetes method (Flipt cannot run it beside the jwt method) and an operator config
 // that does not say where Flipt fetches the JWKS. Flipt's config is left alone meanwhile, the client's
-// conditions and a Warning Event say what to do, and fixing the cause is all it takes.
+// conditions and a Warning Event say what to do, and fixing the cause is all it takes. And what must
+// not stop JWTs from being refreshed: an operator started while Flipt's rollout is stuck.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { V1Secret } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { secretValue } from '../../src/kube/secret-data.ts';
+import { readJwt } from '../../src/vocabulary/client-jwt.ts';
 import { SECRET_CREATES, refusingNamespace } from '../support/admission-policy.ts';
+import { recordHistory, type ObjectHistory } from '../support/api-watch.ts';
 import { waitFor } from '../support/cluster.ts';
-import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
+import { finishRollout, SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
 import { hidden } from '../support/hidden.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
 import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
@@ -88,6 +93,42 @@ test('a JWT the API server refuses to store in the client Secret: SecretWriteFai
     await lift();
     await waitFor(async () => condition(await getFliptClient(scenario.cluster.clients, namespace, 'web'), 'Ready')?.status === 'True', 'Ready once Secrets may be created', 60_000);
   } finally {
+    await scenario.stop();
+  }
+});
+
+test("an operator started while Flipt's rollout is stuck still refreshes JWTs: none expires in the Secret; Ready follows the rollout", async () => {
+  const scenario = await Scenario.start({ credentialKind: 'jwt', minInterval: '1s', jwt: { lifetime: '10s' } });
+  let secret: ObjectHistory<V1Secret> | undefined;
+  try {
+    const app = await scenario.createAppNamespace(`jwt-stuck-${Date.now().toString(36)}`);
+    const { clients } = scenario.cluster;
+    await createFliptClient(clients, app, 'web', {});
+    await waitFor(async () => condition(await getFliptClient(clients, app, 'web'), 'Ready')?.status === 'True', 'Ready', 30_000);
+    const history = await recordHistory<V1Secret>(scenario.cluster.kubeConfig, `/api/v1/namespaces/${app}/secrets`, 'web-flipt');
+    secret = history;
+    // Flipt's one replica becomes unavailable (its node gone, say): the rollout is not done, though the
+    // pods that do run validate JWTs. The operator started now never saw a rollout of this config finish.
+    const deployment = await clients.apps.readNamespacedDeployment({ name: 'flipt', namespace: scenario.namespace });
+    await clients.apps.replaceNamespacedDeploymentStatus({ name: 'flipt', namespace: scenario.namespace, body: { ...deployment, status: { ...deployment.status, availableReplicas: 0 } } });
+    await scenario.restartOperator();
+    const watchedUntil = Date.now() + 25_000;
+    await waitFor(async () => condition(await getFliptClient(clients, app, 'web'), 'Ready')?.status === 'False', 'Ready False while the rollout is stuck', 20_000);
+    await new Promise((r) => setTimeout(r, watchedUntil - Date.now()));
+    await history.caughtUp();
+    const held = history.versions.map((v) => ({ expiresAt: readJwt(secretValue(v, 'token'))!.expiresAt, seenAt: history.receivedAt(v) }));
+    for (const [i, jwt] of held.entries()) {
+      const replacedAt = held[i + 1]?.seenAt ?? Date.now();
+      assert.ok(replacedAt < jwt.expiresAt, `JWT ${i} of ${held.length} stayed in the Secret ${(replacedAt - jwt.expiresAt) / 1000}s past its expiry`);
+    }
+    assert.ok(held.length >= 3, `${held.length} JWTs over 25 s of 10 s JWTs`);
+    const client = await getFliptClient(clients, app, 'web');
+    assert.equal(condition(client, 'Ready')?.status, 'False', 'not Ready while it is unknown whether every pod validates JWTs');
+    assert.equal(condition(client, 'CredentialIssued')?.reason, 'JwtIssued');
+    await finishRollout(clients, scenario.namespace, 'flipt');
+    await waitFor(async () => condition(await getFliptClient(clients, app, 'web'), 'Ready')?.status === 'True', 'Ready once the rollout is done', 20_000);
+  } finally {
+    secret?.stop();
     await scenario.stop();
   }
 });

@@ -3,7 +3,7 @@
 // The JWTs here are read, never verified, as the decision reads them: unsigned strings are enough.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { credentialRoute, decideJwt, jwtAccepted, jwtAppliedVerdict, type JwtInputs } from '../../src/fliptclient/jwt-decisions.ts';
+import { credentialRoute, decideJwt, jwtAccepted, jwtAppliedVerdict, jwtIssuedVerdict, jwtRefreshVerdict, type JwtInputs } from '../../src/fliptclient/jwt-decisions.ts';
 import { clientClaims, readJwt, subjectFor } from '../../src/vocabulary/client-jwt.ts';
 import { fingerprint, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
@@ -71,29 +71,49 @@ test("a JWT for the target's audience and another is replaced: Flipt's JWT must 
   assert.deepEqual(decide(client(), jwtFor(client(), { iss: 'someone-else' }), T0 + 60_000), { action: 'mint', reason: 'SettingsChanged' });
 });
 
-test('while nothing can be issued, a JWT still good is kept meanwhile; not one whose key is retired, nor one that expires now', () => {
-  const pending: TargetState = { ...accepting, jwtAccepted: false };
+test('a JWT of record due for replacement is replaced whatever the target says: its successor is validated wherever it is', () => {
   const token = jwtFor(client());
-  const waiting = decide(client(), token, T0 + 50 * 60_000, pending);
-  assert.equal(waiting.action, 'wait');
-  assert.equal(waiting.action === 'wait' ? waiting.keep?.jti : undefined, 'j1', 'past its refresh time but not expired: kept meanwhile');
+  const due = T0 + 50 * 60_000;
+  const rollingOut: TargetState = { ...accepting, jwtAccepted: false };
+  assert.deepEqual(decide(client(), token, due, rollingOut), { action: 'mint', reason: 'Refresh' }, 'a rollout this process did not see finish (it has just started)');
+  const broken: TargetState = { ...accepting, problem: { reason: 'ConfigMapMissing', message: 'ConfigMap flipt/flipt not found' } };
+  assert.deepEqual(decide(client(), token, due, broken), { action: 'mint', reason: 'Refresh' }, "the target's ConfigMap gone: the pods still run its last config");
+  const jwtBroken: TargetState = { ...accepting, jwtAccepted: false, jwtProblem: { reason: 'KubernetesMethodEnabled', message: 'kubernetes method on' } };
+  assert.deepEqual(decide(client(), token, due, jwtBroken), { action: 'mint', reason: 'Refresh' });
+  assert.deepEqual(decide(client(), token, T0 + HOUR + 1, rollingOut), { action: 'mint', reason: 'Refresh' }, 'expired while the operator was down');
+  assert.deepEqual(decide(client({ team: 'b' }), token, T0 + 60_000, rollingOut), { action: 'mint', reason: 'ClaimsChanged' });
+  assert.deepEqual(decide(client(), token, T0 + 60_000, broken, [{ ...key, kid: 'k2' }]), { action: 'mint', reason: 'KeyRetired' });
+  const requested = { ...client(), metadata: { ...client().metadata, annotations: { 'flipt.io/rotate': 'now' } } };
+  assert.deepEqual(decide(requested, token, T0 + 60_000, rollingOut), { action: 'mint', reason: 'Requested' });
+});
+
+test('a JWT for settings Flipt does not run yet waits for the target; one still good is kept meanwhile, not one whose key is retired, nor one that expires now', () => {
+  const pending: TargetState = { ...accepting, jwtAccepted: false };
+  const token = jwtFor(client(), { aud: 'flipt:before' });
+  const waiting = decide(client(), token, T0 + 60_000, pending);
+  assert.equal(waiting.action === 'wait' && waiting.verdict.reason, 'JwtMethodPending');
+  assert.equal(waiting.action === 'wait' ? waiting.keep?.jti : undefined, 'j1', 'the old settings still validate it: kept meanwhile');
 
   const atExpiry = decide(client(), token, T0 + HOUR, pending);
   assert.equal(atExpiry.action === 'wait' ? atExpiry.keep : 'not a wait', undefined, 'exp is the first instant a JWT is no longer valid');
 
-  // Its key no longer published (retired early, or lost with the keys Secret): never kept, even while waiting.
-  const successor = { ...key, kid: 'k2' };
-  const retired = decide(client(), token, T0 + 60_000, pending, [successor]);
-  assert.equal(retired.action, 'wait');
-  assert.equal(retired.action === 'wait' ? retired.keep : 'not a wait', undefined);
+  const broken: TargetState = { ...accepting, problem: { reason: 'ConfigMapMissing', message: 'ConfigMap flipt/flipt not found' } };
+  const blocked = decide(client(), token, T0 + 60_000, broken);
+  assert.deepEqual(blocked.action === 'wait' ? [blocked.verdict.reason, blocked.verdict.message, blocked.keep?.jti] : [], ['ConfigMapMissing', 'ConfigMap flipt/flipt not found', 'j1']);
+  assert.deepEqual(jwtAppliedVerdict(broken, target, 'apps/web'), { status: 'False', reason: 'ConfigMapMissing', message: 'ConfigMap flipt/flipt not found' });
 });
 
-test('a target with a problem (its ConfigMap gone, say) issues nothing: the client waits with that reason and keeps a JWT still good', () => {
-  const broken: TargetState = { ...accepting, problem: { reason: 'ConfigMapMissing', message: 'ConfigMap flipt/flipt not found' } };
-  const due = decide(client(), jwtFor(client()), T0 + 50 * 60_000, broken);
-  assert.equal(due.action, 'wait', 'past its refresh time, yet no new JWT');
-  assert.deepEqual(due.action === 'wait' ? [due.verdict.reason, due.verdict.message, due.keep?.jti] : [], ['ConfigMapMissing', 'ConfigMap flipt/flipt not found', 'j1']);
-  assert.deepEqual(jwtAppliedVerdict(broken, target, 'apps/web'), { status: 'False', reason: 'ConfigMapMissing', message: 'ConfigMap flipt/flipt not found' });
+test('no key may sign yet: a JWT due for replacement is kept while still good, not one whose key is retired', () => {
+  const token = jwtFor(client());
+  const notYet = { ...key, kid: 'k2', signsFrom: T0 + 2 * HOUR };
+  // Still published (its JWTs verify) but too close to retirement to sign one that lives.
+  const closing = { ...key, signsUntil: T0, retireAt: T0 + 50 * 60_000 + 1_000 };
+  const due = decide(client(), token, T0 + 50 * 60_000, accepting, [closing, notYet]);
+  assert.equal(due.action === 'wait' && due.verdict.reason, 'SigningKeyPending');
+  assert.equal(due.action === 'wait' ? due.keep?.jti : undefined, 'j1');
+  const retired = decide(client(), token, T0 + 50 * 60_000, accepting, [notYet]);
+  assert.equal(retired.action === 'wait' && retired.verdict.reason, 'SigningKeyPending');
+  assert.equal(retired.action === 'wait' ? retired.keep : 'not a wait', undefined);
 });
 
 test('jwtAccepted: the jwt method runs, the key is published, and exp has not come', () => {
@@ -182,4 +202,21 @@ test('jwtAppliedVerdict: whether the target validates the JWT, and what a switch
   const full: TargetState = { ...accepting, refused: new Map([['apps/web', { reason: 'TargetFull', message: 'no room' }]]) };
   assert.match(jwtAppliedVerdict(full, staticTarget, 'apps/web').message, /cannot register this client's \(TargetFull: no room\); the client keeps its JWT meanwhile/);
   assert.equal(jwtAppliedVerdict(full, target, 'apps/web').reason, 'JwtMethodEnabled', 'a JWT target has no static token to refuse');
+});
+
+test('jwtIssuedVerdict and jwtRefreshVerdict: the key, the expiry, the Secret and the refresh time, never the JWT', () => {
+  const token = jwtFor(client());
+  const jwt = readJwt(token)!;
+  const issued = jwtIssuedVerdict(jwt, fingerprint(token), 'web-flipt', T0 + 40 * 60_000);
+  assert.deepEqual([issued.status, issued.reason], ['True', 'JwtIssued']);
+  assert.equal(
+    issued.message,
+    `JWT ${fingerprint(token)} (sha256 prefix), signed with key k1, valid until 2030-01-01T01:00:00.000Z, is in Secret web-flipt; it is refreshed at 2030-01-01T00:40:00.000Z`,
+  );
+  const refresh = jwtRefreshVerdict(T0 + 40 * 60_000);
+  assert.deepEqual([refresh.status, refresh.reason], ['False', 'JwtRefresh']);
+  assert.match(refresh.message, /^The JWT is replaced at 2030-01-01T00:40:00\.000Z, two thirds of its lifetime; spec\.rotation applies to static tokens only \(the flipt\.io\/rotate annotation replaces the JWT now\)$/);
+  for (const { message } of [issued, refresh]) {
+    assert.ok(!message.includes(token) && !message.includes(token.split('.')[1]!), 'no part of the JWT itself');
+  }
 });

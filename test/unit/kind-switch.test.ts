@@ -293,7 +293,7 @@ test('what keeps the operator from adding the jwt method is a problem of its own
   }
 });
 
-test('a problem with a jwt method Flipt still runs: Ready waits, JWTs are still refreshed; with none running, nothing is issued', async () => {
+test('a problem with the jwt method: Ready waits, and JWTs are still refreshed, whether or not Flipt still runs it (pods not yet rolled do)', async () => {
   const world = new World(jwtTarget, await signingKey());
   const client = world.addClient('a', { target: 'default' });
   await world.run(T0 + 60_000);
@@ -305,8 +305,9 @@ test('a problem with a jwt method Flipt still runs: Ready waits, JWTs are still 
   assert.deepEqual(decide({ ...world.state!, jwtProblem: problem }), { action: 'mint', reason: 'Refresh' });
   const applied = jwtAppliedVerdict({ ...world.state!, jwtProblem: problem }, jwtTarget, 'apps/a');
   assert.deepEqual(applied, { status: 'False', reason: 'KubernetesMethodEnabled', message: problem.message });
-  const notRunning = decide({ ...world.state!, jwtProblem: problem, jwtConfigured: false, jwtAccepted: false });
-  assert.equal(notRunning.action === 'wait' && notRunning.verdict.reason, 'KubernetesMethodEnabled');
+  const notInConfig = { ...world.state!, jwtProblem: problem, jwtConfigured: false, jwtAccepted: false };
+  assert.deepEqual(decide(notInConfig), { action: 'mint', reason: 'Refresh' });
+  assert.equal(jwtAppliedVerdict(notInConfig, jwtTarget, 'apps/a').reason, 'KubernetesMethodEnabled', 'and Ready says why it waits');
 });
 
 test('a JWT is replaced at two thirds of its lifetime, when its claims change, when its key is retired, and on request', async () => {
