@@ -9,6 +9,7 @@ import { fingerprint, generateToken, isWellFormedToken, tokenIdFor, tokensEqual 
 import {
   API_VERSION,
   CLIENT_LABEL,
+  clientKey,
   KIND,
   MANAGED_BY,
   MANAGED_BY_LABEL,
@@ -271,6 +272,8 @@ export function rotationVerdict(client: FliptClient, registered: RegisteredToken
   if (trigger) {
     const why = trigger === 'request' ? `requested (${ROTATE_ANNOTATION}=${JSON.stringify(requestedRotation(client)!.slice(0, 63))})` : 'due on schedule';
     if (state?.problem) return { status: 'False', reason: 'RotationBlocked', message: `A rotation is ${why}, but target "${targetName}" cannot take it: ${state.problem.message}` };
+    const withoutRoom = state?.rotationsWithoutRoom?.get(clientKey(client.metadata.namespace, client.metadata.name));
+    if (withoutRoom) return { status: 'False', reason: 'RotationBlocked', message: `A rotation is ${why}, but ${withoutRoom}` };
     return { status: 'True', reason: 'RotationRequested', message: `A rotation is ${why}; target "${targetName}" issues a new token` };
   }
   const due = scheduledRotationAt(client);

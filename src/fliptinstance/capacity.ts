@@ -1,9 +1,11 @@
 // How many clients one target can register, decided before anything is written: Flipt's ConfigMap and
 // the credentials Secret are API objects of at most 1 MiB of data (and 256 KiB of annotations, where
-// the record of managed ids lives). Clients already registered keep their place; new ones are admitted
-// oldest first while they fit, so a client that does not fit is refused alone (TargetFull) and every
-// other client, existing or new, is still registered. A per-namespace limit keeps one team from taking
-// a shared target's whole capacity (NamespaceLimitReached). Pure.
+// the record of managed ids lives). Tokens already registered keep their place; what is new (clients,
+// and the second token a rotation registers) is admitted after them, oldest client first, while it
+// fits. A client that does not fit is refused alone (TargetFull) and every other client, existing or
+// new, is still registered; a rotation that does not fit waits, and its client keeps its token. A
+// per-namespace limit keeps one team from taking a shared target's whole capacity
+// (NamespaceLimitReached). Pure.
 import type { TargetConfig } from '../config/operator-config.ts';
 import type { Refusal } from '../vocabulary/registration.ts';
 import type { ClientCredential } from './plan.ts';
@@ -31,80 +33,109 @@ export function fits(sizes: TargetSizes): boolean {
   return sizes.configMap <= DATA_LIMIT_BYTES && sizes.annotations <= ANNOTATIONS_LIMIT_BYTES && sizes.secret <= DATA_LIMIT_BYTES;
 }
 
-/** The entries of one client (two during a rotation), admitted or refused together. */
+/**
+ * Entries of one client admitted or refused together: those the target registers already, or those it
+ * does not yet (a new client's, or the next token of a registered client's rotation: its `growth`).
+ */
 interface Candidate {
   owner: string;
   namespace: string;
   registered: boolean;
+  /** The entries not yet registered of a client that is: if they do not fit, they wait and the client keeps its place. */
+  growth: boolean;
   createdAt: number;
   entries: ClientCredential[];
   /** An upper bound of the bytes its entries add to the config, the record and the credentials Secret. */
   bytes: TargetSizes;
 }
 
+/** Why a target leaves out part of a client: the whole client (refused), or a rotation's new token (it waits). */
+export interface Admission {
+  refused: Map<string, Refusal>;
+  /** Clients whose rotation has no room: the message says why. */
+  rotationsWithoutRoom: Map<string, string>;
+}
+
 /**
- * Orders clients by priority (already registered first, then oldest), applies the per-namespace
- * limits, and returns the entries in that order with the clients refused so far.
+ * Orders the entries by priority (registered ones first, then what is new of registered clients, then
+ * new clients, each oldest first), applies the per-namespace limits, and returns the candidates in
+ * that order with what was left out so far.
  */
-export function byPriority(
-  target: TargetConfig,
-  desired: readonly ClientCredential[],
-  registeredIds: ReadonlySet<string>,
-): { candidates: Candidate[]; refused: Map<string, Refusal> } {
-  const byOwner = new Map<string, Candidate>();
+export function byPriority(target: TargetConfig, desired: readonly ClientCredential[], registeredIds: ReadonlySet<string>): { candidates: Candidate[] } & Admission {
+  const clientsRegistered = new Set(desired.filter((e) => registeredIds.has(e.id)).map((e) => e.owner.key));
+  const parts = new Map<string, Candidate>();
   for (const entry of desired) {
-    const candidate = byOwner.get(entry.owner.key) ?? {
+    const registered = clientsRegistered.has(entry.owner.key);
+    const growth = registered && !registeredIds.has(entry.id);
+    const key = `${growth ? 'growth' : 'held'}:${entry.owner.key}`;
+    const candidate = parts.get(key) ?? {
       owner: entry.owner.key,
       namespace: entry.owner.namespace,
-      registered: false,
+      registered,
+      growth,
       createdAt: entry.owner.createdAt,
       entries: [],
       bytes: { configMap: 0, annotations: 0, secret: 0 },
     };
     candidate.entries.push(entry);
-    candidate.registered ||= registeredIds.has(entry.id);
     const estimate = estimateBytes(entry);
     candidate.bytes = { configMap: candidate.bytes.configMap + estimate.configMap, annotations: candidate.bytes.annotations + estimate.annotations, secret: candidate.bytes.secret + estimate.secret };
-    byOwner.set(entry.owner.key, candidate);
+    parts.set(key, candidate);
   }
-  const ordered = [...byOwner.values()].sort(
-    (a, b) => Number(b.registered) - Number(a.registered) || a.createdAt - b.createdAt || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0),
-  );
-  const refused = new Map<string, Refusal>();
+  const rank = (c: Candidate) => (c.growth ? 1 : c.registered ? 0 : 2);
+  const ordered = [...parts.values()].sort((a, b) => rank(a) - rank(b) || a.createdAt - b.createdAt || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0));
+  const admission: Admission = { refused: new Map(), rotationsWithoutRoom: new Map() };
   const limits = target.limits;
-  if (!limits) return { candidates: ordered, refused };
+  if (!limits) return { candidates: ordered, ...admission };
   const used = new Map<string, { clients: number; bytes: number }>();
   const admitted: Candidate[] = [];
   for (const candidate of ordered) {
+    if (admission.refused.has(candidate.owner)) continue;
     const usage = used.get(candidate.namespace) ?? { clients: 0, bytes: 0 };
-    const overClients = limits.clientsPerNamespace !== undefined && usage.clients + 1 > limits.clientsPerNamespace;
+    const clients = usage.clients + (candidate.growth ? 0 : 1);
+    const overClients = limits.clientsPerNamespace !== undefined && clients > limits.clientsPerNamespace;
     const overBytes = limits.bytesPerNamespace !== undefined && usage.bytes + candidate.bytes.configMap > limits.bytesPerNamespace;
     if (overClients || overBytes) {
       const what = overClients ? `${limits.clientsPerNamespace} FliptClients` : `${limits.bytesPerNamespace} bytes of Flipt's config`;
-      refused.set(candidate.owner, {
+      if (candidate.growth) {
+        admission.rotationsWithoutRoom.set(
+          candidate.owner,
+          `target "${target.name}" registers at most ${what} per namespace (targets[].limits), and the new token beside the current one would take namespace ${candidate.namespace} past that; the client keeps its token. Delete a FliptClient there, use less metadata, or ask the platform team for a higher limit`,
+        );
+        continue;
+      }
+      admission.refused.set(candidate.owner, {
         reason: 'NamespaceLimitReached',
         message: `Target "${target.name}" registers at most ${what} per namespace (targets[].limits), and namespace ${candidate.namespace} uses that already; delete a FliptClient there, use less metadata, or ask the platform team for another target`,
       });
       continue;
     }
-    used.set(candidate.namespace, { clients: usage.clients + 1, bytes: usage.bytes + candidate.bytes.configMap });
+    used.set(candidate.namespace, { clients, bytes: usage.bytes + candidate.bytes.configMap });
     admitted.push(candidate);
   }
-  return { candidates: admitted, refused };
+  return { candidates: admitted, ...admission };
 }
 
 /**
  * The candidates that fit beside `overhead` (what the target holds besides them), taken in priority
- * order: one that would not fit is refused alone, and a smaller one after it may still fit. Estimates
+ * order: one that would not fit is left out alone, and a smaller one after it may still fit. Estimates
  * are upper bounds, so what is admitted fits.
  */
-export function admitWithin(target: TargetConfig, candidates: readonly Candidate[], overhead: TargetSizes, refused: Map<string, Refusal>): ClientCredential[] {
+export function admitWithin(target: TargetConfig, candidates: readonly Candidate[], overhead: TargetSizes, admission: Admission): ClientCredential[] {
   let total = { ...overhead };
   const admitted: ClientCredential[] = [];
   for (const candidate of candidates) {
+    if (admission.refused.has(candidate.owner)) continue;
     const next = { configMap: total.configMap + candidate.bytes.configMap, annotations: total.annotations + candidate.bytes.annotations, secret: total.secret + candidate.bytes.secret };
     if (!fits(next)) {
-      refused.set(candidate.owner, {
+      if (candidate.growth) {
+        admission.rotationsWithoutRoom.set(
+          candidate.owner,
+          `target "${target.name}" has no room for the new token beside the current one: its config would pass the API server's 1 MiB limit (${describe(total)}); the client keeps its token. Register clients with another target, use less metadata, or use JWT mode`,
+        );
+        continue;
+      }
+      admission.refused.set(candidate.owner, {
         reason: 'TargetFull',
         message: `Target "${target.name}" is full: its config would pass the API server's 1 MiB limit (${describe(total)}); register with another target, use less metadata, or use JWT mode`,
       });

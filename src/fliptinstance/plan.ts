@@ -123,8 +123,10 @@ function entriesOf(target: TargetConfig, client: FliptClient): (id: string, toke
 }
 
 /**
- * Credential keys to issue a new token under, one per client whose rotation is due (its schedule, or
- * an annotation not yet answered), whose token is registered, and which has no new token yet.
+ * The entries a rotation would add, one per client whose rotation is due (its schedule, or an
+ * annotation not yet answered), whose token is registered, and which has no new token yet: its
+ * credentialKey is where to issue the new token, and its token a stand-in of the same length, to
+ * measure the room it takes.
  */
 export function rotationsToIssue(
   target: TargetConfig,
@@ -132,14 +134,14 @@ export function rotationsToIssue(
   clientSecretToken: (client: FliptClient) => string | undefined,
   currentCredentials: Readonly<Record<string, string>>,
   now: number,
-): string[] {
-  const keys: string[] = [];
+): ClientCredential[] {
+  const entries: ClientCredential[] = [];
   for (const client of clients) {
     if (!servedBy(target, client) || !rotationTrigger(client, now)) continue;
     const { nextId, current, idToken, nextToken } = slotsOf(target, client, clientSecretToken(client), currentCredentials);
-    if (current !== undefined && idToken !== undefined && tokensEqual(idToken, current) && nextToken === undefined) keys.push(credentialKey(target, nextId));
+    if (current !== undefined && idToken !== undefined && tokensEqual(idToken, current) && nextToken === undefined) entries.push(entriesOf(target, client)(nextId, '0'.repeat(current.length)));
   }
-  return keys.sort();
+  return entries.sort((a, b) => (a.credentialKey < b.credentialKey ? -1 : a.credentialKey > b.credentialKey ? 1 : 0));
 }
 
 /** The next moment a rotation of one of the target's clients falls due, or an overlap ends: when to look again. */

@@ -7,11 +7,12 @@
 //   2. while a burst of clients is still being issued and issuing makes progress, hold (bounded), so
 //      the burst costs one restart however fast the machine issues (never for a JWT target: its new
 //      clients need no config change);
-//   3. new tokens for rotations that fall due, and static tokens for a switch back from JWTs, are
-//      issued (persisted) first, in a step of their own;
+//   3. new tokens for rotations that fall due (where the target has room for a second token), and
+//      static tokens for a switch back from JWTs, are issued (persisted) first, in a step of their own;
 //   4. only the clients that fit the API server's object limits (and their namespace's limit) are
-//      registered, every one that fits is (capacity.ts); the operator's jwt method counts toward
-//      them, and a client holding a JWT has no entry, so it is never refused;
+//      registered, every one that fits is, and a token registered keeps its place (capacity.ts); the
+//      operator's jwt method counts toward them, and a client holding a JWT has no entry, so it is
+//      never refused;
 //   5. restarts are at least restart.minInterval apart, measured from the workload's own annotation;
 //   6. restart when the restart key differs, or when Flipt rolled on a config that is not ours.
 // The step also says when to look again: the next scheduled rotation, the end of an overlap, or the
@@ -19,8 +20,8 @@
 import type { TargetConfig } from '../config/operator-config.ts';
 import { credentialKey, fingerprint, tokensEqual } from '../vocabulary/credentials.ts';
 import { servedBy, type FliptClient } from '../vocabulary/fliptclient.ts';
-import { rolledOut, type Refusal, type TargetProblem, type TargetState } from '../vocabulary/registration.ts';
-import { admitWithin, byPriority, fillRatio, fits, type TargetSizes } from './capacity.ts';
+import { rolledOut, type TargetProblem, type TargetState } from '../vocabulary/registration.ts';
+import { admitWithin, byPriority, fillRatio, fits, type Admission, type TargetSizes } from './capacity.ts';
 import { credentialsNotDelivered } from './credentials-delivery.ts';
 import { FliptConfigError, idsReferringToHeld } from './flipt-config.ts';
 import { readFliptEnv, type PodEnv } from './flipt-env.ts';
@@ -221,12 +222,22 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   }
 
   const tokenOf = observed.clientSecretToken;
+  const desired = desiredCredentials(target, served, tokenOf, credentials, now);
   // A JWT target's clients are not rotated (their JWTs are refreshed); a switch back issues static tokens.
-  const rotations = target.credentialKind === 'staticToken' ? rotationsToIssue(target, served, tokenOf, credentials, now) : [];
+  const due = target.credentialKind === 'staticToken' ? rotationsToIssue(target, served, tokenOf, credentials, now) : [];
+  // A rotation registers a second token until its overlap ends: it is issued only where the target has
+  // room for it beside every token registered now, so it never costs one of them its place.
+  let rotationsWithoutRoom: ReadonlyMap<string, string> = new Map();
+  if (due.length > 0) {
+    try {
+      rotationsWithoutRoom = planWithinCapacity(target, configMap, credentials, [...desired, ...due], jwtMethod).rotationsWithoutRoom;
+    } catch (err) {
+      return invalid(err);
+    }
+  }
+  const rotations = due.filter((entry) => !rotationsWithoutRoom.has(entry.owner.key)).map((entry) => entry.credentialKey);
   const issue = [...rotations, ...switchBackTokensToIssue(target, served, credentials)];
   if (issue.length > 0) return { issue, requeueAfterMs: 0, state: unchanged() };
-
-  const desired = desiredCredentials(target, served, tokenOf, credentials, now);
   const events = [nextRotationEvent(target, served, credentials, now), nextKindSwitchEvent(target, served, now)].filter((at) => at !== undefined);
   const rotationAt = events.length > 0 ? Math.min(...events) : undefined;
   const lookAgain = (ms: number | undefined) => {
@@ -241,6 +252,9 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
     return invalid(err);
   }
   const { plan, refused, sizes, admitted } = planned;
+  // Left out of the plan (a token issued before another client took the room) or not issued for want of room.
+  const withoutRoom = new Map([...rotationsWithoutRoom, ...planned.rotationsWithoutRoom]);
+  const rotationsNote = withoutRoom.size > 0 ? { rotationsWithoutRoom: withoutRoom } : {};
 
   const conflicts = new Set(plan.render.conflictingIds);
   const managedRecord = JSON.stringify(plan.render.managedIds);
@@ -254,7 +268,7 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   const step: Decision = { ...lookAgain(undefined), state: base };
   if (configDiffers || credentialsMissing || restartNeeded) {
     if (restartNeeded && restartAllowedAt > now) {
-      const state = { ...unchanged(), conflicts, refused, fill: fillRatio(sizes), authenticationRequired: plan.render.authenticationRequired, secretsBasePath: plan.render.secretsBasePath };
+      const state = { ...unchanged(), conflicts, refused, ...rotationsNote, fill: fillRatio(sizes), authenticationRequired: plan.render.authenticationRequired, secretsBasePath: plan.render.secretsBasePath };
       return { ...lookAgain(restartAllowedAt - now), state };
     }
     if (credentialsMissing) step.credentials = plan.credentials;
@@ -271,6 +285,7 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
     registered: registration(target, plan.render.managedIds, plan.credentials).registered,
     conflicts,
     refused,
+    ...rotationsNote,
     fill: fillRatio(sizes),
     configHash: plan.configHash,
     workloadHash: plan.configHash,
@@ -295,21 +310,21 @@ function planWithinCapacity(
   credentials: Readonly<Record<string, string>>,
   desired: readonly ClientCredential[],
   jwtMethod: JwtMethodPlan,
-): { plan: TargetPlan; refused: Map<string, Refusal>; sizes: TargetSizes; admitted: number } {
-  const { candidates, refused } = byPriority(target, desired, new Set(configMap.managedIds));
+): { plan: TargetPlan; sizes: TargetSizes; admitted: number } & Admission {
+  const { candidates, ...admission } = byPriority(target, desired, new Set(configMap.managedIds));
   const recorded = configMap.managedRecord === undefined ? undefined : configMap.managedIds;
   const within = candidates.flatMap((c) => c.entries);
   const plan = planTarget(target, configMap.text, recorded, credentials, within, jwtMethod);
   const sizes = sizesOf(target, plan, configMap, jwtMethod);
-  if (fits(sizes)) return { plan, refused, sizes, admitted: candidates.length };
+  if (fits(sizes)) return { plan, ...admission, sizes, admitted: new Set(candidates.map((c) => c.owner)).size };
   // Over: measure what the target holds besides the candidates, and admit what fits beside it.
   const empty = planTarget(target, configMap.text, recorded, {}, [], jwtMethod);
   const candidateKeys = new Set(within.map((e) => e.credentialKey));
   const otherCredentials = Object.entries(credentials).filter(([k]) => !candidateKeys.has(k));
   const overhead = { ...sizesOf(target, empty, configMap, jwtMethod), secret: otherCredentials.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0) };
-  const admitted = admitWithin(target, candidates, overhead, refused);
+  const admitted = admitWithin(target, candidates, overhead, admission);
   const fitted = planTarget(target, configMap.text, recorded, credentials, admitted, jwtMethod);
-  return { plan: fitted, refused, sizes: sizesOf(target, fitted, configMap, jwtMethod), admitted: new Set(admitted.map((e) => e.owner.key)).size };
+  return { plan: fitted, ...admission, sizes: sizesOf(target, fitted, configMap, jwtMethod), admitted: new Set(admitted.map((e) => e.owner.key)).size };
 }
 
 /** The bytes the target's objects would hold with this plan written (the records of managed ids and of the jwt method included). */

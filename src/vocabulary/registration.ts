@@ -49,6 +49,8 @@ export interface TargetState {
   jwtAccepted: boolean;
   /** Clients ("<namespace>/<name>") the target has no room for, and why. */
   refused: ReadonlyMap<string, Refusal>;
+  /** Clients whose due rotation the target has no room for (they keep their token), and why. */
+  rotationsWithoutRoom?: ReadonlyMap<string, string>;
   /** The last write to the target failed (the API server's reason): changes wait for the retry. */
   writeFailure?: string;
   /** How full the target is (of the API server's limits), for the metric. */
@@ -134,6 +136,6 @@ export function accepts(state: TargetState, fingerprint: string): boolean {
 export function sameTargetState(a: TargetState | undefined, b: TargetState): boolean {
   if (!a) return false;
   const flat = (s: TargetState) =>
-    JSON.stringify({ ...s, registered: [...s.registered].sort(), accepted: [...s.accepted].sort(), conflicts: [...s.conflicts].sort(), refused: [...s.refused].sort() });
+    JSON.stringify({ ...s, registered: [...s.registered].sort(), accepted: [...s.accepted].sort(), conflicts: [...s.conflicts].sort(), refused: [...s.refused].sort(), rotationsWithoutRoom: [...(s.rotationsWithoutRoom ?? [])].sort() });
   return flat(a) === flat(b);
 }

@@ -3,11 +3,14 @@
 // target; a small FliptClient from another namespace is still registered and Ready, exactly the
 // large ones that do not fit are refused (TargetFull, a Warning Event), and every token that was
 // registered stays registered. Also: a per-namespace limit refuses only that namespace's extra
-// clients, and a write the API server refuses (the target's, a client Secret, a finalizer, a status) is never silent.
+// clients, a rotation waits for room rather than cost another client its place, and a write the API
+// server refuses (the target's, a client Secret, a finalizer, a status) is never silent.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mergePatch } from '../../src/kube/client.ts';
+import { estimateBytes } from '../../src/fliptinstance/capacity.ts';
 import { tokenIdFor } from '../../src/vocabulary/credentials.ts';
-import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import { tokenMetadataFor, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { FLIPTCLIENT_UPDATES, SECRET_CREATES, STATUS_WRITES, refuseInNamespace, refusingNamespace } from '../support/admission-policy.ts';
 import { waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG } from '../support/flipt-target.ts';
@@ -193,6 +196,49 @@ test('a per-namespace limit refuses only that namespace\'s extra clients', async
     assert.deepEqual(reasons, { one: 'Ready', two: 'Ready', three: 'NamespaceLimitReached' });
     assert.equal(condition((await listFliptClients(limited.cluster.clients, b))[0]!, 'Ready')?.status, 'True', 'another namespace is unaffected');
     assert.match(condition((await listFliptClients(limited.cluster.clients, a)).find((c) => c.metadata.name === 'three')!, 'Ready')!.message, /at most 2 FliptClients per namespace/);
+  } finally {
+    await limited.stop();
+  }
+});
+
+test('a rotation the namespace has no room for waits, saying why, and costs no other client its place; it goes on once there is room', async () => {
+  const app = `rot-room-${Date.now().toString(36)}`;
+  const specOf = (name: string) => ({ metadata: { team: name[0]!.repeat(200) } });
+  const bytesOf = (name: string, id: string) => {
+    const client = { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { namespace: app, name }, spec: { target: 'default', ...specOf(name) } } as FliptClient;
+    return estimateBytes({ id, token: 'x'.repeat(64), metadata: tokenMetadataFor(client), credential: `\${secret:file:${id}}`, credentialKey: id, owner: { key: '', namespace: app, createdAt: 0 } }).configMap;
+  };
+  const older = tokenIdFor(app, 'older');
+  // Room for both clients' tokens, not for a second one of the older's.
+  const limit = bytesOf('older', older) + bytesOf('younger', tokenIdFor(app, 'younger')) + Math.floor(bytesOf('older', `${older}_next`) / 2);
+  const limited = await Scenario.start({ minInterval: '1s', fliptConfig: SAMPLE_FLIPT_CONFIG, limits: { bytesPerNamespace: limit } });
+  try {
+    const { clients } = limited.cluster;
+    await limited.createAppNamespace(app);
+    await createFliptClient(clients, app, 'older', specOf('older'));
+    await createFliptClient(clients, app, 'younger', specOf('younger'));
+    await waitFor(async () => (await listFliptClients(clients, app)).every((c) => condition(c, 'Ready')?.status === 'True'), 'both Ready', 60_000);
+    const before = (await getFliptClient(clients, app, 'older')).status!.credentialFingerprint;
+    const writes = limited.configWrites();
+    await clients.custom.patchNamespacedCustomObject({ group: 'flipt.io', version: 'v1alpha1', plural: 'fliptclients', namespace: app, name: 'older', body: { metadata: { annotations: { 'flipt.io/rotate': 'r1' } } } }, mergePatch);
+    await waitFor(async () => condition(await getFliptClient(clients, app, 'older'), 'Rotating')?.reason === 'RotationBlocked', 'Rotating RotationBlocked', 30_000);
+    const blocked = condition(await getFliptClient(clients, app, 'older'), 'Rotating')!;
+    assert.equal(
+      blocked.message,
+      `A rotation is requested (flipt.io/rotate="r1"), but target "default" registers at most ${limit} bytes of Flipt's config per namespace (targets[].limits), and the new token beside the current one would take namespace ${app} past that; the client keeps its token. Delete a FliptClient there, use less metadata, or ask the platform team for a higher limit`,
+    );
+    await limited.quietPeriod();
+    for (const name of ['older', 'younger']) assert.equal(condition(await getFliptClient(clients, app, name), 'Ready')?.status, 'True', `${name} stays Ready`);
+    const ids = Object.keys(await limited.managedTokens()).filter((id) => id.startsWith(app));
+    assert.deepEqual(ids.sort(), [older, tokenIdFor(app, 'younger')].sort(), 'both tokens stay registered, and no second one');
+    assert.equal(limited.configWrites(), writes, "Flipt's config is left as it is");
+    assert.equal(Object.keys(await limited.credentials()).length, 2, 'no token issued that has no room');
+    const events = (await clients.events.listNamespacedEvent({ namespace: app })).items;
+    assert.ok(events.some((e) => e.reason === 'RotationFailed' && e.type === 'Warning' && e.regarding?.name === 'older'), 'a Warning Event');
+
+    await deleteFliptClient(clients, app, 'younger');
+    await waitFor(async () => (await getFliptClient(clients, app, 'older')).status?.credentialFingerprint !== before, 'the rotation once there is room', 60_000);
+    assert.equal((await getFliptClient(clients, app, 'older')).status?.lastRotateRequest, 'r1');
   } finally {
     await limited.stop();
   }

@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { ANNOTATIONS_LIMIT_BYTES, DATA_LIMIT_BYTES, byPriority, estimateBytes, fits } from '../../src/fliptinstance/capacity.ts';
 import { decideTargetStep, type ObservedTarget } from '../../src/fliptinstance/step.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
-import { clientKey, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import { clientKey, tokenMetadataFor, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
 
 const T0 = Date.parse('2030-01-01T00:00:00Z');
@@ -158,4 +158,68 @@ test('a JWT target: clients holding JWTs take no room and are never refused; the
   // A per-namespace limit counts no client holding a JWT.
   const limited = withJwts(exampleTarget({ credentialKind: 'jwt', limits: { clientsPerNamespace: 1 } }));
   assert.ok(![...limited.state.refused.keys()].some((key) => key.startsWith('team-jwt/')));
+});
+
+/** Applies a step's writes to what the target holds, as the reconciler would (new tokens for `issue`). */
+function applyStep(observed: ObservedTarget, step: ReturnType<typeof decideTargetStep>): ObservedTarget {
+  const credentials = step.issue ? { ...observed.credentials, ...Object.fromEntries(step.issue.map((k) => [k, generateToken()])) } : (step.credentials ?? observed.credentials);
+  const configMap = step.config ? { ...observed.configMap!, text: step.config.text, managedRecord: step.config.managedRecord, managedIds: JSON.parse(step.config.managedRecord) as string[] } : observed.configMap;
+  return { ...observed, credentials, configMap, previous: step.state };
+}
+
+test("a rotation never costs a registered token its place: a namespace at its byte limit keeps every client, and the rotation waits for room, saying why", () => {
+  const two = [
+    { namespace: 'a', name: 'older', metadata: { team: 'x'.repeat(200) }, createdAt: T0 },
+    { namespace: 'a', name: 'younger', metadata: { team: 'y'.repeat(200) }, createdAt: T0 + 1 },
+  ];
+  let observed = observe(two);
+  const bytesOf = (client: FliptClient, id: string) =>
+    estimateBytes({ id, token: 'x'.repeat(64), metadata: tokenMetadataFor(client), credential: `\${secret:file:${id}}`, credentialKey: id, owner: { key: '', namespace: 'a', createdAt: 0 } }).configMap;
+  const [older, younger] = observed.clients as [FliptClient, FliptClient];
+  // Room for the two clients' tokens, and for half the older one's next token.
+  const limit = bytesOf(older, 'a_older') + bytesOf(younger, 'a_younger') + Math.floor(bytesOf(older, 'a_older_next') / 2);
+  const target = exampleTarget({ limits: { bytesPerNamespace: limit } });
+  let step = decideTargetStep(target, observed, T0 + 10);
+  assert.deepEqual(JSON.parse(step.config!.managedRecord), ['a_older', 'a_younger']);
+  assert.deepEqual([...step.state.refused.keys()], []);
+  observed = applyStep(observed, step);
+  const registered = { ...observed.credentials };
+
+  // The older client's rotation is requested.
+  observed = { ...observed, clients: observed.clients.map((c) => (c.metadata.name === 'older' ? { ...c, metadata: { ...c.metadata, annotations: { 'flipt.io/rotate': 'r1' } } } : c)) };
+  for (let i = 0; i < 4; i++) {
+    step = decideTargetStep(target, observed, T0 + 1_000 * (i + 2));
+    assert.deepEqual([...step.state.refused.keys()], [], `step ${i}: no client refused`);
+    if (step.config) assert.deepEqual(JSON.parse(step.config.managedRecord), ['a_older', 'a_younger'], `step ${i}: both tokens stay registered`);
+    if (step.credentials) for (const [k, v] of Object.entries(registered)) assert.equal(step.credentials[k], v, `step ${i}: ${k} stays in the credentials Secret`);
+    assert.equal(step.issue, undefined, `step ${i}: no token issued that the namespace has no room for`);
+    observed = applyStep(observed, step);
+  }
+  assert.match(step.state.rotationsWithoutRoom?.get('a/older') ?? '', new RegExp(`at most ${limit} bytes of Flipt's config per namespace \\(targets\\[\\]\\.limits\\), and the new token beside the current one would take namespace a past that; the client keeps its token`));
+  // A new token issued before the room went (the limit lowered since, say): left out, never at a registered token's cost.
+  const issuedBefore = { ...observed, credentials: { ...observed.credentials, a_older_next: generateToken() } };
+  const raced = decideTargetStep(target, issuedBefore, T0 + 10_000);
+  assert.deepEqual([...raced.state.refused.keys()], []);
+  assert.deepEqual(JSON.parse(raced.config?.managedRecord ?? JSON.stringify(observed.configMap!.managedIds)), ['a_older', 'a_younger']);
+  assert.ok(raced.state.rotationsWithoutRoom?.has('a/older'));
+
+  // Room again (the younger client deleted): the rotation goes on.
+  const roomy = decideTargetStep(target, { ...observed, clients: observed.clients.filter((c) => c.metadata.name === 'older') }, T0 + 20_000);
+  assert.deepEqual(roomy.issue, ['a_older_next']);
+});
+
+test('a full target: a due rotation is not issued, and no registered client loses its place', () => {
+  const target = exampleTarget();
+  let observed = observe(bigTeam);
+  observed = applyStep(observed, decideTargetStep(target, observed, T0 + 1_000));
+  const registered = JSON.parse(observed.configMap!.managedRecord!) as string[];
+  assert.ok(registered.length > 80 && registered.length < 120);
+  // The newest registered client asks for a rotation: a second token would not fit.
+  const newest = registered.at(-1)!.replace('team-big_', '');
+  observed = { ...observed, clients: observed.clients.map((c) => (c.metadata.name === newest ? { ...c, metadata: { ...c.metadata, annotations: { 'flipt.io/rotate': 'r1' } } } : c)) };
+  const step = decideTargetStep(target, observed, T0 + 2_000);
+  assert.equal(step.issue, undefined);
+  assert.equal(step.config, undefined, 'the config stays as it is');
+  assert.ok(!step.state.refused.has(`team-big/${newest}`), 'the rotating client keeps its token');
+  assert.match(step.state.rotationsWithoutRoom?.get(`team-big/${newest}`) ?? '', /^target "default" has no room for the new token beside the current one: its config would pass the API server's 1 MiB limit \(ConfigMap \d+% .*\); the client keeps its token/);
 });

@@ -287,6 +287,10 @@ test('the Rotating condition follows the steps, and says what blocks it', () => 
   const blocked = rotationVerdict(client, { id: world.credentials.apps_a }, problem, 'default', world.now);
   assert.equal(blocked.reason, 'RotationBlocked');
   assert.match(blocked.message, /ConfigMap flipt\/flipt not found/);
+  // No room for a second token: the rotation waits, saying why (capacity.ts words it).
+  const full = { ...world.state!, rotationsWithoutRoom: new Map([['apps/a', 'target "default" has no room for the new token beside the current one']]) };
+  const noRoom = rotationVerdict(client, { id: world.credentials.apps_a }, full, 'default', world.now);
+  assert.deepEqual([noRoom.status, noRoom.reason, noRoom.message], ['False', 'RotationBlocked', 'A rotation is requested (flipt.io/rotate="y"), but target "default" has no room for the new token beside the current one']);
   // A hand-written token already holds the id the new token needs: the rotation waits for it to go.
   const taken = { ...world.state!, conflicts: new Set([nextTokenIdFor('apps_a')]) };
   const held = rotationVerdict(client, { id: world.credentials.apps_a, next: generateToken() }, taken, 'default', world.now);
