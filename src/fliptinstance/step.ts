@@ -260,9 +260,11 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   const managedRecord = JSON.stringify(plan.render.managedIds);
   const configDiffers = plan.render.changed || configMap.managedRecord !== managedRecord || configMap.jwtRecord !== jwtMethod.record;
   const credentialsMissing = Object.entries(plan.credentials).some(([k, v]) => !tokensEqual(credentials[k] ?? '', v));
-  // A ConfigMap that lost our record was replaced by someone else (Flipt's chart recreates it on
-  // every upgrade); if Flipt also rolled meanwhile, its pods read that config, not ours.
-  const rolledOnForeignConfig = configMap.managedRecord === undefined && plan.render.managedIds.length > 0 && workload.changedSinceOurRestart;
+  // Someone else replaced the config: Flipt's chart recreates the ConfigMap on every upgrade (our
+  // record goes), kubectl apply or a GitOps sync rewrites its text (our record, never in what they
+  // apply, stays). If Flipt also rolled meanwhile, its pods read that config, not ours.
+  const replacedByOthers = configMap.managedRecord === undefined || plan.render.changed;
+  const rolledOnForeignConfig = replacedByOthers && plan.render.managedIds.length > 0 && workload.changedSinceOurRestart;
   const restartNeeded = workload.configHash !== plan.configHash || rolledOnForeignConfig;
 
   const step: Decision = { ...lookAgain(undefined), state: base };

@@ -1,5 +1,6 @@
 // Out-of-band changes the operator must repair: the Flipt ConfigMap replaced wholesale (as Flipt's
-// Helm chart does on every upgrade), a client Secret deleted or edited.
+// Helm chart does on every upgrade) or its text rewritten (kubectl apply, a GitOps sync), a client
+// Secret deleted or edited.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Deployment } from '@kubernetes/client-node';
@@ -99,6 +100,28 @@ test('a helm upgrade that rolled Flipt while the operator was down: re-converged
   await scenario.quietPeriod();
   assert.equal(scenario.restarts(), restarts + 1, 'restarted once, not again after minInterval');
   assert.equal(scenario.generation(), generation + 2, "the chart's rollout and exactly one of ours");
+  await assertConsistent(scenario, clients);
+});
+
+test('a config rewritten with our record kept (kubectl apply, a GitOps sync) while Flipt rolled and the operator was down: re-converged and restarted once', async () => {
+  await scenario.operator.stop();
+  await scenario.quietPeriod();
+  const restarts = scenario.restarts();
+  const generation = scenario.generation();
+  const expected = await scenario.fliptConfig();
+  const { core, apps } = scenario.cluster.clients;
+  // The applier replaces the text it owns and leaves the annotations it never applied: our record stays.
+  await core.patchNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace, body: { data: { 'default.yml': SAMPLE_FLIPT_CONFIG } } }, mergePatch);
+  const kept = await core.readNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
+  assert.ok(kept.metadata?.annotations?.['flipt.io/managed-tokens'], 'the record is still there');
+  await apps.patchNamespacedDeployment({ name: 'flipt', namespace: scenario.namespace, body: { spec: { template: { metadata: { labels: { 'app.kubernetes.io/version': 'synced' } } } } } }, mergePatch);
+  await scenario.restartOperator();
+  await waitFor(async () => (await scenario.fliptConfig()) === expected, 'config re-converged', 20_000);
+  await waitFor(() => scenario.restarts() === restarts + 1, 'one restart so the rolled pods read our config', 20_000);
+  await waitFor(allReady, 'clients Ready again', 20_000);
+  await scenario.quietPeriod();
+  assert.equal(scenario.restarts(), restarts + 1, 'restarted once, not again after minInterval');
+  assert.equal(scenario.generation(), generation + 2, "the sync's rollout and exactly one of ours");
   await assertConsistent(scenario, clients);
 });
 

@@ -193,6 +193,18 @@ test('Flipt rolled on a config that is not ours (helm upgrade while we were away
   assert.equal(notRolled.restart, undefined);
 });
 
+test("Flipt rolled on a config rewritten by someone who kept our record (kubectl apply, a GitOps sync): one restart; rewritten alone: none", () => {
+  const f = fixture(['a']);
+  const ours = rolledOut(afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0));
+  // The text replaced without our tokens; the annotation, never in the applier's last-applied, stays.
+  const rewritten = { ...ours, configMap: { ...ours.configMap!, text: SOURCE } };
+  const rolled = decideTargetStep(target, { ...rewritten, workload: { ...ours.workload!, changedSinceOurRestart: true } }, T0 + 60_000);
+  assert.ok(rolled.config, 'our config is written back');
+  assert.ok(rolled.restart, 'and Flipt restarted so its pods read it');
+  assert.equal(rolled.restart.configHash, ours.workload!.configHash, 'though the restart key is the same');
+  assert.equal(decideTargetStep(target, rewritten, T0 + 60_000).restart, undefined, 'Flipt not rolled: its pods still run our config');
+});
+
 test('Flipt rolled on a config without our record, but nothing of ours is in it: no restart', () => {
   // Only a credential no client needs any more is left: nothing the pods should have read from us.
   const leftover = fresh(fixture([]), { credentials: { [tokenIdFor('apps', 'gone')]: generateToken() } });
