@@ -118,11 +118,15 @@ type PodTemplateField = (typeof POD_TEMPLATE_READING)[number];
 
 /**
  * A failed write changes nothing in the target: it stays as the last step published it, but what
- * was read of Flipt's pod template is as this step read it.
+ * was read of Flipt's pod template is as this step read it. On this process's first step there is
+ * no such state: the step's, but never claiming Flipt was restarted on it (a deleted client's
+ * finalizer waits for that).
  */
 export function afterFailedWrite(previous: TargetState | undefined, step: TargetState, writeFailure: string): TargetState {
   const reading = Object.fromEntries(POD_TEMPLATE_READING.map((field) => [field, step[field]])) as Pick<TargetState, PodTemplateField>;
-  return { ...(previous ?? step), ...reading, writeFailure };
+  if (previous) return { ...previous, ...reading, writeFailure };
+  const { workloadHash: _planned, ...unwritten } = step;
+  return { ...unwritten, ...reading, writeFailure };
 }
 
 /**

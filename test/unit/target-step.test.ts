@@ -483,6 +483,20 @@ test('a failed write keeps what the target held, with Flipt\'s environment as th
   assert.equal(afterFailedWrite(undefined, before, 'x').envBlocks, true);
 });
 
+test("a failed first write (nothing published before it) never claims Flipt runs the planned config: a deleted client's finalizer waits", () => {
+  const f = fixture(['a', 'b']);
+  const both = rolledOut(afterApply(fresh(f), decideTargetStep(target, fresh(f), T0), T0));
+  f.clients[1]!.metadata.deletionTimestamp = new Date(T0);
+  const { previous: _none, ...restarted } = both;
+  const revoke = decideTargetStep(target, restarted, T0 + 60_000);
+  assert.ok(revoke.restart && revoke.config, 'the revoking write');
+  const published = afterFailedWrite(undefined, revoke.state, 'API 500');
+  assert.equal(published.writeFailure, 'API 500');
+  assert.equal(published.registered.has(tokenIdFor('apps', 'b')), false, 'as planned');
+  assert.notEqual(published.configHash, published.workloadHash, 'but Flipt was not restarted on it');
+  assert.ok(published.accepted.has(fingerprint(f.tokens.get('apps/a')!)), 'the others stay accepted');
+});
+
 test("the credentials Secret as Flipt's pod template gives it: read at every step, a held one included, with the base path of the config the target holds; kept through a failed write", () => {
   const f = fixture(['a'], ['b']);
   const config = 'authentication:\n  required: true\nsecrets:\n  providers:\n    file:\n      enabled: true\n      base_path: /run/secrets\n';
