@@ -331,9 +331,9 @@ export class FliptClientReconciler {
 
   private async finalize(client: FliptClient, target: TargetConfig | undefined): Promise<ReconcileResult> {
     if (!client.metadata.finalizers?.includes(FINALIZER)) return;
+    const state = target && this.deps.targetState(target.name);
     if (target) {
       this.deps.enqueueTarget(target.name);
-      const state = this.deps.targetState(target.name);
       const id = tokenIdFor(client.metadata.namespace, client.metadata.name);
       if (!state) return { requeueAfterMs: 1000 };
       // Wait until the token (and a rotation's new one) left the config and Flipt was told to restart without it.
@@ -341,7 +341,12 @@ export class FliptClientReconciler {
     }
     await this.patchFinalizers(client, (client.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
     this.announced.delete(keyOf(client));
-    this.deps.events.record(client, 'Normal', 'TokenRevoked', `Token removed from target "${targetNameOf(client)}"`, 'Revoke');
+    if (state?.problem) {
+      // A broken target must not hold deletions: the token goes from its config once the target can be written.
+      this.deps.events.record(client, 'Warning', 'RevocationDeferred', `Target "${targetNameOf(client)}" cannot be changed now (${state.problem.reason}); the token leaves Flipt's config once it can`, 'Revoke');
+    } else {
+      this.deps.events.record(client, 'Normal', 'TokenRevoked', `Token removed from target "${targetNameOf(client)}"`, 'Revoke');
+    }
     return;
   }
 

@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from '../support/cluster.ts';
 import { SAMPLE_FLIPT_CONFIG, createFliptTarget, simulateDeploymentController } from '../support/flipt-target.ts';
-import { condition, createFliptClient, getFliptClient } from '../support/fliptclients.ts';
+import { condition, createFliptClient, deleteFliptClient, getFliptClient, listFliptClients } from '../support/fliptclients.ts';
 import { hidden } from '../support/hidden.ts';
 import { printedRows } from '../support/printed-columns.ts';
 import { Scenario } from '../support/scenario.ts';
@@ -141,6 +141,18 @@ test('a target whose ConfigMap and workload do not exist yet: refused until they
   } finally {
     stopRollouts();
   }
+});
+
+test('a client deleted while its target cannot be written is not held; a Warning Event says its token leaves the config once the target can be written', async () => {
+  const { core } = scenario.cluster.clients;
+  await core.deleteNamespacedConfigMap({ name: 'flipt', namespace: lateNamespace });
+  await settled('early', 'ConfigMapMissing');
+  await deleteFliptClient(scenario.cluster.clients, APP, 'early');
+  await waitFor(async () => !(await listFliptClients(scenario.cluster.clients, APP)).some((c) => c.metadata.name === 'early'), 'the FliptClient gone', 20_000);
+  await warningEvent('early', 'RevocationDeferred');
+  const events = (await scenario.cluster.clients.events.listNamespacedEvent({ namespace: APP })).items.filter((e) => e.regarding?.name === 'early');
+  assert.ok(!events.some((e) => e.reason === 'TokenRevoked'), 'no claim that it was revoked');
+  assert.ok(events.some((e) => e.reason === 'RevocationDeferred' && e.note === 'Target "late" cannot be changed now (ConfigMapMissing); the token leaves Flipt\'s config once it can'));
 });
 
 test('authentication.required false: registered, but a warning condition and Event say tokens protect nothing', async () => {
