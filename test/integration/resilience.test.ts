@@ -79,50 +79,45 @@ test('a ConfigMap replaced wholesale (helm upgrade) is re-converged within secon
   assert.ok(await allReady());
 });
 
-test('a helm upgrade that rolled Flipt while the operator was down: re-converged and restarted once', async () => {
+/**
+ * With the operator down, `replaceConfig` replaces Flipt's config and Flipt rolls on it (a changed pod
+ * template, `label`); the operator started again writes its config back and restarts Flipt once.
+ */
+async function rolledOnReplacedConfigWhileDown(replaceConfig: () => Promise<void>, label: Record<string, string>): Promise<void> {
   await scenario.operator.stop();
   await scenario.quietPeriod();
   const restarts = scenario.restarts();
   const generation = scenario.generation();
   const expected = await scenario.fliptConfig();
-  const { core, apps } = scenario.cluster.clients;
-  await core.deleteNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
-  await core.createNamespacedConfigMap({ namespace: scenario.namespace, body: { metadata: { name: 'flipt' }, data: { 'default.yml': SAMPLE_FLIPT_CONFIG } } });
-  // The chart's new Deployment: a changed pod template, so Flipt rolls on the chart's bare config.
-  await apps.patchNamespacedDeployment(
-    { name: 'flipt', namespace: scenario.namespace, body: { spec: { template: { metadata: { labels: { 'helm.sh/chart': 'flipt-v2-1.1.0' } } } } } },
-    mergePatch,
-  );
+  await replaceConfig();
+  await scenario.cluster.clients.apps.patchNamespacedDeployment({ name: 'flipt', namespace: scenario.namespace, body: { spec: { template: { metadata: { labels: label } } } } }, mergePatch);
   await scenario.restartOperator();
   await waitFor(async () => (await scenario.fliptConfig()) === expected, 'config re-converged', 20_000);
   await waitFor(() => scenario.restarts() === restarts + 1, 'one restart so the rolled pods read our config', 20_000);
   await waitFor(allReady, 'clients Ready again', 20_000);
   await scenario.quietPeriod();
   assert.equal(scenario.restarts(), restarts + 1, 'restarted once, not again after minInterval');
-  assert.equal(scenario.generation(), generation + 2, "the chart's rollout and exactly one of ours");
+  assert.equal(scenario.generation(), generation + 2, 'the rollout on the replaced config and exactly one of ours');
   await assertConsistent(scenario, clients);
+}
+
+test('a helm upgrade that rolled Flipt while the operator was down: re-converged and restarted once', async () => {
+  const { core } = scenario.cluster.clients;
+  // The chart recreates the ConfigMap (our record goes) and changes the pod template.
+  await rolledOnReplacedConfigWhileDown(async () => {
+    await core.deleteNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
+    await core.createNamespacedConfigMap({ namespace: scenario.namespace, body: { metadata: { name: 'flipt' }, data: { 'default.yml': SAMPLE_FLIPT_CONFIG } } });
+  }, { 'helm.sh/chart': 'flipt-v2-1.1.0' });
 });
 
 test('a config rewritten with our record kept (kubectl apply, a GitOps sync) while Flipt rolled and the operator was down: re-converged and restarted once', async () => {
-  await scenario.operator.stop();
-  await scenario.quietPeriod();
-  const restarts = scenario.restarts();
-  const generation = scenario.generation();
-  const expected = await scenario.fliptConfig();
-  const { core, apps } = scenario.cluster.clients;
+  const { core } = scenario.cluster.clients;
   // The applier replaces the text it owns and leaves the annotations it never applied: our record stays.
-  await core.patchNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace, body: { data: { 'default.yml': SAMPLE_FLIPT_CONFIG } } }, mergePatch);
-  const kept = await core.readNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
-  assert.ok(kept.metadata?.annotations?.['flipt.io/managed-tokens'], 'the record is still there');
-  await apps.patchNamespacedDeployment({ name: 'flipt', namespace: scenario.namespace, body: { spec: { template: { metadata: { labels: { 'app.kubernetes.io/version': 'synced' } } } } } }, mergePatch);
-  await scenario.restartOperator();
-  await waitFor(async () => (await scenario.fliptConfig()) === expected, 'config re-converged', 20_000);
-  await waitFor(() => scenario.restarts() === restarts + 1, 'one restart so the rolled pods read our config', 20_000);
-  await waitFor(allReady, 'clients Ready again', 20_000);
-  await scenario.quietPeriod();
-  assert.equal(scenario.restarts(), restarts + 1, 'restarted once, not again after minInterval');
-  assert.equal(scenario.generation(), generation + 2, "the sync's rollout and exactly one of ours");
-  await assertConsistent(scenario, clients);
+  await rolledOnReplacedConfigWhileDown(async () => {
+    await core.patchNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace, body: { data: { 'default.yml': SAMPLE_FLIPT_CONFIG } } }, mergePatch);
+    const kept = await core.readNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
+    assert.ok(kept.metadata?.annotations?.['flipt.io/managed-tokens'], 'the record is still there');
+  }, { 'app.kubernetes.io/version': 'synced' });
 });
 
 test('a deleted client Secret is restored with the same token', async () => {
