@@ -230,16 +230,16 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   // A JWT target's clients are not rotated (their JWTs are refreshed); a switch back issues static tokens.
   const due = target.credentialKind === 'staticToken' ? rotationsToIssue(target, served, tokenOf, credentials, now) : [];
   // A rotation registers a second token until its overlap ends: it is issued only where the target has
-  // room for it beside every token registered now, so it never costs one of them its place.
-  let rotationsWithoutRoom: ReadonlyMap<string, string> = new Map();
-  if (due.length > 0) {
-    try {
-      rotationsWithoutRoom = planWithinCapacity(target, configMap, credentials, [...desired, ...due], jwtMethod).rotationsWithoutRoom;
-    } catch (err) {
-      return invalid(err);
-    }
+  // room for it beside every token registered now, so it never costs one of them its place. Its entry
+  // (a stand-in token) is planned with the rest: admitted, the rotation is issued now and nothing of
+  // this plan is written; left out, the plan is that of `desired` alone.
+  let planned;
+  try {
+    planned = planWithinCapacity(target, configMap, credentials, [...desired, ...due], jwtMethod);
+  } catch (err) {
+    return invalid(err);
   }
-  const rotations = due.filter((entry) => !rotationsWithoutRoom.has(entry.owner.key)).map((entry) => entry.credentialKey);
+  const rotations = due.filter((entry) => !planned.rotationsWithoutRoom.has(entry.owner.key)).map((entry) => entry.credentialKey);
   const issue = [...rotations, ...switchBackTokensToIssue(target, served, credentials)];
   if (issue.length > 0) return { issue, requeueAfterMs: 0, state: unchanged() };
   const events = [nextRotationEvent(target, served, credentials, now), nextKindSwitchEvent(target, served, now)].filter((at) => at !== undefined);
@@ -249,16 +249,9 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
     return candidates.length > 0 ? { requeueAfterMs: Math.min(...candidates) } : {};
   };
 
-  let planned;
-  try {
-    planned = planWithinCapacity(target, configMap, credentials, desired, jwtMethod);
-  } catch (err) {
-    return invalid(err);
-  }
   const { plan, refused, sizes, admitted } = planned;
-  // Left out of the plan (a token issued before another client took the room) or not issued for want of room.
-  const withoutRoom = new Map([...rotationsWithoutRoom, ...planned.rotationsWithoutRoom]);
-  const rotationsNote = withoutRoom.size > 0 ? { rotationsWithoutRoom: withoutRoom } : {};
+  // A rotation not issued for want of room, or one issued before another client took the room.
+  const rotationsNote = planned.rotationsWithoutRoom.size > 0 ? { rotationsWithoutRoom: planned.rotationsWithoutRoom } : {};
 
   const conflicts = new Set(plan.render.conflictingIds);
   const managedRecord = JSON.stringify(plan.render.managedIds);
