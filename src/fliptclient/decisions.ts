@@ -191,6 +191,8 @@ export function registrationVerdict(owner: string, id: string, credentialFingerp
     // Before the warnings on authentication: Flipt would not start on the config that holds the token (secretFile), or not accept it (env).
     const delivery = state.credentialsNotDelivered;
     if (delivery) return { status: 'True', reason: delivery.reason, message: `${held}, but ${delivery.message}` };
+    const metadataWaits = state.metadataWithoutRoom?.get(owner);
+    if (metadataWaits) return { status: 'True', reason: 'MetadataNotApplied', message: `${held}, but ${metadataWaits}` };
     return authentication ?? { status: 'True', reason: 'Registered', message: held };
   }
   if (state.writeFailure) {
@@ -364,7 +366,7 @@ export function authenticationVerdict(state: TargetState, held: string, credenti
 const WARNING_REASONS = new Set(['ServiceAccountConflict', 'TokenIdConflict', 'InvalidFliptConfig', 'ConfigMapMissing', 'WorkloadMissing', 'TargetFull', 'NamespaceLimitReached', 'TargetWriteFailed', 'SecretWriteFailed', 'FinalizerWriteFailed', 'FliptEnvOverride']);
 
 /** Reasons of other conditions that need someone to act, recorded as Warning Events when they appear. */
-const WARNING_CONDITION_REASONS = new Set(['AuthenticationNotRequired', 'FliptEnvOverride', 'CredentialsNotMounted', 'RotationBlocked']);
+const WARNING_CONDITION_REASONS = new Set(['AuthenticationNotRequired', 'FliptEnvOverride', 'CredentialsNotMounted', 'RotationBlocked', 'MetadataNotApplied']);
 
 export interface StatusEvent {
   type: 'Normal' | 'Warning';

@@ -327,6 +327,20 @@ export function idsReferringToHeld(source: string | undefined, held: HeldCredent
   });
 }
 
+/** The metadata the config holds for each of these token ids (string values only, as the operator writes them). */
+export function metadataOfTokens(source: string | undefined, ids: ReadonlySet<string>): Map<string, Record<string, string>> {
+  const result = new Map<string, Record<string, string>>();
+  const tokens: unknown = parseFliptConfig(source).getIn(TOKENS_PATH, true);
+  if (!isMap(tokens)) return result;
+  for (const pair of tokens.items) {
+    const id = keyOf(pair.key);
+    const metadata = id !== undefined && ids.has(id) ? entryOf(pair as Pair)?.metadata : undefined;
+    if (typeof metadata !== 'object' || metadata === null) continue;
+    result.set(id!, Object.fromEntries(Object.entries(metadata).filter((e): e is [string, string] => typeof e[1] === 'string')));
+  }
+  return result;
+}
+
 /** Whether the entry has exactly this credential (compared in constant time). */
 function carries(pair: Pair, credential: string): boolean {
   const written = entryOf(pair)?.credential;

@@ -21,9 +21,9 @@ import type { TargetConfig } from '../config/operator-config.ts';
 import { credentialKey, fingerprint, tokensEqual } from '../vocabulary/credentials.ts';
 import { servedBy, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { rolledOut, type TargetProblem, type TargetState } from '../vocabulary/registration.ts';
-import { admitWithin, byPriority, fillRatio, fits, type Admission, type TargetSizes } from './capacity.ts';
+import { admitWithin, byPriority, entriesOf, fillRatio, fits, type Admission, type TargetSizes } from './capacity.ts';
 import { credentialsNotDelivered } from './credentials-delivery.ts';
-import { FliptConfigError, idsReferringToHeld } from './flipt-config.ts';
+import { FliptConfigError, idsReferringToHeld, metadataOfTokens } from './flipt-config.ts';
 import { readFliptEnv, type PodEnv } from './flipt-env.ts';
 import { MANAGED_JWT_METHOD_ANNOTATION, planJwtMethod, type JwtMethodPlan } from './jwt-method.ts';
 import { nextKindSwitchEvent, switchBackTokensToIssue } from './kind-switch.ts';
@@ -250,8 +250,12 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   };
 
   const { plan, refused, sizes, admitted } = planned;
-  // A rotation not issued for want of room, or one issued before another client took the room.
-  const rotationsNote = planned.rotationsWithoutRoom.size > 0 ? { rotationsWithoutRoom: planned.rotationsWithoutRoom } : {};
+  // What of registered clients waits for room: a rotation not issued (or issued before another client
+  // took the room), new metadata.
+  const waitingForRoom = {
+    ...(planned.rotationsWithoutRoom.size > 0 ? { rotationsWithoutRoom: planned.rotationsWithoutRoom } : {}),
+    ...(planned.metadataWithoutRoom.size > 0 ? { metadataWithoutRoom: planned.metadataWithoutRoom } : {}),
+  };
 
   const conflicts = new Set(plan.render.conflictingIds);
   const managedRecord = JSON.stringify(plan.render.managedIds);
@@ -267,7 +271,7 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
   const step: Decision = { ...lookAgain(undefined), state: base };
   if (configDiffers || credentialsMissing || restartNeeded) {
     if (restartNeeded && restartAllowedAt > now) {
-      const state = { ...unchanged(), conflicts, refused, ...rotationsNote, fill: fillRatio(sizes), authenticationRequired: plan.render.authenticationRequired, secretsBasePath: plan.render.secretsBasePath };
+      const state = { ...unchanged(), conflicts, refused, ...waitingForRoom, fill: fillRatio(sizes), authenticationRequired: plan.render.authenticationRequired, secretsBasePath: plan.render.secretsBasePath };
       return { ...lookAgain(restartAllowedAt - now), state };
     }
     if (credentialsMissing) step.credentials = plan.credentials;
@@ -284,7 +288,7 @@ function decide(target: TargetConfig, observed: ObservedTarget, now: number): De
     registered: registration(target, plan.render.managedIds, plan.credentials).registered,
     conflicts,
     refused,
-    ...rotationsNote,
+    ...waitingForRoom,
     fill: fillRatio(sizes),
     configHash: plan.configHash,
     workloadHash: plan.configHash,
@@ -310,15 +314,19 @@ function planWithinCapacity(
   desired: readonly ClientCredential[],
   jwtMethod: JwtMethodPlan,
 ): { plan: TargetPlan; sizes: TargetSizes; admitted: number } & Admission {
-  const { candidates, ...admission } = byPriority(target, desired, new Set(configMap.managedIds));
+  const registeredIds = new Set(configMap.managedIds);
+  const first = byPriority(target, desired, registeredIds);
   const recorded = configMap.managedRecord === undefined ? undefined : configMap.managedIds;
-  const within = candidates.flatMap((c) => c.entries);
+  const within = entriesOf(first.candidates);
   const plan = planTarget(target, configMap.text, recorded, credentials, within, jwtMethod);
   const sizes = sizesOf(target, plan, configMap, jwtMethod);
-  if (fits(sizes)) return { plan, ...admission, sizes, admitted: new Set(candidates.map((c) => c.owner)).size };
-  // Over: measure what the target holds besides the candidates, and admit what fits beside it.
+  const registeredRefused = desired.some((e) => registeredIds.has(e.id) && first.refused.has(e.owner.key));
+  if (fits(sizes) && !registeredRefused) return { plan, ...first, sizes, admitted: new Set(first.candidates.map((c) => c.owner)).size };
+  // Over, or a registered client refused: a registered client whose metadata grew is charged at what
+  // it holds now, its new metadata admitted after it; the target holds everything else besides them.
+  const { candidates, ...admission } = byPriority(target, desired, registeredIds, metadataOfTokens(configMap.text, registeredIds));
   const empty = planTarget(target, configMap.text, recorded, {}, [], jwtMethod);
-  const candidateKeys = new Set(within.map((e) => e.credentialKey));
+  const candidateKeys = new Set(entriesOf(candidates).map((e) => e.credentialKey));
   const otherCredentials = Object.entries(credentials).filter(([k]) => !candidateKeys.has(k));
   const overhead = { ...sizesOf(target, empty, configMap, jwtMethod), secret: otherCredentials.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0) };
   const admitted = admitWithin(target, candidates, overhead, admission);

@@ -51,6 +51,8 @@ export interface TargetState {
   refused: ReadonlyMap<string, Refusal>;
   /** Clients whose due rotation the target has no room for (they keep their token), and why. */
   rotationsWithoutRoom?: ReadonlyMap<string, string>;
+  /** Registered clients whose new metadata the target has no room for (they stay registered with the previous one), and why. */
+  metadataWithoutRoom?: ReadonlyMap<string, string>;
   /** The last write to the target failed (the API server's reason): changes wait for the retry. */
   writeFailure?: string;
   /** How full the target is (of the API server's limits), for the metric. */
@@ -136,6 +138,6 @@ export function accepts(state: TargetState, fingerprint: string): boolean {
 export function sameTargetState(a: TargetState | undefined, b: TargetState): boolean {
   if (!a) return false;
   const flat = (s: TargetState) =>
-    JSON.stringify({ ...s, registered: [...s.registered].sort(), accepted: [...s.accepted].sort(), conflicts: [...s.conflicts].sort(), refused: [...s.refused].sort(), rotationsWithoutRoom: [...(s.rotationsWithoutRoom ?? [])].sort() });
+    JSON.stringify({ ...s, registered: [...s.registered].sort(), accepted: [...s.accepted].sort(), conflicts: [...s.conflicts].sort(), refused: [...s.refused].sort(), rotationsWithoutRoom: [...(s.rotationsWithoutRoom ?? [])].sort(), metadataWithoutRoom: [...(s.metadataWithoutRoom ?? [])].sort() });
   return flat(a) === flat(b);
 }

@@ -3,8 +3,8 @@
 // target; a small FliptClient from another namespace is still registered and Ready, exactly the
 // large ones that do not fit are refused (TargetFull, a Warning Event), and every token that was
 // registered stays registered. Also: a per-namespace limit refuses only that namespace's extra
-// clients, a rotation waits for room rather than cost another client its place, and a write the API
-// server refuses (the target's, a client Secret, a finalizer, a status) is never silent.
+// clients, a rotation or new metadata waits for room rather than cost another client its place, and
+// a write the API server refuses (the target's, a client Secret, a finalizer, a status) is never silent.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mergePatch } from '../../src/kube/client.ts';
@@ -239,6 +239,50 @@ test('a rotation the namespace has no room for waits, saying why, and costs no o
     await deleteFliptClient(clients, app, 'younger');
     await waitFor(async () => (await getFliptClient(clients, app, 'older')).status?.credentialFingerprint !== before, 'the rotation once there is room', 60_000);
     assert.equal((await getFliptClient(clients, app, 'older')).status?.lastRotateRequest, 'r1');
+  } finally {
+    await limited.stop();
+  }
+});
+
+test("new metadata the namespace has no room for waits, saying why, and costs no other client its place; it is applied once there is room", async () => {
+  const app = `meta-room-${Date.now().toString(36)}`;
+  const grown = { team: 'o'.repeat(250), owner: 'o'.repeat(250) };
+  const bytesOf = (name: string, metadata: Record<string, string>) => {
+    const client = { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { namespace: app, name }, spec: { target: 'default', metadata } } as FliptClient;
+    const id = tokenIdFor(app, name);
+    return estimateBytes({ id, token: 'x'.repeat(64), metadata: tokenMetadataFor(client), credential: `\${secret:file:${id}}`, credentialKey: id, owner: { key: '', namespace: app, createdAt: 0 } }).configMap;
+  };
+  // Room for both clients as they are created, not for the older one's grown metadata beside the younger one.
+  const younger = { a: 'y'.repeat(250), b: 'y'.repeat(250), c: 'y'.repeat(250) };
+  const limit = bytesOf('older', { team: 'o' }) + bytesOf('younger', younger) + 100;
+  await scenario.stop();
+  const limited = await Scenario.start({ minInterval: '1s', fliptConfig: SAMPLE_FLIPT_CONFIG, limits: { bytesPerNamespace: limit } });
+  try {
+    const { clients } = limited.cluster;
+    await limited.createAppNamespace(app);
+    await createFliptClient(clients, app, 'older', { metadata: { team: 'o' } });
+    await createFliptClient(clients, app, 'younger', { metadata: younger });
+    await waitFor(async () => (await listFliptClients(clients, app)).every((c) => condition(c, 'Ready')?.status === 'True'), 'both Ready', 60_000);
+    const writes = limited.configWrites();
+    await clients.custom.patchNamespacedCustomObject({ group: 'flipt.io', version: 'v1alpha1', plural: 'fliptclients', namespace: app, name: 'older', body: { spec: { metadata: grown } } }, mergePatch);
+    await waitFor(async () => condition(await getFliptClient(clients, app, 'older'), 'ConfigApplied')?.reason === 'MetadataNotApplied', 'ConfigApplied MetadataNotApplied', 30_000);
+    assert.equal(
+      condition(await getFliptClient(clients, app, 'older'), 'ConfigApplied')!.message,
+      `Registered with target "default" as token ${tokenIdFor(app, 'older')}, but target "default" registers at most ${limit} bytes of Flipt's config per namespace (targets[].limits), and the new metadata would take namespace ${app} past that; the token stays registered with its previous metadata. Use less metadata, delete a FliptClient there, or ask the platform team for a higher limit`,
+    );
+    await limited.quietPeriod();
+    for (const name of ['older', 'younger']) assert.equal(condition(await getFliptClient(clients, app, name), 'Ready')?.status, 'True', `${name} stays Ready`);
+    const tokens = await limited.managedTokens();
+    assert.deepEqual(Object.keys(tokens).filter((id) => id.startsWith(app)).sort(), [tokenIdFor(app, 'older'), tokenIdFor(app, 'younger')].sort(), 'both tokens stay registered');
+    assert.equal(tokens[tokenIdFor(app, 'older')]!.metadata.team, 'o', 'with the previous metadata');
+    assert.equal(limited.configWrites(), writes, "Flipt's config is left as it is");
+    const events = (await clients.events.listNamespacedEvent({ namespace: app })).items;
+    assert.ok(events.some((e) => e.reason === 'MetadataNotApplied' && e.type === 'Warning' && e.regarding?.name === 'older'), 'a Warning Event');
+    assert.ok(!events.some((e) => e.reason === 'NamespaceLimitReached'), 'no client refused');
+
+    await deleteFliptClient(clients, app, 'younger');
+    await waitFor(async () => (await limited.managedTokens())[tokenIdFor(app, 'older')]?.metadata.team === grown.team, 'the new metadata once there is room', 60_000);
+    await waitFor(async () => condition(await getFliptClient(clients, app, 'older'), 'ConfigApplied')?.reason === 'Registered', 'ConfigApplied Registered', 30_000);
   } finally {
     await limited.stop();
   }

@@ -223,3 +223,58 @@ test('a full target: a due rotation is not issued, and no registered client lose
   assert.ok(!step.state.refused.has(`team-big/${newest}`), 'the rotating client keeps its token');
   assert.match(step.state.rotationsWithoutRoom?.get(`team-big/${newest}`) ?? '', /^target "default" has no room for the new token beside the current one: its config would pass the API server's 1 MiB limit \(ConfigMap \d+% .*\); the client keeps its token/);
 });
+
+/** The metadata the config holds for a token id. */
+const metadataIn = (step: ReturnType<typeof decideTargetStep>, observed: ObservedTarget, id: string) =>
+  (parse(step.config?.text ?? observed.configMap!.text!).authentication.methods.token.storage.tokens as Record<string, { metadata: Record<string, string> }>)[id]?.metadata;
+
+test("metadata that grows past a full target never costs another client its place: the client keeps its token, registered with its previous metadata, and says why", () => {
+  const target = exampleTarget();
+  const grower = { namespace: 'team-a', name: 'grower', metadata: { team: 'a' }, createdAt: T0 - 1_000 };
+  let observed = observe([grower, ...bigTeam]);
+  observed = applyStep(observed, decideTargetStep(target, observed, T0 + 1_000));
+  const registered = JSON.parse(observed.configMap!.managedRecord!) as string[];
+  assert.ok(registered.includes('team-a_grower'));
+
+  // Its team gives the oldest client as much metadata as the large ones: it no longer fits a full target.
+  observed = { ...observed, clients: observed.clients.map((c) => (c.metadata.name === 'grower' ? { ...c, spec: { ...c.spec, metadata: BIG } } : c)) };
+  const step = decideTargetStep(target, observed, T0 + 2_000);
+  assert.deepEqual([...step.state.refused.keys()].filter((k) => registered.includes(k.replace('/', '_'))), [], 'no registered client is refused');
+  if (step.config) assert.deepEqual(JSON.parse(step.config.managedRecord), registered, 'every token stays registered');
+  assert.equal(metadataIn(step, observed, 'team-a_grower')?.team, 'a', 'the previous metadata stays');
+  assert.match(
+    step.state.metadataWithoutRoom?.get('team-a/grower') ?? '',
+    /^target "default" has no room for the new metadata: its config would pass the API server's 1 MiB limit \(ConfigMap \d+% .*\); the token stays registered with its previous metadata\. Use less metadata, or register clients with another target$/,
+  );
+
+  // Metadata that fits is applied as before.
+  const fitting = { ...observed, clients: observed.clients.map((c) => (c.metadata.name === 'grower' ? { ...c, spec: { ...c.spec, metadata: { team: 'b' } } } : c)) };
+  const applied = decideTargetStep(target, fitting, T0 + 3_000);
+  assert.equal(metadataIn(applied, fitting, 'team-a_grower')?.team, 'b');
+  assert.equal(applied.state.metadataWithoutRoom, undefined);
+});
+
+test("metadata that grows past a namespace's byte limit keeps the namespace's other clients registered", () => {
+  const two = [
+    { namespace: 'a', name: 'older', metadata: { team: 'x' }, createdAt: T0 },
+    { namespace: 'a', name: 'younger', metadata: { team: 'y'.repeat(200) }, createdAt: T0 + 1 },
+  ];
+  let observed = observe(two);
+  const target = exampleTarget({ limits: { bytesPerNamespace: 1_000 } });
+  observed = applyStep(observed, decideTargetStep(target, observed, T0 + 10));
+  assert.deepEqual(observed.configMap!.managedIds, ['a_older', 'a_younger']);
+
+  observed = { ...observed, clients: observed.clients.map((c) => (c.metadata.name === 'older' ? { ...c, spec: { ...c.spec, metadata: { team: 'x'.repeat(250), more: 'x'.repeat(250) } } } : c)) };
+  const step = decideTargetStep(target, observed, T0 + 20);
+  assert.deepEqual([...step.state.refused.keys()], []);
+  if (step.config) assert.deepEqual(JSON.parse(step.config.managedRecord), ['a_older', 'a_younger']);
+  assert.equal(metadataIn(step, observed, 'a_older')?.team, 'x');
+  assert.match(
+    step.state.metadataWithoutRoom?.get('a/older') ?? '',
+    /^target "default" registers at most 1000 bytes of Flipt's config per namespace \(targets\[\]\.limits\), and the new metadata would take namespace a past that; the token stays registered with its previous metadata\. Use less metadata, delete a FliptClient there, or ask the platform team for a higher limit$/,
+  );
+  // The younger one deleted: room for the new metadata.
+  const roomy = decideTargetStep(target, { ...observed, clients: observed.clients.filter((c) => c.metadata.name === 'older') }, T0 + 30);
+  assert.equal(metadataIn(roomy, observed, 'a_older')?.team, 'x'.repeat(250));
+  assert.equal(roomy.state.metadataWithoutRoom, undefined);
+});

@@ -69,6 +69,18 @@ test('the credentials Secret not given to Flipt as its config refers to it: a re
   assert.deepEqual(statusEvents('u', applied('Registered'), applied('CredentialsNotMounted'), false, undefined).events.map((e) => `${e.type} ${e.reason}`), ['Warning CredentialsNotMounted']);
 });
 
+test('new metadata the target has no room for: the client stays registered and Ready, its ConfigApplied says why, once as a Warning Event', () => {
+  const registered = new Map([['ns_a', 'f1']]);
+  const metadataWithoutRoom = new Map([['ns/a', 'target "t" has no room for the new metadata']]);
+  const applied = registrationVerdict('ns/a', 'ns_a', 'f1', snapshot({ registered, metadataWithoutRoom }), 't');
+  assert.deepEqual(applied, { status: 'True', reason: 'MetadataNotApplied', message: 'Registered with target "t" as token ns_a, but target "t" has no room for the new metadata' });
+  assert.equal(registrationVerdict('ns/b', 'ns_b', 'f1', snapshot({ registered: new Map([['ns_b', 'f1']]), metadataWithoutRoom }), 't').reason, 'Registered', 'only that client');
+  assert.equal(readinessVerdict({ status: 'True', reason: 'Issued', message: '' }, applied, snapshot({ registered, accepted: new Set(['f1']) }), 'Deployment flipt/flipt', true).reason, 'Ready');
+  const condition = (reason: string) => [{ type: 'ConfigApplied' as const, status: 'True' as const, reason, message: 'm', lastTransitionTime: '' }];
+  assert.deepEqual(statusEvents('u', condition('Registered'), condition('MetadataNotApplied'), false, undefined).events.map((e) => `${e.type} ${e.reason}`), ['Warning MetadataNotApplied']);
+  assert.deepEqual(statusEvents('u', condition('MetadataNotApplied'), condition('MetadataNotApplied'), false, undefined).events, []);
+});
+
 test("Flipt's environment overriding the token method: a registered client is not Ready when Flipt is known to refuse its token, warned when unknown", () => {
   const registered = new Map([['ns_a', 'f1']]);
   const blocking = { reason: 'FliptEnvOverride' as const, blocking: true, message: 'Deployment flipt/flipt sets X' };
