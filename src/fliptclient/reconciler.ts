@@ -64,6 +64,8 @@ export class FliptClientReconciler {
   private readonly statusRefused = new Map<string, string>();
   /** The resourceVersion of each FliptClient as this reconciler last wrote it, until the cache has it. */
   private readonly written = new Map<string, string>();
+  /** The token whose late switch time this reconciler recorded, per FliptClient, until its Secret holds it. */
+  private readonly lateSwitchRecorded = new Map<string, string>();
 
   constructor(deps: FliptClientReconcilerDeps) {
     this.deps = deps;
@@ -80,6 +82,7 @@ export class FliptClientReconciler {
     if (!cached) {
       this.announced.delete(key);
       this.written.delete(key);
+      this.lateSwitchRecorded.delete(key);
       this.statusRefused.delete(key);
       return;
     }
@@ -151,9 +154,16 @@ export class FliptClientReconciler {
     }
     let { decision, desired } = decide(existing);
     // The status named the new token before a crash kept the Secret from following: the overlap
-    // counts from the switch, so the status says when that is, first.
+    // counts from the switch, so the status says when that is, first. The Secret follows once the
+    // cache holds that status (the watch event of the write brings the key back): a target that saw
+    // the Secret switch beside the earlier time would retire the old token at once.
     const lateSwitch = decision.action === 'switch' && !switchTo;
-    if (lateSwitch) client = await this.recordSwitch(client, decision.token);
+    if (lateSwitch && this.lateSwitchRecorded.get(key) !== fingerprint(decision.token)) {
+      await this.recordSwitch(client, decision.token);
+      this.lateSwitchRecorded.set(key, fingerprint(decision.token));
+      return;
+    }
+    this.lateSwitchRecorded.delete(key);
     if (!existing) {
       try {
         await this.deps.api.json.post(`/api/v1/namespaces/${namespace}/secrets`, desired);

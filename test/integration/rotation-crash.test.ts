@@ -4,7 +4,8 @@
 // completes, each new token was issued exactly once, and at every recorded revision every client
 // Secret held a token the running config accepts. Then the narrowest window: the status names the new
 // token, the Secret's write never arrives (stalled by a proxy), and the operator dies and stays down
-// longer than the overlap. The operator runs under deploy/'s RBAC.
+// longer than the overlap; the restarted one's FliptClient watch lags behind its Secret watch. The
+// operator runs under deploy/'s RBAC.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
@@ -21,6 +22,10 @@ import { Scenario } from '../support/scenario.ts';
 const APP = `rotation-crash-${Date.now().toString(36)}`;
 const NAMES = ['c1', 'c2', 'c3'];
 const OVERLAP_MS = 3_000;
+/** The operator's cluster-wide informer of FliptClients. */
+const FLIPTCLIENTS_WATCH = /^\/apis\/flipt\.io\/v1alpha1\/fliptclients\?(.*&)?watch=true/;
+/** How long that watch lags once the switch time is recorded: ample for a Secret switched meanwhile to retire the old token. */
+const LAG_MS = 3_000;
 let scenario: Scenario;
 const clientSecrets: Array<ObjectHistory<V1Secret>> = [];
 let from = 0;
@@ -111,8 +116,14 @@ test('SIGKILL after the status names the new token, before the Secret follows, d
   const killedAt = Date.now();
   await scenario.restartOperator(true, async () => {
     await new Promise((r) => setTimeout(r, OVERLAP_MS + 1_000));
+    // The restarted operator's FliptClient watch lags behind its Secret watch: the switch time it
+    // records reaches its own cache last, after a Secret switched at once would reach the target.
+    scenario.proxy!.lag(FLIPTCLIENTS_WATCH);
     scenario.proxy!.stopStalling();
   });
+  await waitFor(async () => Date.parse((await getFliptClient(scenario.cluster.clients, APP, name)).status?.issuedAt ?? '') > killedAt + OVERLAP_MS, 'the switch time recorded', 60_000, 50);
+  await new Promise((r) => setTimeout(r, LAG_MS));
+  scenario.proxy!.catchUp();
 
   await waitFor(() => rotationDone(name, value), `the rotation ${value} to complete after the crash`, 90_000, 200);
   await scenario.quietPeriod();
