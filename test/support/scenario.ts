@@ -272,6 +272,9 @@ export class Scenario {
     if (this.stopped) return;
     this.stopped = true;
     this.stopRollouts();
+    // An operator that failed on its own (an operator config it refused, a crash) leaves the test's
+    // assertions to whatever else ran: say so, rather than let them pass on that.
+    const failed = [this.operator, ...this.replicas].filter((operator) => operator.child.exitCode !== null && operator.child.exitCode !== 0);
     await Promise.all([this.operator, ...this.replicas].map((operator) => operator.stop()));
     await this.proxy?.stop();
     this.configMaps.stop();
@@ -279,6 +282,10 @@ export class Scenario {
     this.credentialSecrets.stop();
     this.signingKeys.stop();
     for (const namespace of this.appNamespaces) await removeFliptClients(this.cluster, namespace);
+    if (failed.length > 0) {
+      const tails = failed.map((operator) => `exit code ${operator.child.exitCode}:\n${operator.output().split('\n').slice(-5).join('\n')}`);
+      throw new Error(`the scenario's operator exited on its own before the scenario stopped; ${tails.join('\n')}`);
+    }
   }
 
   async fliptConfig(): Promise<string> {
