@@ -95,6 +95,25 @@ test('a per-namespace limit refuses only that namespace\'s extra clients', () =>
   assert.ok(JSON.parse(byBytes.config!.managedRecord).includes('b_one'));
 });
 
+test('clientsPerNamespace counts clients, registered or new, not the second token of a rotation', () => {
+  const target = exampleTarget({ limits: { clientsPerNamespace: 2 } });
+  let observed = observe([
+    { namespace: 'a', name: 'one', createdAt: T0 },
+    { namespace: 'a', name: 'two', createdAt: T0 + 1 },
+    { namespace: 'a', name: 'three', createdAt: T0 + 2 },
+  ]);
+  observed = applyStep(observed, decideTargetStep(target, observed, T0 + 10));
+  assert.deepEqual(observed.configMap!.managedIds, ['a_one', 'a_two']);
+  // The first one rotates: the rotation goes on, and the third is still refused.
+  observed = { ...observed, clients: observed.clients.map((c) => (c.metadata.name === 'one' ? { ...c, metadata: { ...c.metadata, annotations: { 'flipt.io/rotate': 'r1' } } } : c)) };
+  const issued = decideTargetStep(target, observed, T0 + 20);
+  assert.deepEqual(issued.issue, ['a_one_next']);
+  const step = decideTargetStep(target, applyStep(observed, issued), T0 + 30);
+  assert.deepEqual(JSON.parse(step.config!.managedRecord), ['a_one', 'a_one_next', 'a_two']);
+  assert.deepEqual([...step.state.refused.keys()], ['a/three']);
+  assert.equal(step.state.rotationsWithoutRoom, undefined);
+});
+
 test('bytesPerNamespace is a maximum: a namespace taking exactly that many bytes is admitted, one byte more is refused', () => {
   const entry = (name: string, createdAt: number) => ({ id: `a_${name}`, token: 'x'.repeat(64), metadata: { 'fliptclient-namespace': 'a', 'fliptclient-name': name }, credential: `\${secret:file:a_${name}}`, credentialKey: `a_${name}`, owner: { key: `a/${name}`, namespace: 'a', createdAt } });
   const one = entry('one', 1);
@@ -115,6 +134,11 @@ test('the estimate of an entry is an upper bound of what it adds to the rendered
     const estimate = estimateBytes({ id: 'n_c', token: 'x'.repeat(64), metadata: { ...metadata, 'fliptclient-namespace': 'n', 'fliptclient-name': 'c' }, credential: '${secret:file:n_c}', credentialKey: 'n_c', owner: { key: 'n/c', namespace: 'n', createdAt: 0 } });
     assert.ok(estimate.configMap >= added, `estimate ${estimate.configMap} >= ${added} bytes added`);
   }
+  // The record of managed ids is JSON: an id adds itself quoted and a comma, exactly.
+  const one = decideTargetStep(target, observe([{ namespace: 'n', name: 'a', createdAt: T0 }]), T0);
+  const two = decideTargetStep(target, observe([{ namespace: 'n', name: 'a', createdAt: T0 }, { namespace: 'n', name: 'b', createdAt: T0 }]), T0);
+  const idEstimate = estimateBytes({ id: 'n_b', token: 'x'.repeat(64), metadata: {}, credential: '${secret:file:n_b}', credentialKey: 'n_b', owner: { key: 'n/b', namespace: 'n', createdAt: 0 } }).annotations;
+  assert.equal(idEstimate, Buffer.byteLength(two.config!.managedRecord) - Buffer.byteLength(one.config!.managedRecord));
   assert.equal(fits({ configMap: DATA_LIMIT_BYTES, annotations: ANNOTATIONS_LIMIT_BYTES, secret: DATA_LIMIT_BYTES }), true);
   assert.equal(fits({ configMap: DATA_LIMIT_BYTES, annotations: ANNOTATIONS_LIMIT_BYTES + 1, secret: 0 }), false, 'the record of managed ids counts too');
 });
