@@ -22,7 +22,7 @@ import {
   type FliptClientStatus,
 } from '../vocabulary/fliptclient.ts';
 import { accepts } from '../vocabulary/registration.ts';
-import { nextTokenIdFor, overlapEndsAt, requestedRotation, ROTATE_ANNOTATION, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
+import { nextTokenIdFor, requestedRotation, ROTATE_ANNOTATION, rotationOverlap, rotationTrigger, scheduledRotationAt } from '../vocabulary/rotation.ts';
 import {
   bindingVerdict,
   decideSwitch,
@@ -156,7 +156,8 @@ export class FliptClientReconciler {
     // The status named the new token before a crash kept the Secret from following: the overlap
     // counts from the switch, so the status says when that is, first. The Secret follows once the
     // cache holds that status (the watch event of the write brings the key back): a target that saw
-    // the Secret switch beside the earlier time would retire the old token at once.
+    // the Secret switch beside the earlier time would retire the old token at once. The status then
+    // says when the Secret switched, the time its overlap counts from.
     const lateSwitch = decision.action === 'switch' && !switchTo;
     if (lateSwitch && this.lateSwitchRecorded.get(key) !== fingerprint(decision.token)) {
       await this.recordSwitch(client, decision.token);
@@ -194,7 +195,7 @@ export class FliptClientReconciler {
     const credentialFingerprint = fingerprint(decision.token);
     const issuedNow = decision.action === 'issue';
     if (issuedNow || decision.action === 'restore' || switchTo) this.deps.enqueueTarget(target.name);
-    const issuedAt = issuedNow || !client.status?.issuedAt ? this.now().toISOString() : client.status.issuedAt;
+    const issuedAt = issuedNow || lateSwitch || !client.status?.issuedAt ? this.now().toISOString() : client.status.issuedAt;
     const issued: Verdict = { status: 'True', reason: 'Issued', message: `Token ${credentialFingerprint} (sha256 prefix) is in Secret ${secretName}` };
 
     const generation = client.metadata.generation;
@@ -256,10 +257,10 @@ export class FliptClientReconciler {
       this.deps.events.record(client, 'Warning', 'SecretRestored', `Secret ${secretName} was deleted or edited; restored its token from target "${target.name}"`, 'Restore');
     }
     if (switchTo || lateSwitch) {
-      const until = overlapEndsAt(client);
+      const until = Date.parse(issuedAt) + rotationOverlap(client);
       // A late switch cannot tell a request from the schedule: the status answered the request before the crash.
       const how = switchTo ? (trigger === 'request' ? 'on request' : 'on schedule') : 'its Secret switched after an operator restart';
-      const note = `Rotated the token (${how}): Secret ${secretName} holds ${credentialFingerprint}; the previous token stays valid until ${until !== undefined ? new Date(until).toISOString() : 'the overlap ends'}`;
+      const note = `Rotated the token (${how}): Secret ${secretName} holds ${credentialFingerprint}; the previous token stays valid until ${new Date(until).toISOString()}`;
       this.deps.events.record(client, 'Normal', 'Rotated', note, 'Rotate');
       const counted = trigger ?? 'resumed';
       this.deps.onRotated(target.name, counted);
