@@ -29,6 +29,12 @@ before(async () => {
 
 after(() => scenario?.stop());
 
+/** What one token entry of a client adds to Flipt's config, as capacity estimates it. */
+function entryBytes(namespace: string, name: string, id: string, metadata: Record<string, string>): number {
+  const client = { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { namespace, name }, spec: { target: 'default', metadata } } as FliptClient;
+  return estimateBytes({ id, token: 'x'.repeat(64), metadata: tokenMetadataFor(client), credential: `\${secret:file:${id}}`, credentialKey: id, owner: { key: '', namespace, createdAt: 0 } }).configMap;
+}
+
 const settled = (clients: FliptClient[]) => clients.every((c) => ['True', 'False'].includes(condition(c, 'Ready')?.status ?? '') && !['RegistrationPending', 'RolloutInProgress', 'UpdatePending'].includes(condition(c, 'Ready')?.reason ?? ''));
 
 test('a full target refuses exactly what does not fit, and still registers another team\'s small client', async () => {
@@ -204,10 +210,7 @@ test('a per-namespace limit refuses only that namespace\'s extra clients', async
 test('a rotation the namespace has no room for waits, saying why, and costs no other client its place; it goes on once there is room', async () => {
   const app = `rot-room-${Date.now().toString(36)}`;
   const specOf = (name: string) => ({ metadata: { team: name[0]!.repeat(200) } });
-  const bytesOf = (name: string, id: string) => {
-    const client = { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { namespace: app, name }, spec: { target: 'default', ...specOf(name) } } as FliptClient;
-    return estimateBytes({ id, token: 'x'.repeat(64), metadata: tokenMetadataFor(client), credential: `\${secret:file:${id}}`, credentialKey: id, owner: { key: '', namespace: app, createdAt: 0 } }).configMap;
-  };
+  const bytesOf = (name: string, id: string) => entryBytes(app, name, id, specOf(name).metadata);
   const older = tokenIdFor(app, 'older');
   // Room for both clients' tokens, not for a second one of the older's.
   const limit = bytesOf('older', older) + bytesOf('younger', tokenIdFor(app, 'younger')) + Math.floor(bytesOf('older', `${older}_next`) / 2);
@@ -247,11 +250,7 @@ test('a rotation the namespace has no room for waits, saying why, and costs no o
 test("new metadata the namespace has no room for waits, saying why, and costs no other client its place; it is applied once there is room", async () => {
   const app = `meta-room-${Date.now().toString(36)}`;
   const grown = { team: 'o'.repeat(250), owner: 'o'.repeat(250) };
-  const bytesOf = (name: string, metadata: Record<string, string>) => {
-    const client = { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { namespace: app, name }, spec: { target: 'default', metadata } } as FliptClient;
-    const id = tokenIdFor(app, name);
-    return estimateBytes({ id, token: 'x'.repeat(64), metadata: tokenMetadataFor(client), credential: `\${secret:file:${id}}`, credentialKey: id, owner: { key: '', namespace: app, createdAt: 0 } }).configMap;
-  };
+  const bytesOf = (name: string, metadata: Record<string, string>) => entryBytes(app, name, tokenIdFor(app, name), metadata);
   // Room for both clients as they are created, not for the older one's grown metadata beside the younger one.
   const younger = { a: 'y'.repeat(250), b: 'y'.repeat(250), c: 'y'.repeat(250) };
   const limit = bytesOf('older', { team: 'o' }) + bytesOf('younger', younger) + 100;
