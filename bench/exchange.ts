@@ -3,13 +3,18 @@
 //   baseline  TokenReview sent straight to the API server, one distinct token each: with client-node's
 //             typed call (what a TypeScript caller writes), and as plain JSON over undici (the least a
 //             caller can pay, and how the exchange sends its own)
+//   floor     the same POST, with a distinct token each, to a bare node:http server that only parses
+//             the body, sends the plain JSON TokenReview and writes an answer of the exchange's size:
+//             the least any exchange can cost (an HTTP hop in front of a TokenReview), no Express, no checks
 //   uncached  POST to the exchange with a distinct token each: one TokenReview behind every request
 //   cached    POST to the exchange with one token over and over: served from the review cache
 // Every scenario is bounded in requests and in time. Tokens are requested up front so TokenRequest
 // never runs during a measurement, and distinct tokens keep the API server's own token cache out of it.
-// The baselines and uncached alternate over several rounds (a few hundred requests each last well under
+// The baselines, the floor and uncached alternate over several rounds (a few hundred requests each last well under
 // a second on two shared cores, where one run's noise is larger than the difference measured); the
 // ratios are reported per round and as the median.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
 import { Agent, request } from 'undici';
@@ -96,21 +101,53 @@ async function requestTokens(clients: KubeClients, count: number): Promise<strin
   return tokens;
 }
 
+/** The floor: an HTTP hop in front of `review`, answering `answer` (the exchange's own answer, so the bytes match). */
+async function startBareProxy(review: (token: string) => Promise<boolean>, answer: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const { service_account_token: token } = JSON.parse(Buffer.concat(chunks).toString()) as { service_account_token: string };
+      review(token).then(
+        (ok) => {
+          res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+          res.end(ok ? answer : '{}');
+        },
+        () => {
+          res.writeHead(503);
+          res.end();
+        },
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 async function main(): Promise<void> {
   process.stdout.write('starting a control plane... ');
   const cp = await startControlPlane();
   process.stdout.write(`ready in ${cp.startupMs} ms\n`);
   const dispatcher = new Agent({ connections: Math.max(...CONCURRENCY), keepAliveTimeout: 10_000 });
   let server: ExchangeServer | undefined;
+  let floor: { url: string; close: () => Promise<void> } | undefined;
   try {
     const clients = makeClients(loadKubeConfig(cp.kubeconfigPath));
     await clients.core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
     await clients.core.createNamespacedServiceAccount({ namespace: NAMESPACE, body: { metadata: { name: 'app' } } });
 
     const perScenario = DISTINCT_PER_RUN * CONCURRENCY.length * ROUNDS;
-    process.stdout.write(`requesting ${perScenario * 3 + 1} service-account tokens up front... `);
+    process.stdout.write(`requesting ${perScenario * 4 + 1} service-account tokens up front... `);
     const t0 = performance.now();
-    const tokens = await requestTokens(clients, perScenario * 3 + 1);
+    const tokens = await requestTokens(clients, perScenario * 4 + 1);
     process.stdout.write(`${Math.round(performance.now() - t0)} ms\n`);
     // The API server may read a just-created service account from its cache: wait until reviews pass.
     for (let i = 0; i < 100; i++) {
@@ -121,7 +158,8 @@ async function main(): Promise<void> {
     const cachedToken = tokens.pop()!;
     const typedTokens = tokens.slice(0, perScenario);
     const plainTokens = tokens.slice(perScenario, 2 * perScenario);
-    const exchangeTokens = tokens.slice(2 * perScenario);
+    const floorTokens = tokens.slice(2 * perScenario, 3 * perScenario);
+    const exchangeTokens = tokens.slice(3 * perScenario);
 
     const index = new ServiceAccountIndex();
     index.upsert({ apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { namespace: NAMESPACE, name: 'web' }, spec: { target: 'default', serviceAccounts: ['app'] } });
@@ -139,8 +177,8 @@ async function main(): Promise<void> {
       host: '127.0.0.1',
     });
     const { url } = await server.start();
-    const post = async (token: string) => {
-      const res = await request(`${url}${EXCHANGE_PATH}`, {
+    const postTo = async (base: string, token: string) => {
+      const res = await request(`${base}${EXCHANGE_PATH}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ service_account_token: token }),
@@ -149,6 +187,7 @@ async function main(): Promise<void> {
       await res.body.dump();
       return res.statusCode === 200;
     };
+    const post = (token: string) => postTo(url, token);
     const review = async (token: string) => {
       const result = await clients.authentication.createTokenReview({ body: { spec: { token, audiences: [AUDIENCE] } } });
       return result.status?.authenticated === true;
@@ -159,36 +198,54 @@ async function main(): Promise<void> {
       return result.status?.authenticated === true;
     };
 
+    const exchangeAnswer = await request(`${url}${EXCHANGE_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ service_account_token: cachedToken }),
+      dispatcher,
+    }).then((res) => res.body.text());
+    floor = await startBareProxy(plainReview, exchangeAnswer);
+    const floorUrl = floor.url;
+    const postToFloor = (token: string) => postTo(floorUrl, token);
+
     // Warm-up: connections, JIT, the API server's caches of the service account.
     for (let i = 0; i < 50; i++) await post(cachedToken);
+    for (let i = 0; i < 50; i++) await postToFloor(cachedToken);
     await review(cachedToken);
     await plainReview(cachedToken);
 
     const results: Result[] = [];
     const ratios: string[] = [];
     for (const [i, concurrency] of CONCURRENCY.entries()) {
-      const rounds: Array<{ typed: Result; plain: Result; uncached: Result }> = [];
+      const rounds: Array<{ typed: Result; plain: Result; floor: Result; uncached: Result }> = [];
       for (let round = 0; round < ROUNDS; round++) {
         const slot = i * ROUNDS + round;
         const slice = (list: string[]) => list.slice(slot * DISTINCT_PER_RUN, (slot + 1) * DISTINCT_PER_RUN);
         const typedSlice = slice(typedTokens);
         const plainSlice = slice(plainTokens);
+        const floorSlice = slice(floorTokens);
         const fresh = slice(exchangeTokens);
         const typed = await run('baseline: TokenReview, client-node', concurrency, typedSlice.length, (n) => review(typedSlice[n]!));
         const plain = await run('baseline: TokenReview, plain JSON', concurrency, plainSlice.length, (n) => plainReview(plainSlice[n]!));
+        const bare = await run('floor: bare HTTP hop + plain JSON review', concurrency, floorSlice.length, (n) => postToFloor(floorSlice[n]!));
         const callsBefore = server.reviewer.stats().apiCalls;
         const uncached = await run('exchange, uncached review', concurrency, fresh.length, (n) => post(fresh[n]!));
         const uncachedCalls = server.reviewer.stats().apiCalls - callsBefore;
         if (uncachedCalls !== uncached.requests) throw new Error(`expected one TokenReview per uncached request, saw ${uncachedCalls}`);
-        rounds.push({ typed, plain, uncached });
+        rounds.push({ typed, plain, floor: bare, uncached });
       }
-      results.push(merged(rounds.map((r) => r.typed)), merged(rounds.map((r) => r.plain)), merged(rounds.map((r) => r.uncached)));
+      results.push(...(['typed', 'plain', 'floor', 'uncached'] as const).map((scenario) => merged(rounds.map((r) => r[scenario]))));
       const throughput = (r: Result) => r.requests / r.seconds;
-      for (const baseline of ['typed', 'plain'] as const) {
-        const perRound = rounds.map((r) => throughput(r.uncached) / throughput(r[baseline]));
+      const comparisons = [
+        ['uncached', 'typed', "uncached exchange / a TokenReview with client-node's typed call"],
+        ['uncached', 'plain', 'uncached exchange / a TokenReview as plain JSON'],
+        ['floor', 'plain', 'floor (bare HTTP hop + review) / a TokenReview as plain JSON'],
+        ['uncached', 'floor', 'uncached exchange / the floor'],
+      ] as const;
+      for (const [measured, baseline, label] of comparisons) {
+        const perRound = rounds.map((r) => throughput(r[measured]) / throughput(r[baseline]));
         const median = [...perRound].sort((a, b) => a - b)[Math.floor(perRound.length / 2)]!;
-        const against = baseline === 'typed' ? "a TokenReview with client-node's typed call" : 'a TokenReview as plain JSON';
-        ratios.push(`concurrency ${concurrency}: uncached exchange / ${against}, throughput per round ${perRound.map((x) => x.toFixed(2)).join(', ')}; median ${median.toFixed(2)}`);
+        ratios.push(`concurrency ${concurrency}: ${label}, throughput per round ${perRound.map((x) => x.toFixed(2)).join(', ')}; median ${median.toFixed(2)}`);
       }
       const before = server.reviewer.stats().apiCalls;
       results.push(await run('exchange, cached review', concurrency, CACHED_REQUESTS, () => post(cachedToken)));
@@ -220,6 +277,7 @@ async function main(): Promise<void> {
     if (failed > 0) process.exitCode = 1;
   } finally {
     await server?.stop();
+    await floor?.close();
     await dispatcher.close();
     await cp.stop();
   }
