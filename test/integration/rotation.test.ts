@@ -1,8 +1,9 @@
 // Rotation against a real API server, the operator as a real process under deploy/'s RBAC: on
-// request (once per annotation value), on schedule, in an emergency (overlap 0s), with Ready True
-// throughout and, at every revision the API server recorded, every client Secret's token accepted by
-// the config Flipt's pod template carries. spec.rolloutRestartTargets restart once per credential,
-// once the opt-in RBAC is there; without it, or for a missing workload, a condition says so.
+// request (once per annotation value; one there before the first token is answered by it), on
+// schedule, in an emergency (overlap 0s), with Ready True throughout and, at every revision the API
+// server recorded, every client Secret's token accepted by the config Flipt's pod template carries.
+// spec.rolloutRestartTargets restart once per credential, once the opt-in RBAC is there; without it,
+// or for a missing workload, a condition says so.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KubernetesObjectApi, type KubernetesObject, type V1Deployment, type V1Secret } from '@kubernetes/client-node';
@@ -11,6 +12,7 @@ import { mergePatch } from '../../src/kube/client.ts';
 import { decodeSecretData, secretValue } from '../../src/kube/secret-data.ts';
 import { fingerprint, tokenIdFor } from '../../src/vocabulary/credentials.ts';
 import type { FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import { requestCounts } from '../support/api-metrics.ts';
 import { recordHistory, changes, type ObjectHistory } from '../support/api-watch.ts';
 import { waitFor } from '../support/cluster.ts';
 import { assertSecretsAlwaysAccepted, latestRevision } from '../support/credential-invariant.ts';
@@ -25,6 +27,7 @@ const APP = `rotation-${Date.now().toString(36)}`;
 const ref = { group: 'flipt.io', version: 'v1alpha1', plural: 'fliptclients', namespace: APP };
 let scenario: Scenario;
 const clientSecrets: Array<ObjectHistory<V1Secret>> = [];
+let rotB: ObjectHistory<FliptClient>;
 let appDeployment: ObjectHistory<V1Deployment>;
 let from = 0;
 let removeComponent = async () => {};
@@ -42,6 +45,7 @@ before(async () => {
   await scenario.cluster.clients.apps.createNamespacedDeployment({ namespace: APP, body: fliptDeployment({ namespace: APP, configMap: 'unused', deployment: 'app' }) });
   appDeployment = await recordHistory<V1Deployment>(scenario.cluster.kubeConfig, `/apis/apps/v1/namespaces/${APP}/deployments`, 'app');
   for (const name of ['rot-a', 'rot-b']) clientSecrets.push(await recordHistory<V1Secret>(scenario.cluster.kubeConfig, `/api/v1/namespaces/${APP}/secrets`, `${name}-flipt`));
+  rotB = await recordHistory<FliptClient>(scenario.cluster.kubeConfig, `/apis/flipt.io/v1alpha1/namespaces/${APP}/fliptclients`, 'rot-b');
   const rotation = { every: '24h', overlap: '4s' };
   await createFliptClient(scenario.cluster.clients, APP, 'rot-a', { rotation, rolloutRestartTargets: [{ kind: 'Deployment', name: 'app' }] });
   await createFliptClient(scenario.cluster.clients, APP, 'rot-b', { rotation, serviceAccounts: ['rot-sa'] });
@@ -53,6 +57,7 @@ before(async () => {
 after(async () => {
   await removeComponent();
   appDeployment?.stop();
+  rotB?.stop();
   for (const h of clientSecrets) h.stop();
   await scenario?.stop();
 });
@@ -100,7 +105,19 @@ test('rotation on request: the new token beside the old, the Secret switched, th
   }
   assert.ok(assertSecretsAlwaysAccepted({ configMaps: scenario.configMaps, credentialSecrets: scenario.credentialSecrets, deployments: scenario.deployments, clientSecrets }, from) > 10);
   const events = await scenario.cluster.clients.events.listNamespacedEvent({ namespace: APP });
-  assert.ok(events.items.some((e) => e.regarding?.name === 'rot-a' && e.reason === 'Rotated'));
+  // The Rotated Event says until when the old token stays valid: the overlap after the switch the status records.
+  for (const name of ['rot-a', 'rot-b']) {
+    const rotatedEvent = events.items.find((e) => e.regarding?.name === name && e.reason === 'Rotated');
+    const until = rotatedEvent?.note?.match(/stays valid until (\S+)$/)?.[1];
+    assert.equal(until, new Date(Date.parse((await get(name)).status!.issuedAt!) + 4_000).toISOString(), `${name}: ${rotatedEvent?.note}`);
+  }
+  // Every status of rot-b the API server recorded, the switch's own write included, names rotateAt with issuedAt.
+  await rotB.caughtUp();
+  const issued = rotB.versions.filter((v) => v.status?.issuedAt);
+  assert.ok(issued.length > 2, `${issued.length} statuses`);
+  for (const version of issued) {
+    assert.equal(version.status!.rotateAt, new Date(Date.parse(version.status!.issuedAt!) + 24 * 3_600_000).toISOString(), `revision ${version.metadata.resourceVersion}`);
+  }
   await waitFor(async () => (await scenario.metric('flipt_operator_rotations_total', { trigger: 'request' })) === 2, 'both rotations counted', 10_000);
   // The exchange hands out the new token, and says when to come back: the next rotation plus the overlap.
   const { answer } = await scenario.exchange<{ clientToken: string; authentication: { expiresAt: string } }>(APP, 'rot-sa', 48 * 3600, 10_000);
@@ -116,6 +133,23 @@ test('the same annotation value again does nothing', async () => {
   await scenario.quietPeriod();
   assert.equal(scenario.restarts(), restarts);
   assert.equal(hidden(await secretToken('rot-b')), hidden(token));
+});
+
+test('a rotate annotation already there when the client is created: the first token answers it, no rotation follows', async () => {
+  const name = 'rot-c';
+  const nextKey = `${tokenIdFor(APP, name)}_next`;
+  await scenario.cluster.clients.custom.createNamespacedCustomObject({
+    ...ref,
+    body: { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { name, namespace: APP, annotations: { 'flipt.io/rotate': 'before-the-first-token' } }, spec: { rotation: { every: '24h', overlap: '4s' } } },
+  });
+  await waitFor(async () => condition(await get(name), 'Ready')?.status === 'True', `${name} Ready`, 60_000);
+  const first = await secretToken(name);
+  await scenario.quietPeriod();
+  const client = await get(name);
+  assert.equal(client.status?.lastRotateRequest, 'before-the-first-token');
+  assert.notEqual(condition(client, 'Rotating')?.status, 'True');
+  assert.equal(hidden(await secretToken(name)), hidden(first), 'the first token kept');
+  assert.ok(!scenario.configMaps.versions.some((cm) => Object.values(cm.data ?? {}).some((text) => text.includes(nextKey))), 'no second token registered');
 });
 
 test('rolloutRestartTargets without the opt-in RBAC: a condition with the exact permission, Ready unaffected', async () => {
@@ -152,6 +186,13 @@ test('with the opt-in RBAC, a rotation restarts the workloads exactly once; a mi
   assert.equal(appDeployment.versions.at(-1)!.metadata!.generation, generation + 1, 'restarted exactly once');
   assert.equal(appDeployment.versions.at(-1)!.spec!.template.metadata!.annotations!['rot-a.fliptclient.flipt.io/credential'], fingerprint(rotated.get('rot-a')!.after));
   assert.equal((await get('rot-a')).status?.workloadsRestartedFor, fingerprint(rotated.get('rot-a')!.after));
+  // Restarted for this credential: a later reconcile patches the workload no more. A patch that changes
+  // nothing reaches no watch, so the API server's own count says.
+  const patches = async () => (await requestCounts(scenario.cluster.kubeConfig)).get('PATCH deployments') ?? 0;
+  const patchesBefore = await patches();
+  await scenario.cluster.clients.custom.patchNamespacedCustomObject({ ...ref, name: 'rot-a', body: { metadata: { labels: { nudge: '2' } } } }, mergePatch);
+  await scenario.quietPeriod();
+  assert.equal((await patches()) - patchesBefore, 0, 'no workload patched again');
 
   await scenario.cluster.clients.custom.patchNamespacedCustomObject({ ...ref, name: 'rot-b', body: { spec: { rolloutRestartTargets: [{ kind: 'Deployment', name: 'missing' }] } } }, mergePatch);
   await waitFor(async () => condition(await get('rot-b'), 'WorkloadsRestarted')?.reason === 'RestartTargetMissing', 'RestartTargetMissing', 20_000);
