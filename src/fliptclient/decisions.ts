@@ -126,6 +126,14 @@ export function decideSwitch(statusFingerprint: string | undefined, registered: 
 }
 
 /**
+ * Whether a deleted client's token is revoked, so its finalizer may go: neither its token nor a
+ * rotation's new one is in the target's config, and Flipt was told to restart with that config.
+ */
+export function revoked(state: TargetState, id: string): boolean {
+  return !state.registered.has(id) && !state.registered.has(nextTokenIdFor(id)) && state.configHash === state.workloadHash;
+}
+
+/**
  * The client Secret as it should be: our keys and labels, the user's extra labels and annotations.
  * A JWT (given its expiry) is presented as `JWT <jwt>` and says when it expires; a static token as `Bearer <token>`.
  */

@@ -33,6 +33,7 @@ import {
   registrationVerdict,
   replacementSecret,
   restartAnnotationFor,
+  revoked,
   rolloutQuietUntil,
   sameStatus,
   rotationVerdict,
@@ -347,8 +348,8 @@ export class FliptClientReconciler {
       this.deps.enqueueTarget(target.name);
       const id = tokenIdFor(client.metadata.namespace, client.metadata.name);
       if (!state) return { requeueAfterMs: 1000 };
-      // Wait until the token (and a rotation's new one) left the config and Flipt was told to restart without it.
-      if (!state.problem && (state.registered.has(id) || state.registered.has(nextTokenIdFor(id)) || state.configHash !== state.workloadHash)) return;
+      // A target with a problem does not hold the deletion (below).
+      if (!state.problem && !revoked(state, id)) return;
     }
     await this.patchFinalizers(client, (client.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
     this.announced.delete(keyOf(client));

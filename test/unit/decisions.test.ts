@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bindingVerdict, decideToken, desiredClientSecret, readinessVerdict, refusal, registrationVerdict, replacementSecret, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, secretNeedsUpdate, credentialVerdictConditions, finalizerWriteFailedVerdict, reportsRefusedWrite, secretWriteFailedVerdict, statusEvents, statusWriteRefusedNote, withCondition, workloadsVerdict, type WorkloadRestart } from '../../src/fliptclient/decisions.ts';
+import { bindingVerdict, decideToken, desiredClientSecret, readinessVerdict, refusal, registrationVerdict, replacementSecret, revoked, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, secretNeedsUpdate, credentialVerdictConditions, finalizerWriteFailedVerdict, reportsRefusedWrite, secretWriteFailedVerdict, statusEvents, statusWriteRefusedNote, withCondition, workloadsVerdict, type WorkloadRestart } from '../../src/fliptclient/decisions.ts';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { metadataProblems, servedBy, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
 import { accepts, type TargetState } from '../../src/vocabulary/registration.ts';
+import { nextTokenIdFor } from '../../src/vocabulary/rotation.ts';
 import { RESTART_GENERATION_ANNOTATION, rolloutState, viewWorkload } from '../../src/fliptinstance/workload.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
 
@@ -35,6 +36,15 @@ const snapshot = (over: Partial<TargetState> = {}): TargetState => ({
   configHash: 'h',
   workloadHash: 'h',
   ...over,
+});
+
+test("revoked: once neither the client's token nor a rotation's new one is in the config, and Flipt was told to restart with it", () => {
+  const id = 'app_web';
+  assert.equal(revoked(snapshot(), id), true);
+  assert.equal(revoked(snapshot({ registered: new Map([['app_other', 'f']]) }), id), true, 'another client registered');
+  assert.equal(revoked(snapshot({ registered: new Map([[id, 'f']]) }), id), false, 'its token still in the config');
+  assert.equal(revoked(snapshot({ registered: new Map([[nextTokenIdFor(id), 'f']]) }), id), false, "a rotation's new token still in the config");
+  assert.equal(revoked(snapshot({ configHash: 'without', workloadHash: 'with' }), id), false, 'Flipt not yet told to restart without it');
 });
 
 test('registrationVerdict: problem, conflict, registered, stale, pending', () => {
