@@ -177,13 +177,15 @@ async function main(): Promise<void> {
       host: '127.0.0.1',
     });
     const { url } = await server.start();
-    const postTo = async (base: string, token: string) => {
-      const res = await request(`${base}${EXCHANGE_PATH}`, {
+    const send = (base: string, token: string) =>
+      request(`${base}${EXCHANGE_PATH}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ service_account_token: token }),
         dispatcher,
       });
+    const postTo = async (base: string, token: string) => {
+      const res = await send(base, token);
       await res.body.dump();
       return res.statusCode === 200;
     };
@@ -198,12 +200,7 @@ async function main(): Promise<void> {
       return result.status?.authenticated === true;
     };
 
-    const exchangeAnswer = await request(`${url}${EXCHANGE_PATH}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ service_account_token: cachedToken }),
-      dispatcher,
-    }).then((res) => res.body.text());
+    const exchangeAnswer = await send(url, cachedToken).then((res) => res.body.text());
     floor = await startBareProxy(plainReview, exchangeAnswer);
     const floorUrl = floor.url;
     const postToFloor = (token: string) => postTo(floorUrl, token);
