@@ -1,7 +1,8 @@
 // 200 FliptClients applied at once converge with a handful of ConfigMap writes and at most two
 // restarts, counted from the API server's watch, two status writes each (issued, Ready) across a
-// rollout of a few seconds, and a few target reconciles rather than one per client; a restarted
-// operator with nothing to do writes nothing; 100 of them rotating together cost at most four restarts.
+// rollout of a few seconds, and a few target reconciles rather than one per client; a target reconcile
+// that finds nothing new wakes none of the clients; a restarted operator with nothing to do writes
+// nothing; 100 of them rotating together cost at most four restarts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { secretValue } from '../../src/kube/secret-data.ts';
@@ -118,6 +119,19 @@ test('each FliptClient of the burst has exactly one Ready Event (kubectl describ
   const counts = await readyEvents();
   const repeated = [...counts].filter(([, count]) => count !== 1);
   assert.deepEqual(repeated, [], 'clients with more than one Ready Event');
+});
+
+test("a target reconcile that finds nothing new reconciles none of the target's clients", async () => {
+  await scenario.quietPeriod();
+  const reconciles = (controller: string) => scenario.metric('flipt_operator_reconcile_total', { controller });
+  const [targetBefore, clientsBefore] = [await reconciles('target'), await reconciles('fliptclient')];
+  // A label is no part of what the target step reads: the target is reconciled, and finds what it found before.
+  await scenario.cluster.clients.core.patchNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace, body: { metadata: { labels: { 'example.com/touched': String(Date.now()) } } } }, mergePatch);
+  await waitFor(async () => (await reconciles('target')) > targetBefore, 'a reconcile of the target', 30_000, 100);
+  // Long enough for 200 enqueued client reconciles to have run (a few hundred milliseconds here).
+  await new Promise((r) => setTimeout(r, 3_000));
+  const clientReconciles = (await reconciles('fliptclient')) - clientsBefore;
+  assert.ok(clientReconciles < 10, `client reconciles after a target reconcile that changed nothing: ${clientReconciles} (${CLIENTS} clients)`);
 });
 
 test('a restarted operator with nothing changed writes nothing and restarts nothing', async () => {
