@@ -31,6 +31,9 @@ before(async () => {
 
 after(() => scenario?.stop());
 
+/** The operator's reconciles so far of one controller ('target' or 'fliptclient'), from its metrics. */
+const reconciles = (controller: string) => scenario.metric('flipt_operator_reconcile_total', { controller });
+
 async function allReady(): Promise<boolean> {
   let ready = 0;
   for (const ns of NAMESPACES) {
@@ -71,14 +74,14 @@ test(`${CLIENTS} FliptClients applied at once: at most 10 ConfigMap writes and 2
   const names = CLIENT_NAMES;
   const statuses = await watchStatuses();
   let targetReconcilesBefore = NaN;
-  await waitFor(async () => !Number.isNaN((targetReconcilesBefore = await scenario.metric('flipt_operator_reconcile_total', { controller: 'target' }).catch(() => NaN))), "the operator's metrics");
+  await waitFor(async () => !Number.isNaN((targetReconcilesBefore = await reconciles('target').catch(() => NaN))), "the operator's metrics");
   const started = Date.now();
   for (let i = 0; i < names.length; i += 25) {
     await Promise.all(names.slice(i, i + 25).map((n) => createFliptClient(scenario.cluster.clients, n.namespace, n.name, { metadata: { index: n.name } })));
   }
   await waitFor(allReady, `all ${CLIENTS} FliptClients Ready`, 180_000, 500);
   const seconds = (Date.now() - started) / 1000;
-  const targetReconciles = (await scenario.metric('flipt_operator_reconcile_total', { controller: 'target' })) - targetReconcilesBefore;
+  const targetReconciles = (await reconciles('target')) - targetReconcilesBefore;
   await scenario.quietPeriod();
   const statusWrites = statuses.counts();
   statuses.stop();
@@ -123,7 +126,6 @@ test('each FliptClient of the burst has exactly one Ready Event (kubectl describ
 
 test("a target reconcile that finds nothing new reconciles none of the target's clients", async () => {
   await scenario.quietPeriod();
-  const reconciles = (controller: string) => scenario.metric('flipt_operator_reconcile_total', { controller });
   const [targetBefore, clientsBefore] = [await reconciles('target'), await reconciles('fliptclient')];
   // A label is no part of what the target step reads: the target is reconciled, and finds what it found before.
   await scenario.cluster.clients.core.patchNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace, body: { metadata: { labels: { 'example.com/touched': String(Date.now()) } } } }, mergePatch);
@@ -143,8 +145,8 @@ test('a restarted operator with nothing changed writes nothing and restarts noth
   await scenario.restartOperator();
   await waitFor(() => scenario.operator.output().includes('became leader'), 'the new operator to lead', 30_000);
   // It has looked at everything: every client and the target reconciled at least once...
-  await waitFor(async () => (await scenario.metric('flipt_operator_reconcile_total', { controller: 'fliptclient' })) >= CLIENTS, 'a reconcile of every client', 60_000, 250);
-  await waitFor(async () => (await scenario.metric('flipt_operator_reconcile_total', { controller: 'target' })) >= 1, 'a reconcile of the target', 60_000, 250);
+  await waitFor(async () => (await reconciles('fliptclient')) >= CLIENTS, 'a reconcile of every client', 60_000, 250);
+  await waitFor(async () => (await reconciles('target')) >= 1, 'a reconcile of the target', 60_000, 250);
   // ...and a restart it might have held back for minInterval would have happened by now.
   await scenario.quietPeriod();
 

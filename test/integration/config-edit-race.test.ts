@@ -67,7 +67,7 @@ test("a pod template edit that lands while the operator's restart is on its way:
   // recreates it would), and Flipt not rolled: its pods run that config already, so the record written
   // back is enough. A restart record one generation short would read as Flipt rolled on a foreign config.
   await scenario.quietPeriod();
-  const configMap = await core.readNamespacedConfigMap({ name: 'flipt', namespace: scenario.namespace });
+  const configMap = await core.readNamespacedConfigMap(ref);
   const { 'flipt.io/managed-tokens': _record, ...annotations } = configMap.metadata!.annotations ?? {};
   await core.replaceNamespacedConfigMap({ ...ref, body: { ...configMap, metadata: { ...configMap.metadata, annotations } } });
   await waitFor(async () => (await core.readNamespacedConfigMap(ref)).metadata?.annotations?.['flipt.io/managed-tokens'] !== undefined, 'the record written back', 30_000, 100);
