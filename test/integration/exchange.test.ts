@@ -554,6 +554,13 @@ describe('exchange service against a real API server', () => {
     }
     const bigHeaders = await raw(port, [`POST ${EXCHANGE_PATH} HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`]);
     assert.match(bigHeaders.text, /^HTTP\/1\.1 431 /);
+    // At most 64 headers (Node's default: 2,000 within the size limit): the 64th is read, a 65th is refused.
+    const withHeaders = (count: number) => {
+      const padding = Array.from({ length: count - 4 }, (_, i) => `X-Pad-${i}: x\r\n`).join('');
+      return raw(port, [`POST ${EXCHANGE_PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n${padding}Content-Type: application/json\r\n\r\n{}`]);
+    };
+    assert.match((await withHeaders(64)).text, /^HTTP\/1\.1 400 [^]*"service_account_token is required"/, 'the content type sent as the 64th header is read');
+    assert.match((await withHeaders(65)).text, /^HTTP\/1\.1 431 [^]*"request headers too large"/);
 
     // After all of that the server is still up and answers correctly; a null camelCase field beside the token is no second token.
     const withNullCamel = await call(base, dispatcher, JSON.stringify({ service_account_token: bound.token, serviceAccountToken: null }));
