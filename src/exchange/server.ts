@@ -91,7 +91,7 @@ export class ExchangeServer {
     return listening;
   }
 
-  /** Stops accepting connections, lets requests in progress finish for a few seconds, then closes the rest. */
+  /** Stops accepting connections, lets requests in progress finish for a few seconds (their answers closing their connections), then closes the rest. */
   async stop(): Promise<void> {
     clearInterval(this.sweepTimer);
     await this.transport.stop();

@@ -1,7 +1,7 @@
 // The exchange's transport: listening (HTTPS with a certificate reloaded from files, or plain HTTP with
 // a warning), deadlines for slow requests, bounded headers, and the answers Node's HTTP parser gives
 // before a request reaches the app (408, 431, 400), in the same JSON shape as every other refusal.
-import { createServer as createHttpServer, type RequestListener, type Server as HttpServer, type ServerOptions } from 'node:http';
+import { createServer as createHttpServer, type RequestListener, type Server as HttpServer, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -41,6 +41,9 @@ export class Transport {
   private readonly options: TransportOptions;
   private server: HttpServer | HttpsServer | undefined;
   private reloader: CertificateReloader | undefined;
+  /** Answers not yet finished: once stopping, each closes its connection, so a caller's next request goes to a new one. */
+  private readonly answering = new Set<ServerResponse>();
+  private stopping = false;
 
   constructor(options: TransportOptions) {
     this.options = options;
@@ -58,6 +61,12 @@ export class Transport {
       connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(requestTimeout / 4))),
       maxHeaderSize: 16 * 1024,
     };
+    const listener: RequestListener = (req, res) => {
+      if (this.stopping) res.setHeader('Connection', 'close');
+      this.answering.add(res);
+      res.once('close', () => this.answering.delete(res));
+      app(req, res);
+    };
     let server: HttpServer | HttpsServer;
     if (tls) {
       this.reloader = new CertificateReloader({
@@ -67,9 +76,9 @@ export class Transport {
         ...(this.options.tlsReloadIntervalMs !== undefined ? { intervalMs: this.options.tlsReloadIntervalMs } : {}),
       });
       // Node's handshake deadline is 120 s by default: a connection that never finishes TLS would hold a socket that long.
-      server = createHttpsServer({ ...serverOptions, ...this.reloader.keyPair, minVersion: 'TLSv1.2', handshakeTimeout: requestTimeout }, app);
+      server = createHttpsServer({ ...serverOptions, ...this.reloader.keyPair, minVersion: 'TLSv1.2', handshakeTimeout: requestTimeout }, listener);
     } else {
-      server = createHttpServer(serverOptions, app);
+      server = createHttpServer(serverOptions, listener);
     }
     server.maxHeadersCount = 64;
     server.maxConnections = this.options.maxConnections;
@@ -108,14 +117,18 @@ export class Transport {
     };
   }
 
-  /** Stops accepting connections, lets requests in progress finish for up to STOP_GRACE_MS, then closes the rest. */
+  /**
+   * Stops accepting connections and closes the idle ones; requests in progress may finish for up to
+   * STOP_GRACE_MS, each answer closing its connection (`Connection: close`); then the rest are closed.
+   */
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
+    this.stopping = true;
     this.reloader?.stop();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
+    for (const res of this.answering) if (!res.headersSent) res.setHeader('Connection', 'close');
+    const closed = new Promise<void>((resolve) => server.close(() => resolve())); // close() also closes the idle connections (Node 19+)
     const timer = setTimeout(() => server.closeAllConnections(), STOP_GRACE_MS);
     timer.unref();
     await closed;

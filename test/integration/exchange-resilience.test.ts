@@ -357,4 +357,62 @@ describe('exchange resilience', () => {
       await server.stop();
     }
   });
+
+  test('stop(): an idle connection is closed at once, requests in progress still get their answers, each closing its connection, and one still sending its body is cut off after the 5 s grace', async () => {
+    const server = new ExchangeServer({
+      config: exchangeConfig(),
+      index,
+      credentials,
+      kubeConfig: clients.kubeConfig,
+      log,
+      host: '127.0.0.1',
+      // Far beyond the grace: only stop() ends the request that never finishes its body.
+      requestTimeoutMs: 60_000,
+      headersTimeoutMs: 60_000,
+    });
+    const { port } = await server.start();
+    const received = new Map<Socket, string>();
+    const connection = async () => {
+      const socket = await openConnection(port);
+      received.set(socket, '');
+      socket.on('data', (data: Buffer) => received.set(socket, received.get(socket)! + data.toString('latin1')));
+      return socket;
+    };
+    const headers = (contentLength: number) => `POST ${EXCHANGE_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${contentLength}\r\n\r\n`;
+    const [idle, inBody, inHeaders, endless] = await Promise.all([connection(), connection(), connection(), connection()]);
+    const sockets = [idle, inBody, inHeaders, endless];
+    let dripping: NodeJS.Timeout | undefined;
+    try {
+      idle.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      await waitFor(() => received.get(idle)!.startsWith('HTTP/1.1 404 '), 'an answer on the connection that then idles');
+      // In progress when stop() comes: one with its headers read (the app has the request), one still in its headers.
+      inBody.write(`${headers(2)}{`);
+      const inHeadersRequest = `${headers(2)}{}`;
+      inHeaders.write(inHeadersRequest.slice(0, 20));
+      endless.write(`${headers(1000)}{`);
+      dripping = setInterval(() => endless.writable && endless.write(' '), 200);
+      await new Promise((r) => setTimeout(r, 200)); // every byte so far has reached the server
+
+      const started = performance.now();
+      const stopped = server.stop().then(() => performance.now() - started);
+      const closed = Promise.all(sockets.map((socket) => closedAfterMs(socket, 15_000)));
+      await new Promise((r) => setTimeout(r, 1000));
+      inBody.write('}');
+      inHeaders.write(inHeadersRequest.slice(20));
+      const [idleClosed, inBodyClosed, inHeadersClosed, endlessClosed] = (await closed) as [number, number, number, number];
+      assert.ok(idleClosed < 1000, `the idle connection is closed at once (${Math.round(idleClosed)} ms)`);
+      for (const [what, socket, closedMs] of [['its body', inBody, inBodyClosed], ['its headers', inHeaders, inHeadersClosed]] as const) {
+        assert.match(received.get(socket)!, /^HTTP\/1\.1 400 [^]*\r\nConnection: close\r\n[^]*service_account_token is required/, `a request still sending ${what} at stop() is answered`);
+        assert.ok(closedMs >= 1000 && closedMs < 4500, `and its connection closed once answered, not at the grace (${Math.round(closedMs)} ms)`);
+      }
+      assert.ok(endlessClosed >= 4500 && endlessClosed < 8000, `the request still sending its body is cut off at the grace (${Math.round(endlessClosed)} ms)`);
+      assert.equal(received.get(endless), '', 'unanswered');
+      const stopMs = await stopped;
+      assert.ok(stopMs < 8000, `stop() returns once the last connection is closed (${Math.round(stopMs)} ms)`);
+    } finally {
+      clearInterval(dripping);
+      for (const socket of sockets) socket.destroy();
+      await server.stop();
+    }
+  });
 });
