@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1TokenReviewStatus } from '@kubernetes/client-node';
+import { pino } from 'pino';
 import { ReviewUnavailableError, TokenReviewer, type ReviewFunction } from '../../src/exchange/token-review.ts';
 import { base64urlJson, unsignedJwt } from '../support/unsigned-jwt.ts';
 
@@ -202,6 +203,14 @@ test('wrong audience: refused by the API server, reported as an audience problem
   const api = fakeApi(() => ({ authenticated: false, error: '[invalid bearer token, token audiences ["other"] is invalid for the target audiences]' }));
   const r = reviewer(api.review, clock);
   assert.deepEqual(await r.review(jwt({ aud: ['other'], exp: clock.ms / 1000 + 600 })), { kind: 'unauthenticated', reason: 'audience' });
+  // A JWT may name its one audience as a plain string.
+  assert.deepEqual(await r.review(jwt({ aud: 'other', exp: clock.ms / 1000 + 600 })), { kind: 'unauthenticated', reason: 'audience' });
+});
+
+test('a refusal as the API server sends it, `authenticated` omitted (omitempty), is an invalid token, not an audience problem', async () => {
+  const clock = new Clock();
+  const r = reviewer(fakeApi(() => ({ user: {}, error: 'invalid bearer token, square/go-jose: error in cryptographic primitive' })).review, clock);
+  assert.deepEqual(await r.review(jwt({ aud: [AUD], exp: clock.ms / 1000 + 600 })), { kind: 'unauthenticated', reason: 'invalid' });
 });
 
 test('an authenticated answer without a matching audience is refused (an audience-unaware authenticator)', async () => {
@@ -282,6 +291,28 @@ test('API errors: 5xx, 429, 401/403 (our own credentials), 404, 408 and network 
   }
 });
 
+test('an outage is logged at most once per 10 s, the next line counting the failures left out', async () => {
+  const clock = new Clock();
+  const lines: Array<{ msg: string; reason: string; suppressed: number }> = [];
+  const r = new TokenReviewer({
+    audiences: [AUD],
+    cache: { ttl: 60_000, negativeTtl: 5_000, maxEntries: 100 },
+    review: async () => {
+      throw Object.assign(new Error('x'), { code: 503, headers: {} });
+    },
+    now: clock.now,
+    log: pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) }),
+  });
+  for (const afterMs of [0, 1_000, 8_999, 1]) {
+    clock.advance(afterMs);
+    await assert.rejects(r.review(jwt({ aud: AUD, n: Math.random() })), ReviewUnavailableError);
+  }
+  assert.deepEqual(lines.map(({ msg, reason, suppressed }) => ({ msg, reason, suppressed })), [
+    { msg: 'TokenReview failed; answering 503', reason: 'API server answered 503', suppressed: 0 },
+    { msg: 'TokenReview failed; answering 503', reason: 'API server answered 503', suppressed: 2 },
+  ]);
+});
+
 test('a review that hangs is abandoned after the timeout and its request aborted', async () => {
   const clock = new Clock();
   let aborted = false;
@@ -298,7 +329,7 @@ test('a review that hangs is abandoned after the timeout and its request aborted
     50,
   );
   const started = performance.now();
-  await assert.rejects(r.review(jwt({ aud: AUD })), ReviewUnavailableError);
+  await assert.rejects(r.review(jwt({ aud: AUD })), (err: unknown) => err instanceof ReviewUnavailableError && err.message === 'TokenReview unavailable: timed out');
   assert.ok(aborted);
   assert.ok(performance.now() - started < 1000);
 });
