@@ -175,7 +175,6 @@ export class TokenReviewer {
     const positive = result.kind === 'authenticated';
     let ttl = positive ? this.ttl : this.negativeTtl;
     if (positive && tokenExpMs !== undefined) ttl = Math.min(ttl, tokenExpMs - this.now());
-    (positive ? this.negative : this.positive).delete(key);
     // lru-cache keeps an entry while its age is at most ttl (and reads a ttl of 0 as "forever"); an
     // answer here expires at exactly ttl, as a token does at exactly its exp.
     if (ttl > 1) (positive ? this.positive : this.negative).set(key, result, { ttl: ttl - 1 });
