@@ -252,6 +252,21 @@ test('a key re-added while in progress is not lost at done, even with the bound 
   queue.shutDown();
 });
 
+test('a key already queued may also be added after a delay with the bound full: it is known, not new', async (t) => {
+  fakeClock(t);
+  const dropped: string[] = [];
+  const queue = new WorkQueue({ maxKeys: 2, onDrop: (key) => dropped.push(key) });
+  queue.add('a');
+  queue.add('b');
+  queue.addAfter('a', 100);
+  assert.deepEqual(dropped, []);
+  assert.equal(await queue.get(), 'a');
+  queue.done('a');
+  mock.timers.tick(100);
+  assert.deepEqual(await drain(queue), ['b', 'a'], 'a runs again after its delay');
+  queue.shutDown();
+});
+
 test('delayed keys count against the bound', async (t) => {
   fakeClock(t);
   const dropped: string[] = [];
