@@ -17,6 +17,13 @@ test('a token bucket allows a burst of its capacity, then refills at its rate', 
   assert.equal(bucket.full, true);
 });
 
+test('the wall clock stepping back (an NTP correction) costs no tokens', () => {
+  let now = 1_000_000;
+  const bucket = new TokenBucket(3, 1, () => now);
+  now -= 60_000;
+  assert.deepEqual([bucket.take(), bucket.take(), bucket.take(), bucket.take()], [0, 0, 0, 1000], 'the whole burst, then the usual wait');
+});
+
 test('per-key limits are independent, and full buckets are swept', () => {
   let now = 0;
   const limiter = new KeyedRateLimiter(2, 2 / 60, { now: () => now });
