@@ -43,7 +43,6 @@ export class Transport {
   private reloader: CertificateReloader | undefined;
   /** Answers not yet finished: once stopping, each closes its connection, so a caller's next request goes to a new one. */
   private readonly answering = new Set<ServerResponse>();
-  private stopping = false;
 
   constructor(options: TransportOptions) {
     this.options = options;
@@ -62,7 +61,7 @@ export class Transport {
       maxHeaderSize: 16 * 1024,
     };
     const listener: RequestListener = (req, res) => {
-      if (this.stopping) res.setHeader('Connection', 'close');
+      if (!this.server) res.setHeader('Connection', 'close'); // arrived during stop()'s grace
       this.answering.add(res);
       res.once('close', () => this.answering.delete(res));
       app(req, res);
@@ -125,7 +124,6 @@ export class Transport {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    this.stopping = true;
     this.reloader?.stop();
     for (const res of this.answering) if (!res.headersSent) res.setHeader('Connection', 'close');
     const closed = new Promise<void>((resolve) => server.close(() => resolve())); // close() also closes the idle connections (Node 19+)
