@@ -138,6 +138,9 @@ test('env: envFrom of the whole Secret without a prefix, or a CredentialsNotMoun
 test("the config's base path, as the render reads it: Flipt's default, the value, or the variable a reference names", () => {
   const render = (source: string) => renderFliptConfig({ source, previouslyManaged: [], heldCredentials: {}, tokens: [], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false }).secretsBasePath;
   assert.equal(render('authentication:\n  required: true\n'), '/etc/flipt/secrets');
+  // viper takes a key whose value is null for one the file does not set: Flipt's default applies.
+  assert.equal(render('secrets:\n  providers:\n    file:\n      enabled: true\n      base_path:\n'), '/etc/flipt/secrets');
+  assert.equal(render('secrets:\n  providers:\n    file:\n      base_path: ~\n'), '/etc/flipt/secrets');
   assert.equal(render('secrets:\n  providers:\n    file:\n      enabled: true\n      base_path: /run/secrets\n'), '/run/secrets');
   assert.deepEqual(render('secrets:\n  providers:\n    file:\n      base_path: ${env:SECRETS_DIR}\n'), { env: 'SECRETS_DIR' });
 });

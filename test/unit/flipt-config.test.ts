@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse, parseDocument } from 'yaml';
-import { authenticationMethodsOf, idsReferringToHeld, renderFliptConfig, FliptConfigError, type ManagedToken, type RenderInput, type RenderResult } from '../../src/fliptinstance/flipt-config.ts';
+import { authenticationMethodsOf, idsReferringToHeld, metadataOfTokens, renderFliptConfig, FliptConfigError, type ManagedToken, type RenderInput, type RenderResult } from '../../src/fliptinstance/flipt-config.ts';
 import { envVarFor, fingerprint, generateToken, isWellFormedToken, tokenIdFor, tokensEqual } from '../../src/vocabulary/credentials.ts';
 import { assertValidFliptConfig } from '../support/flipt-schema.ts';
 
@@ -604,4 +604,46 @@ test('a metadata value beyond printable ASCII is written double-quoted, where Go
   assert.ok(text.includes('tab: "a\\tb"'), text);
   assert.ok(text.includes('plain: cafe'), text);
   assert.deepEqual(tokensOf(text)['apps_a']!.metadata, { ...metadata, 'fliptclient-name': 'a', 'fliptclient-namespace': 'apps' });
+});
+
+test('recent renders are bounded: one pushed out by renders of other inputs is rendered again', () => {
+  const input = (n: number): RenderInput => ({ source: `log:\n  level: INFO # ${n}\n`, previouslyManaged: [], heldCredentials: {}, tokens: [token('apps', 'web')], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
+  const first = renderFliptConfig(input(0));
+  for (let n = 1; n <= 3; n++) renderFliptConfig(input(n));
+  assert.equal(renderFliptConfig(input(0)), first, 'still recent after three other inputs');
+  // Each render keeps two entries (itself and the render after its write): eight hold four inputs.
+  for (let n = 1; n <= 4; n++) renderFliptConfig(input(100 + n));
+  const again = renderFliptConfig(input(0));
+  assert.notEqual(again, first, 'pushed out by four newer inputs');
+  assert.deepEqual(again, first);
+});
+
+test('long lines are never folded: a hand-written one stays as written, a long metadata value stays on its line', () => {
+  const label = `    label: ${'a long hand-written label '.repeat(8).trim()}`;
+  const source = `ui:\n  topbar:\n${label}\nlog:\n  level: INFO\n`;
+  const value = 'words and more words '.repeat(12).trim();
+  const { text } = render({ source, tokens: [token('apps', 'web', { note: value })] });
+  assert.ok(text.startsWith(`ui:\n  topbar:\n${label}\n`), `the hand-written line is kept as it was:\n${text}`);
+  assert.ok(text.includes(`note: ${value}\n`), `the metadata value is on one line:\n${text}`);
+});
+
+test('metadata is written in key order whatever the order of the input, so a reordered spec changes nothing', () => {
+  const metadata = { zone: 'eu', app: 'web', team: 'payments' };
+  const first = render({ source: '', tokens: [token('apps', 'web', metadata)] });
+  assert.deepEqual(Object.keys(tokensOf(first.text)['apps_web']!.metadata!), ['app', 'fliptclient-name', 'fliptclient-namespace', 'team', 'zone']);
+  const reordered = { team: 'payments', app: 'web', zone: 'eu' };
+  const again = renderFliptConfig({ source: first.text, previouslyManaged: first.managedIds, heldCredentials: {}, tokens: [token('apps', 'web', reordered)], credentialReference: 'secretFile', jwtMethod: undefined, removeJwtMethod: false });
+  assert.equal(again.changed, false, again.text);
+});
+
+test("metadataOfTokens: the string metadata the config holds for the ids asked about, nothing else", () => {
+  const source = [
+    'authentication:', '  methods:', '    token:', '      storage:', '        tokens:',
+    '          apps_web:', '            credential: x', '            metadata:', '              team: payments', '              replicas: 3', '              nested: {a: b}',
+    '          apps_api:', '            credential: y', '            metadata:', '              team: core',
+    '          apps_bare:', '            credential: z', '',
+  ].join('\n');
+  const held = metadataOfTokens(source, new Set(['apps_web', 'apps_bare', 'apps_gone']));
+  assert.deepEqual([...held], [['apps_web', { team: 'payments' }]]);
+  assert.deepEqual([...metadataOfTokens('log:\n  level: INFO\n', new Set(['apps_web']))], []);
 });
