@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
 import { servedBy, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
-import { clientsInFlight, configHash, desiredCredentials, parseManagedIds, planTarget } from '../../src/fliptinstance/plan.ts';
+import { clientsInFlight, configHash, desiredCredentials, parseManagedIds, planTarget, rotationsToIssue } from '../../src/fliptinstance/plan.ts';
+import { ROTATE_ANNOTATION } from '../../src/vocabulary/rotation.ts';
 import { exampleTarget } from '../support/target-fixture.ts';
 
 const target: TargetConfig = exampleTarget();
@@ -37,6 +38,8 @@ test('desiredCredentials: issued clients of this target, token from the Secret o
   const desired = desiredCredentials(target, clients, (c) => secretTokens[c.metadata.name], { apps_b: b }, Date.now());
   assert.deepEqual(desired.map((d) => [d.id, d.token]), [['apps_a', a], ['apps_b', b]]);
   assert.deepEqual(desired[0]!.metadata, { team: 'x', 'fliptclient-namespace': 'apps', 'fliptclient-name': 'a' });
+  // In id order whatever order the cache lists the clients in: the config a leader renders is the one its successor renders.
+  assert.deepEqual(desiredCredentials(target, [...clients].reverse(), (c) => secretTokens[c.metadata.name], { apps_b: b }, Date.now()), desired);
   assert.equal(desiredCredentials({ ...target, allowedNamespaces: ['other'] }, clients, (c) => secretTokens[c.metadata.name], {}, Date.now()).length, 0);
 });
 
@@ -81,4 +84,26 @@ test('the record of managed ids: a JSON list of strings; anything else is no rec
   assert.deepEqual(parseManagedIds('[]'), []);
   assert.deepEqual(parseManagedIds('["apps_a",5]'), ['apps_a']);
   for (const broken of [undefined, '', 'apps_a', '{"ids":[]}', '[', 'null']) assert.equal(parseManagedIds(broken), undefined, String(broken));
+});
+
+test('rotationsToIssue: one entry per client asking for a rotation whose token is registered and has no new token yet, in key order, sized like its token', () => {
+  const tokens = { a: generateToken(), b: generateToken(), c: generateToken(), d: generateToken(), e: generateToken() };
+  const asking = (name: keyof typeof tokens): FliptClient => {
+    const c = client(name, { credentialFingerprint: fingerprint(tokens[name]) });
+    return { ...c, metadata: { ...c.metadata, annotations: { [ROTATE_ANNOTATION]: 'leaked' } } };
+  };
+  const clients = [asking('e'), asking('d'), asking('c'), asking('b'), asking('a'), client('quiet', { credentialFingerprint: fingerprint(tokens.a) })];
+  const credentials = {
+    apps_a: tokens.a,
+    apps_b: tokens.b,
+    // c: the credentials Secret still holds an older token under its id (its own is not registered yet).
+    apps_c: generateToken(),
+    // d: its new token is issued already.
+    apps_d: tokens.d,
+    apps_d_next: generateToken(),
+    // e: nothing registered.
+  };
+  const entries = rotationsToIssue(target, clients, (c) => tokens[c.metadata.name as keyof typeof tokens], credentials, Date.now());
+  assert.deepEqual(entries.map((e) => [e.credentialKey, e.owner.key]), [['apps_a_next', 'apps/a'], ['apps_b_next', 'apps/b']]);
+  for (const entry of entries) assert.equal(entry.token.length, tokens.a.length, 'the stand-in takes the room of a real token');
 });

@@ -42,3 +42,25 @@ test('a client Secret deleted after its FliptClient takes its entry with it', ()
   // Had its entry stayed, the same Secret again would look unchanged.
   assert.equal(wakeups.forClientSecret('apps/web-flipt', secret(token), client('a')), 'a');
 });
+
+test("every part of a FliptClient a target's step reads wakes the targets when it changes", () => {
+  const base = client('a', ['CredentialIssued']);
+  const at = new Date('2030-01-02T00:00:00Z');
+  const variants: Array<[string, FliptClient]> = [
+    ['deletion', { ...base, metadata: { ...base.metadata, deletionTimestamp: at } }],
+    ['rotation requested', { ...base, metadata: { ...base.metadata, annotations: { 'flipt.io/rotate': 'now' } } }],
+    ['created', { ...base, metadata: { ...base.metadata, creationTimestamp: at } }],
+    ['spec', { ...base, spec: { ...base.spec, metadata: { team: 't' } } }],
+    ['fingerprint', { ...base, status: { ...base.status, credentialFingerprint: 'ffff' } }],
+    ['issuedAt', { ...base, status: { ...base.status, issuedAt: at.toISOString() } }],
+    ['rotation answered', { ...base, status: { ...base.status, lastRotateRequest: 'now' } }],
+    ['refused', { ...base, status: { ...base.status, conditions: base.status!.conditions!.map((c) => ({ ...c, status: 'False' as const })) } }],
+    ['kind', { ...base, status: { ...base.status, credentialKind: 'jwt' } }],
+    ['kind since', { ...base, status: { ...base.status, credentialKindSince: at.toISOString() } }],
+  ];
+  for (const [part, changed] of variants) {
+    const wakeups = new TargetWakeups(['a', 'b']);
+    wakeups.forClient('apps/web', base);
+    assert.deepEqual(wakeups.forClient('apps/web', changed), ['a', 'b'], part);
+  }
+});
