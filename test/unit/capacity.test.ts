@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { ANNOTATIONS_LIMIT_BYTES, DATA_LIMIT_BYTES, byPriority, estimateBytes, fits } from '../../src/fliptinstance/capacity.ts';
+import { ANNOTATIONS_LIMIT_BYTES, DATA_LIMIT_BYTES, admitWithin, byPriority, entriesOf, estimateBytes, fillRatio, fits } from '../../src/fliptinstance/capacity.ts';
+import type { ClientCredential } from '../../src/fliptinstance/plan.ts';
 import { decideTargetStep, type ObservedTarget } from '../../src/fliptinstance/step.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
 import { clientKey, tokenMetadataFor, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
@@ -134,6 +135,16 @@ test('the estimate of an entry is an upper bound of what it adds to the rendered
     const estimate = estimateBytes({ id: 'n_c', token: 'x'.repeat(64), metadata: { ...metadata, 'fliptclient-namespace': 'n', 'fliptclient-name': 'c' }, credential: '${secret:file:n_c}', credentialKey: 'n_c', owner: { key: 'n/c', namespace: 'n', createdAt: 0 } });
     assert.ok(estimate.configMap >= added, `estimate ${estimate.configMap} >= ${added} bytes added`);
   }
+  // Every string the renderer writes double-quoted (an all-digit namespace and name, number-like values): no slack left in the quotes.
+  const numeric = { count: '1_000', hex: '0x1F' };
+  const base = [{ namespace: '1', name: '1', createdAt: T0 }];
+  const without = decideTargetStep(target, observe(base), T0);
+  const withIt = decideTargetStep(target, observe([...base, { namespace: '1', name: '2', metadata: numeric, createdAt: T0 }]), T0);
+  const quotedEstimate = estimateBytes({ id: '1_2', token: 'x'.repeat(64), metadata: { ...numeric, 'fliptclient-namespace': '1', 'fliptclient-name': '2' }, credential: '${secret:file:1_2}', credentialKey: '1_2', owner: { key: '1/2', namespace: '1', createdAt: 0 } });
+  const quotedAdded = Buffer.byteLength(withIt.config!.text) - Buffer.byteLength(without.config!.text);
+  assert.ok(quotedEstimate.configMap >= quotedAdded, `estimate ${quotedEstimate.configMap} >= ${quotedAdded} bytes added, every string quoted`);
+  const secretBytes = (data: Record<string, string>) => Object.entries(data).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+  assert.ok(quotedEstimate.secret >= secretBytes(withIt.credentials!) - secretBytes(without.credentials!), 'and of what it adds to the credentials Secret, key and token');
   // The record of managed ids is JSON: an id adds itself quoted and a comma, exactly.
   const one = decideTargetStep(target, observe([{ namespace: 'n', name: 'a', createdAt: T0 }]), T0);
   const two = decideTargetStep(target, observe([{ namespace: 'n', name: 'a', createdAt: T0 }, { namespace: 'n', name: 'b', createdAt: T0 }]), T0);
@@ -301,4 +312,66 @@ test("metadata that grows past a namespace's byte limit keeps the namespace's ot
   const roomy = decideTargetStep(target, { ...observed, clients: observed.clients.filter((c) => c.metadata.name === 'older') }, T0 + 30);
   assert.equal(metadataIn(roomy, observed, 'a_older')?.team, 'x'.repeat(250));
   assert.equal(roomy.state.metadataWithoutRoom, undefined);
+});
+
+/** One entry of client `<namespace>/<name>` (its id, or the `_next` of a rotation), sized like a real one. */
+function entryOf(namespace: string, name: string, createdAt: number, metadata: Record<string, string> = {}, id = `${namespace}_${name}`): ClientCredential {
+  return { id, token: 'x'.repeat(64), metadata: { ...metadata, 'fliptclient-namespace': namespace, 'fliptclient-name': name }, credential: `\${secret:file:${id}}`, credentialKey: id, owner: { key: `${namespace}/${name}`, namespace, createdAt } };
+}
+
+test('each limit counts on its own, and the fill ratio is the fullest of them', () => {
+  assert.equal(fits({ configMap: 0, annotations: 0, secret: DATA_LIMIT_BYTES + 1 }), false, 'the credentials Secret');
+  assert.equal(fits({ configMap: DATA_LIMIT_BYTES + 1, annotations: 0, secret: 0 }), false, 'the ConfigMap');
+  assert.deepEqual(fillRatio({ configMap: DATA_LIMIT_BYTES / 4, annotations: ANNOTATIONS_LIMIT_BYTES / 2, secret: DATA_LIMIT_BYTES / 8 }), { configMap: 0.5, secret: 0.125 }, 'the record of managed ids fills the ConfigMap first');
+  assert.deepEqual(fillRatio({ configMap: DATA_LIMIT_BYTES / 2, annotations: ANNOTATIONS_LIMIT_BYTES / 4, secret: 0 }), { configMap: 0.5, secret: 0 });
+});
+
+test('priority: registered tokens, then the rotation of a registered client, then new clients, each oldest first, ties by name whatever the input order', () => {
+  const target = exampleTarget();
+  const young = entryOf('a', 'young', 50);
+  const desired = [entryOf('a', 'old-new', 1), entryOf('b', 'same', 10), entryOf('a', 'same', 10), young, entryOf('a', 'young', 50, {}, 'a_young_next')];
+  const order = (entries: ClientCredential[]) => byPriority(target, entries, new Set([young.id])).candidates.map((c) => `${c.part}:${c.owner}`);
+  const expected = ['held:a/young', 'rotation:a/young', 'new:a/old-new', 'new:a/same', 'new:b/same'];
+  assert.deepEqual(order(desired), expected);
+  assert.deepEqual(order([...desired].reverse()), expected);
+});
+
+test('a registered client refused by a lowered per-namespace limit gets no rotation either', () => {
+  const target = exampleTarget({ limits: { clientsPerNamespace: 1 } });
+  const [older, younger] = [entryOf('a', 'older', 1), entryOf('a', 'younger', 2)];
+  const { candidates, refused } = byPriority(target, [older, younger, entryOf('a', 'younger', 2, {}, 'a_younger_next')], new Set([older.id, younger.id]));
+  assert.deepEqual([...refused.keys()], ['a/younger']);
+  assert.deepEqual(entriesOf(candidates).map((e) => e.id), ['a_older']);
+});
+
+test('new metadata of a registered client is charged by the bytes it adds, and when admitted it replaces what the config holds', () => {
+  const target = exampleTarget();
+  const registered = { team: 'a' };
+  const grown = { team: 'a', more: 'x'.repeat(100) };
+  const desired = [entryOf('a', 'grower', 1, grown)];
+  const previous = new Map([['a_grower', entryOf('a', 'grower', 1, registered).metadata]]);
+  const held = estimateBytes(entryOf('a', 'grower', 1, registered));
+  const added = estimateBytes(desired[0]!).configMap - held.configMap;
+  const admit = (room: number) => {
+    const { candidates, ...admission } = byPriority(target, desired, new Set(['a_grower']), previous);
+    const overhead = { configMap: DATA_LIMIT_BYTES - held.configMap - room, annotations: 0, secret: 0 };
+    return { entries: admitWithin(target, candidates, overhead, admission), admission };
+  };
+  const roomForIt = admit(added);
+  assert.deepEqual(roomForIt.entries.map((e) => e.metadata), [desired[0]!.metadata], 'room for exactly the bytes it adds: the new metadata');
+  assert.equal(roomForIt.admission.metadataWithoutRoom.size, 0);
+  const noRoom = admit(added - 1);
+  assert.deepEqual(noRoom.entries.map((e) => e.metadata), [entryOf('a', 'grower', 1, registered).metadata], 'one byte less: the previous metadata');
+  assert.ok(noRoom.admission.metadataWithoutRoom.has('a/grower'));
+});
+
+test('a registered client that no longer fits is refused whole: none of its new metadata is registered', () => {
+  const target = exampleTarget();
+  const desired = [entryOf('a', 'grower', 1, { team: 'a', more: 'x'.repeat(100) })];
+  const previous = new Map([['a_grower', entryOf('a', 'grower', 1, { team: 'a' }).metadata]]);
+  const { candidates, ...admission } = byPriority(target, desired, new Set(['a_grower']), previous);
+  // Room for the bytes the metadata adds, not for the token it adds them to (the config grew by hand, say).
+  const entries = admitWithin(target, candidates, { configMap: DATA_LIMIT_BYTES - 200, annotations: 0, secret: 0 }, admission);
+  assert.deepEqual(entries, []);
+  assert.equal(admission.refused.get('a/grower')?.reason, 'TargetFull');
 });
