@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { ANNOTATIONS_LIMIT_BYTES, DATA_LIMIT_BYTES, admitWithin, byPriority, entriesOf, estimateBytes, fillRatio, fits } from '../../src/fliptinstance/capacity.ts';
+import { MANAGED_JWT_METHOD_ANNOTATION } from '../../src/fliptinstance/jwt-method.ts';
 import type { ClientCredential } from '../../src/fliptinstance/plan.ts';
 import { decideTargetStep, type ObservedTarget } from '../../src/fliptinstance/step.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
@@ -374,4 +375,43 @@ test('a registered client that no longer fits is refused whole: none of its new 
   const entries = admitWithin(target, candidates, { configMap: DATA_LIMIT_BYTES - 200, annotations: 0, secret: 0 }, admission);
   assert.deepEqual(entries, []);
   assert.equal(admission.refused.get('a/grower')?.reason, 'TargetFull');
+});
+
+test("what the ConfigMap holds besides the config counts: its other data, its other annotations, the record of the jwt method", () => {
+  const target = exampleTarget();
+  const specs = [{ namespace: 'a', name: 'one', createdAt: T0 }];
+  const crowded = (over: { otherDataBytes?: number; otherAnnotationBytes?: number }) => {
+    const observed = observe(specs);
+    return decideTargetStep(target, { ...observed, configMap: { ...observed.configMap!, ...over } }, T0);
+  };
+  assert.equal(crowded({}).state.refused.size, 0);
+  assert.equal(crowded({ otherDataBytes: DATA_LIMIT_BYTES - 100 }).state.refused.get('a/one')?.reason, 'TargetFull', 'other data');
+  assert.equal(crowded({ otherAnnotationBytes: ANNOTATIONS_LIMIT_BYTES - 10 }).state.refused.get('a/one')?.reason, 'TargetFull', 'other annotations');
+
+  // A JWT target: the record of the jwt method is an annotation too.
+  const jwtClient: FliptClient = { apiVersion: 'flipt.io/v1alpha1', kind: 'FliptClient', metadata: { name: 'j', namespace: 'a', creationTimestamp: new Date(T0) }, spec: { target: 'default' }, status: { credentialFingerprint: 'f'.repeat(16), credentialKind: 'jwt' } };
+  const observed = observe([]);
+  const half = ANNOTATIONS_LIMIT_BYTES / 2;
+  const jwt = decideTargetStep(exampleTarget({ credentialKind: 'jwt' }), { ...observed, clients: [jwtClient], configMap: { ...observed.configMap!, otherAnnotationBytes: half } }, T0);
+  const record = jwt.config!.jwtRecord!;
+  assert.ok(jwt.state.fill!.configMap * ANNOTATIONS_LIMIT_BYTES >= half + MANAGED_JWT_METHOD_ANNOTATION.length + Buffer.byteLength(record), `fill ${jwt.state.fill!.configMap}`);
+});
+
+test("the credentials Secret's other keys count once: registered clients keep their place beside them, a new one that does not fit is refused", () => {
+  const target = exampleTarget();
+  const registered = Array.from({ length: 10 }, (_, i) => ({ namespace: 'a', name: `c${i}`, createdAt: T0 + i }));
+  let observed = observe(registered);
+  observed = applyStep(observed, decideTargetStep(target, observed, T0));
+  const secretBytes = (data: Record<string, string>) => Object.entries(data).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+  const held = secretBytes(observed.credentials);
+  // A key nobody refers to (left by hand, say) fills the Secret up to one byte short of room for one more client.
+  const filler = 'filler';
+  const newcomer = { namespace: 'a', name: 'late', createdAt: T0 + 100 };
+  const oneMore = Buffer.byteLength('a_late') + 64;
+  const credentials = { ...observed.credentials, [filler]: 'x'.repeat(DATA_LIMIT_BYTES - held - Buffer.byteLength(filler) - oneMore + 1) };
+  const late = observe([newcomer]);
+  const step = decideTargetStep(target, { ...observed, credentials, clients: [...observed.clients, ...late.clients], clientSecretToken: (c) => observed.clientSecretToken(c) ?? late.clientSecretToken(c) }, T0 + 200);
+  assert.deepEqual([...step.state.refused.keys()], ['a/late']);
+  assert.equal(step.state.refused.get('a/late')?.reason, 'TargetFull');
+  assert.deepEqual([...step.state.registered.keys()].sort(), registered.map((c) => `a_${c.name}`).sort(), 'every registered client keeps its place');
 });

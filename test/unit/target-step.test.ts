@@ -83,6 +83,15 @@ test('nothing to manage: Flipt is left alone', () => {
   assert.deepEqual([step.credentials, step.config, step.restart, step.requeueAfterMs], [undefined, undefined, undefined, undefined]);
 });
 
+test('no client left, but a credential still in the Secret: it is dropped once Flipt runs a config without it', () => {
+  const gone = tokenIdFor('apps', 'gone');
+  let observed = fresh(fixture([]), { credentials: { [gone]: generateToken() } });
+  for (let i = 0; i < 3 && gone in observed.credentials; i++) {
+    observed = rolledOut(afterApply(observed, decideTargetStep(target, observed, T0 + i * 60_000), T0 + i * 60_000));
+  }
+  assert.deepEqual(observed.credentials, {});
+});
+
 test('an issued client: credentials, config and one restart in one step; Ready waits for the rollout', () => {
   const f = fixture(['a']);
   const step = decideTargetStep(target, fresh(f), T0);
@@ -254,6 +263,23 @@ test("the ConfigMap applied again with the operator's text but not its record: t
   assert.deepEqual(JSON.parse(step.config!.managedRecord), ids, 'with the record');
   assert.equal(step.restart, undefined, 'no restart');
   assert.equal(step.credentials, undefined);
+  // Had Flipt rolled meanwhile, its pods may have read what was there before this text: restarted once.
+  const rolled = decideTargetStep(target, { ...lost, workload: { ...lost.workload!, changedSinceOurRestart: true } }, T0 + 60_000);
+  assert.ok(rolled.restart);
+});
+
+test('a held step keeps what the last step found: conflicts, refusals, and whether authentication is required', () => {
+  const limited = exampleTarget({ limits: { clientsPerNamespace: 2 } });
+  const f = fixture(['a', 'b', 'c']);
+  const source = `authentication:\n  required: false\n  methods:\n    token:\n      storage:\n        tokens:\n          ${tokenIdFor('apps', 'a')}:\n            credential: mine\n`;
+  const first = decideTargetStep(limited, fresh(f, { configMap: { text: source, managedRecord: undefined, managedIds: [], jwtRecord: undefined, otherDataBytes: 0, otherAnnotationBytes: 0 } }), T0);
+  const found = { conflicts: [...first.state.conflicts], refused: [...first.state.refused.keys()], authenticationRequired: first.state.authenticationRequired };
+  assert.deepEqual(found, { conflicts: [tokenIdFor('apps', 'a')], refused: ['apps/c'], authenticationRequired: false });
+  const observed = rolledOut(afterApply(fresh(f), first, T0, true));
+  f.clients.push(...fixture([], ['d']).clients);
+  const held = decideTargetStep(limited, { ...observed, clients: f.clients }, T0 + 60_000);
+  assert.ok(held.hold, 'held for the client being issued');
+  assert.deepEqual({ conflicts: [...held.state.conflicts], refused: [...held.state.refused.keys()], authenticationRequired: held.state.authenticationRequired }, found);
 });
 
 test('the record lost and a client deleted meanwhile: its entry leaves the config with its credential, never a reference to a dropped key', () => {
