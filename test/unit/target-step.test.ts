@@ -2,6 +2,7 @@
 // an injected clock: no cluster, no timers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { parseDocument } from 'yaml';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { targetInputsOf } from '../../src/fliptinstance/plan.ts';
 import { afterFailedWrite, decideTargetStep, maxHoldMs, progressWindowMs, type ObservedTarget, type TargetStep } from '../../src/fliptinstance/step.ts';
@@ -598,4 +599,35 @@ test("a JWT target whose ConfigMap lost the record of the operator's jwt method 
   const off = { ...lost, configMap: { ...lost.configMap, text: lost.configMap.text!.replace('    jwt:\n      enabled: true\n', '    jwt:\n      enabled: false\n') } };
   assert.notEqual(off.configMap.text, lost.configMap.text);
   assert.equal(decideTargetStep(jwtTarget, off, T0 + 1_000).state.jwtProblem?.reason, 'JwtMethodConflict', 'turned off by hand: not taken over');
+  // Any one setting other than the operator's: someone else's identity provider.
+  const edits: Array<[string, (string | number)[], unknown]> = [
+    ['another key set', ['jwks_url'], 'https://idp.example/jwks.json'],
+    ['another issuer', ['validate_claims', 'issuer'], 'https://idp.example'],
+    ['another audience', ['validate_claims', 'audiences'], ['someone-else']],
+    ['a second audience', ['validate_claims', 'audiences'], [jwtTarget.jwt.audience, 'someone-else']],
+    ['one claim more', ['validate_claims', 'subject'], 'x'],
+  ];
+  for (const [what, path, value] of edits) {
+    const doc = parseDocument(lost.configMap.text!);
+    doc.setIn(['authentication', 'methods', 'jwt', ...path], value);
+    const other = { ...lost, configMap: { ...lost.configMap, text: doc.toString() } };
+    assert.equal(decideTargetStep(jwtTarget, other, T0 + 1_000).state.jwtProblem?.reason, 'JwtMethodConflict', what);
+  }
+});
+
+test("the operator's own jwt method follows its settings, and keeps its record while a problem leaves it as it is", () => {
+  const jwtTarget = exampleTarget({ credentialKind: 'jwt' });
+  const f = fixture(['a']);
+  const first = decideTargetStep(jwtTarget, fresh(f), T0);
+  const done = rolledOut(afterApply(fresh(f), first, T0));
+  // The operator's Service moved: the method it wrote is rewritten with the new key set.
+  const moved = { ...jwtTarget, jwt: { ...jwtTarget.jwt, jwksUrl: 'http://fco.other.svc:8443/.well-known/jwks.json' } };
+  const step = decideTargetStep(moved, done, T0 + 60_000);
+  assert.equal(step.state.jwtProblem, undefined);
+  assert.match(step.config?.text ?? '', /jwks_url: http:\/\/fco\.other\.svc:8443/);
+  assert.ok(step.restart);
+  // No key set in the operator config: a problem; the method and its record stay as written.
+  const unset = decideTargetStep({ ...jwtTarget, jwt: { ...jwtTarget.jwt, jwksUrl: undefined } }, done, T0 + 60_000);
+  assert.equal(unset.state.jwtProblem?.reason, 'JwksUrlMissing');
+  assert.equal(unset.config ? unset.config.jwtRecord : done.configMap!.jwtRecord, first.config!.jwtRecord);
 });
