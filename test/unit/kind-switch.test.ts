@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
 import { decideToken } from '../../src/fliptclient/decisions.ts';
 import { credentialRoute, decideJwt, jwtAppliedVerdict } from '../../src/fliptclient/jwt-decisions.ts';
-import { oldKindStillAccepted, staticTokensOfJwtClient } from '../../src/fliptinstance/kind-switch.ts';
+import { oldKindStillAccepted, staticTokensOfJwtClient, switchBackTokensToIssue } from '../../src/fliptinstance/kind-switch.ts';
 import type { TargetStep } from '../../src/fliptinstance/step.ts';
 import type { TargetState } from '../../src/vocabulary/registration.ts';
 import { JwtSigner, clientClaims, readJwt, refreshAtOf, signedByPublishedKey, subjectFor } from '../../src/vocabulary/client-jwt.ts';
@@ -422,4 +422,31 @@ test('a client that never switched does not cut short the overlap of one that ju
   assert.equal(oldKindStillAccepted(jwtTarget, [neverSwitched, justSwitched], T0), true);
   assert.equal(oldKindStillAccepted(jwtTarget, [justSwitched, neverSwitched], T0), true);
   assert.equal(oldKindStillAccepted(jwtTarget, [neverSwitched, justSwitched], T0 + 9 * 60_000), false);
+});
+
+test('a switch is held open only by clients of this target, and until the latest overlap of any of them ends', () => {
+  const switchedAt = (name: string, ago: number) => fliptClient(name, { credentialFingerprint: 'f'.repeat(16), credentialKind: 'jwt', credentialKindSince: new Date(T0 - ago).toISOString() });
+  const done = switchedAt('a', 3_600_000);
+  const elsewhere = { ...fliptClient('b', { credentialFingerprint: 'e'.repeat(16) }), spec: { target: 'other' } };
+  assert.equal(oldKindStillAccepted(jwtTarget, [done, elsewhere], T0), false, "another target's static-token client");
+  // The default overlap is 10 minutes: the one that switched a minute ago holds it open, in either order.
+  const [early, late] = [switchedAt('c', 20 * 60_000), switchedAt('d', 60_000)];
+  assert.equal(oldKindStillAccepted(jwtTarget, [late, early], T0), true);
+  assert.equal(oldKindStillAccepted(jwtTarget, [early, late], T0), true);
+});
+
+test('the static tokens kept for a JWT client: only well-formed ones; with static tokens, only the one issued for the switch back', () => {
+  const id = credentialKey(jwtTarget, 'apps_a');
+  const next = credentialKey(jwtTarget, 'apps_a_next');
+  const client = fliptClient('a', { credentialKind: 'jwt' });
+  assert.deepEqual(staticTokensOfJwtClient(jwtTarget, client, { [id]: 'a'.repeat(64), [next]: 'not-a-token' }, true).map((t) => t.id), ['apps_a']);
+  assert.deepEqual(staticTokensOfJwtClient(staticTarget, client, { [credentialKey(staticTarget, 'apps_a')]: 'a'.repeat(64), [credentialKey(staticTarget, 'apps_a_next')]: 'b'.repeat(64) }, true).map((t) => t.id), ['apps_a']);
+});
+
+test('switching back issues a static token for each JWT client of this target without a well-formed one, in key order', () => {
+  const jwtClient = (name: string, target = 'default') => ({ ...fliptClient(name, { credentialFingerprint: 'f'.repeat(16), credentialKind: 'jwt' }), spec: { target } });
+  const key = (name: string) => credentialKey(staticTarget, tokenIdFor('apps', name));
+  const clients = [jwtClient('c'), jwtClient('b'), jwtClient('a'), jwtClient('elsewhere', 'other'), fliptClient('static', { credentialFingerprint: 'e'.repeat(16) })];
+  assert.deepEqual(switchBackTokensToIssue(staticTarget, clients, { [key('a')]: 'a'.repeat(64), [key('b')]: 'truncated' }), [key('b'), key('c')]);
+  assert.deepEqual(switchBackTokensToIssue(jwtTarget, clients, {}), [], 'a JWT target issues none');
 });
