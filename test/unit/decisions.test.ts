@@ -184,6 +184,10 @@ test('rolloutState follows kubectl rollout status', () => {
   assert.deepEqual(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 2, replicas: 3, availableReplicas: 2 }) as never), { done: false, detail: '1 old replicas pending termination' });
   assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 2, replicas: 2, availableReplicas: 1 }) as never).done, false, 'every pod updated, one not yet available');
   assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 2, replicas: 2, availableReplicas: 2 }) as never).done, true);
+  // The controller has not seen the newest template yet: what it reports is of the one before.
+  assert.equal(rolloutState('Deployment', deployment(2, { observedGeneration: 1, updatedReplicas: 2, replicas: 2, availableReplicas: 2 }) as never).done, false);
+  assert.deepEqual(rolloutState('Deployment', deployment(2, { observedGeneration: 2, updatedReplicas: 1, replicas: 1, availableReplicas: 1 }) as never), { done: false, detail: '1 of 2 replicas updated' }, 'a replica still to be created');
+  assert.equal(rolloutState('Deployment', { metadata: { generation: 2 }, spec: {}, status: { observedGeneration: 2 } } as never).done, false, 'replicas unset means one');
   const sts = (status: Record<string, unknown>) => ({ metadata: { generation: 3 }, spec: { replicas: 2 }, status: { observedGeneration: 3, updatedReplicas: 2, readyReplicas: 2, ...status } });
   assert.equal(rolloutState('StatefulSet', sts({ currentRevision: 'r1', updateRevision: 'r2' }) as never).done, false);
   assert.equal(rolloutState('StatefulSet', sts({ currentRevision: 'r2', updateRevision: 'r2', readyReplicas: 1 }) as never).done, false, 'every pod updated, one not yet ready');
@@ -197,6 +201,10 @@ test('viewWorkload: the generation our own restart produced is ours; a later one
   assert.equal(at(4, 4), false);
   assert.equal(at(5, 4), true);
   assert.equal(at(1), true, 'never restarted by us: any generation is someone else\'s');
+  const restartedAt = '2030-01-01T00:00:05.000Z';
+  const view = viewWorkload('Deployment', { metadata: { generation: 1 }, spec: { selector: {}, template: { metadata: { annotations: { 'flipt.io/restarted-at': restartedAt } } } } }, names);
+  assert.equal(view.restartedAtMs, Date.parse(restartedAt));
+  assert.equal(viewWorkload('Deployment', { metadata: { generation: 1 }, spec: { selector: {}, template: { metadata: { annotations: { 'flipt.io/restarted-at': 'yesterday' } } } } }, names).restartedAtMs, undefined);
 });
 
 const target: TargetConfig = exampleTarget({ allowedNamespaces: ['apps'] });
