@@ -107,8 +107,10 @@ test('authentication.required is read from a written variable, as strconv.ParseB
   assert.equal(refused.override?.blocking, true);
   assert.match(refused.override!.message, /^Deployment flipt\/flipt sets FLIPT_AUTHENTICATION_REQUIRED \(container flipt\) to something other than a boolean, so Flipt refuses to start/);
   assert.doesNotMatch(refused.override!.message, /yes/, "the user's value is not repeated");
+  assert.equal(refused.override!.message.split('FLIPT_AUTHENTICATION_REQUIRED').length, 2, `the variable is named once:\n${refused.override!.message}`);
   const hidden = read(staticTarget, [set('FLIPT_AUTHENTICATION_REQUIRED', undefined)]);
   assert.deepEqual([hidden.authenticationRequired, hidden.override?.blocking], [undefined, false]);
+  assert.equal(hidden.override!.message.split('FLIPT_AUTHENTICATION_REQUIRED').length, 2, `the variable is named once:\n${hidden.override!.message}`);
 });
 
 test('a static target: the token method turned off, or another storage, blocks; what else is set under it is reported', () => {
