@@ -385,6 +385,15 @@ test('secretNeedsUpdate: a key the operator no longer writes (a url the target d
   const stale = structuredClone(desired);
   stale.data = { ...stale.data, url: Buffer.from('http://old.example').toString('base64') };
   assert.equal(secretNeedsUpdate(stale, desired), true);
+  // The labels and annotations the spec asks for, and the owner: a client recreated under the same name takes its Secret over.
+  const wanted = desiredClientSecret({ ...client, spec: { secret: { labels: { team: 'a' }, annotations: { note: 'x' } } } }, 'a-flipt', generateToken(), exampleTarget());
+  const current = structuredClone(wanted);
+  assert.equal(secretNeedsUpdate(current, wanted), false);
+  assert.equal(secretNeedsUpdate({ ...current, metadata: { ...current.metadata, labels: { ...current.metadata!.labels, team: 'b' } } }, wanted), true, 'a label');
+  assert.equal(secretNeedsUpdate({ ...current, metadata: { ...current.metadata, annotations: {} } }, wanted), true, 'an annotation');
+  assert.equal(secretNeedsUpdate({ ...current, metadata: { ...current.metadata, annotations: { note: 'x', other: 'y' } } }, wanted), false, "others' annotations are theirs");
+  const recreated = { ...current, metadata: { ...current.metadata, ownerReferences: current.metadata!.ownerReferences!.map((r) => ({ ...r, uid: 'uid-of-the-deleted-one' })) } };
+  assert.equal(secretNeedsUpdate(recreated, wanted), true, 'the owner');
 });
 
 test('metadataProblems: a lower-case key with a dot, and a paragraph separator in a value, are refused', () => {

@@ -282,6 +282,10 @@ test('the Rotating condition follows the steps, and says what blocks it', () => 
   assert.match(verdict(world.state, overlapEndsAt(client)!).message, /the previous one stays valid no longer: it leaves Flipt with its next restart$/);
   world.run(world.now + 20 * 60_000, () => {});
   assert.deepEqual([verdict().status, verdict().reason], ['False', 'Scheduled']);
+  // The new token moved to <id> while its <id>_next key waits in the credentials Secret for the rollout: nothing retiring.
+  const moved = world.credentials.apps_a!;
+  assert.equal(fingerprint(moved), client.status!.credentialFingerprint);
+  assert.equal(rotationVerdict(client, { id: moved, next: moved }, world.state, 'default', world.now).reason, 'Scheduled');
   const problem = { ...world.state!, problem: { reason: 'ConfigMapMissing' as const, message: 'ConfigMap flipt/flipt not found' } };
   client.metadata.annotations = { [ROTATE_ANNOTATION]: 'y' };
   const blocked = rotationVerdict(client, { id: world.credentials.apps_a }, problem, 'default', world.now);
