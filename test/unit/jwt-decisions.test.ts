@@ -63,6 +63,7 @@ test('claims that differ from the spec in any way are replaced: a metadata key a
   assert.deepEqual(decide(client({ team: 'a', tier: 'gold' }), jwtFor(issuedFor), T0 + 60_000), { action: 'mint', reason: 'ClaimsChanged' }, 'a key added to the spec');
   assert.deepEqual(decide(client(), jwtFor(issuedFor), T0 + 60_000), { action: 'mint', reason: 'ClaimsChanged' }, 'a key removed');
   assert.deepEqual(decide(client({ team: 'b' }), jwtFor(issuedFor), T0 + 60_000), { action: 'mint', reason: 'ClaimsChanged' }, 'a value changed');
+  assert.deepEqual(decide(client(), jwtFor(client(), { sub: subjectFor('apps', 'other') }), T0 + 60_000), { action: 'mint', reason: 'ClaimsChanged' }, 'another subject');
 });
 
 test("a JWT for the target's audience and another is replaced: Flipt's JWT must name exactly the target's audience", () => {
@@ -219,4 +220,12 @@ test('jwtIssuedVerdict and jwtRefreshVerdict: the key, the expiry, the Secret an
   for (const { message } of [issued, refresh]) {
     assert.ok(!message.includes(token) && !message.includes(token.split('.')[1]!), 'no part of the JWT itself');
   }
+});
+
+test('new settings are issued while a problem with the jwt method keeps it out of new pods, as long as the running pods validate JWTs', () => {
+  const token = jwtFor(client(), { aud: 'flipt:before' });
+  const problem = { reason: 'KubernetesMethodEnabled' as const, message: 'kubernetes method on' };
+  assert.deepEqual(decide(client(), token, T0 + 60_000, { ...accepting, jwtProblem: problem }), { action: 'mint', reason: 'SettingsChanged' });
+  const nowhere = decide(client(), token, T0 + 60_000, { ...accepting, jwtAccepted: false, jwtProblem: problem });
+  assert.equal(nowhere.action === 'wait' && nowhere.verdict.reason, 'KubernetesMethodEnabled', 'no pod validates JWTs: it waits, saying why');
 });
