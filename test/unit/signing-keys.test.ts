@@ -143,6 +143,9 @@ test('the Secret holds each key under its kid; unreadable entries are skipped; t
   assert.deepEqual(jwks, { keys: [{ kty: 'EC', crv: 'P-256', x: privateJwk.x, y: privateJwk.y, kid: 'abc', alg: 'ES256', use: 'sig' }] });
   assert.ok(!JSON.stringify(jwks).includes(privateJwk.d!), 'no private key');
   assert.deepEqual(jwksOf([signing], T0 + 2 * H), { keys: [] }, 'a retired key is not served');
+  // Oldest first, whatever order the Secret lists them in (the API server sorts its keys by kid).
+  const successor: SigningKey = { ...signing, kid: 'aaa', createdAt: T0 + H, signsFrom: T0 + H + S, signsUntil: T0 + 3 * H, retireAt: T0 + 4 * H };
+  assert.deepEqual(parseSigningKeys(signingKeysData([successor, signing])).map((k) => k.kid), ['abc', 'aaa']);
 });
 
 test('an entry without its private part, without a full P-256 key or with an unreadable time is skipped, not loaded as a key that cannot sign', async () => {
