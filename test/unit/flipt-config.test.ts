@@ -499,6 +499,9 @@ test('generateToken gives 64 fresh hex characters; fingerprint gives 16; tokensE
   assert.equal(tokensEqual(t, t), true);
   assert.equal(tokensEqual(t, `${t}`), true);
   assert.equal(tokensEqual(t, generateToken()), false);
+  const flip = (c: string) => (c === '0' ? '1' : '0');
+  assert.equal(tokensEqual(t, `${flip(t[0]!)}${t.slice(1)}`), false, 'differing in the first character only');
+  assert.equal(tokensEqual(t, `${t.slice(0, 63)}${flip(t[63]!)}`), false, 'differing in the last character only');
   assert.equal(tokensEqual(t, t.slice(0, 63)), false, 'different lengths do not throw');
   assert.equal(tokensEqual('', ''), true);
   assert.equal(isWellFormedToken(undefined), false);

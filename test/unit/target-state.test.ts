@@ -2,7 +2,7 @@
 // so a change read as "the same" leaves clients waiting, and the same read as a change wakes them all.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sameTargetState, type TargetState } from '../../src/vocabulary/registration.ts';
+import { rolledOut, sameTargetState, type TargetState } from '../../src/vocabulary/registration.ts';
 
 function state(over: Partial<TargetState> = {}): TargetState {
   return {
@@ -37,8 +37,23 @@ test('a change in any map, set or field is a change', () => {
     { refused: new Map([['apps/c', refusal]]) },
     { rollout: { done: false, detail: 'rolling' } },
     { configHash: 'h' },
+    { rotationsWithoutRoom: new Map([['apps/a', 'no room for the new token']]) },
+    { metadataWithoutRoom: new Map([['apps/a', 'no room for the new metadata']]) },
   ];
   for (const change of changes) assert.equal(sameTargetState(state(), state(change)), false, JSON.stringify(Object.keys(change)));
   const refused = state({ refused: new Map([['apps/c', refusal]]) });
   assert.equal(sameTargetState(refused, state({ refused: new Map([['apps/c', { ...refusal, message: 'fuller' }]]) })), false, 'a new refusal message');
+  for (const field of ['rotationsWithoutRoom', 'metadataWithoutRoom'] as const) {
+    const waiting = state({ [field]: new Map([['apps/a', 'no room']]) });
+    assert.equal(sameTargetState(waiting, state({ [field]: new Map([['apps/b', 'no room']]) })), false, `${field}: another client waits`);
+    assert.equal(sameTargetState(waiting, state({ [field]: new Map([['apps/a', 'no room, fuller']]) })), false, `${field}: a new message`);
+  }
+});
+
+test('rolled out: the workload runs the config the target holds and its rollout is done; a target that holds no config yet is not', () => {
+  const done = { done: true, detail: 'done' };
+  assert.equal(rolledOut({ configHash: 'h', workloadHash: 'h', rollout: done }), true);
+  assert.equal(rolledOut({ configHash: 'h', workloadHash: 'h', rollout: { done: false, detail: 'rolling' } }), false);
+  assert.equal(rolledOut({ configHash: 'h', workloadHash: 'g', rollout: done }), false);
+  assert.equal(rolledOut({ configHash: undefined, workloadHash: undefined, rollout: done }), false);
 });
