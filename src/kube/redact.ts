@@ -9,8 +9,8 @@
 // character (or a `/` of a path) that shifts where its encoded bytes begin.
 const CREDENTIAL_SHAPES = /(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])|eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*|\\*"d\\*"\s*:\s*\\*"[\w-]{16,}/g;
 const CREDENTIAL_SHAPE = new RegExp(CREDENTIAL_SHAPES.source);
-/** The shortest base64 that can hold a credential shape (a JWK's "d" member: 25 bytes). */
-const BASE64_RUN = /[A-Za-z0-9+/]{32,}={0,2}/g;
+/** The shortest base64 that can hold a credential shape: 21 bytes (a "d" member, or a JWT's two dots), 28 characters. */
+const BASE64_RUN = /[A-Za-z0-9+/]{28,}={0,2}/g;
 
 export function redactCredentials(text: string): string {
   return text.replace(CREDENTIAL_SHAPES, '[REDACTED]').replace(BASE64_RUN, (run) => (holdsCredential(run) ? '[REDACTED]' : run));
