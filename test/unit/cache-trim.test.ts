@@ -77,7 +77,10 @@ test('a labelled Secret no FliptClient controls keeps neither data nor metadata 
   otherName.metadata!.ownerReferences![0]!.name = 'someone-else';
   const noOwner = structuredClone(written);
   noOwner.metadata!.ownerReferences = undefined;
-  for (const secret of [foreign, otherName, noOwner]) {
+  // A FliptClient of another API group, named as the label says.
+  const otherGroup = structuredClone(written);
+  otherGroup.metadata!.ownerReferences![0]!.apiVersion = 'flipt.example.com/v1';
+  for (const secret of [foreign, otherName, noOwner, otherGroup]) {
     const cached = delivered(secret);
     trimClientSecret(cached);
     assert.equal(cached.data, undefined);
