@@ -31,7 +31,8 @@ export function decideSigningKeys(keys: ReadonlyArray<KeyTimes & { kid: string }
 
   let create: KeyTimes | undefined;
   if (needed && (!newest || successorDueAt(newest) <= now)) {
-    const signsFrom = Math.max(now + schedule.publishAhead, newest?.signsUntil ?? 0);
+    // Created when the successor is due or later, so never before the newest key's signsUntil.
+    const signsFrom = now + schedule.publishAhead;
     const signsUntil = signsFrom + schedule.rotateEvery;
     create = { createdAt: now, signsFrom, signsUntil, retireAt: signsUntil + schedule.maxLifetime + FLIPT_CLOCK_SKEW_LEEWAY_MS };
   }
