@@ -85,3 +85,33 @@ test('a stopped controller starts again and reconciles keys added after the rest
   await waitUntil(() => seen.includes('after-restart'), 'a key added after the restart');
   await controller.stop();
 });
+
+test('as many reconciles run at once as the controller has workers, and stop() returns once those in progress have finished', async () => {
+  const release: Array<() => void> = [];
+  let running = 0;
+  let finished = 0;
+  const controller = new Controller(
+    'test',
+    async () => {
+      running++;
+      await new Promise<void>((resolve) => release.push(resolve));
+      running--;
+      finished++;
+    },
+    pino({ level: 'silent' }),
+    systemClock,
+    3,
+  );
+  for (let i = 0; i < 10; i++) controller.enqueue(`key-${i}`);
+  controller.start();
+  await waitUntil(() => running === 3, 'three reconciles in progress');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(running, 3, 'no more than the workers');
+  let stopped = false;
+  const stopping = controller.stop().then(() => void (stopped = true));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(stopped, false, 'stop waits for the reconciles in progress');
+  release.splice(0).forEach((r) => r());
+  await stopping;
+  assert.equal(finished, 3, 'those in progress finished; the rest were dropped');
+});
