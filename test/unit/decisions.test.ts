@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bindingVerdict, decideToken, desiredClientSecret, readinessVerdict, refusal, registrationVerdict, replacementSecret, revoked, rolloutQuietUntil, ROLLOUT_QUIET_MS, sameStatus, secretBehindStatus, secretNeedsUpdate, credentialVerdictConditions, finalizerWriteFailedVerdict, reportsRefusedWrite, secretWriteFailedVerdict, statusEvents, statusWriteRefusedNote, withCondition, workloadsVerdict, type WorkloadRestart } from '../../src/fliptclient/decisions.ts';
 import type { TargetConfig } from '../../src/config/operator-config.ts';
-import { metadataProblems, servedBy, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
+import { metadataProblems, secretNameFor, servedBy, targetNameOf, type FliptClient } from '../../src/vocabulary/fliptclient.ts';
 import { fingerprint, generateToken } from '../../src/vocabulary/credentials.ts';
 import { accepts, type TargetState } from '../../src/vocabulary/registration.ts';
 import { nextTokenIdFor } from '../../src/vocabulary/rotation.ts';
@@ -221,12 +221,22 @@ test('refusal: a name that is no DNS label comes first, and no target serves it 
     const client = { ...withMetadata({ note: '${env:HOME}' }), metadata: { name, namespace: 'apps' } };
     assert.equal(refusal(client, target, ['default'])?.reason, 'InvalidName', JSON.stringify(name));
     assert.equal(servedBy(target, client), false, JSON.stringify(name));
+    assert.equal(servedBy(target, { ...client, spec: { target: 'default' } }), false, `${JSON.stringify(name)}, with nothing else wrong`);
   }
   for (const name of ['a', 'a-b', '0', 'x'.repeat(63)]) {
     const client = { ...withMetadata({}), metadata: { name, namespace: 'apps' } };
     assert.equal(refusal(client, target, ['default']), undefined, name);
     assert.equal(servedBy(target, client), true, name);
   }
+});
+
+test("a client's Secret is spec.secret.name, or <name>-flipt; its target spec.target, or default for an object stored without the CRD's default", () => {
+  const client = withMetadata({});
+  assert.equal(secretNameFor(client), 'c-flipt');
+  assert.equal(secretNameFor({ ...client, spec: { ...client.spec, secret: { name: 'payments-flipt-token' } } }), 'payments-flipt-token');
+  assert.equal(targetNameOf(client), 'default');
+  assert.equal(targetNameOf({ ...client, spec: { target: 'payments' } }), 'payments');
+  assert.equal(targetNameOf({ ...client, spec: {} }), 'default');
 });
 
 test('refusal: metadata Flipt would interpret first, naming the key; then the target', () => {
@@ -244,6 +254,8 @@ test('refusal: metadata Flipt would interpret first, naming the key; then the ta
   assert.equal(refusal(withMetadata({ team: '$HOME {env:x} ünïcödé' }), target, ['default']), undefined, 'text that only looks close is fine');
   assert.equal(refusal(withMetadata({ note: '${env:HOME}' }), undefined, ['default'])?.reason, 'InvalidMetadata', 'the spec is named before the target');
   assert.equal(refusal(withMetadata({}), undefined, ['default'])?.reason, 'UnknownTarget');
+  assert.match(refusal(withMetadata({}), undefined, ['default', 'payments'])!.message, /\(known: default, payments\); set spec\.target to one of them$/);
+  assert.match(refusal(withMetadata({}), undefined, [])!.message, /\(known: none\)/, 'an operator with no target says so');
   assert.equal(refusal(withMetadata({}, 'elsewhere'), target, ['default'])?.reason, 'NamespaceNotAllowed');
   assert.deepEqual(metadataProblems(undefined), []);
 });
