@@ -110,6 +110,19 @@ test('readJwt reads without verifying; refreshAt is two thirds of the lifetime',
   const unsigned = (exp: number) => unsignedJwt({ alg: 'ES256' }, { iat: 0, exp });
   assert.equal(readJwt(unsigned(8.64e12))?.expiresAt, 8.64e15);
   assert.equal(readJwt(unsigned(8.64e12 + 1)), undefined);
+  assert.equal(readJwt(unsignedJwt({ alg: 'ES256' }, { exp: 10 })), undefined, 'no iat: no lifetime to refresh within');
+  assert.equal(readJwt(unsigned(8.64e12 + 1).replace('"iat":0', '"iat":1e309')), undefined);
+});
+
+test('a key that failed to import is tried again at the next signature, not remembered as failed', async () => {
+  const key = await signingKey('k1');
+  let current: SigningKey = { ...key, privateJwk: { ...key.privateJwk, d: 'not-a-key' } };
+  const signer = new JwtSigner(() => [current]);
+  await assert.rejects(signer.sign(settings, 'sub', {}, T0));
+  // The Secret mended (the same kid: the public key is the same).
+  current = key;
+  const issued = await signer.sign(settings, 'sub', {}, T0);
+  assert.ok(issued && (await acceptedByFlipt(issued.jwt, jwksOf([key], T0), flipt, new Date(T0 + 1_000))));
 });
 
 test('signedByPublishedKey: true for a JWT a published key signed, whatever its claims say; false for an edited one, a stranger\'s, or a retired key\'s', async () => {
