@@ -45,6 +45,14 @@ function observe(specs: Spec[], over: Partial<ObservedTarget> = {}): ObservedTar
   };
 }
 
+/** One entry of client `<namespace>/<name>` (its id, or the `_next` of a rotation), sized like a real one. */
+function entryOf(namespace: string, name: string, createdAt: number, metadata: Record<string, string> = {}, id = `${namespace}_${name}`): ClientCredential {
+  return { id, token: 'x'.repeat(64), metadata: { ...metadata, 'fliptclient-namespace': namespace, 'fliptclient-name': name }, credential: `\${secret:file:${id}}`, credentialKey: id, owner: { key: `${namespace}/${name}`, namespace, createdAt } };
+}
+
+/** Bytes of a Secret's data as the API server counts them: keys and values. */
+const secretBytes = (data: Readonly<Record<string, string>>) => Object.entries(data).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+
 const bigTeam = Array.from({ length: 120 }, (_, i) => ({ namespace: 'team-big', name: `big-${i}`, metadata: BIG, createdAt: T0 + i }));
 
 test("one namespace's large clients fill the target: the ones that do not fit are refused, another team's small client is registered", () => {
@@ -117,7 +125,7 @@ test('clientsPerNamespace counts clients, registered or new, not the second toke
 });
 
 test('bytesPerNamespace is a maximum: a namespace taking exactly that many bytes is admitted, one byte more is refused', () => {
-  const entry = (name: string, createdAt: number) => ({ id: `a_${name}`, token: 'x'.repeat(64), metadata: { 'fliptclient-namespace': 'a', 'fliptclient-name': name }, credential: `\${secret:file:a_${name}}`, credentialKey: `a_${name}`, owner: { key: `a/${name}`, namespace: 'a', createdAt } });
+  const entry = (name: string, createdAt: number) => entryOf('a', name, createdAt);
   const one = entry('one', 1);
   const exactly = estimateBytes(one).configMap;
   const { candidates, refused } = byPriority(exampleTarget({ limits: { bytesPerNamespace: exactly } }), [one, entry('two', 2)], new Set());
@@ -133,7 +141,7 @@ test('the estimate of an entry is an upper bound of what it adds to the rendered
     const without = decideTargetStep(target, observe([{ namespace: 'n', name: 'other', createdAt: T0 }]), T0);
     const withIt = decideTargetStep(target, observe([{ namespace: 'n', name: 'other', createdAt: T0 }, { namespace: 'n', name: 'c', metadata, createdAt: T0 }]), T0);
     const added = Buffer.byteLength(withIt.config!.text) - Buffer.byteLength(without.config!.text);
-    const estimate = estimateBytes({ id: 'n_c', token: 'x'.repeat(64), metadata: { ...metadata, 'fliptclient-namespace': 'n', 'fliptclient-name': 'c' }, credential: '${secret:file:n_c}', credentialKey: 'n_c', owner: { key: 'n/c', namespace: 'n', createdAt: 0 } });
+    const estimate = estimateBytes(entryOf('n', 'c', 0, metadata));
     assert.ok(estimate.configMap >= added, `estimate ${estimate.configMap} >= ${added} bytes added`);
   }
   // Every string the renderer writes double-quoted (an all-digit namespace and name, number-like values): no slack left in the quotes.
@@ -141,15 +149,14 @@ test('the estimate of an entry is an upper bound of what it adds to the rendered
   const base = [{ namespace: '1', name: '1', createdAt: T0 }];
   const without = decideTargetStep(target, observe(base), T0);
   const withIt = decideTargetStep(target, observe([...base, { namespace: '1', name: '2', metadata: numeric, createdAt: T0 }]), T0);
-  const quotedEstimate = estimateBytes({ id: '1_2', token: 'x'.repeat(64), metadata: { ...numeric, 'fliptclient-namespace': '1', 'fliptclient-name': '2' }, credential: '${secret:file:1_2}', credentialKey: '1_2', owner: { key: '1/2', namespace: '1', createdAt: 0 } });
+  const quotedEstimate = estimateBytes(entryOf('1', '2', 0, numeric));
   const quotedAdded = Buffer.byteLength(withIt.config!.text) - Buffer.byteLength(without.config!.text);
   assert.ok(quotedEstimate.configMap >= quotedAdded, `estimate ${quotedEstimate.configMap} >= ${quotedAdded} bytes added, every string quoted`);
-  const secretBytes = (data: Record<string, string>) => Object.entries(data).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
   assert.ok(quotedEstimate.secret >= secretBytes(withIt.credentials!) - secretBytes(without.credentials!), 'and of what it adds to the credentials Secret, key and token');
   // The record of managed ids is JSON: an id adds itself quoted and a comma, exactly.
   const one = decideTargetStep(target, observe([{ namespace: 'n', name: 'a', createdAt: T0 }]), T0);
   const two = decideTargetStep(target, observe([{ namespace: 'n', name: 'a', createdAt: T0 }, { namespace: 'n', name: 'b', createdAt: T0 }]), T0);
-  const idEstimate = estimateBytes({ id: 'n_b', token: 'x'.repeat(64), metadata: {}, credential: '${secret:file:n_b}', credentialKey: 'n_b', owner: { key: 'n/b', namespace: 'n', createdAt: 0 } }).annotations;
+  const idEstimate = estimateBytes(entryOf('n', 'b', 0)).annotations;
   assert.equal(idEstimate, Buffer.byteLength(two.config!.managedRecord) - Buffer.byteLength(one.config!.managedRecord));
   assert.equal(fits({ configMap: DATA_LIMIT_BYTES, annotations: ANNOTATIONS_LIMIT_BYTES, secret: DATA_LIMIT_BYTES }), true);
   assert.equal(fits({ configMap: DATA_LIMIT_BYTES, annotations: ANNOTATIONS_LIMIT_BYTES + 1, secret: 0 }), false, 'the record of managed ids counts too');
@@ -315,11 +322,6 @@ test("metadata that grows past a namespace's byte limit keeps the namespace's ot
   assert.equal(roomy.state.metadataWithoutRoom, undefined);
 });
 
-/** One entry of client `<namespace>/<name>` (its id, or the `_next` of a rotation), sized like a real one. */
-function entryOf(namespace: string, name: string, createdAt: number, metadata: Record<string, string> = {}, id = `${namespace}_${name}`): ClientCredential {
-  return { id, token: 'x'.repeat(64), metadata: { ...metadata, 'fliptclient-namespace': namespace, 'fliptclient-name': name }, credential: `\${secret:file:${id}}`, credentialKey: id, owner: { key: `${namespace}/${name}`, namespace, createdAt } };
-}
-
 test('each limit counts on its own, and the fill ratio is the fullest of them', () => {
   assert.equal(fits({ configMap: 0, annotations: 0, secret: DATA_LIMIT_BYTES + 1 }), false, 'the credentials Secret');
   assert.equal(fits({ configMap: DATA_LIMIT_BYTES + 1, annotations: 0, secret: 0 }), false, 'the ConfigMap');
@@ -402,7 +404,6 @@ test("the credentials Secret's other keys count once: registered clients keep th
   const registered = Array.from({ length: 10 }, (_, i) => ({ namespace: 'a', name: `c${i}`, createdAt: T0 + i }));
   let observed = observe(registered);
   observed = applyStep(observed, decideTargetStep(target, observed, T0));
-  const secretBytes = (data: Record<string, string>) => Object.entries(data).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
   const held = secretBytes(observed.credentials);
   // A key nobody refers to (left by hand, say) fills the Secret up to one byte short of room for one more client.
   const filler = 'filler';
