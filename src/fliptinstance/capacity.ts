@@ -29,6 +29,13 @@ export function fillRatio(sizes: TargetSizes): { configMap: number; secret: numb
   };
 }
 
+/** The bytes string data or annotations count toward their limit (keys and values), leaving out the keys in `except`. */
+export function dataBytes(data: Readonly<Record<string, string>> | undefined, except: ReadonlySet<string> = new Set()): number {
+  let bytes = 0;
+  for (const [key, value] of Object.entries(data ?? {})) if (!except.has(key)) bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
+  return bytes;
+}
+
 export function fits(sizes: TargetSizes): boolean {
   return sizes.configMap <= DATA_LIMIT_BYTES && sizes.annotations <= ANNOTATIONS_LIMIT_BYTES && sizes.secret <= DATA_LIMIT_BYTES;
 }

@@ -15,6 +15,7 @@ import type { Informer } from '../runtime/informer.ts';
 import { generateToken } from '../vocabulary/credentials.ts';
 import { MANAGED_BY, MANAGED_BY_LABEL, secretNameFor, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { sameTargetState, type TargetState } from '../vocabulary/registration.ts';
+import { dataBytes } from './capacity.ts';
 import { MANAGED_JWT_METHOD_ANNOTATION } from './jwt-method.ts';
 import { MANAGED_TOKENS_ANNOTATION, parseManagedIds } from './plan.ts';
 import { afterFailedWrite, decideTargetStep, type BurstHold, type ObservedTarget, type TargetStep } from './step.ts';
@@ -227,17 +228,15 @@ export class TargetReconciler {
 function observeConfigMap(target: TargetConfig, configMap: V1ConfigMap): NonNullable<ObservedTarget['configMap']> {
   const annotation = configMap.metadata?.annotations?.[MANAGED_TOKENS_ANNOTATION];
   const managedIds = parseManagedIds(annotation);
-  const bytes = (record: Record<string, string> | undefined, ours: readonly string[]) =>
-    Object.entries(record ?? {}).reduce((n, [k, v]) => (ours.includes(k) ? n : n + Buffer.byteLength(k) + Buffer.byteLength(v)), 0);
   return {
     text: configMap.data?.[target.configMap.key],
     // An annotation that does not parse is no record: the step then recognises its entries by their credentials.
     managedRecord: managedIds ? annotation : undefined,
     managedIds: managedIds ?? [],
     jwtRecord: configMap.metadata?.annotations?.[MANAGED_JWT_METHOD_ANNOTATION],
-    otherDataBytes: bytes(configMap.data, [target.configMap.key]) + Object.values(configMap.binaryData ?? {}).reduce((n, v) => n + Buffer.byteLength(v, 'base64'), 0),
+    otherDataBytes: dataBytes(configMap.data, new Set([target.configMap.key])) + Object.values(configMap.binaryData ?? {}).reduce((n, v) => n + Buffer.byteLength(v, 'base64'), 0),
     // Both records are the step's to size: it knows what they will say once the config is written.
-    otherAnnotationBytes: bytes(configMap.metadata?.annotations, [MANAGED_TOKENS_ANNOTATION, MANAGED_JWT_METHOD_ANNOTATION]),
+    otherAnnotationBytes: dataBytes(configMap.metadata?.annotations, new Set([MANAGED_TOKENS_ANNOTATION, MANAGED_JWT_METHOD_ANNOTATION])),
   };
 }
 

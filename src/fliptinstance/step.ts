@@ -21,7 +21,7 @@ import type { TargetConfig } from '../config/operator-config.ts';
 import { credentialKey, fingerprint, tokensEqual } from '../vocabulary/credentials.ts';
 import { servedBy, type FliptClient } from '../vocabulary/fliptclient.ts';
 import { rolledOut, type TargetProblem, type TargetState } from '../vocabulary/registration.ts';
-import { admitWithin, byPriority, entriesOf, fillRatio, fits, type Admission, type TargetSizes } from './capacity.ts';
+import { admitWithin, byPriority, dataBytes, entriesOf, fillRatio, fits, type Admission, type TargetSizes } from './capacity.ts';
 import { credentialsNotDelivered } from './credentials-delivery.ts';
 import { FliptConfigError, idsReferringToHeld, metadataOfTokens } from './flipt-config.ts';
 import { readFliptEnv, type PodEnv } from './flipt-env.ts';
@@ -327,8 +327,7 @@ function planWithinCapacity(
   const { candidates, ...admission } = byPriority(target, desired, registeredIds, metadataOfTokens(configMap.text, registeredIds));
   const empty = planTarget(target, configMap.text, recorded, {}, [], jwtMethod);
   const candidateKeys = new Set(entriesOf(candidates).map((e) => e.credentialKey));
-  const otherCredentials = Object.entries(credentials).filter(([k]) => !candidateKeys.has(k));
-  const overhead = { ...sizesOf(target, empty, configMap, jwtMethod), secret: otherCredentials.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0) };
+  const overhead = { ...sizesOf(target, empty, configMap, jwtMethod), secret: dataBytes(credentials, candidateKeys) };
   const admitted = admitWithin(target, candidates, overhead, admission);
   const fitted = planTarget(target, configMap.text, recorded, credentials, admitted, jwtMethod);
   return { plan: fitted, ...admission, sizes: sizesOf(target, fitted, configMap, jwtMethod), admitted: new Set(admitted.map((e) => e.owner.key)).size };
@@ -340,7 +339,7 @@ function sizesOf(target: TargetConfig, plan: TargetPlan, configMap: NonNullable<
   return {
     configMap: configMap.otherDataBytes + Buffer.byteLength(target.configMap.key) + Buffer.byteLength(plan.render.text),
     annotations: configMap.otherAnnotationBytes + MANAGED_TOKENS_ANNOTATION.length + Buffer.byteLength(JSON.stringify(plan.render.managedIds)) + jwtRecord,
-    secret: Object.entries(plan.credentials).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0),
+    secret: dataBytes(plan.credentials),
   };
 }
 

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { ANNOTATIONS_LIMIT_BYTES, DATA_LIMIT_BYTES, admitWithin, byPriority, entriesOf, estimateBytes, fillRatio, fits } from '../../src/fliptinstance/capacity.ts';
+import { ANNOTATIONS_LIMIT_BYTES, DATA_LIMIT_BYTES, admitWithin, byPriority, dataBytes, entriesOf, estimateBytes, fillRatio, fits } from '../../src/fliptinstance/capacity.ts';
 import { MANAGED_JWT_METHOD_ANNOTATION } from '../../src/fliptinstance/jwt-method.ts';
 import type { ClientCredential } from '../../src/fliptinstance/plan.ts';
 import { decideTargetStep, type ObservedTarget } from '../../src/fliptinstance/step.ts';
@@ -50,8 +50,11 @@ function entryOf(namespace: string, name: string, createdAt: number, metadata: R
   return { id, token: 'x'.repeat(64), metadata: { ...metadata, 'fliptclient-namespace': namespace, 'fliptclient-name': name }, credential: `\${secret:file:${id}}`, credentialKey: id, owner: { key: `${namespace}/${name}`, namespace, createdAt } };
 }
 
-/** Bytes of a Secret's data as the API server counts them: keys and values. */
-const secretBytes = (data: Readonly<Record<string, string>>) => Object.entries(data).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+test('dataBytes counts keys and values in UTF-8 bytes, leaving out the keys named', () => {
+  assert.equal(dataBytes(undefined), 0);
+  assert.equal(dataBytes({ ab: 'cde', 'é': '€' }), 2 + 3 + 2 + 3);
+  assert.equal(dataBytes({ ab: 'cde', 'é': '€' }, new Set(['ab'])), 5);
+});
 
 const bigTeam = Array.from({ length: 120 }, (_, i) => ({ namespace: 'team-big', name: `big-${i}`, metadata: BIG, createdAt: T0 + i }));
 
@@ -152,7 +155,7 @@ test('the estimate of an entry is an upper bound of what it adds to the rendered
   const quotedEstimate = estimateBytes(entryOf('1', '2', 0, numeric));
   const quotedAdded = Buffer.byteLength(withIt.config!.text) - Buffer.byteLength(without.config!.text);
   assert.ok(quotedEstimate.configMap >= quotedAdded, `estimate ${quotedEstimate.configMap} >= ${quotedAdded} bytes added, every string quoted`);
-  assert.ok(quotedEstimate.secret >= secretBytes(withIt.credentials!) - secretBytes(without.credentials!), 'and of what it adds to the credentials Secret, key and token');
+  assert.ok(quotedEstimate.secret >= dataBytes(withIt.credentials!) - dataBytes(without.credentials!), 'and of what it adds to the credentials Secret, key and token');
   // The record of managed ids is JSON: an id adds itself quoted and a comma, exactly.
   const one = decideTargetStep(target, observe([{ namespace: 'n', name: 'a', createdAt: T0 }]), T0);
   const two = decideTargetStep(target, observe([{ namespace: 'n', name: 'a', createdAt: T0 }, { namespace: 'n', name: 'b', createdAt: T0 }]), T0);
@@ -404,7 +407,7 @@ test("the credentials Secret's other keys count once: registered clients keep th
   const registered = Array.from({ length: 10 }, (_, i) => ({ namespace: 'a', name: `c${i}`, createdAt: T0 + i }));
   let observed = observe(registered);
   observed = applyStep(observed, decideTargetStep(target, observed, T0));
-  const held = secretBytes(observed.credentials);
+  const held = dataBytes(observed.credentials);
   // A key nobody refers to (left by hand, say) fills the Secret up to one byte short of room for one more client.
   const filler = 'filler';
   const newcomer = { namespace: 'a', name: 'late', createdAt: T0 + 100 };
