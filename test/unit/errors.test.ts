@@ -64,10 +64,14 @@ test("describeError passes on no Secret data a message quotes as the API server 
     }
   }
   // The shortest of each shape, as it is and as base64 (21 bytes: 28 characters), goes whole, its padding too.
-  const shortest = [`${token}xyz`, '"d":"' + 'A'.repeat(16), 'eyJ' + 'a'.repeat(8) + '.' + 'b'.repeat(8) + '.', 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4eHh4In0.'];
-  for (const shape of shortest) {
-    for (const text of [shape, base64(shape)]) assert.equal(describeError(new Error(`denied: ${text}`)), 'denied: [REDACTED]' + (text === `${token}xyz` ? 'xyz' : ''), text);
-  }
+  const shortest: [text: string, redacted: string][] = [
+    [`${token}xyz`, '[REDACTED]xyz'], // letters past `f` are no part of a token
+    [base64(`${token}xyz`), '[REDACTED]'],
+    ...['"d":"' + 'A'.repeat(16), 'eyJ' + 'a'.repeat(8) + '.' + 'b'.repeat(8) + '.', 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4eHh4In0.'].flatMap(
+      (shape): [string, string][] => [[shape, '[REDACTED]'], [base64(shape), '[REDACTED]']],
+    ),
+  ];
+  for (const [text, redacted] of shortest) assert.equal(describeError(new Error(`denied: ${text}`)), `denied: ${redacted}`, text);
   // Base64 that holds no credential stays as it was: a uid, a digest, a certificate's text.
   const harmless = `uid ${base64('6d2f1c9e-3b8a-4c1f-9a7e-2f4b5c6d7e8f')}, digest ${createHash('sha256').update('x').digest('base64')}, ${base64('-----BEGIN CERTIFICATE-----')}`;
   assert.equal(describeError(new Error(harmless)), harmless);
