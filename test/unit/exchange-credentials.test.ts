@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { SignJWT, decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import { answerFor } from '../../src/exchange/answer.ts';
 import { credentialFromObjects, informerCredentialSource } from '../../src/exchange/credentials.ts';
 import { ExchangeError, protoTimestamp } from '../../src/exchange/wire.ts';
@@ -165,4 +165,27 @@ test('a JWT is minted only for a target that serves the client: Ready written un
     () => answerFor({ serviceAccount: caller, bound: { kind: 'bound', namespace: 'team', name: 'web', key: 'team/web' }, credential: refused, tokenExpiresAtMs: undefined, nowMs: now }),
     (err: unknown) => err instanceof ExchangeError && err.status === 503,
   );
+});
+
+test("a minted JWT carries the caller's identity as the API server confirmed it; nothing is minted for a client of a static-token target or one the cache does not hold", async () => {
+  const now = Date.parse('2030-01-01T00:30:00Z');
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const key: SigningKey = { kid: 'k', privateJwk: await exportJWK(privateKey), createdAt: now - 7_200_000, signsFrom: now - 3_600_000, signsUntil: now + 3_600_000, retireAt: now + 10_800_000 };
+  const clients = { get: (name: string) => (name === 'web' ? client('True') : undefined) } as unknown as Informer<FliptClient>;
+  const secrets = { get: () => undefined } as unknown as Informer<V1Secret>;
+  const caller = { namespace: 'team', name: 'app', uid: 'sa-uid' };
+  const source = (credentialKind: 'jwt' | 'staticToken') =>
+    informerCredentialSource(clients, secrets, { targets: [exampleTarget({ credentialKind })], signer: new JwtSigner(() => [key]) });
+
+  const fresh = await source('jwt').freshJwt!('team', 'web', caller, now + 60_000, now);
+  const claims = decodeJwt(fresh!.token);
+  assert.equal(claims['io.flipt.auth.k8s.namespace'], 'team');
+  assert.equal(claims['io.flipt.auth.k8s.serviceaccount.name'], 'app');
+  assert.equal(claims['io.flipt.auth.k8s.serviceaccount.uid'], 'sa-uid');
+  assert.equal(claims['io.flipt.auth.fliptclient.name'], 'web', "beside the client's own claims");
+
+  // A target switched back to static tokens: the client's Secret may still hold a JWT, but no new one is signed.
+  assert.equal(await source('staticToken').freshJwt!('team', 'web', caller, now + 60_000, now), undefined);
+  assert.equal(await source('jwt').freshJwt!('team', 'gone', caller, now + 60_000, now), undefined);
+  assert.equal(source('jwt').credentialFor('team', 'gone'), undefined, 'a FliptClient the cache does not hold has no credential, not a credential that is not Ready');
 });

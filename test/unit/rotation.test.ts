@@ -162,6 +162,9 @@ test('the annotation rotates once per distinct value; a value set before the fir
   client.metadata.annotations = { [ROTATE_ANNOTATION]: 'leak-2' };
   world.run(T0 + 90 * 60_000, world.assertInvariant);
   assert.equal(world.rotations, 2);
+  client.metadata.annotations = { [ROTATE_ANNOTATION]: '' };
+  world.run(T0 + 120 * 60_000, world.assertInvariant);
+  assert.equal(world.rotations, 2, 'an empty value (`flipt.io/rotate=`) asks for nothing');
 });
 
 test('emergency rotation (overlap 0s): the old token leaves Flipt with the very next restart after the switch', () => {
@@ -312,4 +315,16 @@ test('no rotation before a first token: a rotate annotation or an old schedule o
   };
   assert.equal(rotationTrigger(client, Date.parse('2030-01-01T00:00:00Z')), undefined);
   assert.equal(rotationTrigger({ ...client, status: { ...client.status, credentialFingerprint: 'f'.repeat(16) } }, Date.parse('2030-01-01T00:00:00Z')), 'request');
+});
+
+test('an issuedAt that does not parse schedules no rotation (no NaN time reaches status.rotateAt)', () => {
+  const client: FliptClient = {
+    apiVersion: 'flipt.io/v1alpha1',
+    kind: 'FliptClient',
+    metadata: { name: 'a', namespace: 'apps' },
+    spec: { rotation: { every: '1h' } },
+    status: { issuedAt: 'yesterday', credentialFingerprint: 'f'.repeat(16) },
+  };
+  assert.equal(scheduledRotationAt(client), undefined);
+  assert.equal(rotationTrigger(client, T0), undefined);
 });

@@ -33,6 +33,13 @@ test("a client Secret wakes its FliptClient's target when its token changes", ()
   assert.equal(wakeups.forClientSecret('apps/web-flipt', secret(generateToken()), client('b')), 'b');
 });
 
+test('a FliptClient and a Secret of the same name (spec.secret.name) are told apart', () => {
+  const wakeups = new TargetWakeups(['a']);
+  assert.deepEqual(wakeups.forClient('apps/web', client('a')), ['a']);
+  assert.equal(wakeups.forClientSecret('apps/web', secret(generateToken()), client('a')), 'a');
+  assert.deepEqual(wakeups.forClient('apps/web', client('a')), [], 'the client did not change');
+});
+
 test('a client Secret deleted after its FliptClient takes its entry with it', () => {
   const wakeups = new TargetWakeups(['a']);
   const token = generateToken();
