@@ -230,7 +230,8 @@ function sourceOf(req: Request): string {
 
 function rateLimited(waitMs: number, message: string): ExchangeError | undefined {
   if (waitMs <= 0) return undefined;
-  return new ExchangeError(429, GrpcCode.ResourceExhausted, 'rate_limited', message, { 'Retry-After': String(Math.max(1, Math.ceil(waitMs / 1000))) });
+  // Any wait above 0 rounds up to at least 1 s: never "retry after 0".
+  return new ExchangeError(429, GrpcCode.ResourceExhausted, 'rate_limited', message, { 'Retry-After': String(Math.ceil(waitMs / 1000)) });
 }
 
 /** Every error a request can end in, as the refusal the caller sees. */

@@ -380,6 +380,10 @@ describe('exchange service against a real API server', () => {
     // Unknown fields are ignored, as Flipt's gateway does; both spellings with one value are fine.
     const extra = await call(base, dispatcher, JSON.stringify({ service_account_token: bound.token, serviceAccountToken: bound.token, other: 1 }));
     assert.equal(extra.status, 200, extra.text);
+    // A body of unknown length comes chunked, without Content-Length (as Go's client sends a streamed one).
+    const json = tokenBody(bound.token);
+    const chunked = await raw(port, [`POST ${EXCHANGE_PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${Buffer.byteLength(json).toString(16)}\r\n${json}\r\n0\r\n\r\n`]);
+    assert.match(chunked.text, /^HTTP\/1\.1 200 /, 'a chunked body is read');
   });
 
   test("a FliptClient edited after it was Ready: 503 until its status is the new generation's, then the credential with the new spec", async () => {
@@ -756,6 +760,27 @@ describe('exchange service against a real API server', () => {
     } finally {
       await perSource.stop();
       await together.close();
+    }
+  });
+
+  test("a real service account bound to no client (403) is no failure of the address: it is never limited for it", async () => {
+    await createServiceAccount('unbound-often');
+    const unbound = (await requestToken('unbound-often')).token;
+    await waitReviewable(unbound);
+    const perSource = new ExchangeServer({
+      config: exchangeConfig({ rateLimit: { perServiceAccountPerMinute: 1000, globalPerSecond: 1000, failedPerSourcePerMinute: 2 } }),
+      index: fx.index,
+      credentials: fx.credentials,
+      reviewer: server.reviewer,
+      log: log(),
+      host: '127.0.0.1',
+    });
+    const { url } = await perSource.start();
+    try {
+      for (let i = 0; i < 4; i++) assertFliptError(await call(url, dispatcher, tokenBody(unbound)), 403, 7, `refused as unbound, not limited (request ${i + 1})`);
+      assert.equal((await call(url, dispatcher, tokenBody(bound.token))).status, 200, 'the address is served');
+    } finally {
+      await perSource.stop();
     }
   });
 
