@@ -8,9 +8,10 @@ import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import { SignJWT, generateKeyPair } from 'jose';
 import { pino } from 'pino';
 import { Agent, request } from 'undici';
+import type { ExchangeConfig } from '../../src/config/operator-config.ts';
 import { Informer } from '../../src/runtime/informer.ts';
 import { informerCredentialSource, type CredentialSource } from '../../src/exchange/credentials.ts';
-import { ExchangeServer } from '../../src/exchange/server.ts';
+import { ExchangeServer, type ExchangeServerOptions } from '../../src/exchange/server.ts';
 import { EXCHANGE_PATH, type ExchangeOutcome } from '../../src/exchange/wire.ts';
 import { ServiceAccountIndex, indexUpdater } from '../../src/exchange/service-account-index.ts';
 import { TokenReviewer } from '../../src/exchange/token-review.ts';
@@ -296,6 +297,10 @@ describe('exchange service against a real API server', () => {
   let dispatcher: Agent;
   const outcomes: ExchangeOutcome[] = [];
   let bound: { token: string; secretToken: string; issuedAt: string; saUid: string; pod: { name: string; uid: string }; expiresAt: Date };
+
+  /** Another exchange on the same caches and reviewer (its cache holds these tokens already), with its own rate limits; a test may give its own reviewer or log. */
+  const limitedServer = (rateLimit: ExchangeConfig['rateLimit'], own: Partial<ExchangeServerOptions> = {}) =>
+    new ExchangeServer({ config: exchangeConfig({ rateLimit }), index: fx.index, credentials: fx.credentials, reviewer: server.reviewer, log: log(), host: '127.0.0.1', ...own });
 
   before(async () => {
     fx = await setUp();
@@ -635,14 +640,7 @@ describe('exchange service against a real API server', () => {
   });
 
   test('rate limits: per service account and global, 429 with Retry-After', async () => {
-    const perSa = new ExchangeServer({
-      config: exchangeConfig({ rateLimit: { perServiceAccountPerMinute: 3, globalPerSecond: 1000, failedPerSourcePerMinute: 1000 } }),
-      index: fx.index,
-      credentials: fx.credentials,
-      reviewer: server.reviewer, // shared: these tokens are cached already
-      log: log(),
-      host: '127.0.0.1',
-    });
+    const perSa = limitedServer({ perServiceAccountPerMinute: 3, globalPerSecond: 1000, failedPerSourcePerMinute: 1000 });
     const { url } = await perSa.start();
     try {
       for (let i = 0; i < 3; i++) assert.equal((await call(url, dispatcher, tokenBody(bound.token))).status, 200);
@@ -658,14 +656,7 @@ describe('exchange service against a real API server', () => {
       await perSa.stop();
     }
 
-    const global = new ExchangeServer({
-      config: exchangeConfig({ rateLimit: { perServiceAccountPerMinute: 1000, globalPerSecond: 2, failedPerSourcePerMinute: 1000 } }),
-      index: fx.index,
-      credentials: fx.credentials,
-      reviewer: server.reviewer,
-      log: log(),
-      host: '127.0.0.1',
-    });
+    const global = limitedServer({ perServiceAccountPerMinute: 1000, globalPerSecond: 2, failedPerSourcePerMinute: 1000 });
     const globalUrl = (await global.start()).url;
     try {
       const answers = [];
@@ -684,14 +675,7 @@ describe('exchange service against a real API server', () => {
   test('an address that keeps failing is refused before the global limit and any TokenReview; other addresses are served', async () => {
     const lines: string[] = [];
     const reviewsBefore = await apiServerTokenReviews();
-    const perSource = new ExchangeServer({
-      config: exchangeConfig({ rateLimit: { perServiceAccountPerMinute: 1000, globalPerSecond: 4, failedPerSourcePerMinute: 3 } }),
-      index: fx.index,
-      credentials: fx.credentials,
-      reviewer: server.reviewer,
-      log: pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }),
-      host: '127.0.0.1',
-    });
+    const perSource = limitedServer({ perServiceAccountPerMinute: 1000, globalPerSecond: 4, failedPerSourcePerMinute: 3 }, { log: pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }) });
     const { url } = await perSource.start();
     const elsewhere = new Agent({ localAddress: '127.0.0.2' });
     try {
@@ -735,14 +719,7 @@ describe('exchange service against a real API server', () => {
         return (await fx.clients.authentication.createTokenReview({ body: { spec: { token, audiences } } })).status;
       },
     });
-    const perSource = new ExchangeServer({
-      config: exchangeConfig({ rateLimit: { perServiceAccountPerMinute: 1000, globalPerSecond: 1000, failedPerSourcePerMinute: 3 } }),
-      index: fx.index,
-      credentials: fx.credentials,
-      reviewer: held,
-      log: pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }),
-      host: '127.0.0.1',
-    });
+    const perSource = limitedServer({ perServiceAccountPerMinute: 1000, globalPerSecond: 1000, failedPerSourcePerMinute: 3 }, { reviewer: held, log: pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }) });
     const { url } = await perSource.start();
     const together = new Agent({ connections: 6 });
     try {
@@ -767,14 +744,7 @@ describe('exchange service against a real API server', () => {
     await createServiceAccount('unbound-often');
     const unbound = (await requestToken('unbound-often')).token;
     await waitReviewable(unbound);
-    const perSource = new ExchangeServer({
-      config: exchangeConfig({ rateLimit: { perServiceAccountPerMinute: 1000, globalPerSecond: 1000, failedPerSourcePerMinute: 2 } }),
-      index: fx.index,
-      credentials: fx.credentials,
-      reviewer: server.reviewer,
-      log: log(),
-      host: '127.0.0.1',
-    });
+    const perSource = limitedServer({ perServiceAccountPerMinute: 1000, globalPerSecond: 1000, failedPerSourcePerMinute: 2 });
     const { url } = await perSource.start();
     try {
       for (let i = 0; i < 4; i++) assertFliptError(await call(url, dispatcher, tokenBody(unbound)), 403, 7, `refused as unbound, not limited (request ${i + 1})`);
