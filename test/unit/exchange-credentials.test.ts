@@ -35,6 +35,15 @@ function secret(ownerUid = 'uid-1', token: string | null = TOKEN, controller = t
   };
 }
 
+/** A key that signs from an hour before `now` to an hour after. */
+async function signingKeyAround(now: number): Promise<SigningKey> {
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  return { kid: 'k', privateJwk: await exportJWK(privateKey), createdAt: now - 7_200_000, signsFrom: now - 3_600_000, signsUntil: now + 3_600_000, retireAt: now + 10_800_000 };
+}
+
+/** The Secret cache as the exchange reads it for a minted JWT, which needs no Secret. */
+const noSecrets = { get: () => undefined } as unknown as Informer<V1Secret>;
+
 test('a Ready client with its own Secret gives its token, id, issue time and metadata', () => {
   assert.deepEqual(credentialFromObjects(client('True'), secret()), {
     kind: 'staticToken',
@@ -130,13 +139,11 @@ test('a Secret holding a JWT gives a JWT credential: its jti, its exp, the claim
 
 test('a JWT minted at the exchange: refused with 401 when the service-account token expires within a second, 503 while no key signs', async () => {
   const now = Date.parse('2030-01-01T00:30:00Z');
-  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
-  const key: SigningKey = { kid: 'k', privateJwk: await exportJWK(privateKey), createdAt: now - 7_200_000, signsFrom: now - 3_600_000, signsUntil: now + 3_600_000, retireAt: now + 10_800_000 };
+  const key = await signingKeyAround(now);
   let keys: SigningKey[] = [key];
-  // The caches as the exchange reads them: one FliptClient, no Secret (a minted JWT needs none).
+  // The FliptClient cache as the exchange reads it: one client.
   const clients = { get: () => client('True') } as unknown as Informer<FliptClient>;
-  const secrets = { get: () => undefined } as unknown as Informer<V1Secret>;
-  const source = informerCredentialSource(clients, secrets, {
+  const source = informerCredentialSource(clients, noSecrets, {
     targets: [exampleTarget({ credentialKind: 'jwt' })],
     signer: new JwtSigner(() => keys),
   });
@@ -151,13 +158,11 @@ test('a JWT minted at the exchange: refused with 401 when the service-account to
 
 test('a JWT is minted only for a target that serves the client: Ready written under a config that allowed its namespace signs nothing once it does not', async () => {
   const now = Date.parse('2030-01-01T00:30:00Z');
-  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
-  const key: SigningKey = { kid: 'k', privateJwk: await exportJWK(privateKey), createdAt: now - 7_200_000, signsFrom: now - 3_600_000, signsUntil: now + 3_600_000, retireAt: now + 10_800_000 };
+  const key = await signingKeyAround(now);
   const clients = { get: () => client('True') } as unknown as Informer<FliptClient>;
-  const secrets = { get: () => undefined } as unknown as Informer<V1Secret>;
   const caller = { namespace: 'team', name: 'app' };
   const mint = (allowedNamespaces: string[]) =>
-    informerCredentialSource(clients, secrets, { targets: [exampleTarget({ credentialKind: 'jwt', allowedNamespaces })], signer: new JwtSigner(() => [key]) }).freshJwt!('team', 'web', caller, now + 60_000, now);
+    informerCredentialSource(clients, noSecrets, { targets: [exampleTarget({ credentialKind: 'jwt', allowedNamespaces })], signer: new JwtSigner(() => [key]) }).freshJwt!('team', 'web', caller, now + 60_000, now);
   assert.equal((await mint(['team']))?.ready, true);
   const refused = await mint(['payments']);
   assert.deepEqual([refused?.ready, refused?.token, refused?.reason], [false, '', 'target "default" does not serve it']);
@@ -169,13 +174,11 @@ test('a JWT is minted only for a target that serves the client: Ready written un
 
 test("a minted JWT carries the caller's identity as the API server confirmed it; nothing is minted for a client of a static-token target or one the cache does not hold", async () => {
   const now = Date.parse('2030-01-01T00:30:00Z');
-  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
-  const key: SigningKey = { kid: 'k', privateJwk: await exportJWK(privateKey), createdAt: now - 7_200_000, signsFrom: now - 3_600_000, signsUntil: now + 3_600_000, retireAt: now + 10_800_000 };
+  const key = await signingKeyAround(now);
   const clients = { get: (name: string) => (name === 'web' ? client('True') : undefined) } as unknown as Informer<FliptClient>;
-  const secrets = { get: () => undefined } as unknown as Informer<V1Secret>;
   const caller = { namespace: 'team', name: 'app', uid: 'sa-uid' };
   const source = (credentialKind: 'jwt' | 'staticToken') =>
-    informerCredentialSource(clients, secrets, { targets: [exampleTarget({ credentialKind })], signer: new JwtSigner(() => [key]) });
+    informerCredentialSource(clients, noSecrets, { targets: [exampleTarget({ credentialKind })], signer: new JwtSigner(() => [key]) });
 
   const fresh = await source('jwt').freshJwt!('team', 'web', caller, now + 60_000, now);
   const claims = decodeJwt(fresh!.token);
